@@ -1,0 +1,17 @@
+"""onnsim.optics — scalar wave optics on sampled planes.
+
+Core types: :class:`Grid` (sampling of a plane) and :class:`Field` (complex field on a grid).
+Pure functions live in :mod:`optics.functional`; thin ``nn.Module`` wrappers that hold
+parameters and cache kernels live in :mod:`optics.elements` and are re-exported here.
+SI units throughout (see :mod:`optics.units`). Conventions: exp(-iωt) time dependence,
+forward propagation multiplies by exp(+i k_z z), arrays are indexed ``[y, x]``.
+"""
+
+from . import functional, units
+from ._checks import SamplingError, SamplingWarning
+from .elements import *  # noqa: F401,F403
+from .elements import __all__ as _elements_all
+from .field import Field
+from .grid import Grid
+
+__all__ = ["Grid", "Field", "functional", "units", "SamplingError", "SamplingWarning", *_elements_all]

@@ -1,0 +1,3 @@
+"""Thin nn.Module wrappers around optics.functional."""
+
+__all__: list[str] = []

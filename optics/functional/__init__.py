@@ -1,0 +1,3 @@
+"""Pure functions of scalar wave optics."""
+
+__all__: list[str] = []
