@@ -1,3 +1,8 @@
-"""Thin nn.Module wrappers around optics.functional."""
+"""Thin nn.Module wrappers around optics.functional: parameters live here, kernels are cached
+as non-persistent buffers (so state dicts hold only learnable state)."""
 
-__all__: list[str] = []
+from .masks import Aperture, AmplitudeMask, Lens, PhaseMask
+from .propagation import FreeSpace
+from .system import OpticalSystem
+
+__all__: list[str] = ["FreeSpace", "PhaseMask", "AmplitudeMask", "Lens", "Aperture", "OpticalSystem"]

@@ -1,0 +1,90 @@
+"""``FreeSpace``: a propagation module that caches its transfer function."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .._checks import finite_float, positive_float
+from ..field import Field
+from ..functional import propagation as P
+from ..grid import Grid
+from ._base import check_field_matches
+
+__all__ = ["FreeSpace"]
+
+_METHODS = ("asm", "fresnel", "rs")
+
+
+class FreeSpace(nn.Module):
+    """Free-space propagation over a fixed distance between planes sampled by ``grid``.
+
+    The transfer function is computed once (float64 physics, cast to ``dtype``) and kept as
+    a non-persistent buffer; it is rebuilt if a field arrives in another dtype or device.
+
+    Args:
+        grid: sampling of input and output planes.
+        wavelength: λ in metres.
+        distance: z in metres (negative: backwards; ``asm`` and ``fresnel`` only).
+        method: ``"asm"`` (band-limited angular spectrum, default), ``"fresnel"`` or
+            ``"rs"`` (Rayleigh–Sommerfeld convolution); see :mod:`optics.functional.propagation`.
+        pad_factor: zero padding per axis (≥ 1; ``rs`` needs 2).
+        band_limit: Matsushima band limit for ``asm``.
+        check_sampling: run the sampling checks (at construction for transfer functions,
+            and per call for the power removed by the band limit).
+
+    Shape:
+        Field data ``(*batch, ny, nx)`` in and out.
+    """
+
+    def __init__(self, grid: Grid, wavelength: float, distance: float, *, method: str = "asm",
+                 pad_factor: float = 2, band_limit: bool = True, check_sampling: bool = True,
+                 sampling_tol: float = 1e-2, dtype=torch.complex64):
+        super().__init__()
+        if not isinstance(grid, Grid):
+            raise TypeError(f"FreeSpace grid must be an optics.Grid, got {type(grid).__name__}")
+        if method not in _METHODS:
+            raise ValueError(f"unknown propagation method {method!r}; choose one of {_METHODS}")
+        self.grid = grid
+        self.wavelength = positive_float(wavelength, "wavelength")
+        self.distance = finite_float(distance, "distance")
+        self.method = method
+        self.pad_factor = pad_factor
+        self.band_limit = bool(band_limit)
+        self.check_sampling = bool(check_sampling)
+        self.sampling_tol = float(sampling_tol)
+        self.register_buffer("transfer", self._build(dtype, None), persistent=False)
+
+    def _build(self, dtype, device) -> torch.Tensor:
+        kw = dict(pad_factor=self.pad_factor, dtype=dtype, device=device)
+        if self.method == "asm":
+            if self.check_sampling and not self.band_limit:
+                # raises when the unlimited transfer function aliases
+                dummy = Field(torch.zeros(self.grid.shape, dtype=dtype), self.grid, self.wavelength)
+                P.asm_propagate(dummy, self.distance, pad_factor=self.pad_factor, band_limit=False)
+            return P.asm_transfer_function(self.grid, self.wavelength, self.distance,
+                                           band_limit=self.band_limit, **kw)
+        if self.method == "fresnel":
+            return P.fresnel_transfer_function(self.grid, self.wavelength, self.distance,
+                                               check_sampling=self.check_sampling, **kw)
+        return P.rs_transfer_function(self.grid, self.wavelength, self.distance,
+                                      check_sampling=self.check_sampling, **kw)
+
+    def _transfer(self, dtype, device) -> torch.Tensor:
+        h = self.transfer
+        if h.dtype != dtype or h.device != device:
+            h = self._build(dtype, device)
+            self.transfer = h
+        return h
+
+    def forward(self, field: Field) -> Field:
+        check_field_matches("FreeSpace", field, self.grid, self.wavelength)
+        P._check_field(field)
+        if self.method == "asm" and self.band_limit and self.check_sampling:
+            P._asm_power_check(field, self.distance, self.pad_factor, self.sampling_tol)
+        h = self._transfer(field.dtype, field.device)
+        return field.replace(data=P.apply_transfer_function(field.data, h))
+
+    def extra_repr(self) -> str:
+        return (f"grid={self.grid!r}, wavelength={self.wavelength:.6g} m, distance={self.distance:.6g} m, "
+                f"method={self.method!r}, pad_factor={self.pad_factor}")
