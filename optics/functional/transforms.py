@@ -50,7 +50,7 @@ def _unpack(x, grid, fname: str):
         if grid is not None and grid != x.grid:
             raise ValueError(f"{fname}: grid= {grid!r} differs from the Field's grid {x.grid!r}; "
                              "leave grid=None for a Field")
-        return x.data, x.grid, x.replace
+        return x.data, x.grid, lambda data: x.replace(data=data)
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{fname}: x must be an optics.Field or a torch.Tensor (*batch, ny, nx), "
                         f"got {type(x).__name__}")
