@@ -30,6 +30,7 @@ class FreeSpace(nn.Module):
             ``"rs"`` (Rayleigh–Sommerfeld convolution); see :mod:`optics.functional.propagation`.
         pad_factor: zero padding per axis (≥ 1; ``rs`` needs 2).
         band_limit: Matsushima band limit for ``asm``.
+        taper: raised-cosine roll-off inside the band limit for ``asm`` (fraction, 0 = sharp).
         check_sampling: run the sampling checks (at construction for transfer functions,
             and per call for the power removed by the band limit).
 
@@ -38,7 +39,7 @@ class FreeSpace(nn.Module):
     """
 
     def __init__(self, grid: Grid, wavelength: float, distance: float, *, method: str = "asm",
-                 pad_factor: float = 2, band_limit: bool = True, check_sampling: bool = True,
+                 pad_factor: float = 2, band_limit: bool = True, taper: float = 0.0, check_sampling: bool = True,
                  sampling_tol: float = 1e-2, dtype=torch.complex64):
         super().__init__()
         if not isinstance(grid, Grid):
@@ -51,6 +52,7 @@ class FreeSpace(nn.Module):
         self.method = method
         self.pad_factor = pad_factor
         self.band_limit = bool(band_limit)
+        self.taper = P._check_taper(taper)
         self.check_sampling = bool(check_sampling)
         self.sampling_tol = float(sampling_tol)
         self.register_buffer("transfer", self._build(dtype, None), persistent=False)
@@ -63,7 +65,7 @@ class FreeSpace(nn.Module):
                 dummy = Field(torch.zeros(self.grid.shape, dtype=dtype), self.grid, self.wavelength)
                 P.asm_propagate(dummy, self.distance, pad_factor=self.pad_factor, band_limit=False)
             return P.asm_transfer_function(self.grid, self.wavelength, self.distance,
-                                           band_limit=self.band_limit, **kw)
+                                           band_limit=self.band_limit, taper=self.taper, **kw)
         if self.method == "fresnel":
             return P.fresnel_transfer_function(self.grid, self.wavelength, self.distance,
                                                check_sampling=self.check_sampling, **kw)

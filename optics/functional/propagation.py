@@ -25,18 +25,21 @@ phase k z reaches 10⁶ rad in practical set-ups) and cast to the field's dtype.
 
 Sampling is checked: an aliased transfer function or impulse response raises
 :class:`~optics.SamplingError` naming what would be valid; the band-limited angular spectrum
-raises when its band limit would remove more than ``sampling_tol`` of the field's power
-(light that would leave the padded window) and says which ``pad_factor`` would keep it.
+raises, for ``pad_factor < 2``, when its band limit would remove more than ``sampling_tol``
+of the field's power and says which ``pad_factor`` would keep it; with ``pad_factor ≥ 2``
+the removed light would land outside the output window (the in-window result is exact), so
+a :class:`~optics.SamplingWarning` reports the loss instead.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import warnings
 
 import torch
 
-from .._checks import SamplingError, check_finite, finite_float, positive_float
+from .._checks import SamplingError, SamplingWarning, check_finite, finite_float, positive_float
 from .._fft import fft2, ifft2
 from ..field import Field
 from ..grid import Grid
@@ -115,32 +118,39 @@ def _padded_freqs(grid: Grid, shape, device):
     return fy[:, None], fx[None, :]
 
 
-def _asm_tf(grid, wavelength, distance, pad_factor, band_limit, dtype, device):
+def _edge_window(f: torch.Tensor, limit: float, taper: float) -> torch.Tensor:
+    """1 for |f| ≤ (1 − taper)·limit, raised-cosine roll-off to 0 at |f| = limit, 0 beyond."""
+    if taper <= 0:
+        return (f.abs() <= limit).to(torch.float64)
+    t = ((f.abs() / limit - (1 - taper)) / taper).clamp(0, 1)
+    return 0.5 * (1 + torch.cos(math.pi * t))
+
+
+def _asm_tf(grid, wavelength, distance, pad_factor, band_limit, dtype, device, taper=0.0):
     shape = _padded(grid, pad_factor)
     fy, fx = _padded_freqs(grid, shape, device)
     w2 = 1.0 / wavelength**2 - fy**2 - fx**2
-    propagating = w2 > 0
     kz = 2 * math.pi * torch.sqrt(torch.clamp(w2, min=0.0))
-    mask = propagating
+    amplitude = (w2 > 0).to(torch.float64)  # evanescent waves removed
     if band_limit:
         z_abs = abs(float(distance.detach())) if isinstance(distance, torch.Tensor) else abs(distance)
         fy_lim, fx_lim = band_limit_frequency(grid, wavelength, z_abs, pad_factor)
-        mask = mask & (fy.abs() <= fy_lim) & (fx.abs() <= fx_lim)
+        amplitude = amplitude * _edge_window(fy, fy_lim, taper) * _edge_window(fx, fx_lim, taper)
     if isinstance(distance, torch.Tensor):
         phase = kz * distance.to(device=device, dtype=torch.float64)
     else:
         phase = kz * distance
-    h = torch.polar(mask.to(torch.float64), phase)
-    return h.to(dtype)
+    return torch.polar(amplitude, phase).to(dtype)
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
-def _asm_tf_cached(grid, wavelength, distance, pad_factor, band_limit, dtype, device):
-    return _asm_tf(grid, wavelength, distance, pad_factor, band_limit, dtype, device)
+def _asm_tf_cached(grid, wavelength, distance, pad_factor, band_limit, dtype, device, taper):
+    return _asm_tf(grid, wavelength, distance, pad_factor, band_limit, dtype, device, taper)
 
 
 def asm_transfer_function(grid: Grid, wavelength: float, distance, *, pad_factor: float = 2,
-                          band_limit: bool = True, dtype=torch.complex64, device=None) -> torch.Tensor:
+                          band_limit: bool = True, taper: float = 0.0, dtype=torch.complex64,
+                          device=None) -> torch.Tensor:
     """Angular-spectrum transfer function on the padded grid, FFT order.
 
     Args:
@@ -159,14 +169,21 @@ def asm_transfer_function(grid: Grid, wavelength: float, distance, *, pad_factor
     z = _distance(distance)
     grid.padded_shape(pad_factor)  # validates pad_factor
     device = torch.device(device) if device is not None else torch.device("cpu")
-    return _asm_tf_shared(grid, lam, z, pad_factor, band_limit, dtype, device).clone()
+    return _asm_tf_shared(grid, lam, z, pad_factor, band_limit, dtype, device, taper).clone()
 
 
-def _asm_tf_shared(grid, lam, z, pad_factor, band_limit, dtype, device):
+def _check_taper(taper) -> float:
+    if isinstance(taper, bool) or not isinstance(taper, (int, float)) or not 0 <= taper < 1:
+        raise ValueError(f"taper must be a fraction in [0, 1), got {taper!r}")
+    return float(taper)
+
+
+def _asm_tf_shared(grid, lam, z, pad_factor, band_limit, dtype, device, taper=0.0):
     """Cached transfer function (shared object: never modify it in place)."""
+    taper = _check_taper(taper)
     if isinstance(z, torch.Tensor):
-        return _asm_tf(grid, lam, z, pad_factor, band_limit, dtype, device)
-    return _asm_tf_cached(grid, lam, z, float(pad_factor), bool(band_limit), dtype, device)
+        return _asm_tf(grid, lam, z, pad_factor, band_limit, dtype, device, taper)
+    return _asm_tf_cached(grid, lam, z, float(pad_factor), bool(band_limit), dtype, device, taper)
 
 
 def fresnel_transfer_function(grid: Grid, wavelength: float, distance, *, pad_factor: float = 2,
@@ -306,18 +323,29 @@ def _asm_power_check(field: Field, distance: float, pad_factor, tol: float) -> N
         else:
             need.append(2 * abs(distance) / (n * d * math.sqrt(1 / (lam * f_need) ** 2 - 1)))
     p_need = max(need)
-    hint = (f"pad_factor ≥ {p_need:.3g}" if math.isfinite(p_need)
-            else "a larger padded window (the field carries light near grazing angles)")
+    if pad_factor >= 2:
+        # With ≥ 2× padding the band limit only removes light that lands outside the output
+        # window (lags > M·d/2 ≥ window width): the in-window result stays exact, the loss is
+        # the physical clipping by a finite window. Loud, but not an error.
+        warnings.warn(SamplingWarning(
+            f"{100 * lost:.3g}% of the field's power leaves the {grid.shape} window over z = {distance:.4g} m "
+            f"(light at |f| > ({lim[0]:.4g}, {lim[1]:.4g}) cycles/m, removed by the band limit); "
+            "the result inside the window is unaffected. Enlarge the grid if that light matters"
+        ), stacklevel=3)
+        return
+    hint = (f"pad_factor ≥ {max(p_need, 2):.3g}" if math.isfinite(p_need)
+            else "pad_factor ≥ 2")
     raise SamplingError(
         f"band-limited angular spectrum over z = {distance:.4g} m would remove {100 * lost:.3g}% of the "
-        f"field's power (tolerance {100 * tol:.3g}%): light at |f| > ({lim[0]:.4g}, {lim[1]:.4g}) cycles/m "
-        f"(y, x) leaves the padded window of {pad_factor}× the grid {grid.shape}. Valid: {hint}, a "
-        "shorter distance, or check_sampling=False to accept the loss"
+        f"field's power (tolerance {100 * tol:.3g}%) with pad_factor = {pad_factor} < 2: light at "
+        f"|f| > ({lim[0]:.4g}, {lim[1]:.4g}) cycles/m (y, x) that belongs inside the window would be lost "
+        f"(and without the band limit it would wrap around). Valid: {hint}, a shorter distance, or "
+        "check_sampling=False to accept the loss"
     )
 
 
 def asm_propagate(field: Field, distance, *, pad_factor: float = 2, band_limit: bool = True,
-                  check_sampling: bool = True, sampling_tol: float = 1e-2) -> Field:
+                  taper: float = 0.0, check_sampling: bool = True, sampling_tol: float = 1e-2) -> Field:
     """Propagate by the band-limited angular spectrum method.
 
     Exact for scalar fields whose spectrum lies inside the band limit (evanescent waves are
@@ -330,6 +358,7 @@ def asm_propagate(field: Field, distance, *, pad_factor: float = 2, band_limit: 
         pad_factor: zero padding per axis (≥ 1; 2 gives linear convolution).
         band_limit: Matsushima's band limit. With ``band_limit=False`` beyond the critical
             distance the transfer function aliases and a SamplingError is raised.
+        taper: raised-cosine roll-off inside the band limit (see asm_transfer_function).
         check_sampling: check sampling (see Raises).
         sampling_tol: largest fraction of the field's power the band limit may remove.
 
@@ -338,8 +367,10 @@ def asm_propagate(field: Field, distance, *, pad_factor: float = 2, band_limit: 
 
     Raises:
         TypeError, ValueError: not a Field, NaN/inf data, bad distance or pad_factor.
-        SamplingError: aliased transfer function (``band_limit=False``), or the band limit
-            would discard more than ``sampling_tol`` of the power.
+        SamplingError: aliased transfer function (``band_limit=False``), or, with
+            ``pad_factor < 2``, the band limit would discard more than ``sampling_tol`` of the
+            power. (With ``pad_factor ≥ 2`` such a loss is light leaving the window: a
+            SamplingWarning.)
     """
     _check_field(field)
     z = _distance(distance)
@@ -358,7 +389,8 @@ def asm_propagate(field: Field, distance, *, pad_factor: float = 2, band_limit: 
                     "or a shorter distance"
                 )
     field.grid.padded_shape(pad_factor)  # validates pad_factor
-    h = _asm_tf_shared(field.grid, field.wavelength, z, pad_factor, band_limit, field.dtype, field.device)
+    h = _asm_tf_shared(field.grid, field.wavelength, z, pad_factor, band_limit, field.dtype, field.device,
+                       taper)
     return field.replace(data=apply_transfer_function(field.data, h))
 
 
