@@ -81,18 +81,20 @@ def test_adjoint_identity_and_autograd(generator):
 
 
 def test_rayleigh_sommerfeld_agrees_with_angular_spectrum():
-    # Both are exact scalar solutions for the given plane; they differ only by sampling.
-    # Gaussian w0 = 4 µm (λ = 1 µm), z = 40 µm, pitch λ/4: the RS kernel is resolved to
-    # Nyquist everywhere; agreement to 1e-3 (measured ~1e-4).
+    # Both are exact scalar solutions for the given plane, computed independently (a sampled
+    # impulse response vs a sampled transfer function). By Poisson summation the DFT of the
+    # sampled RS kernel is the ASM transfer function plus aliases H(f + n/d); with pitch
+    # d = λ/4 those are evanescent, damped by exp(−2π√15 z/λ) at z = 40 λ, and the Gaussian
+    # (w0 = 4 λ) stays inside the window: agreement to rounding (measured 3e-14).
     grid = Grid(192, 0.25e-6)
     field = _gaussian(grid, 4e-6)
     a = asm_propagate(field, 40e-6).data
     r = rs_propagate(field, 40e-6).data
-    assert relative_l2(r, a) <= 1e-3
+    assert relative_l2(r, a) <= 1e-9
 
 
 def test_fresnel_agrees_with_angular_spectrum_in_paraxial_regime():
-    # w0 = 50 λ: paraxial error ~ (λ/(π w0))² ≈ 4e-5.
+    # w0 = 50 λ: paraxial error ~ (λ/(π w0))² ≈ 4e-5 (measured 8e-6).
     grid = Grid(256, 4e-6)
     field = _gaussian(grid, 50e-6)
     a = asm_propagate(field, 5e-3).data
@@ -119,7 +121,7 @@ def _fraunhofer_square_error(pitch, n, half_width, z, pad):
 def test_fraunhofer_square_aperture_is_sinc():
     # a = 20 pixels: the DFT is a midpoint-rule quadrature with endpoint error ≈
     # (π x·2a/(λz))²/(24 m²)·… ≈ 1e-3 within two lobes.
-    assert _fraunhofer_square_error(1e-6, 64, 20e-6, 0.05, 8) <= 3e-3
+    assert _fraunhofer_square_error(1e-6, 64, 20e-6, 0.05, 8) <= 2e-3  # measured 8e-4
 
 
 def test_fraunhofer_converges_quadratically_with_pitch():

@@ -1,0 +1,161 @@
+"""Bad input gets a clear error that says what was wrong and what is allowed."""
+
+import math
+
+import pytest
+import torch
+
+from optics import Aperture, Field, FreeSpace, Grid, Lens, PhaseMask, SamplingError, SamplingWarning
+from optics.functional import (asm_propagate, fraunhofer_propagate, fresnel_propagate, phase_mask, rs_propagate,
+                               thin_lens_phase)
+
+LAM = 1e-6
+
+
+def _field(shape=(16, 16), pitch=0.5e-6, dtype=torch.complex64):
+    return Field(torch.ones(shape, dtype=dtype), Grid(shape, pitch), LAM)
+
+
+@pytest.mark.parametrize("shape,pitch,match", [
+    ((0, 4), 1e-6, "positive integers"),
+    ((4.5, 4), 1e-6, "positive integers"),
+    ((4, 4, 4), 1e-6, "pair"),
+    ((4, 4), 0.0, "> 0"),
+    ((4, 4), -1e-6, "> 0"),
+    ((4, 4), float("nan"), "finite"),
+    ((4, 4), "1um", "real number"),
+])
+def test_bad_grid(shape, pitch, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        Grid(shape, pitch)
+
+
+def test_non_complex_field():
+    with pytest.raises(TypeError, match=r"must be complex .*complex64"):
+        Field(torch.ones(4, 4), Grid(4, 1e-6), LAM)
+
+
+def test_field_grid_shape_mismatch_prints_both():
+    with pytest.raises(ValueError, match=r"\(2, 4, 5\).*\(4, 4\)"):
+        Field(torch.ones(2, 4, 5, dtype=torch.complex64), Grid(4, 1e-6), LAM)
+
+
+@pytest.mark.parametrize("lam", [0.0, -5e-7, float("inf"), float("nan")])
+def test_bad_wavelength(lam):
+    with pytest.raises(ValueError, match="wavelength"):
+        Field(torch.ones(4, 4, dtype=torch.complex64), Grid(4, 1e-6), lam)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_field_data(bad):
+    field = _field()
+    data = field.data.clone()
+    data[3, 4] = bad
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        asm_propagate(field.replace(data=data), 1e-6)
+
+
+@pytest.mark.parametrize("z", [float("nan"), float("inf")])
+def test_non_finite_distance(z):
+    with pytest.raises(ValueError, match="distance must be finite"):
+        asm_propagate(_field(), z)
+
+
+def test_not_a_field():
+    with pytest.raises(TypeError, match="optics.Field"):
+        asm_propagate(torch.ones(4, 4, dtype=torch.complex64), 1e-6)
+
+
+def test_bad_pad_factor():
+    with pytest.raises(ValueError, match="pad_factor"):
+        asm_propagate(_field(), 1e-6, pad_factor=0.5)
+
+
+def test_rs_undersampled_pitch_too_coarse():
+    # λ = 1 µm, pitch 1 µm (> λ/2), 64 µm window, z = 20 µm: the impulse response's local
+    # frequency at the largest lag exceeds Nyquist.
+    field = Field(torch.ones(64, 64, dtype=torch.complex64), Grid(64, 1e-6), LAM)
+    with pytest.raises(SamplingError, match=r"aliased.*Valid: pitch ≤ .* or distance ≥"):
+        rs_propagate(field, 20e-6)
+    with pytest.raises(SamplingError):
+        FreeSpace(field.grid, LAM, 20e-6, method="rs")
+
+
+def test_rs_needs_forward_distance_and_padding():
+    with pytest.raises(ValueError, match="> 0"):
+        rs_propagate(_field(), -1e-6)
+    with pytest.raises(ValueError, match="pad_factor ≥ 2"):
+        rs_propagate(_field(), 5e-6, pad_factor=1.5)
+
+
+def test_fresnel_chirp_undersampled():
+    with pytest.raises(SamplingError, match=r"Fresnel transfer function is under-sampled.*pad_factor ≥"):
+        fresnel_propagate(_field(), 1e-3)
+
+
+def test_asm_without_band_limit_aliases_beyond_critical_distance():
+    # 16 px of 0.5 µm padded to 32: band limit 1/(λ sqrt((2Δf z)² + 1)) < 1/λ for any z > 0
+    with pytest.raises(SamplingError, match="band_limit=True"):
+        asm_propagate(_field(), 100e-6, band_limit=False)
+    with pytest.raises(SamplingError, match="band_limit=True"):
+        FreeSpace(Grid(16, 0.5e-6), LAM, 100e-6, band_limit=False)
+
+
+def test_asm_band_limit_loss_without_padding_is_an_error_and_with_padding_a_warning():
+    grid = Grid(64, 0.5e-6)
+    yy, xx = grid.meshgrid()
+    # a narrow spot: a wide angular spectrum that spreads beyond the window over 200 µm
+    u = torch.exp(-(xx**2 + yy**2) / (0.6e-6) ** 2).to(torch.complex128)
+    field = Field(u, grid, LAM)
+    with pytest.raises(SamplingError, match=r"pad_factor = 1 < 2.*Valid: pad_factor ≥"):
+        asm_propagate(field, 200e-6, pad_factor=1)
+    with pytest.warns(SamplingWarning, match="leaves the"):
+        asm_propagate(field, 200e-6, pad_factor=2)
+
+
+def test_lens_aliasing():
+    grid = Grid(128, 2e-6)
+    # r/(λ f) at the corner ≈ 181 µm/(1 µm · 1 mm) = 1.8e5 cycles/m < 2.5e5: fine
+    thin_lens_phase(grid, LAM, 1e-3)
+    with pytest.raises(SamplingError, match=r"thin lens phase is aliased.*focal_length\| ≥"):
+        thin_lens_phase(grid, LAM, 0.3e-3)
+    with pytest.raises(SamplingError):
+        Lens(grid, LAM, 0.3e-3)
+    thin_lens_phase(grid, LAM, 0.3e-3, aperture_radius=50e-6)  # aliasing-free inside the pupil
+    with pytest.raises(ValueError, match="non-zero"):
+        thin_lens_phase(grid, LAM, 0.0)
+
+
+def test_module_grid_and_wavelength_mismatch_print_both_sides():
+    layer = FreeSpace(Grid(16, 0.5e-6), LAM, 1e-6)
+    with pytest.raises(ValueError, match=r"built for Grid\(shape=\(16, 16\).*received a field on Grid\(shape=\(8, 8\)"):
+        layer(_field((8, 8)))
+    with pytest.raises(ValueError, match=r"wavelength 1e-06 m but received a field at 5e-07 m"):
+        layer(_field().replace(wavelength=5e-7))
+    with pytest.raises(TypeError, match="optics.Field"):
+        layer(torch.ones(16, 16, dtype=torch.complex64))
+
+
+def test_bad_module_options():
+    grid = Grid(16, 0.5e-6)
+    with pytest.raises(ValueError, match="unknown propagation method"):
+        FreeSpace(grid, LAM, 1e-6, method="fft")
+    with pytest.raises(ValueError, match="taper"):
+        FreeSpace(grid, LAM, 1e-6, taper=1.5)
+    with pytest.raises(ValueError, match="generator"):
+        PhaseMask(grid, init="uniform")
+    with pytest.raises(ValueError, match="init phase must be a real tensor of shape"):
+        PhaseMask(grid, init=torch.zeros(3, 3))
+    with pytest.raises(ValueError, match="exactly one of"):
+        Aperture(grid)
+    with pytest.raises(ValueError, match="> 0"):
+        fraunhofer_propagate(_field(), -1.0)
+
+
+def test_mask_shape_and_type_errors():
+    field = _field()
+    with pytest.raises(ValueError, match=r"phase shape \(8, 8\) does not match the field's grid \(16, 16\)"):
+        phase_mask(field, torch.zeros(8, 8))
+    with pytest.raises(TypeError, match="phase must be real"):
+        phase_mask(field, torch.zeros(16, 16, dtype=torch.complex64))
+    assert math.isfinite(float(phase_mask(field, torch.zeros(16, 16)).power()))
