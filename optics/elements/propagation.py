@@ -60,10 +60,9 @@ class FreeSpace(nn.Module):
     def _build(self, dtype, device) -> torch.Tensor:
         kw = dict(pad_factor=self.pad_factor, dtype=dtype, device=device)
         if self.method == "asm":
-            if self.check_sampling and not self.band_limit:
-                # raises when the unlimited transfer function aliases
+            if self.check_sampling:  # raises when a transfer function without band limit aliases
                 dummy = Field(torch.zeros(self.grid.shape, dtype=dtype), self.grid, self.wavelength)
-                P.asm_propagate(dummy, self.distance, pad_factor=self.pad_factor, band_limit=False)
+                P._check_asm_setup(dummy, self.distance, self.pad_factor, self.band_limit)
             return P.asm_transfer_function(self.grid, self.wavelength, self.distance,
                                            band_limit=self.band_limit, taper=self.taper, **kw)
         if self.method == "fresnel":
@@ -82,10 +81,11 @@ class FreeSpace(nn.Module):
     def forward(self, field: Field) -> Field:
         check_field_matches("FreeSpace", field, self.grid, self.wavelength)
         P._check_field(field)
+        check = None
         if self.method == "asm" and self.band_limit and self.check_sampling:
-            P._asm_power_check(field, self.distance, self.pad_factor, self.sampling_tol)
+            check = P._band_loss_check(field, self.distance, self.pad_factor, self.taper, self.sampling_tol)
         h = self._transfer(field.dtype, field.device)
-        return field.replace(data=P.apply_transfer_function(field.data, h))
+        return field.replace(data=P.apply_transfer_function(field.data, h, spectrum_check=check))
 
     def extra_repr(self) -> str:
         return (f"grid={self.grid!r}, wavelength={self.wavelength:.6g} m, distance={self.distance:.6g} m, "

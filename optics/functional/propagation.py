@@ -35,14 +35,14 @@ from __future__ import annotations
 
 import functools
 import math
-import warnings
 
 import torch
 
-from .._checks import SamplingError, SamplingWarning, check_finite, finite_float, positive_float
+from .._checks import SamplingError, check_finite, finite_float, positive_float
 from .._fft import fft2, ifft2
 from ..field import Field
 from ..grid import Grid
+from . import _bandloss as _bl
 
 __all__ = [
     "asm_propagate",
@@ -96,12 +96,7 @@ def band_limit_frequency(grid: Grid, wavelength: float, distance: float,
     """
     lam = positive_float(wavelength, "wavelength")
     z = abs(finite_float(distance, "distance"))
-    my, mx = _padded(grid, pad_factor)
-    out = []
-    for m, d in ((my, grid.dy), (mx, grid.dx)):
-        df = 1.0 / (m * d)
-        out.append(1.0 / (lam * math.sqrt((2 * df * z) ** 2 + 1.0)))
-    return out[0], out[1]
+    return _bl.band_limit_frequency(grid, lam, z, pad_factor)
 
 
 def _band_edge(grid: Grid, wavelength: float) -> tuple[float, float]:
@@ -112,30 +107,16 @@ def _band_edge(grid: Grid, wavelength: float) -> tuple[float, float]:
 # --------------------------------------------------------------------------------------
 # transfer functions
 # --------------------------------------------------------------------------------------
-def _padded_freqs(grid: Grid, shape, device):
-    fy = torch.fft.fftfreq(shape[0], d=grid.dy, dtype=torch.float64, device=device)
-    fx = torch.fft.fftfreq(shape[1], d=grid.dx, dtype=torch.float64, device=device)
-    return fy[:, None], fx[None, :]
-
-
-def _edge_window(f: torch.Tensor, limit: float, taper: float) -> torch.Tensor:
-    """1 for |f| ≤ (1 − taper)·limit, raised-cosine roll-off to 0 at |f| = limit, 0 beyond."""
-    if taper <= 0:
-        return (f.abs() <= limit).to(torch.float64)
-    t = ((f.abs() / limit - (1 - taper)) / taper).clamp(0, 1)
-    return 0.5 * (1 + torch.cos(math.pi * t))
-
-
 def _asm_tf(grid, wavelength, distance, pad_factor, band_limit, dtype, device, taper=0.0):
     shape = _padded(grid, pad_factor)
-    fy, fx = _padded_freqs(grid, shape, device)
+    fy, fx = _bl.padded_freqs(grid, shape, device)
     w2 = 1.0 / wavelength**2 - fy**2 - fx**2
     kz = 2 * math.pi * torch.sqrt(torch.clamp(w2, min=0.0))
     amplitude = (w2 > 0).to(torch.float64)  # evanescent waves removed
     if band_limit:
         z_abs = abs(float(distance.detach())) if isinstance(distance, torch.Tensor) else abs(distance)
         fy_lim, fx_lim = band_limit_frequency(grid, wavelength, z_abs, pad_factor)
-        amplitude = amplitude * _edge_window(fy, fy_lim, taper) * _edge_window(fx, fx_lim, taper)
+        amplitude = amplitude * _bl.edge_window(fy, fy_lim, taper) * _bl.edge_window(fx, fx_lim, taper)
     if isinstance(distance, torch.Tensor):
         phase = kz * distance.to(device=device, dtype=torch.float64)
     else:
@@ -210,7 +191,7 @@ def fresnel_transfer_function(grid: Grid, wavelength: float, distance, *, pad_fa
                     f"Valid: pad_factor ≥ {abs(z_val) * lam / (m / pad_factor * d * d):.3g}, or "
                     "asm_propagate (band-limited), or fraunhofer_propagate in the far field"
                 )
-    fy, fx = _padded_freqs(grid, shape, device)
+    fy, fx = _bl.padded_freqs(grid, shape, device)
     z64 = z.to(device=device, dtype=torch.float64) if isinstance(z, torch.Tensor) else z
     phase = 2 * math.pi / lam * z64 - math.pi * lam * z64 * (fy**2 + fx**2)
     return torch.polar(torch.ones_like(phase), phase).to(dtype)
@@ -273,14 +254,17 @@ def rs_transfer_function(grid: Grid, wavelength: float, distance: float, *, pad_
 # --------------------------------------------------------------------------------------
 # application
 # --------------------------------------------------------------------------------------
-def apply_transfer_function(data: torch.Tensor, transfer: torch.Tensor) -> torch.Tensor:
+def apply_transfer_function(data: torch.Tensor, transfer: torch.Tensor, *, spectrum_check=None) -> torch.Tensor:
     """Filter ``(*batch, ny, nx)`` data by a padded transfer function ``(My, Mx)``.
 
     Zero-pads at the end of each axis to ``transfer.shape`` (inside the FFT), multiplies,
     transforms back and crops to ``(ny, nx)``. Returns a tensor of ``data``'s shape.
+    ``spectrum_check(spectrum)``, if given, sees the padded spectrum before filtering.
     """
     ny, nx = data.shape[-2:]
     spectrum = fft2(data, s=tuple(transfer.shape))
+    if spectrum_check is not None:
+        spectrum_check(spectrum)
     if transfer.requires_grad:
         spectrum = spectrum * transfer
     else:
@@ -288,60 +272,33 @@ def apply_transfer_function(data: torch.Tensor, transfer: torch.Tensor) -> torch
     return ifft2(spectrum)[..., :ny, :nx]
 
 
-def _asm_power_check(field: Field, distance: float, pad_factor, tol: float) -> None:
-    """Raise when the band limit would remove more than ``tol`` of the field's power."""
-    grid, lam = field.grid, field.wavelength
-    lim = band_limit_frequency(grid, lam, distance, pad_factor)
-    edge = _band_edge(grid, lam)
-    if lim[0] >= edge[0] and lim[1] >= edge[1]:
-        return  # the band limit removes nothing the grid can carry
-    with torch.no_grad():
-        data = field.data.detach().reshape(-1, *grid.shape)
-        spec = torch.fft.fft2(data.to(torch.complex128))  # unpadded spectrum suffices for power
-        p = (spec.real**2 + spec.imag**2).sum(0)
-        fy, fx = grid.freqs(device=p.device)
-        fy, fx = fy[:, None], fx[None, :]
-        prop = (fy**2 + fx**2) < 1 / lam**2
-        kept = prop & (fy.abs() <= lim[0]) & (fx.abs() <= lim[1])
-        total = float(p[prop].sum())
-        if total <= 0:
-            return
-        lost = 1.0 - float(p[kept].sum()) / total
-    if lost <= tol:
+def _check_asm_setup(field: Field, z: float, pad_factor, band_limit: bool) -> None:
+    """Without band limit, raise when the transfer function aliases within the grid's band."""
+    if band_limit:
         return
-    # smallest band per axis keeping all but tol of the (propagating) power, and the pad for it
-    need = []
-    for axis_f, n, d, dim in ((fy, grid.ny, grid.dy, 1), (fx, grid.nx, grid.dx, 0)):
-        marginal = (p * prop).sum(dim=dim).reshape(-1)
-        f = axis_f.reshape(-1).abs()
-        order = torch.argsort(f, descending=True)
-        tail = torch.cumsum(marginal[order], 0) / total
-        idx = int(torch.searchsorted(tail.contiguous(), torch.tensor(tol / 2, dtype=tail.dtype)))
-        f_need = float(f[order][min(idx, len(f) - 1)])
-        if f_need * lam >= 1:
-            need.append(math.inf)
-        else:
-            need.append(2 * abs(distance) / (n * d * math.sqrt(1 / (lam * f_need) ** 2 - 1)))
-    p_need = max(need)
-    if pad_factor >= 2:
-        # With ≥ 2× padding the band limit only removes light that lands outside the output
-        # window (lags > M·d/2 ≥ window width): the in-window result stays exact, the loss is
-        # the physical clipping by a finite window. Loud, but not an error.
-        warnings.warn(SamplingWarning(
-            f"{100 * lost:.3g}% of the field's power leaves the {grid.shape} window over z = {distance:.4g} m "
-            f"(light at |f| > ({lim[0]:.4g}, {lim[1]:.4g}) cycles/m, removed by the band limit); "
-            "the result inside the window is unaffected. Enlarge the grid if that light matters"
-        ), stacklevel=3)
-        return
-    hint = (f"pad_factor ≥ {max(p_need, 2):.3g}" if math.isfinite(p_need)
-            else "pad_factor ≥ 2")
-    raise SamplingError(
-        f"band-limited angular spectrum over z = {distance:.4g} m would remove {100 * lost:.3g}% of the "
-        f"field's power (tolerance {100 * tol:.3g}%) with pad_factor = {pad_factor} < 2: light at "
-        f"|f| > ({lim[0]:.4g}, {lim[1]:.4g}) cycles/m (y, x) that belongs inside the window would be lost "
-        f"(and without the band limit it would wrap around). Valid: {hint}, a shorter distance, or "
-        "check_sampling=False to accept the loss"
-    )
+    lim = band_limit_frequency(field.grid, field.wavelength, z, pad_factor)
+    edge = _band_edge(field.grid, field.wavelength)
+    if lim[0] < edge[0] or lim[1] < edge[1]:
+        raise SamplingError(
+            f"angular-spectrum transfer function without band limit is aliased over z = {z:.4g} m: "
+            f"it is adequately sampled only up to ({lim[0]:.4g}, {lim[1]:.4g}) cycles/m (y, x), below the "
+            f"grid's band ({edge[0]:.4g}, {edge[1]:.4g}). Valid: band_limit=True, a larger pad_factor, "
+            "or a shorter distance"
+        )
+
+
+def _band_loss_check(field: Field, z: float, pad_factor, taper: float, tol: float):
+    """A spectrum check for apply_transfer_function, or None when nothing is removed."""
+    weights = _bl.loss_weights(field.grid, field.wavelength, abs(z), float(pad_factor), taper, field.device)
+    if weights is None:
+        return None
+
+    def check(spectrum):
+        lost = _bl.band_loss(spectrum, field.data, weights)
+        if lost > tol:
+            _bl.report(field.data, field.grid, field.wavelength, z, pad_factor, lost, tol)
+
+    return check
 
 
 def asm_propagate(field: Field, distance, *, pad_factor: float = 2, band_limit: bool = True,
@@ -375,23 +332,15 @@ def asm_propagate(field: Field, distance, *, pad_factor: float = 2, band_limit: 
     _check_field(field)
     z = _distance(distance)
     z_val = float(z.detach()) if isinstance(z, torch.Tensor) else z
-    if check_sampling:
-        if band_limit:
-            _asm_power_check(field, z_val, pad_factor, sampling_tol)
-        else:
-            lim = band_limit_frequency(field.grid, field.wavelength, z_val, pad_factor)
-            edge = _band_edge(field.grid, field.wavelength)
-            if lim[0] < edge[0] or lim[1] < edge[1]:
-                raise SamplingError(
-                    f"angular-spectrum transfer function without band limit is aliased over z = {z_val:.4g} m: "
-                    f"it is adequately sampled only up to ({lim[0]:.4g}, {lim[1]:.4g}) cycles/m (y, x), below the "
-                    f"grid's band ({edge[0]:.4g}, {edge[1]:.4g}). Valid: band_limit=True, a larger pad_factor, "
-                    "or a shorter distance"
-                )
     field.grid.padded_shape(pad_factor)  # validates pad_factor
     h = _asm_tf_shared(field.grid, field.wavelength, z, pad_factor, band_limit, field.dtype, field.device,
                        taper)
-    return field.replace(data=apply_transfer_function(field.data, h))
+    check = None
+    if check_sampling:
+        _check_asm_setup(field, z_val, pad_factor, band_limit)
+        if band_limit:
+            check = _band_loss_check(field, z_val, pad_factor, _check_taper(taper), sampling_tol)
+    return field.replace(data=apply_transfer_function(field.data, h, spectrum_check=check))
 
 
 def fresnel_propagate(field: Field, distance, *, pad_factor: float = 2,
