@@ -66,18 +66,25 @@ def band_loss(spectrum: torch.Tensor, data: torch.Tensor, weights) -> float:
         return float(removed / total) if float(total) > 0 else 0.0
 
 
+_WARNED: set = set()  # set-ups already warned about: one warning per set-up, not per call
+
+
 def report(data: torch.Tensor, grid: Grid, wavelength: float, distance: float, pad_factor: float,
            lost: float, tol: float) -> None:
     """Warn (pad ≥ 2: the light leaves the window) or raise (pad < 2: in-window error)."""
     lim = band_limit_frequency(grid, wavelength, abs(distance), pad_factor)
     if pad_factor >= 2:
+        key = (grid, wavelength, distance, pad_factor)
+        if key in _WARNED:
+            return
+        _WARNED.add(key)
         # With ≥ 2× padding the band limit only removes light that would land outside the
         # output window (lags > M·d/2 ≥ window width): the in-window result stays exact and
         # the loss is the clipping by a finite window. Loud, but not an error.
         warnings.warn(SamplingWarning(
             f"{100 * lost:.3g}% of the field's power leaves the {grid.shape} window over z = {distance:.4g} m "
             f"(light at |f| > ({lim[0]:.4g}, {lim[1]:.4g}) cycles/m, removed by the band limit); the result "
-            "inside the window is unaffected. Enlarge the grid if that light matters"
+            "inside the window is unaffected. Enlarge the grid if that light matters (reported once per set-up)"
         ), stacklevel=4)
         return
     p_need = _pad_needed(data, grid, wavelength, distance, tol)

@@ -1,0 +1,83 @@
+"""Command line: ``python -m experiments list | run NAME [--key value ...] | show RUN_DIR``."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+from . import EXPERIMENTS
+from . import records
+from .registry import parse_overrides
+
+
+def _list(_args) -> int:
+    width = max(len(n) for n in EXPERIMENTS)
+    for name, exp in sorted(EXPERIMENTS.items()):
+        print(f"{name:<{width}}  {exp.description}  [{exp.runtime}]")
+    return 0
+
+
+def _run(args, extra: list[str]) -> int:
+    if args.name not in EXPERIMENTS:
+        print(f"error: unknown experiment {args.name!r}; available: {', '.join(sorted(EXPERIMENTS))}",
+              file=sys.stderr)
+        return 2
+    exp = EXPERIMENTS[args.name]
+    if args.help_config:
+        print(f"options of {args.name} (defaults):")
+        for f in dataclasses.fields(exp.config_type):
+            print(f"  --{f.name.replace('_', '-')} {f.default!r}")
+        return 0
+    try:
+        cfg = parse_overrides(exp.config_type, extra)
+    except (TypeError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.resume and args.out is None:
+        print("error: --resume needs --out RUN_DIR (the run to continue)", file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out else records.new_run_dir(Path(args.root), args.name)
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    print(f"[{args.name}] writing to {out}")
+    summary = exp.run(cfg, out, resume=args.resume)
+    print(json.dumps(summary, indent=2))
+    print(f"[{args.name}] report: {out / 'report.md'}")
+    return 0
+
+
+def _show(args) -> int:
+    path = Path(args.run_dir)
+    summary = path / "summary.json"
+    if not summary.exists():
+        print(f"error: {path} is not a finished run directory (no summary.json)", file=sys.stderr)
+        return 2
+    print((path / "report.md").read_text() if (path / "report.md").exists() else summary.read_text())
+    return 0
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m experiments", description="onnsim experiments")
+    sub = ap.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list experiments")
+    r = sub.add_parser("run", help="run an experiment; extra --key value pairs override its config",
+                       epilog="Use `run NAME --help-config` to list an experiment's keys.")
+    r.add_argument("name")
+    r.add_argument("--out", help="run directory (default runs/NAME/<timestamp>)")
+    r.add_argument("--root", default="runs", help="root of run directories (default: runs)")
+    r.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    r.add_argument("--help-config", action="store_true", help="list this experiment's options")
+    s = sub.add_parser("show", help="print a run's report")
+    s.add_argument("run_dir")
+    args, extra = ap.parse_known_args(argv)
+    if args.command == "list":
+        return _list(args)
+    if args.command == "show":
+        return _show(args)
+    return _run(args, extra)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
