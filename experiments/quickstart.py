@@ -45,6 +45,7 @@ class QuickstartConfig:
     input_aperture_radius_m: float = 16e-3
     region_size_m: float = 3.2e-3
     region_spacing_m: float = 8e-3
+    mask_init: str = "zeros"
     steps: int = 400
     learning_rate: float = 0.1
     uniformity_weight: float = 1.0
@@ -57,7 +58,7 @@ class QuickstartConfig:
 def _model(cfg: QuickstartConfig, grid: Grid, generator: torch.Generator) -> OpticalSystem:
     layers = []
     for _ in range(cfg.layers):
-        layers += [PhaseMask(grid, init="uniform", generator=generator),
+        layers += [PhaseMask(grid, init=cfg.mask_init, generator=generator),
                    FreeSpace(grid, cfg.wavelength_m, cfg.gap_m)]
     return OpticalSystem(*layers)
 
@@ -191,8 +192,8 @@ def run(cfg: QuickstartConfig, out_dir: Path, *, resume: bool = False) -> dict:
         loss.backward()
         opt.step()
         for k, v in (("loss", loss), ("efficiency", m["efficiency"]), ("uniformity", m["uniformity"])):
-            curve[k].append(float(v))
-        bar.set_postfix(efficiency=f"{float(m['efficiency']):.3f}", nonuniformity=f"{float(m['uniformity']):.3f}")
+            curve[k].append(float(v.detach()))
+        bar.set_postfix(efficiency=f"{curve['efficiency'][-1]:.3f}", nonuniformity=f"{curve['uniformity'][-1]:.3f}")
         if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
             records.atomic_torch_save({"model": model.state_dict(), "optimizer": opt.state_dict(),
                                        "curve": curve, "step": step + 1}, ckpt_path)
