@@ -20,20 +20,6 @@ class SamplingWarning(UserWarning):
     """A set-up loses accuracy through sampling (e.g. light leaves the padded window)."""
 
 
-def positive_float(value, name: str, unit: str = "m") -> float:
-    """Return ``value`` as a finite float > 0, or raise a ValueError naming ``name``."""
-    if isinstance(value, torch.Tensor):
-        if value.numel() != 1:
-            raise ValueError(f"{name} must be a scalar, got a tensor of shape {tuple(value.shape)}")
-        value = value.item()
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{name} must be a real number in {unit}, got {type(value).__name__}")
-    value = float(value)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be finite and > 0 (in {unit}), got {value!r}")
-    return value
-
-
 def finite_float(value, name: str, unit: str = "m") -> float:
     """Return ``value`` as a finite float, or raise naming ``name``."""
     if isinstance(value, torch.Tensor):
@@ -45,6 +31,14 @@ def finite_float(value, name: str, unit: str = "m") -> float:
     value = float(value)
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite (in {unit}), got {value!r}")
+    return value
+
+
+def positive_float(value, name: str, unit: str = "m") -> float:
+    """Return ``value`` as a finite float > 0, or raise a ValueError naming ``name``."""
+    value = finite_float(value, name, unit)
+    if value <= 0:
+        raise ValueError(f"{name} must be finite and > 0 (in {unit}), got {value!r}")
     return value
 
 
