@@ -76,10 +76,12 @@ def _tree_product(mats: torch.Tensor) -> torch.Tensor:
     """``mats[-1] @ ... @ mats[1] @ mats[0]`` by pairwise batched matmuls."""
     while mats.shape[0] > 1:
         if mats.shape[0] % 2:
-            head = torch.matmul(mats[1:-1:2], mats[0:-1:2])
-            mats = torch.cat([head, mats[-1:]])
+            first, rest = mats[0], mats[1:].unflatten(0, (-1, 2)).unbind(1)
+            mats = torch.matmul(rest[1], rest[0])
+            mats = torch.cat([mats[:1] @ first, mats[1:]]) if mats.shape[0] > 1 else (mats @ first)
         else:
-            mats = torch.matmul(mats[1::2], mats[0::2])
+            earlier, later = mats.unflatten(0, (-1, 2)).unbind(1)
+            mats = torch.matmul(later, earlier)
     return mats[0]
 
 
@@ -95,14 +97,14 @@ def columns_matrix(t: torch.Tensor) -> torch.Tensor:
     if extra:  # identity columns at the end
         eye = torch.eye(2, dtype=t.dtype, device=t.device).expand(extra, pairs, 2, 2)
         t = torch.cat([t, eye])
-    even, odd = t[0::2], t[1::2]
+    even, odd = t.unflatten(0, (-1, 2)).unbind(1)  # unbind: cheaper backward than strided slices
     # two columns in closed form: row 2m+1 of the even column is even[m][1, :] on columns
     # (2m, 2m+1); row 2m+2 is even[m+1][0, :] on columns (2m+2, 2m+3)
     nxt = torch.roll(even[:, :, 0:1, :], -1, dims=1)
     win = torch.cat([odd[..., :, 0:1] * even[:, :, 1:2, :], odd[..., :, 1:2] * nxt], dim=-1)
     k = 2
     while k < k_final:
-        later, earlier = win[1::2], win[0::2]
+        earlier, later = win.unflatten(0, (-1, 2)).unbind(1)
         nb = earlier.shape[0]
         flat = torch.cat([earlier.reshape(nb, -1), earlier.new_zeros(nb, 1)], dim=1)
         ext = torch.index_select(flat, 1, _gather_index(pairs, k, device))

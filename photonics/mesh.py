@@ -174,7 +174,9 @@ class _Mesh(nn.Module):
 
     def matrix(self, errors: MeshErrors | None = None) -> torch.Tensor:
         """The mesh transfer matrix ``U[out, in]`` ``(n, n)`` (complex, differentiable)."""
-        m = _engine.columns_matrix(self.transfers(errors))[: self.n, : self.n]
+        m = _engine.columns_matrix(self.transfers(errors))
+        if self.n % 2:
+            m = m[: self.n, : self.n]
         m = m * torch.polar(torch.ones_like(self.input_phases), self.input_phases)
         if self.output_phases is not None:
             m = torch.polar(torch.ones_like(self.output_phases), self.output_phases)[:, None] * m
