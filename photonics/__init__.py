@@ -16,10 +16,12 @@ from .functional import electro_optic_activation, haar_unitary, intensity, mzi_t
 from .layers import ElectroOpticActivation, MZILinear, Photodetector
 from .layout import MeshLayout
 from .mesh import ClementsMesh, ReckMesh
+from .network import MeshNetwork
 
 __all__ = [
     "ClementsMesh",
     "ReckMesh",
+    "MeshNetwork",
     "MeshLayout",
     "MeshErrors",
     "sample_mesh_errors",

@@ -1,0 +1,192 @@
+"""``PhysicalSystem``: the simulated "real device" that training code may query but not
+look inside — the situation of an experimentalist.
+
+It holds a private copy of a model (parameters are *programmed* into it with
+:meth:`PhysicalSystem.load_parameters`, never shared by reference) and a hidden, frozen
+error realization. :meth:`PhysicalSystem.measure` returns what detectors would read
+(intensities with detector noise) and, when asked, what cameras or taps would see inside
+(intensities after each layer). It never builds an autograd graph and counts every query
+and every measured sample: on hardware those are the cost that matters.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+from torch import nn
+
+from optics import Field, FreeSpace, OpticalSystem
+
+from .diffractive import DiffractivePhysics, phase_layers
+from .errors import DiffractiveErrors, MeshNetworkErrors
+from .presets import error_model
+
+__all__ = ["PhysicalSystem", "hardware_family"]
+
+
+def hardware_family(model: nn.Module) -> str:
+    """``"diffractive"`` for an :class:`optics.OpticalSystem`, ``"mesh"`` for a mesh network."""
+    if isinstance(model, OpticalSystem):
+        return "diffractive"
+    if hasattr(model, "meshes") and hasattr(model, "forward_with_errors"):
+        return "mesh"
+    raise TypeError(
+        f"PhysicalSystem wraps an optics.OpticalSystem (diffractive) or a photonics.MeshNetwork, "
+        f"got {type(model).__name__}"
+    )
+
+
+def _diffractive_geometry(model: OpticalSystem) -> dict:
+    masks = phase_layers(model)
+    if not masks:
+        raise ValueError("the diffractive model has no PhaseMask layer to perturb")
+    gaps = [layer.distance for layer in model.layers if isinstance(layer, FreeSpace)]
+    pitch = min(masks[0].grid.pitch)
+    return {"pitch": pitch, "gap": float(sum(abs(g) for g in gaps) / max(len(gaps), 1))}
+
+
+class PhysicalSystem:
+    """A model plus hidden systematic errors, measurable but not inspectable.
+
+    Args:
+        model: an :class:`optics.OpticalSystem` of PhaseMask/FreeSpace layers, or a
+            :class:`photonics.MeshNetwork`. It is deep-copied; later changes to ``model``
+            do not reach the device until :meth:`load_parameters`.
+        errors: a frozen realization (:class:`DiffractiveErrors` or
+            :class:`MeshNetworkErrors`); or give ``preset`` and ``seed`` to draw one.
+        preset: severity preset (see :mod:`hardware.presets`), default ``"none"``.
+        seed: seed of the error draw (required with a preset other than ``"none"``).
+        noise_seed: seed of the detector-noise stream (default: derived from ``seed``).
+    """
+
+    def __init__(self, model: nn.Module, errors=None, *, preset: str | None = None, seed: int | None = None,
+                 noise_seed: int | None = None):
+        family = hardware_family(model)
+        if errors is not None and preset is not None:
+            raise ValueError("give either errors= (a realization) or preset= (to draw one), not both")
+        device_model = copy.deepcopy(model).eval()
+        for p in device_model.parameters():
+            p.requires_grad_(False)
+        if errors is None:
+            preset = preset or "none"
+            if family == "diffractive":
+                em = error_model(family, preset, **_diffractive_geometry(device_model))
+            else:
+                em = error_model(family, preset)
+            if seed is None and preset != "none":
+                raise ValueError(f"preset {preset!r} draws random errors: give seed= (an int) for a reproducible device")
+            gen = torch.Generator().manual_seed(0 if seed is None else int(seed))
+            if family == "diffractive":
+                errors = em.sample(len(phase_layers(device_model)), generator=gen)
+            else:
+                errors = em.sample(device_model.meshes, generator=gen)
+        self.__family = family
+        self.__model = device_model
+        self.__errors = errors
+        self.__physics = self.__build()
+        base = 0 if seed is None else int(seed)
+        self.__noise = torch.Generator().manual_seed(int(noise_seed) if noise_seed is not None else base + 7919)
+        self.queries = 0
+        self.samples = 0
+
+    def __build(self):
+        if self.__family == "diffractive":
+            if not isinstance(self.__errors, DiffractiveErrors):
+                raise TypeError(f"a diffractive system needs DiffractiveErrors, got {type(self.__errors).__name__}")
+            return DiffractivePhysics(self.__model, self.__errors)
+        if not isinstance(self.__errors, MeshNetworkErrors):
+            raise TypeError(f"a mesh system needs MeshNetworkErrors, got {type(self.__errors).__name__}")
+        return _MeshPhysics(self.__model, self.__errors)
+
+    # -- public API --------------------------------------------------------------------
+    @property
+    def family(self) -> str:
+        return self.__family
+
+    def load_parameters(self, state: dict) -> None:
+        """Program parameters (a state dict, as from ``model.state_dict()``) into the device.
+
+        Values are copied; keys and shapes must match the device's model exactly.
+        """
+        if not isinstance(state, dict):
+            raise TypeError(f"load_parameters expects a state dict, got {type(state).__name__}")
+        own = self.__model.state_dict()
+        missing = sorted(set(own) - set(state))
+        extra = sorted(set(state) - set(own))
+        if missing or extra:
+            raise ValueError(f"state dict does not match the device: missing {missing}, unexpected {extra}")
+        for k, v in state.items():
+            if tuple(v.shape) != tuple(own[k].shape):
+                raise ValueError(f"parameter {k!r} has shape {tuple(v.shape)}, the device expects {tuple(own[k].shape)}")
+        with torch.no_grad():
+            self.__model.load_state_dict({k: v.detach().clone() for k, v in state.items()})
+
+    def measure(self, x, *, internal_states: bool = False):
+        """Detector readings (no gradients); optionally the intensities inside.
+
+        Args:
+            x: input — a :class:`optics.Field` (diffractive) or a complex mode tensor
+                ``(..., n)`` (mesh network).
+            internal_states: also return a list of intensities after each photonic layer
+                (each free-space gap for diffractive networks, each mesh for mesh networks).
+
+        Returns:
+            ``readings`` (output intensity image ``(*batch, ny, nx)``, detector energies
+            ``(*batch, R)`` or port intensities ``(*batch, n)``), or
+            ``(readings, [state intensities])``.
+        """
+        with torch.no_grad():
+            if self.__family == "diffractive":
+                if not isinstance(x, Field):
+                    raise TypeError(f"a diffractive system measures an optics.Field, got {type(x).__name__}")
+                x = x.replace(data=x.data.detach())
+                out, states = self.__physics.forward(x)
+                reading = out.intensity() if isinstance(out, Field) else out
+                sample_dims = 2 if isinstance(out, Field) else 1
+                batch = math.prod(x.batch_shape)
+                taps = [s.intensity() for s, layer in zip(states, self.__model.layers) if isinstance(layer, FreeSpace)]
+            else:
+                if not isinstance(x, torch.Tensor):
+                    raise TypeError(f"a mesh system measures a complex tensor (..., n), got {type(x).__name__}")
+                out, taps = self.__physics.forward(x.detach())
+                reading, sample_dims = out, 1
+                batch = math.prod(x.shape[:-1])
+            reading = self.__errors.detector.apply(reading, generator=self.__noise, sample_dims=sample_dims)
+        self.queries += 1
+        self.samples += batch
+        return (reading, taps) if internal_states else reading
+
+    def save_errors(self, path_or_group, name: str = "errors") -> None:
+        """Write the hidden realization to HDF5 for the run record (never back to training)."""
+        from .io import save_realization
+
+        save_realization(path_or_group, self.__errors, name=name)
+
+    def __repr__(self) -> str:
+        return f"PhysicalSystem(family={self.__family!r}, queries={self.queries}, samples={self.samples})"
+
+
+class _MeshPhysics:
+    """Evaluates a mesh network under fixed per-mesh errors."""
+
+    def __init__(self, model, errors: MeshNetworkErrors):
+        if len(errors.meshes) != len(model.meshes):
+            raise ValueError(f"error realization has {len(errors.meshes)} meshes but the model has {len(model.meshes)}")
+        for i, (m, e) in enumerate(zip(model.meshes, errors.meshes)):
+            try:
+                e.check(m)
+            except ValueError as exc:
+                raise ValueError(f"mesh {i}: {exc}") from None
+        self.model = model
+        # an all-zero realization is the ideal device: evaluate it exactly as the ideal model
+        self.per_mesh = [None if _is_zero(e) else e for e in errors.meshes]
+
+    def forward(self, x: torch.Tensor):
+        return self.model.forward_with_errors(x, self.per_mesh, return_intermediates=True)
+
+
+def _is_zero(e) -> bool:
+    return not e.crosstalk and not any(bool(getattr(e, n).any()) for n in
+                                       ("bs_in", "bs_out", "theta_offset", "phi_offset", "loss_db"))
