@@ -73,45 +73,64 @@ def _fold_index(pairs: int, k: int, device: str) -> torch.Tensor:
 
 
 def _tree_product(mats: torch.Tensor) -> torch.Tensor:
-    """``mats[-1] @ ... @ mats[1] @ mats[0]`` by pairwise batched matmuls."""
+    """``mats[-1] @ ... @ mats[1] @ mats[0]`` by pairwise batched matmuls (power-of-two count)."""
     while mats.shape[0] > 1:
-        if mats.shape[0] % 2:
-            first, rest = mats[0], mats[1:].unflatten(0, (-1, 2)).unbind(1)
-            mats = torch.matmul(rest[1], rest[0])
-            mats = torch.cat([mats[:1] @ first, mats[1:]]) if mats.shape[0] > 1 else (mats @ first)
-        else:
-            earlier, later = mats.unflatten(0, (-1, 2)).unbind(1)
-            mats = torch.matmul(later, earlier)
+        earlier, later = mats.unflatten(0, (-1, 2)).unbind(1)
+        mats = torch.matmul(later, earlier)
     return mats[0]
 
 
+def _plan(n_cols: int, pairs: int) -> tuple[int, int]:
+    """(k_final, padded column count): blocks of ``k_final`` columns, a power-of-two count."""
+    k_final = 2
+    while k_final < _MAX_WINDOW_COLUMNS and 8 * k_final <= 2 * pairs and 2 * k_final <= n_cols:
+        k_final *= 2
+    blocks = 1
+    while blocks * k_final < n_cols:
+        blocks *= 2
+    return k_final, blocks * k_final
+
+
+def _pad_columns(t: torch.Tensor, total: int) -> torch.Tensor:
+    extra = total - t.shape[0]
+    if not extra:
+        return t
+    eye = torch.eye(2, dtype=t.dtype, device=t.device).expand(extra, t.shape[1], 2, 2)
+    return torch.cat([t, eye])
+
+
+def _two_column_windows(even: torch.Tensor, odd: torch.Tensor):
+    """Closed form of (odd column) @ (even column) in window form ``(nb, P, 2, 4)``: row 2m+1
+    of the even column is even[m][1, :] on columns (2m, 2m+1), row 2m+2 is even[m+1][0, :]
+    on columns (2m+2, 2m+3)."""
+    nxt = torch.roll(even[:, :, 0, :], -1, dims=1)  # (nb, P, 2)
+    win = torch.cat([odd[..., :, 0:1] * even[:, :, 1:2, :], odd[..., :, 1:2] * nxt.unsqueeze(-2)], dim=-1)
+    return win
+
+
 def columns_matrix(t: torch.Tensor) -> torch.Tensor:
-    """Fast path: the ``(2P, 2P)`` matrix ``C_{L-1} ... C_0`` of the columns ``t`` ``(L, P, 2, 2)``."""
+    """Fast path: the ``(2P, 2P)`` matrix ``C_{L-1} ... C_0`` of the columns ``t`` ``(L, P, 2, 2)``.
+
+    Plain differentiable torch ops. (A hand-written backward for the whole build was tried
+    and measured no faster: the cost is the small batched matmuls, not autograd bookkeeping.)
+    """
     n_cols, pairs = t.shape[:2]
     n_pad = 2 * pairs
     device = str(t.device)
-    k_final = 2
-    while k_final < _MAX_WINDOW_COLUMNS and 8 * k_final <= n_pad and 2 * k_final <= n_cols:
-        k_final *= 2
-    extra = -n_cols % k_final
-    if extra:  # identity columns at the end
-        eye = torch.eye(2, dtype=t.dtype, device=t.device).expand(extra, pairs, 2, 2)
-        t = torch.cat([t, eye])
-    even, odd = t.unflatten(0, (-1, 2)).unbind(1)  # unbind: cheaper backward than strided slices
-    # two columns in closed form: row 2m+1 of the even column is even[m][1, :] on columns
-    # (2m, 2m+1); row 2m+2 is even[m+1][0, :] on columns (2m+2, 2m+3)
-    nxt = torch.roll(even[:, :, 0:1, :], -1, dims=1)
-    win = torch.cat([odd[..., :, 0:1] * even[:, :, 1:2, :], odd[..., :, 1:2] * nxt], dim=-1)
+    k_final, total = _plan(n_cols, pairs)
+    even, odd = _pad_columns(t, total).unflatten(0, (-1, 2)).unbind(1)
+    win = _two_column_windows(even, odd)
     k = 2
     while k < k_final:
         earlier, later = win.unflatten(0, (-1, 2)).unbind(1)
         nb = earlier.shape[0]
         flat = torch.cat([earlier.reshape(nb, -1), earlier.new_zeros(nb, 1)], dim=1)
-        ext = torch.index_select(flat, 1, _gather_index(pairs, k, device))
-        ext = ext.view(nb, pairs, 2 * k, 4 * k)
+        ext = torch.index_select(flat, 1, _gather_index(pairs, k, device)).view(nb, pairs, 2 * k, 4 * k)
         win = torch.matmul(later, ext)  # (nb, P, 2, 4k)
         k *= 2
     nb = win.shape[0]
     dense = win.new_zeros(nb, n_pad * n_pad)
     dense = dense.index_add(1, _fold_index(pairs, k, device), win.reshape(nb, -1))
     return _tree_product(dense.view(nb, n_pad, n_pad))
+
+

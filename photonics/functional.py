@@ -1,6 +1,6 @@
 """Pure functions of integrated photonics: MZI transfer matrices, nonlinearity, readout.
 
-Conventions (REFERENCE.md §A, pinned by ``tests/photonics/test_conventions.py``):
+Conventions (REFERENCE.md §A, pinned by ``tests/photonics/test_mzi_conventions.py``):
 
 * Mode vectors are complex tensors ``(*batch, n)``; matrices act as ``y = U @ x`` with
   ``U[out, in]``. Time dependence ``exp(-iωt)``; a phase shifter multiplies by ``e^{+iφ}``.
