@@ -98,11 +98,11 @@ def test_mesh_loss_drops_power_and_component_errors_reduce_fidelity():
     assert (lossy.sum(-1) < ideal.sum(-1)).all()
     # 0.2 dB per MZI on every path of a rectangular 8-mode mesh (8 columns, ≤ 8 MZIs per path)
     assert float(lossy.sum() / ideal.sum()) >= 10 ** (-0.2 * 8 / 10) - 1e-9
-    u_ideal = net.meshes[0].matrix()
+    u_ideal = net.meshes[0].matrix().detach()
     for preset in ("bs=0.1", "ps=0.1"):
         errors = MeshErrorModel(**({"bs_sigma": 0.1} if preset.startswith("bs") else {"ps_sigma": 0.1})).sample(
             net.meshes, generator=torch.Generator().manual_seed(6))
-        u = net.meshes[0].matrix(errors.meshes[0])
+        u = net.meshes[0].matrix(errors.meshes[0]).detach()
         fidelity = float(abs(torch.trace(u_ideal.conj().T @ u)) / 8)
         assert fidelity < 1 - 1e-4
         reading = PhysicalSystem(net, errors).measure(x)
