@@ -55,7 +55,8 @@ def applied_phase(phase: torch.Tensor, errors: DiffractiveErrors, layer: int) ->
     phi = torch.remainder(phase, two_pi)
     if errors.phase_bits:
         levels = 2**errors.phase_bits
-        phi = torch.remainder(torch.round(phi / two_pi * levels), levels) * (two_pi / levels)
+        quantized = torch.remainder(torch.round(phi / two_pi * levels), levels) * (two_pi / levels)
+        phi = phi + (quantized - phi).detach()  # straight-through gradient for noise-aware training
     lut = errors.phase_lut[layer].to(phi.device, phi.dtype)
     out = errors.phase_gain[layer].item() * phi + errors.phase_offset[layer].item()
     if bool(lut.any()):

@@ -158,6 +158,16 @@ class PhysicalSystem:
         self.samples += batch
         return (reading, taps) if internal_states else reading
 
+    def state_dict(self) -> dict:
+        """Counters and the detector-noise stream (not the errors), for exact resume."""
+        return {"queries": self.queries, "samples": self.samples, "noise_rng": self.__noise.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        self.queries = int(state["queries"])
+        self.samples = int(state["samples"])
+        self.__noise.set_state(state["noise_rng"])
+
     def save_errors(self, path_or_group, name: str = "errors") -> None:
         """Write the hidden realization to HDF5 for the run record (never back to training)."""
         from .io import save_realization

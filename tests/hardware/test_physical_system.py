@@ -160,7 +160,9 @@ def test_parameters_are_programmed_not_shared():
 def test_errors_are_not_readable_through_the_public_api():
     device = PhysicalSystem(diffractive_model(), preset="high", seed=0)
     public = [a for a in dir(device) if not a.startswith("_")]
-    assert set(public) == {"family", "load_parameters", "measure", "queries", "samples", "save_errors"}
+    assert set(public) == {"family", "load_parameters", "load_state_dict", "measure", "queries", "samples",
+                           "save_errors", "state_dict"}
+    assert set(device.state_dict()) == {"queries", "samples", "noise_rng"}
     assert "shift" not in repr(device) and "error" not in repr(device).lower()
 
 
