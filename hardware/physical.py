@@ -132,6 +132,8 @@ class PhysicalSystem:
             internal_states: also return a list of intensities after each photonic layer
                 (each free-space gap for diffractive networks, each mesh for mesh networks).
 
+        Internal states carry the same detector noise as the readings.
+
         Returns:
             ``readings`` (output intensity image ``(*batch, ny, nx)``, detector energies
             ``(*batch, R)`` or port intensities ``(*batch, n)``), or
@@ -153,7 +155,11 @@ class PhysicalSystem:
                 out, taps = self.__physics.forward(x.detach())
                 reading, sample_dims = out, 1
                 batch = math.prod(x.shape[:-1])
-            reading = self.__errors.detector.apply(reading, generator=self.__noise, sample_dims=sample_dims)
+            detector = self.__errors.detector
+            reading = detector.apply(reading, generator=self.__noise, sample_dims=sample_dims)
+            if internal_states:  # cameras or taps inside see the same kind of detector noise
+                taps = [detector.apply(t, generator=self.__noise, sample_dims=sample_dims if self.__family == "mesh"
+                                       else 2) for t in taps]
         self.queries += 1
         self.samples += batch
         return (reading, taps) if internal_states else reading
