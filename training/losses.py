@@ -1,0 +1,250 @@
+"""Task and similarity losses for photonic networks.
+
+- :func:`region_cross_entropy`: classification from detector-region energies, normalised by
+  their sum and divided by a temperature (fixed or learnable, :class:`Temperature`).
+- :func:`mse_to_targets`: MSE to target intensities or one-hot labels (Lin et al.,
+  Science 361, 1004 (2018)).
+- :func:`pcc` and :func:`imaging_loss`: Pearson correlation and the diffuser-imaging loss
+  of Luo et al., eLight 2, 4 (2022) (REFERENCE.md §C).
+- :func:`normalized_intensity_mse`: the similarity loss of dual adaptive training between
+  numerical and measured L2-normalised intensities (Zheng et al., Nat. Mach. Intell. 5
+  (2023); REFERENCE.md §A).
+
+Every loss returns a scalar (mean over the batch) unless ``reduction="none"``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = [
+    "Temperature",
+    "region_cross_entropy",
+    "mse_to_targets",
+    "pcc",
+    "imaging_loss",
+    "normalized_intensity_mse",
+]
+
+
+def _reduce(x: torch.Tensor, reduction: str) -> torch.Tensor:
+    if reduction == "mean":
+        return x.mean()
+    if reduction == "sum":
+        return x.sum()
+    if reduction == "none":
+        return x
+    raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def _real(x, name: str) -> torch.Tensor:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.is_complex() or not x.is_floating_point():
+        raise TypeError(f"{name} must be a real floating tensor (an intensity), got dtype {x.dtype}; "
+                        "for a complex field pass its intensity |u|²")
+    return x
+
+
+def _same_shape(a: torch.Tensor, b: torch.Tensor, names: str) -> None:
+    if a.shape != b.shape:
+        raise ValueError(f"{names}: shapes differ, {tuple(a.shape)} vs {tuple(b.shape)}")
+
+
+class Temperature(nn.Module):
+    """A learnable positive scalar ``T = exp(log_T)`` (log-parametrised, so it stays > 0).
+
+    Args:
+        initial: starting temperature (> 0).
+        learnable: register ``log_t`` as a parameter (else a buffer).
+        dtype: real dtype of ``log_t``.
+
+    Shape:
+        ``forward() -> ()`` (a 0-dim tensor).
+    """
+
+    def __init__(self, initial: float = 0.1, *, learnable: bool = True, dtype: torch.dtype = torch.float32):
+        super().__init__()
+        t = float(initial)
+        if not (math.isfinite(t) and t > 0):
+            raise ValueError(f"initial temperature must be a finite positive float, got {initial!r}")
+        log_t = torch.tensor(math.log(t), dtype=dtype)
+        if learnable:
+            self.log_t = nn.Parameter(log_t)
+        else:
+            self.register_buffer("log_t", log_t)
+
+    def forward(self) -> torch.Tensor:
+        return self.log_t.exp()
+
+    def extra_repr(self) -> str:
+        return f"T={float(self.log_t.exp()):.4g}, learnable={isinstance(self.log_t, nn.Parameter)}"
+
+
+def _temperature(temperature) -> torch.Tensor | float:
+    if isinstance(temperature, Temperature):
+        return temperature()
+    if isinstance(temperature, torch.Tensor):
+        if temperature.numel() != 1:
+            raise ValueError(f"temperature must be a scalar, got shape {tuple(temperature.shape)}")
+        if not bool((temperature.detach() > 0).all()):
+            raise ValueError(f"temperature must be > 0, got {float(temperature.detach())}")
+        return temperature.reshape(())
+    if isinstance(temperature, (int, float)) and not isinstance(temperature, bool):
+        if not (math.isfinite(temperature) and temperature > 0):
+            raise ValueError(f"temperature must be a finite positive number, got {temperature!r}")
+        return float(temperature)
+    raise TypeError(f"temperature must be a float, a scalar tensor or a Temperature, got {type(temperature).__name__}")
+
+
+def region_cross_entropy(energies: torch.Tensor, labels: torch.Tensor, *, temperature,
+                         reduction: str = "mean", eps: float = 1e-12) -> torch.Tensor:
+    """Cross-entropy on detector-region energies normalised by their sum.
+
+    .. math:: s_r = \\frac{E_r}{T \\sum_{r'} E_{r'}}, \\qquad
+              \\mathcal{L} = -\\log \\mathrm{softmax}(s)_{y}
+
+    Normalising by the total makes the loss independent of the input power; ``T`` sets how
+    sharp the softmax is (the normalised energies lie in [0, 1]).
+
+    Args:
+        energies: non-negative region energies (e.g. ``optics.functional.region_energies``).
+        labels: class indices (int64) in ``[0, R)``.
+        temperature: ``T > 0``: a float, a scalar tensor, or a :class:`Temperature`.
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``.
+        eps: floor of the energy sum (all-dark samples give uniform scores, not NaN).
+
+    Shape:
+        ``(*batch, R), (*batch,) -> ()`` (or ``(*batch,)`` with ``reduction="none"``).
+    """
+    _real(energies, "energies")
+    if energies.dim() < 1:
+        raise ValueError("energies must have a region axis (*batch, R)")
+    if not isinstance(labels, torch.Tensor) or labels.dtype not in (torch.int64, torch.int32, torch.int16,
+                                                                     torch.uint8, torch.int8):
+        raise TypeError(f"labels must be an integer tensor of class indices, got "
+                        f"{labels.dtype if isinstance(labels, torch.Tensor) else type(labels).__name__}")
+    if labels.shape != energies.shape[:-1]:
+        raise ValueError(f"labels shape {tuple(labels.shape)} must equal energies' batch shape "
+                         f"{tuple(energies.shape[:-1])} (energies {tuple(energies.shape)})")
+    n = energies.shape[-1]
+    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= n):
+        raise ValueError(f"labels must lie in [0, {n}) for {n} regions, got range "
+                         f"[{int(labels.min())}, {int(labels.max())}]")
+    t = _temperature(temperature)
+    p = energies / energies.sum(dim=-1, keepdim=True).clamp_min(eps)
+    logits = p / t
+    ce = F.cross_entropy(logits.reshape(-1, n), labels.reshape(-1).long(), reduction="none")
+    return _reduce(ce.reshape(labels.shape), reduction)
+
+
+def mse_to_targets(intensity: torch.Tensor, targets: torch.Tensor, *, reduction: str = "mean") -> torch.Tensor:
+    """Mean squared error to target intensities, or to one-hot vectors of integer labels.
+
+    Args:
+        intensity: real outputs (detected intensities or region scores).
+        targets: a real tensor of the same shape, or integer labels ``(*batch,)`` for
+            ``intensity`` of shape ``(*batch, R)`` (target 1 at the label, 0 elsewhere).
+        reduction: ``"mean"`` (over all elements), ``"sum"`` or ``"none"`` (elementwise).
+
+    Shape:
+        ``(*batch, *event), same -> ()``; labels: ``(*batch, R), (*batch,) -> ()``.
+    """
+    _real(intensity, "intensity")
+    if not isinstance(targets, torch.Tensor):
+        raise TypeError(f"targets must be a torch.Tensor, got {type(targets).__name__}")
+    if not targets.is_floating_point() and not targets.is_complex():
+        if targets.shape != intensity.shape[:-1]:
+            raise ValueError(f"integer labels {tuple(targets.shape)} must equal the batch shape "
+                             f"{tuple(intensity.shape[:-1])} of intensity {tuple(intensity.shape)}")
+        targets = F.one_hot(targets.long(), intensity.shape[-1]).to(intensity.dtype)
+    _real(targets, "targets")
+    _same_shape(intensity, targets, "mse_to_targets (intensity vs targets)")
+    return _reduce((intensity - targets).square(), reduction)
+
+
+def pcc(a: torch.Tensor, b: torch.Tensor, *, eps: float = 1e-12) -> torch.Tensor:
+    """Pearson correlation coefficient per sample over the last two axes (differentiable).
+
+    .. math:: \\mathrm{PCC}(a, b) = \\frac{\\sum (a - \\bar a)(b - \\bar b)}
+              {\\sqrt{\\sum (a - \\bar a)^2 \\sum (b - \\bar b)^2}}
+
+    (Luo et al., eLight 2 (2022), Methods). A constant image has no defined correlation;
+    ``eps`` floors the denominator so the result is 0 there instead of NaN.
+
+    Shape:
+        ``(*batch, H, W), (*batch, H, W) -> (*batch,)`` (broadcasting allowed).
+    """
+    _real(a, "pcc input a")
+    _real(b, "pcc input b")
+    if a.dim() < 2 or b.dim() < 2:
+        raise ValueError(f"pcc needs images (*batch, H, W), got {tuple(a.shape)} and {tuple(b.shape)}")
+    try:
+        a, b = torch.broadcast_tensors(a, b)
+    except RuntimeError:
+        raise ValueError(f"pcc: shapes {tuple(a.shape)} and {tuple(b.shape)} do not broadcast") from None
+    da = a - a.mean(dim=(-2, -1), keepdim=True)
+    db = b - b.mean(dim=(-2, -1), keepdim=True)
+    num = (da * db).sum(dim=(-2, -1))
+    den = (da.square().sum(dim=(-2, -1)) * db.square().sum(dim=(-2, -1))).sqrt()
+    return num / den.clamp_min(eps)
+
+
+def imaging_loss(output_intensity: torch.Tensor, target: torch.Tensor, *, alpha: float = 1.0, beta: float = 0.5,
+                 reduction: str = "mean") -> torch.Tensor:
+    """Diffuser-imaging loss of Luo et al., eLight 2, 4 (2022) (REFERENCE.md §C).
+
+    .. math:: \\mathcal{L} = -\\mathrm{PCC}(o, h) + E, \\qquad
+              E = \\frac{\\sum [α(1 - m)\\, o - β\\, m\\, o]}{\\sum m}, \\quad m = [h > 0]
+
+    ``E`` penalises light outside the object support ``m`` and rewards light inside it.
+    ``o`` enters ``E`` as given: scale the output intensity as the experiment intends
+    before calling. A sample with an empty support uses ``Σm = 1`` (no division by zero).
+
+    Args:
+        output_intensity: ``o``, the output-plane intensity.
+        target: ``h``, the object (its support is ``h > 0``).
+        alpha, beta: weights of the energy term (α = 1, β = 0.5 in the paper).
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (per sample).
+
+    Shape:
+        ``(*batch, H, W), (*batch, H, W) -> ()`` (``(*batch,)`` with ``reduction="none"``).
+    """
+    _real(output_intensity, "output_intensity")
+    _real(target, "target")
+    _same_shape(output_intensity, target, "imaging_loss (output_intensity vs target)")
+    m = (target > 0).to(output_intensity.dtype)
+    o = output_intensity
+    energy = (alpha * (1 - m) * o - beta * m * o).sum(dim=(-2, -1)) / m.sum(dim=(-2, -1)).clamp_min(1.0)
+    return _reduce(-pcc(o, target) + energy, reduction)
+
+
+def normalized_intensity_mse(a: torch.Tensor, b: torch.Tensor, *, dim=-1, eps: float = 1e-12,
+                             reduction: str = "mean") -> torch.Tensor:
+    """MSE between L2-normalised intensity vectors (the DAT similarity loss, REFERENCE.md §A).
+
+    .. math:: \\mathcal{L} = \\mathrm{mean}\\left[\\left(\\frac{a}{\\|a\\|_2}
+              - \\frac{b}{\\|b\\|_2}\\right)^2\\right]
+
+    Args:
+        a, b: intensities (real), or complex fields whose ``|u|²`` is taken.
+        dim: axis or axes of one intensity vector (``-1`` for mode vectors, ``(-2, -1)``
+            for images).
+        eps: floor of the norms (zero vectors stay zero).
+        reduction: ``"mean"`` over all elements (default), ``"sum"`` or ``"none"``.
+
+    Shape:
+        ``(*batch, n), (*batch, n) -> ()``.
+    """
+    def norm_int(x, name):
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+        p = x.real.square() + x.imag.square() if x.is_complex() else _real(x, name)
+        return p / torch.linalg.vector_norm(p, dim=dim, keepdim=True).clamp_min(eps)
+
+    _same_shape(a, b, "normalized_intensity_mse (a vs b)")
+    return _reduce((norm_int(a, "a") - norm_int(b, "b")).square(), reduction)
