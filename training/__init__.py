@@ -4,4 +4,15 @@ SEPNs and digital baselines.
 Not built yet: see the training issue. Depends on ``optics``, ``photonics`` and ``hardware``.
 """
 
-__all__: list[str] = []
+from .baselines import MLP, ComplexLinearNetwork, LeNet5, count_parameters
+from .losses import (Temperature, imaging_loss, mse_to_targets, normalized_intensity_mse, pcc,
+                     region_cross_entropy)
+from .metrics import accuracy, confusion_matrix, mean_pcc
+from .sepn import SEPN, ResidualSEPN, image_to_modes, modes_to_image
+
+__all__: list[str] = [
+    "SEPN", "ResidualSEPN", "modes_to_image", "image_to_modes",
+    "Temperature", "region_cross_entropy", "mse_to_targets", "pcc", "imaging_loss", "normalized_intensity_mse",
+    "accuracy", "confusion_matrix", "mean_pcc",
+    "MLP", "LeNet5", "ComplexLinearNetwork", "count_parameters",
+]
