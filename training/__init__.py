@@ -7,6 +7,9 @@ Not built yet: see the training issue. Depends on ``optics``, ``photonics`` and 
 from .baselines import MLP, ComplexLinearNetwork, LeNet5, count_parameters
 from .losses import (Temperature, imaging_loss, mse_to_targets, normalized_intensity_mse, pcc,
                      region_cross_entropy)
+from .data import (DATASETS, clear_data_cache, dataset_source, encode_amplitude, encode_phase,
+                   fourier_crop, iterate_batches, load_dataset, pad_to, resize, subset, to_float,
+                   train_val_split)
 from .metrics import accuracy, confusion_matrix, mean_pcc
 from .sepn import SEPN, ResidualSEPN, image_to_modes, modes_to_image
 
@@ -15,4 +18,7 @@ __all__: list[str] = [
     "Temperature", "region_cross_entropy", "mse_to_targets", "pcc", "imaging_loss", "normalized_intensity_mse",
     "accuracy", "confusion_matrix", "mean_pcc",
     "MLP", "LeNet5", "ComplexLinearNetwork", "count_parameters",
+    "load_dataset", "dataset_source", "clear_data_cache", "DATASETS",
+    "train_val_split", "iterate_batches", "subset",
+    "to_float", "resize", "pad_to", "encode_amplitude", "encode_phase", "fourier_crop",
 ]
