@@ -159,8 +159,9 @@ class Trainer:
             from .sepn import SEPN
 
             self.sepns = nn.ModuleList(
-                SEPN(config.sepn_features, kernel_size=config.sepn_kernel, dtype=task.complex_dtype)
-                for _ in range(task.n_layers))
+                SEPN(config.sepn_features, kernel_size=config.sepn_kernel, dtype=task.complex_dtype,
+                     generator=torch.Generator().manual_seed(config.seed * 7919 + 101 + i))
+                for i in range(task.n_layers))
             self.sepn_opt = torch.optim.Adam(self.sepns.parameters(), lr=config.sepn_lr)
             self.sepn_sched = torch.optim.lr_scheduler.StepLR(self.sepn_opt, config.lr_step_epochs, config.lr_gamma)
         self.history: list[dict] = []
@@ -222,7 +223,7 @@ class Trainer:
             w = 0.0 if self.epoch < cfg.dat_warmup_epochs else 1.0
             out, _ = task.numeric(x, hook=self._sepn_hook(w, taps, cfg.internal_states, n))
             scores = task.scores(physical_forward(task.intensity(out), reading))
-            stats["similarity"] = float(sim)
+            stats["similarity"] = float(sim.detach())
         loss = F.cross_entropy(scores, labels)
         if not (cfg.method == "dat" and cfg.joint):
             self.pnn_opt.zero_grad()

@@ -1,0 +1,20 @@
+"""Tiny synthetic classification data and models for the training tests (plain module)."""
+
+import torch
+
+from photonics import MeshNetwork
+from training.tasks import MeshTask
+
+
+def synthetic_images(n: int, *, classes: int = 4, seed: int = 0, noise: float = 0.3):
+    """``n`` 28×28 images in [0, 1]: a class prototype plus uniform noise; labels (n,)."""
+    protos = torch.rand(classes, 28, 28, generator=torch.Generator().manual_seed(1234))
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, classes, (n,), generator=g)
+    x = (protos[y] + noise * torch.rand(n, 28, 28, generator=g)).clamp(0, 1)
+    return x, y
+
+
+def mesh_task(*, modes: int = 16, meshes: int = 2, classes: int = 4, seed: int = 1, dtype=torch.float32):
+    net = MeshNetwork(modes, meshes, n_classes=classes, generator=torch.Generator().manual_seed(seed), dtype=dtype)
+    return MeshTask(net, crop=int(round(modes ** 0.5)))
