@@ -1,7 +1,14 @@
 """onnsim.training — data, losses, metrics and training loops (ideal, noise-aware, PAT, DAT),
-SEPNs and digital baselines.
+SEPNs and digital baselines. Depends on ``optics``, ``photonics`` and ``hardware``.
 
-Not built yet: see the training issue. Depends on ``optics``, ``photonics`` and ``hardware``.
+Typical use::
+
+    task = MeshTask(MeshNetwork(64, 3, generator=g))                 # or DiffractiveTask(...)
+    device = PhysicalSystem(task.device_model, preset="bs=0.06,ps=0.06", seed=1)
+    trainer = Trainer(task, TrainConfig(method="dat", epochs=5), physical=device)
+    trainer.fit(images, labels)                                      # validation-selected
+    trainer.load_best(); device.load_parameters(task.device_model.state_dict())
+    evaluate(task, test_images, test_labels, physical=device)["accuracy"]
 """
 
 from .baselines import MLP, ComplexLinearNetwork, LeNet5, count_parameters
@@ -12,8 +19,14 @@ from .data import (DATASETS, clear_data_cache, dataset_source, encode_amplitude,
                    train_val_split)
 from .metrics import accuracy, confusion_matrix, mean_pcc
 from .sepn import SEPN, ResidualSEPN, image_to_modes, modes_to_image
+from .fusion import PhysicalForward, fuse_amplitude, physical_forward
+from .tasks import DiffractiveTask, DigitalTask, MeshTask
+from .trainer import METHODS, TrainConfig, Trainer, evaluate, similarity_loss
 
 __all__: list[str] = [
+    "METHODS", "TrainConfig", "Trainer", "evaluate", "similarity_loss",
+    "MeshTask", "DiffractiveTask", "DigitalTask",
+    "PhysicalForward", "physical_forward", "fuse_amplitude",
     "SEPN", "ResidualSEPN", "modes_to_image", "image_to_modes",
     "Temperature", "region_cross_entropy", "mse_to_targets", "pcc", "imaging_loss", "normalized_intensity_mse",
     "accuracy", "confusion_matrix", "mean_pcc",

@@ -25,7 +25,7 @@ from hardware.diffractive import DiffractivePhysics
 from optics import Field, FreeSpace, OpticalSystem
 from photonics import MeshNetwork, fourier_crop_encode
 
-__all__ = ["MeshTask", "DiffractiveTask"]
+__all__ = ["MeshTask", "DiffractiveTask", "DigitalTask"]
 
 
 class MeshTask(nn.Module):
@@ -192,3 +192,50 @@ class DiffractiveTask(nn.Module):
     def sample_errors(self, error_model, generator):
         n = sum(1 for layer in self.system.layers if type(layer).__name__ == "PhaseMask")
         return error_model.sample(n, generator=generator)
+
+
+class DigitalTask(nn.Module):
+    """A conventional (digital) classifier in the same loop, for baselines (method ``ideal``).
+
+    Args:
+        model: an ``nn.Module`` mapping encoded inputs to class scores (logits).
+        encoding: ``"pixels"`` (float images ``(B, 28, 28)``) or ``"fourier"`` (the mesh
+            networks' Fourier-crop modes, for digital counterparts of photonic models).
+        crop: Fourier-crop side for ``"fourier"``.
+    """
+
+    family = "digital"
+
+    def __init__(self, model: nn.Module, *, encoding: str = "pixels", crop: int = 8):
+        super().__init__()
+        if encoding not in ("pixels", "fourier"):
+            raise ValueError(f"encoding must be 'pixels' or 'fourier', got {encoding!r}")
+        self.model, self.encoding, self.crop = model, encoding, crop
+
+    n_layers = 0
+
+    def pnn_parameters(self):
+        return list(self.model.parameters())
+
+    @property
+    def device_model(self) -> nn.Module:
+        return self.model
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        img = images.float() / 255 if images.dtype == torch.uint8 else images.float()
+        if self.encoding == "fourier":
+            return fourier_crop_encode(img, self.crop)
+        return img
+
+    def numeric(self, x, *, hook=None, errors=None):
+        if hook is not None or errors is not None:
+            raise ValueError("a digital model has no photonic layers: use method='ideal'")
+        return self.model(x), []
+
+    @staticmethod
+    def intensity(scores):
+        return scores
+
+    @staticmethod
+    def scores(scores):
+        return scores

@@ -40,6 +40,8 @@ from torch import nn
 from tqdm import tqdm
 
 from .fusion import fuse_amplitude, physical_forward
+from .losses import normalized_intensity_mse
+from .metrics import confusion_matrix
 
 __all__ = ["METHODS", "TrainConfig", "Trainer", "evaluate"]
 
@@ -87,14 +89,11 @@ class TrainConfig:
         object.__setattr__(self, "sepn_features", tuple(self.sepn_features))
 
 
-def _normalised(i: torch.Tensor) -> torch.Tensor:
-    flat = i.flatten(start_dim=i.dim() - len(i.shape[1:])) if i.dim() > 1 else i
-    return flat / flat.norm(dim=-1, keepdim=True).clamp_min(1e-30)
-
-
 def similarity_loss(numeric_states, measured_states) -> torch.Tensor:
-    """Mean over layers of the MSE between L2-normalised numerical and measured intensities."""
-    terms = [F.mse_loss(_normalised(n), _normalised(m.to(n.dtype))) for n, m in zip(numeric_states, measured_states)]
+    """Mean over layers of the MSE between L2-normalised numerical and measured intensities
+    (each sample's state flattened to one vector)."""
+    terms = [normalized_intensity_mse(n.flatten(1), m.to(n.dtype).flatten(1))
+             for n, m in zip(numeric_states, measured_states)]
     return torch.stack(terms).mean()
 
 
@@ -123,9 +122,7 @@ def evaluate(task, images, labels, *, physical=None, batch_size: int = 1000) -> 
             preds.append(p)
             correct += int((p == y).sum())
             n_classes = scores.shape[-1]
-    preds = torch.cat(preds)
-    confusion = torch.zeros(n_classes, n_classes, dtype=torch.int64)
-    confusion.index_put_((labels.long(), preds.long()), torch.ones_like(preds, dtype=torch.int64), accumulate=True)
+    confusion = confusion_matrix(torch.cat(preds), labels, n_classes)
     return {"accuracy": correct / len(labels), "loss": loss_sum / len(labels), "confusion": confusion}
 
 

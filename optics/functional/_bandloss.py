@@ -74,7 +74,7 @@ def report(data: torch.Tensor, grid: Grid, wavelength: float, distance: float, p
     """Warn (pad ≥ 2: the light leaves the window) or raise (pad < 2: in-window error)."""
     lim = band_limit_frequency(grid, wavelength, abs(distance), pad_factor)
     if pad_factor >= 2:
-        key = (grid, wavelength, distance, pad_factor)
+        key = (grid, wavelength, f"{distance:.2g}", pad_factor)  # near-identical gaps count as one set-up
         if key in _WARNED:
             return
         _WARNED.add(key)

@@ -18,3 +18,19 @@ def synthetic_images(n: int, *, classes: int = 4, seed: int = 0, noise: float = 
 def mesh_task(*, modes: int = 16, meshes: int = 2, classes: int = 4, seed: int = 1, dtype=torch.float32):
     net = MeshNetwork(modes, meshes, n_classes=classes, generator=torch.Generator().manual_seed(seed), dtype=dtype)
     return MeshTask(net, crop=int(round(modes ** 0.5)))
+
+
+def diffractive_task(*, n: int = 32, classes: int = 4, seed: int = 3):
+    """Two phase layers on an n×n grid (λ 0.75 mm, 0.4 mm pixels, 2 cm gaps), detector squares."""
+    from optics import FreeSpace, Grid, OpticalSystem, PhaseMask
+    from optics.functional import square_regions
+    from training.tasks import DiffractiveTask
+
+    grid = Grid(n, 0.4e-3)
+    gen = torch.Generator().manual_seed(seed)
+    system = OpticalSystem(PhaseMask(grid, init="uniform", generator=gen), FreeSpace(grid, 0.75e-3, 0.02),
+                           PhaseMask(grid, init="uniform", generator=gen), FreeSpace(grid, 0.75e-3, 0.02))
+    s = 4 * 0.4e-3
+    centers = [(-s, -s), (-s, s), (s, -s), (s, s)][:classes]
+    regions = square_regions(grid, centers, s)
+    return DiffractiveTask(system, regions, 0.75e-3, image_px=16, temperature=10.0)
