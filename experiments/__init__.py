@@ -1,11 +1,13 @@
 """onnsim experiments: named, runnable studies with complete run records.
 
-Run ``python -m experiments list`` to see them and ``python -m experiments run NAME`` to run
-one. Not shipped in the wheel; it sits on top of every library package.
+Run ``python -m experiments list`` to see them and ``python -m experiments run NAME
+[--scale smoke|cpu|paper] [--key value ...]`` to run one. Not shipped in the wheel; it sits
+on top of every library package.
 """
 
-from .registry import EXPERIMENTS, Experiment, register
+from .registry import EXPERIMENTS, SCALES, Experiment, register
 
-__all__ = ["EXPERIMENTS", "Experiment", "register"]
+__all__ = ["EXPERIMENTS", "SCALES", "Experiment", "register"]
 
-from . import quickstart  # noqa: E402,F401  (registers itself)
+# each module registers itself
+from . import baselines, beam_splitter, d2nn_classifier, dat_dpnn, dat_mpnn, quickstart  # noqa: E402,F401

@@ -10,13 +10,14 @@ from pathlib import Path
 
 from . import EXPERIMENTS
 from . import records
-from .registry import parse_overrides
+from .registry import SCALES, build_config
 
 
 def _list(_args) -> int:
     width = max(len(n) for n in EXPERIMENTS)
     for name, exp in sorted(EXPERIMENTS.items()):
-        print(f"{name:<{width}}  {exp.description}  [{exp.runtime}]")
+        times = ", ".join(f"{s}: {exp.runtime.get(s, '?')}" for s in SCALES)
+        print(f"{name:<{width}}  {exp.description}\n{'':<{width}}  expected time — {times}")
     return 0
 
 
@@ -27,12 +28,13 @@ def _run(args, extra: list[str]) -> int:
         return 2
     exp = EXPERIMENTS[args.name]
     if args.help_config:
-        print(f"options of {args.name} (defaults):")
+        print(f"options of {args.name} (defaults at scale {args.scale!r}):")
+        base = exp.scales.get(args.scale, {})
         for f in dataclasses.fields(exp.config_type):
-            print(f"  --{f.name.replace('_', '-')} {f.default!r}")
+            print(f"  --{f.name.replace('_', '-')} {base.get(f.name, f.default)!r}")
         return 0
     try:
-        cfg = parse_overrides(exp.config_type, extra)
+        cfg = build_config(exp, args.scale, extra)
     except (TypeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -41,7 +43,7 @@ def _run(args, extra: list[str]) -> int:
         return 2
     out = Path(args.out) if args.out else records.new_run_dir(Path(args.root), args.name)
     (out / "figures").mkdir(parents=True, exist_ok=True)
-    print(f"[{args.name}] writing to {out}")
+    print(f"[{args.name}] scale {args.scale}, writing to {out}")
     summary = exp.run(cfg, out, resume=args.resume)
     print(json.dumps(summary, indent=2))
     print(f"[{args.name}] report: {out / 'report.md'}")
@@ -67,6 +69,8 @@ def main(argv=None) -> int:
     r.add_argument("name")
     r.add_argument("--out", help="run directory (default runs/NAME/<timestamp>)")
     r.add_argument("--root", default="runs", help="root of run directories (default: runs)")
+    r.add_argument("--scale", default="cpu", choices=SCALES,
+                   help="smoke (seconds, for tests), cpu (this 2-core machine; default), paper (published, GPU)")
     r.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     r.add_argument("--help-config", action="store_true", help="list this experiment's options")
     s = sub.add_parser("show", help="print a run's report")

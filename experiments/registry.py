@@ -1,18 +1,22 @@
-"""The registry of named experiments and the parsing of their configurations.
+"""The registry of named experiments, their scales, and the parsing of configurations.
 
 An experiment is a frozen dataclass of settings (units in the field names where not SI)
-and a ``run(config, out_dir, *, resume)`` function. ``--key value`` options on the command
-line override the dataclass defaults; unknown keys or values of the wrong type are errors
-that list what is valid.
+and a ``run(config, out_dir, *, resume)`` function. A *scale* (``smoke`` for tests, ``cpu``
+for this 2-core machine, ``paper`` for the published setting on a GPU) is a named set of
+overrides of the dataclass defaults; ``--key value`` options then override single fields.
+Unknown keys or values of the wrong type are errors that list what is valid.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+import typing
+from dataclasses import dataclass, field
 from typing import Callable
 
-__all__ = ["Experiment", "EXPERIMENTS", "register", "parse_overrides"]
+__all__ = ["Experiment", "EXPERIMENTS", "SCALES", "register", "parse_overrides", "build_config"]
+
+SCALES = ("smoke", "cpu", "paper")
 
 
 @dataclass(frozen=True)
@@ -21,52 +25,74 @@ class Experiment:
     description: str
     config_type: type
     run: Callable
-    runtime: str  # expected wall time on the 2-core CPU machine
+    runtime: dict  # scale -> expected wall time on the 2-core CPU machine (paper: GPU)
+    scales: dict = field(default_factory=dict)  # scale -> overrides
 
 
 EXPERIMENTS: dict[str, Experiment] = {}
 
 
-def register(name: str, description: str, config_type: type, runtime: str):
+def register(name: str, description: str, config_type: type, runtime, scales: dict | None = None):
     """Decorator registering ``run(config, out_dir, *, resume)`` under ``name``."""
+    if isinstance(runtime, str):
+        runtime = {s: runtime for s in SCALES}
+    scales = scales or {}
+    valid = {f.name for f in dataclasses.fields(config_type)}
+    for scale, overrides in scales.items():
+        if scale not in SCALES:
+            raise ValueError(f"{name}: unknown scale {scale!r}")
+        bad = set(overrides) - valid
+        if bad:
+            raise ValueError(f"{name}: scale {scale!r} overrides unknown keys {sorted(bad)}")
+
     def wrap(fn):
         if name in EXPERIMENTS:
             raise ValueError(f"experiment {name!r} registered twice")
-        EXPERIMENTS[name] = Experiment(name, description, config_type, fn, runtime)
+        EXPERIMENTS[name] = Experiment(name, description, config_type, fn, runtime, scales)
         return fn
     return wrap
 
 
 def _convert(raw: str, typ, key: str):
-    if typ is bool or typ == "bool":
+    if isinstance(typ, str):
+        typ = {"int": int, "float": float, "str": str, "bool": bool}.get(typ, str)
+    if typ is bool:
         if raw.lower() in ("1", "true", "yes", "on"):
             return True
         if raw.lower() in ("0", "false", "no", "off"):
             return False
         raise ValueError(f"--{key} expects true/false, got {raw!r}")
-    conv = {"int": int, "float": float, "str": str}.get(typ, typ)
     try:
-        return conv(raw)
+        return typ(raw)
     except (TypeError, ValueError):
-        name = getattr(conv, "__name__", str(conv))
-        raise ValueError(f"--{key} expects a value of type {name}, got {raw!r}") from None
+        raise ValueError(f"--{key} expects a value of type {getattr(typ, '__name__', typ)}, got {raw!r}") from None
 
 
-def parse_overrides(config_type: type, pairs: list[str]):
-    """Build ``config_type`` from ``["--key", "value", ...]`` overrides of its defaults."""
+def parse_overrides(config_type: type, pairs: list[str], base: dict | None = None):
+    """Build ``config_type`` from ``base`` overrides and ``["--key", "value", ...]``."""
     fields = {f.name: f for f in dataclasses.fields(config_type)}
-    values = {}
+    hints = typing.get_type_hints(config_type)
+    values = dict(base or {})
     it = iter(pairs)
     for token in it:
         if not token.startswith("--"):
             raise ValueError(f"expected --key value pairs, got {token!r}")
         key = token[2:].replace("-", "_")
         if key not in fields:
-            valid = ", ".join(f"--{k}" for k in fields)
-            raise ValueError(f"unknown option --{key} for {config_type.__name__}; valid keys: {valid}")
+            valid = ", ".join(f"--{k.replace('_', '-')}" for k in fields)
+            raise ValueError(f"unknown option --{key.replace('_', '-')} for {config_type.__name__}; valid keys: {valid}")
         try:
             raw = next(it)
         except StopIteration:
-            raise ValueError(f"--{key} needs a value") from None
-        values[key] = _convert(raw, fields[key].type, key)
-    return config_type(**values)
+            raise ValueError(f"--{key.replace('_', '-')} needs a value") from None
+        values[key] = _convert(raw, hints.get(key, fields[key].type), key.replace("_", "-"))
+    try:
+        return config_type(**values)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"invalid configuration for {config_type.__name__}: {exc}") from None
+
+
+def build_config(exp: Experiment, scale: str, pairs: list[str]):
+    if scale not in SCALES:
+        raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
+    return parse_overrides(exp.config_type, pairs, base=exp.scales.get(scale, {}))

@@ -262,6 +262,8 @@ def apply_transfer_function(data: torch.Tensor, transfer: torch.Tensor, *, spect
     ``spectrum_check(spectrum)``, if given, sees the padded spectrum before filtering.
     """
     ny, nx = data.shape[-2:]
+    if data.numel() == 0:  # an empty batch (MKL's FFT rejects zero-sized transforms)
+        return data * transfer[:ny, :nx]
     spectrum = fft2(data, s=tuple(transfer.shape))
     if spectrum_check is not None:
         spectrum_check(spectrum)

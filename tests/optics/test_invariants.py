@@ -187,3 +187,9 @@ def test_transfer_function_cache_is_not_corrupted_by_callers():
     h2 = asm_transfer_function(grid, LAM, 10e-6)
     assert h2.abs().max() > 0.5
     np.testing.assert_allclose(h2.abs().max().item(), 1.0, rtol=1e-6)
+
+
+def test_empty_batch_propagates_to_an_empty_batch():
+    grid = Grid(16, 0.5e-6)
+    out = asm_propagate(Field(torch.zeros(0, 16, 16, dtype=torch.complex64), grid, LAM), 2e-6)
+    assert out.data.shape == (0, 16, 16)

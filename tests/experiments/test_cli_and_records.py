@@ -1,0 +1,106 @@
+"""Every experiment runs at --scale smoke and leaves a complete run record; the CLI rejects
+bad input clearly; an interrupted study resumes to the same result."""
+
+import json
+import re
+
+import h5py
+import pytest
+import torch
+
+from experiments import EXPERIMENTS
+from experiments.__main__ import main
+
+pytestmark = pytest.mark.filterwarnings("ignore::optics.SamplingWarning")
+
+
+def _check_record(run_dir):
+    for name in ("config.json", "results.h5", "model.pt", "report.md", "summary.json"):
+        assert (run_dir / name).is_file() and (run_dir / name).stat().st_size > 0, name
+    config = json.loads((run_dir / "config.json").read_text())
+    assert {"experiment", "seed", "config", "versions", "units"} <= set(config)
+    with h5py.File(run_dir / "results.h5") as f:
+        assert "config" in f.attrs and "seed" in f.attrs
+        datasets = []
+        f.visititems(lambda n, o: datasets.append(o) if isinstance(o, h5py.Dataset) else None)
+        assert datasets and all("units" in d.attrs for d in datasets)
+    torch.load(run_dir / "model.pt", weights_only=False)
+    report = (run_dir / "report.md").read_text()
+    figures = re.findall(r"\]\((figures/[^)]+)\)", report)
+    assert figures, "the report links no figures"
+    for fig in figures:
+        path = run_dir / fig
+        assert path.is_file() and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", fig
+    return report
+
+
+@pytest.mark.parametrize("name", sorted(EXPERIMENTS))
+def test_every_experiment_runs_at_smoke_scale(tmp_path, name, capsys):
+    out = tmp_path / name
+    assert main(["run", name, "--scale", "smoke", "--out", str(out)]) == 0
+    report = _check_record(out)
+    assert "|" in report  # a results table
+    assert main(["show", str(out)]) == 0
+    assert report.splitlines()[0] in capsys.readouterr().out
+
+
+def test_quickstart_report_has_all_arms(tmp_path):
+    out = tmp_path / "qs"
+    main(["run", "quickstart", "--scale", "smoke", "--out", str(out)])
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary) == {f"{fam}-{m}" for fam in ("mesh", "diffractive") for m in ("ideal", "pat", "dat-is")}
+    for v in summary.values():
+        assert 0 <= v["physical_accuracy"] <= 1
+    assert summary["mesh-dat-is"]["queries_train"] > 0 and summary["mesh-ideal"]["queries_train"] == 0
+    with h5py.File(out / "export" / "heights.h5") as f:
+        assert f["height"].attrs["units"] == "m"
+    with h5py.File(out / "errors.h5") as f:
+        assert set(f) == {"mesh", "diffractive"}
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["run", "nope"], "unknown experiment 'nope'"),
+    (["run", "quickstart", "--scale", "smoke", "--bogus", "1"], "unknown option --bogus"),
+    (["run", "quickstart", "--scale", "smoke", "--mesh-epochs", "two"], "--mesh-epochs expects a value of type int"),
+    (["run", "dat-mpnn", "--scale", "smoke", "--methods", "ideal,sgd"], "unknown method 'sgd'"),
+    (["run", "quickstart", "--resume"], "--resume needs --out"),
+])
+def test_cli_errors(argv, match, capsys):
+    assert main(argv) == 2
+    assert re.search(match, capsys.readouterr().err)
+
+
+def test_unknown_scale_is_rejected(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "quickstart", "--scale", "huge"])
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_interrupted_study_resumes_to_the_same_result(tmp_path, monkeypatch):
+    import training.trainer as tr
+
+    full = tmp_path / "full"
+    main(["run", "dat-mpnn", "--scale", "smoke", "--out", str(full)])
+    reference = json.loads((full / "summary.json").read_text())
+
+    out = tmp_path / "cut"
+    original = tr.Trainer.fit
+    calls = {"n": 0}
+
+    def interrupted(self, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == 2:  # the second arm is interrupted
+            raise KeyboardInterrupt
+        return original(self, *a, **k)
+
+    monkeypatch.setattr(tr.Trainer, "fit", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        main(["run", "dat-mpnn", "--scale", "smoke", "--out", str(out)])
+    assert list(json.loads((out / "progress.json").read_text())) == ["mesh-ideal"]
+    monkeypatch.setattr(tr.Trainer, "fit", original)
+    assert main(["run", "dat-mpnn", "--scale", "smoke", "--out", str(out), "--resume"]) == 0
+    resumed = json.loads((out / "summary.json").read_text())
+    assert set(resumed) == set(reference)
+    for k in reference:
+        for field in ("numeric_accuracy", "physical_accuracy", "best_epoch", "queries_train"):
+            assert resumed[k][field] == reference[k][field], (k, field)
