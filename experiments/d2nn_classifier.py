@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import records
-from ._methods import parse_ints, parse_methods
-from .dat_dpnn import diffractive_arms, diffractive_figures
+from .dat_dpnn import DatDpnnConfig, diffractive_arms, diffractive_figures
 from .registry import register
 from .study import load_data, run_arms, write_study_record
 
@@ -19,8 +18,9 @@ __all__ = ["D2nnConfig", "run"]
 
 
 @dataclass(frozen=True)
-class D2nnConfig:
-    dataset: str = "mnist"
+class D2nnConfig(DatDpnnConfig):
+    """The diffractive study settings with the Lin et al. (2018) defaults."""
+
     preset: str = "none"
     methods: str = "ideal"
     wavelength_m: float = 0.75e-3
@@ -32,23 +32,8 @@ class D2nnConfig:
     image_px: int = 100
     region_px: int = 12
     region_spacing_px: int = 30
-    temperature: float = 10.0
-    n_train: int = 60000
-    n_test: int = 10000
     epochs: int = 10
-    batch_size: int = 32
-    learning_rate: float = 0.05
-    sepn_learning_rate: float = 1e-3
-    sepn_features: str = "4,6,8"
     lr_step_epochs: int = 5
-    dat_warmup_epochs: int = 0
-    val_fraction: float = 0.1
-    seed: int = 0
-    error_seed: int = 5
-
-    def __post_init__(self):
-        parse_methods(self.methods)
-        parse_ints(self.sepn_features, "sepn_features", 3)
 
 
 # cpu: 100×100 pixels (half the published width, same pitch and gaps), 10k training images
