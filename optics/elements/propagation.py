@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .. import _fft
 from .._checks import finite_float, positive_float
 from ..field import Field
 from ..functional import propagation as P
@@ -33,6 +34,8 @@ class FreeSpace(nn.Module):
         taper: raised-cosine roll-off inside the band limit for ``asm`` (fraction, 0 = sharp).
         check_sampling: run the sampling checks (at construction for transfer functions,
             and per call for the power removed by the band limit).
+        fft_backend: FFT implementation: ``"auto"`` (threaded scipy.fft on CPU, torch.fft
+            on GPU), ``"torch"``, ``"scipy"`` or ``"pyfftw"`` (see :mod:`optics._fft`).
 
     Shape:
         Field data ``(*batch, ny, nx)`` in and out.
@@ -40,7 +43,7 @@ class FreeSpace(nn.Module):
 
     def __init__(self, grid: Grid, wavelength: float, distance: float, *, method: str = "asm",
                  pad_factor: float = 2, band_limit: bool = True, taper: float = 0.0, check_sampling: bool = True,
-                 sampling_tol: float = 1e-2, dtype=torch.complex64):
+                 sampling_tol: float = 1e-2, dtype=torch.complex64, fft_backend: str = "auto"):
         super().__init__()
         if not isinstance(grid, Grid):
             raise TypeError(f"FreeSpace grid must be an optics.Grid, got {type(grid).__name__}")
@@ -55,6 +58,11 @@ class FreeSpace(nn.Module):
         self.taper = P._check_taper(taper)
         self.check_sampling = bool(check_sampling)
         self.sampling_tol = float(sampling_tol)
+        ok, why = _fft.is_available(fft_backend)  # raises for an unknown name
+        if not ok:
+            raise RuntimeError(f"FreeSpace fft_backend {fft_backend!r} is unavailable: {why}; "
+                               f"available: {_fft.available()}")
+        self.fft_backend = fft_backend
         self.register_buffer("transfer", self._build(dtype, None), persistent=False)
 
     def _build(self, dtype, device) -> torch.Tensor:
@@ -85,7 +93,8 @@ class FreeSpace(nn.Module):
         if self.method == "asm" and self.band_limit and self.check_sampling:
             check = P._band_loss_check(field, self.distance, self.pad_factor, self.taper, self.sampling_tol)
         h = self._transfer(field.dtype, field.device)
-        return field.replace(data=P.apply_transfer_function(field.data, h, spectrum_check=check))
+        return field.replace(data=P.apply_transfer_function(field.data, h, spectrum_check=check,
+                                                                 fft_backend=self.fft_backend))
 
     def extra_repr(self) -> str:
         return (f"grid={self.grid!r}, wavelength={self.wavelength:.6g} m, distance={self.distance:.6g} m, "

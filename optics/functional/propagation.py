@@ -39,7 +39,7 @@ import math
 import torch
 
 from .._checks import SamplingError, check_finite, finite_float, positive_float
-from .._fft import fft2, ifft2
+from .. import _fft
 from ..field import Field
 from ..grid import Grid
 from . import _bandloss as _bl
@@ -254,24 +254,17 @@ def rs_transfer_function(grid: Grid, wavelength: float, distance: float, *, pad_
 # --------------------------------------------------------------------------------------
 # application
 # --------------------------------------------------------------------------------------
-def apply_transfer_function(data: torch.Tensor, transfer: torch.Tensor, *, spectrum_check=None) -> torch.Tensor:
+def apply_transfer_function(data: torch.Tensor, transfer: torch.Tensor, *, spectrum_check=None,
+                            fft_backend: str = "auto") -> torch.Tensor:
     """Filter ``(*batch, ny, nx)`` data by a padded transfer function ``(My, Mx)``.
 
     Zero-pads at the end of each axis to ``transfer.shape`` (inside the FFT), multiplies,
     transforms back and crops to ``(ny, nx)``. Returns a tensor of ``data``'s shape.
     ``spectrum_check(spectrum)``, if given, sees the padded spectrum before filtering.
+    ``fft_backend`` picks the FFT implementation (:mod:`optics._fft`: ``"auto"``,
+    ``"torch"``, ``"scipy"``, ``"pyfftw"``); on CPU the whole filter is one fused Function.
     """
-    ny, nx = data.shape[-2:]
-    if data.numel() == 0:  # an empty batch (MKL's FFT rejects zero-sized transforms)
-        return data * transfer[:ny, :nx]
-    spectrum = fft2(data, s=tuple(transfer.shape))
-    if spectrum_check is not None:
-        spectrum_check(spectrum)
-    if transfer.requires_grad:
-        spectrum = spectrum * transfer
-    else:
-        spectrum.mul_(transfer)  # in place: fft2's backward does not need its output
-    return ifft2(spectrum)[..., :ny, :nx]
+    return _fft.filter2(data, transfer, backend=fft_backend, spectrum_check=spectrum_check)
 
 
 def _check_asm_setup(field: Field, z: float, pad_factor, band_limit: bool) -> None:
@@ -304,7 +297,8 @@ def _band_loss_check(field: Field, z: float, pad_factor, taper: float, tol: floa
 
 
 def asm_propagate(field: Field, distance, *, pad_factor: float = 2, band_limit: bool = True,
-                  taper: float = 0.0, check_sampling: bool = True, sampling_tol: float = 1e-2) -> Field:
+                  taper: float = 0.0, check_sampling: bool = True, sampling_tol: float = 1e-2,
+                  fft_backend: str = "auto") -> Field:
     """Propagate by the band-limited angular spectrum method.
 
     Exact for scalar fields whose spectrum lies inside the band limit (evanescent waves are
@@ -320,6 +314,7 @@ def asm_propagate(field: Field, distance, *, pad_factor: float = 2, band_limit: 
         taper: raised-cosine roll-off inside the band limit (see asm_transfer_function).
         check_sampling: check sampling (see Raises).
         sampling_tol: largest fraction of the field's power the band limit may remove.
+        fft_backend: FFT implementation, see :func:`apply_transfer_function`.
 
     Returns:
         Field on the same grid, same dtype.
@@ -342,32 +337,35 @@ def asm_propagate(field: Field, distance, *, pad_factor: float = 2, band_limit: 
         _check_asm_setup(field, z_val, pad_factor, band_limit)
         if band_limit:
             check = _band_loss_check(field, z_val, pad_factor, _check_taper(taper), sampling_tol)
-    return field.replace(data=apply_transfer_function(field.data, h, spectrum_check=check))
+    return field.replace(data=apply_transfer_function(field.data, h, spectrum_check=check,
+                                                           fft_backend=fft_backend))
 
 
 def fresnel_propagate(field: Field, distance, *, pad_factor: float = 2,
-                      check_sampling: bool = True) -> Field:
+                      check_sampling: bool = True, fft_backend: str = "auto") -> Field:
     """Propagate by the Fresnel (paraxial) transfer function; same grid in and out.
 
     Raises SamplingError when the transfer-function chirp is under-sampled (|z| > M d²/λ).
+    ``fft_backend``: see :func:`apply_transfer_function`.
     """
     _check_field(field)
     h = fresnel_transfer_function(field.grid, field.wavelength, distance, pad_factor=pad_factor,
                                   dtype=field.dtype, device=field.device, check_sampling=check_sampling)
-    return field.replace(data=apply_transfer_function(field.data, h))
+    return field.replace(data=apply_transfer_function(field.data, h, fft_backend=fft_backend))
 
 
 def rs_propagate(field: Field, distance: float, *, pad_factor: float = 2,
-                 check_sampling: bool = True) -> Field:
+                 check_sampling: bool = True, fft_backend: str = "auto") -> Field:
     """Propagate by FFT convolution with the sampled Rayleigh–Sommerfeld impulse response.
 
     Forward only (z > 0); needs pad_factor ≥ 2. Raises SamplingError when the impulse
-    response is aliased (pitch too coarse for the distance and window).
+    response is aliased (pitch too coarse for the distance and window). ``fft_backend``: see
+    :func:`apply_transfer_function`.
     """
     _check_field(field)
     h = rs_transfer_function(field.grid, field.wavelength, distance, pad_factor=pad_factor,
                              dtype=field.dtype, device=field.device, check_sampling=check_sampling)
-    return field.replace(data=apply_transfer_function(field.data, h))
+    return field.replace(data=apply_transfer_function(field.data, h, fft_backend=fft_backend))
 
 
 def fraunhofer_propagate(field: Field, distance: float, *, pad_factor: float = 1) -> Field:
@@ -404,5 +402,5 @@ def fraunhofer_propagate(field: Field, distance: float, *, pad_factor: float = 1
     k0 = 2 * math.pi / lam
     prefac = torch.polar(torch.ones_like(yo), k0 * z + k0 * (xo**2 + yo**2) / (2 * z)) / (1j * lam * z)
     factor = (post * prefac * grid.cell_area).to(field.dtype)
-    spec = fft2(field.data * pre, s=(my, mx))
+    spec = _fft.fft2(field.data * pre, s=(my, mx))
     return Field(spec * factor, out_grid, lam)
