@@ -1,4 +1,4 @@
-"""Command line: ``python -m experiments list | run NAME [--key value ...] | show RUN_DIR``."""
+"""Command line: ``python -m experiments list | run NAME [--key value ...] | show RUN_DIR | export RUN_DIR``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from . import EXPERIMENTS
-from . import records
+from . import export, records
 from .registry import SCALES, build_config
 
 
@@ -75,11 +75,17 @@ def main(argv=None) -> int:
     r.add_argument("--help-config", action="store_true", help="list this experiment's options")
     s = sub.add_parser("show", help="print a run's report")
     s.add_argument("run_dir")
+    export.add_parser(sub)
     args, extra = ap.parse_known_args(argv)
     if args.command == "list":
         return _list(args)
     if args.command == "show":
         return _show(args)
+    if args.command == "export":
+        if extra:
+            print(f"error: unknown export options {' '.join(extra)}", file=sys.stderr)
+            return 2
+        return export.main(args)
     return _run(args, extra)
 
 

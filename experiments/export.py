@@ -1,0 +1,309 @@
+"""``python -m experiments export RUN_DIR``: fabrication files and a tolerance report for the
+best diffractive design of a run (DESIGN.md §7; docs/export.md).
+
+The exported design — heights quantized to N levels, with the absorption its thickness implies
+— is re-simulated on test images while one fabrication or assembly error at a time is swept
+over a grid, with several random draws per point (Monte Carlo):
+
+* ``height``: relief error, Gaussian per pixel, std as a fraction of the 2π height λ/(n − 1);
+* ``levels``: number of quantization levels (deterministic);
+* ``lateral``: per-layer lateral shift, Gaussian per axis, std in pixels;
+* ``axial``: per-gap distance error, Gaussian, std as a fraction of the gap;
+* ``detuning``: illumination wavelength λ(1 + δ) (deterministic): every gap propagates at the
+  new λ and the relief delays by 2π(n − 1)h/λ (no material dispersion).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import torch
+
+from hardware.export import HeightMap, export_heights
+from hardware.materials import MATERIALS, get_material
+from hardware import writers
+from optics import FreeSpace, PhaseMask
+from optics.functional import shift
+
+from . import figures
+
+__all__ = ["FORMATS", "SWEEPS", "load_design", "simulate", "tolerance_sweep", "export_run", "main"]
+
+FORMATS = ("hdf5", "png", "csv", "stl", "gds")
+SWEEPS = {  # name: (grid, random?, label)
+    "height": ((0.0, 0.01, 0.02, 0.05, 0.1, 0.2), True, "height error std (fraction of λ/(n−1))"),
+    "levels": ((2, 3, 4, 8, 16, 64), False, "quantization levels"),
+    "lateral": ((0.0, 0.1, 0.25, 0.5, 1.0, 2.0), True, "lateral misalignment std (pixels)"),
+    "axial": ((0.0, 0.01, 0.02, 0.05, 0.1, 0.2), True, "axial misalignment std (fraction of the gap)"),
+    "detuning": ((-0.1, -0.05, -0.02, 0.0, 0.02, 0.05, 0.1), False, "wavelength detuning δλ/λ"),
+}
+
+
+def _diffractive_config(run_dir: Path):
+    cfg = json.loads((run_dir / "config.json").read_text())
+    name, c = cfg["experiment"], cfg["config"]
+    if name == "quickstart":
+        from .quickstart import QuickstartConfig, _diffractive_cfg
+        return _diffractive_cfg(QuickstartConfig(**c))
+    if name == "dat-dpnn":
+        from .dat_dpnn import DatDpnnConfig
+        return DatDpnnConfig(**c)
+    if name == "d2nn-classifier":
+        from .d2nn_classifier import D2nnConfig
+        return D2nnConfig(**c)
+    raise ValueError(f"run {run_dir} is a {name!r} run; export needs a diffractive run "
+                     "(quickstart, dat-dpnn or d2nn-classifier)")
+
+
+def load_design(run_dir: Path, arm: str | None = None):
+    """``(task, dcfg, arm)``: the trained DiffractiveTask of ``arm`` (default: the diffractive arm
+    with the best physical accuracy)."""
+    from .dat_dpnn import diffractive_arms
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "summary.json").exists():
+        raise ValueError(f"{run_dir} is not a finished run directory (no summary.json)")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    diff = {k: v for k, v in summary.items() if v.get("family") == "diffractive"}
+    if not diff:
+        raise ValueError(f"run {run_dir} has no diffractive arm (arms: {', '.join(summary)})")
+    if arm is None:
+        arm = max(diff, key=lambda k: diff[k].get("physical_accuracy", diff[k]["numeric_accuracy"]))
+    elif arm not in diff:
+        raise ValueError(f"unknown diffractive arm {arm!r}; available: {', '.join(diff)}")
+    dcfg = _diffractive_config(run_dir)
+    task, _, _ = diffractive_arms(dcfg, "none")[0].build()
+    task.load_state_dict(torch.load(run_dir / "checkpoints" / f"{arm}.best.pt", map_location="cpu",
+                                    weights_only=False))
+    return task.eval(), dcfg, arm
+
+
+def _phases(task) -> torch.Tensor:
+    return torch.stack([m.full_phase().detach() for m in task.system.layers if isinstance(m, PhaseMask)])
+
+
+def simulate(task, hmap: HeightMap, images, labels, *, height_std: float = 0.0, levels: int | None = None,
+             lateral_px: float = 0.0, axial_frac: float = 0.0, detuning: float = 0.0,
+             generator: torch.Generator | None = None, batch_size: int = 500) -> float:
+    """Test accuracy of the printed design ``hmap`` in ``task``'s geometry under one draw of errors.
+
+    ``levels`` re-quantizes the relief (of a continuous ``hmap``); the relief then gets Gaussian
+    errors (std ``height_std``·λ/(n − 1)), each layer a lateral shift (std ``lateral_px`` pixels per
+    axis) and each gap a distance error (std ``axial_frac``·gap); λ becomes λ(1 + ``detuning``).
+    """
+    if (height_std or lateral_px or axial_frac) and generator is None:
+        raise ValueError("random errors need generator=torch.Generator()")
+    relief = hmap.relief.double()
+    if levels is not None:
+        relief = torch.remainder(torch.round(relief / hmap.period * levels), levels) * (hmap.period / levels)
+    if height_std:
+        relief = relief + height_std * hmap.period * torch.randn(relief.shape, generator=generator, dtype=relief.dtype)
+    wl = hmap.wavelength * (1 + detuning)
+    n, kappa = hmap.material.refractive_index, hmap.material.extinction
+    thick = (relief + hmap.base_thickness).clamp_min(0)
+    t = torch.polar(torch.exp(-2 * math.pi * kappa * thick / wl), 2 * math.pi * (n - 1) * relief / wl)
+    grid = task.grid
+    elems, mi = [], 0
+    for layer in task.system.layers:
+        if isinstance(layer, PhaseMask):
+            tl = t[mi]
+            if lateral_px:
+                d = lateral_px * torch.randn(2, generator=generator, dtype=torch.float64) * hmap.pitch
+                tl = shift(tl, float(d[0]), float(d[1]), grid=grid)
+            elems.append(tl.to(task.complex_dtype))
+            mi += 1
+        elif isinstance(layer, FreeSpace):
+            dz = axial_frac * float(torch.randn((), generator=generator, dtype=torch.float64)) if axial_frac else 0.0
+            elems.append(FreeSpace(layer.grid, wl, layer.distance * (1 + dz), method=layer.method,
+                                   pad_factor=layer.pad_factor, band_limit=layer.band_limit, taper=layer.taper,
+                                   check_sampling=False, dtype=layer.transfer.dtype))
+        else:
+            elems.append(layer)
+    correct = 0
+    with torch.no_grad():
+        for s in range(0, len(labels), batch_size):
+            field = task.encode(images[s:s + batch_size])
+            field = field.replace(wavelength=wl)
+            for e in elems:
+                field = field.replace(data=field.data * e) if isinstance(e, torch.Tensor) else e(field)
+            correct += int((task.scores(task.intensity(field)).argmax(-1) == labels[s:s + batch_size]).sum())
+    return correct / len(labels)
+
+
+def tolerance_sweep(task, hmap: HeightMap, images, labels, *, continuous: HeightMap | None = None,
+                    draws: int = 3, seed: int = 0, sweeps: dict | None = None) -> dict:
+    """``{name: {"values", "mean", "std", "label", "reference", "threshold"}}``: accuracy vs each
+    error alone (the ``levels`` sweep re-quantizes ``continuous``, default ``hmap``), plus
+    ``nominal`` (the exported design without errors)."""
+    g = torch.Generator().manual_seed(seed)
+    nominal = simulate(task, hmap, images, labels)
+    out = {"nominal": nominal}
+    for name, (grid, random, label) in (sweeps or SWEEPS).items():
+        means, stds = [], []
+        for v in grid:
+            kw = {"height": {"height_std": v}, "levels": {"levels": v}, "lateral": {"lateral_px": v},
+                  "axial": {"axial_frac": v}, "detuning": {"detuning": v}}[name]
+            hm = (continuous or hmap) if name == "levels" else hmap
+            accs = torch.tensor([simulate(task, hm, images, labels, generator=g, **kw)
+                                 for _ in range(draws if (random and v) else 1)])
+            means.append(float(accs.mean()))
+            stds.append(float(accs.std()) if len(accs) > 1 else 0.0)
+        ref = simulate(task, continuous or hmap, images, labels) if name == "levels" else nominal
+        if name == "levels":  # fewest levels within 1 point of the continuous design
+            ok = [v for v, m in zip(grid, means) if m >= ref - 0.01]
+            thr = min(ok) if ok else None
+        else:
+            thr = threshold(grid, means, ref)
+        out[name] = {"values": list(grid), "mean": means, "std": stds, "label": label, "reference": ref,
+                     "threshold": thr}
+    return out
+
+
+def threshold(values, means, reference, drop: float = 0.01):
+    """Smallest |error| at which the mean accuracy falls ``drop`` below ``reference`` (linear
+    interpolation on each side of zero); None if it never does."""
+    best = None
+    for side in (1, -1):
+        pts = sorted((abs(v), m) for v, m in zip(values, means) if v * side > 0 or v == 0)
+        for (v0, m0), (v1, m1) in zip(pts, pts[1:]):
+            if m1 <= reference - drop:
+                x = v1 if m0 == m1 else v0 + (reference - drop - m0) * (v1 - v0) / (m1 - m0)
+                x = min(max(x, v0), v1)
+                best = x if best is None else min(best, x)
+                break
+        if pts and pts[0][1] <= reference - drop and pts[0][0] > 0:
+            best = pts[0][0] if best is None else min(best, pts[0][0])
+    return best
+
+
+def _figure(result: dict, path: Path, title: str) -> Path:
+    import matplotlib.pyplot as plt
+
+    names = [k for k in result if k != "nominal"]
+    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.2), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        r = result[name]
+        m, s = torch.tensor(r["mean"]) * 100, torch.tensor(r["std"]) * 100
+        ax.errorbar(r["values"], m, yerr=s, fmt="o-", capsize=3)
+        ax.axhline(100 * r["reference"] - 1, color="gray", ls="--", lw=0.8, label="reference − 1 point")
+        if name == "levels":
+            ax.set_xscale("log", base=2)
+        ax.set_xlabel(r["label"], fontsize=8)
+        ax.set_ylabel("test accuracy (%)")
+        ax.set_title(name)
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    return figures._save(fig, path)
+
+
+def _report(result: dict, arm: str, hmap: HeightMap, n_test: int, draws: int, fig_name: str) -> str:
+    rows = []
+    for name, r in result.items():
+        if name == "nominal":
+            continue
+        pts = ", ".join(f"{v:g}: {100 * m:.1f}" for v, m in zip(r["values"], r["mean"]))
+        thr = r["threshold"]
+        thr_s = "never (within the grid)" if thr is None else (f"≥ {thr} levels" if name == "levels" else f"{thr:.3g}")
+        rows.append(f"| {name} | {r['label']} | {100 * r['reference']:.1f} | {thr_s} | {pts} |")
+    mat = hmap.material
+    return f"""
+## Fabrication export and tolerances
+
+Design `{arm}` printed in **{mat.name}** (n = {mat.refractive_index}, κ = {mat.extinction}; {mat.source}),
+λ = {hmap.wavelength * 1e3:.4g} mm, pitch {hmap.pitch * 1e3:.4g} mm, 2π height λ/(n − 1) =
+{hmap.period * 1e3:.4g} mm, {hmap.levels or 'continuous'} levels, base {hmap.base_thickness * 1e3:.4g} mm
+(files in `export/`, docs/export.md). The exported design (quantized, absorbing) re-simulated
+without errors: **{100 * result['nominal']:.1f}%** on {n_test} test images. Each error is swept
+alone, {draws} random draws per point (mean shown; figure with ± std).
+
+| error | unit | reference accuracy (%) | error at which accuracy drops 1 point | accuracy (%) at each value |
+|---|---|---|---|---|
+{chr(10).join(rows)}
+
+![accuracy vs fabrication errors](figures/{fig_name})
+"""
+
+
+def export_run(run_dir: Path, *, arm: str | None = None, formats=("all",), material: str | None = None,
+               levels: int | None = 8, base_thickness_mm: float = 0.5, tolerance: bool = True, draws: int = 3,
+               n_test: int = 300, seed: int = 0, log=print) -> dict:
+    """Write ``RUN_DIR/export/*`` and (with ``tolerance``) the tolerance report; returns what was written."""
+    run_dir = Path(run_dir)
+    formats = FORMATS if "all" in formats else tuple(formats)
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise ValueError(f"unknown format(s) {', '.join(unknown)}; choose from {', '.join(FORMATS)} or all")
+    task, dcfg, arm = load_design(run_dir, arm)
+    wl = float(dcfg.wavelength_m)
+    mat = get_material(material) if material else min(MATERIALS.values(),
+                                                      key=lambda m: abs(math.log(m.wavelength / wl)))
+    if abs(math.log(mat.wavelength / wl)) > 0.1:
+        log(f"note: {mat.name} values hold at {mat.wavelength * 1e9:.4g} nm, the design is at {wl * 1e9:.4g} nm")
+    kw = dict(wavelength=wl, pitch=float(dcfg.pitch_m), material=mat, base_thickness=base_thickness_mm * 1e-3)
+    phases = _phases(task)
+    hmap = export_heights(phases, levels=levels, **kw)
+    out = run_dir / "export"
+    out.mkdir(exist_ok=True)
+    written = [writers.write_hdf5(hmap, out / "heights.h5", attrs={"design": arm, "run": str(run_dir)})]
+    for f in formats:
+        if f == "png":
+            written += writers.write_png16(hmap, out)
+        elif f == "csv":
+            written += writers.write_csv(hmap, out)
+        elif f == "stl":
+            written += writers.write_stl(hmap, out)
+        elif f == "gds":
+            if hmap.levels is None:
+                log("skipping gds: it needs --levels ≥ 2")
+            else:
+                written.append(writers.write_gds(hmap, out / "layers.gds"))
+    result = None
+    if tolerance:
+        from .study import load_data
+        _, _, xt, yt = load_data(dcfg.dataset, 10, n_test, dcfg.seed)
+        result = tolerance_sweep(task, hmap, xt, yt, continuous=export_heights(phases, **kw), draws=draws, seed=seed)
+        (run_dir / "figures").mkdir(exist_ok=True)
+        fig = _figure(result, run_dir / "figures" / "export_tolerance.png", f"{arm}: accuracy vs fabrication errors")
+        (out / "tolerance.json").write_text(json.dumps(result, indent=1))
+        md = _report(result, arm, hmap, len(yt), draws, fig.name)
+        (out / "tolerance.md").write_text(md.replace("](figures/", "](../figures/"))
+        report = run_dir / "report.md"
+        text = report.read_text() if report.exists() else ""
+        head = text.split("\n## Fabrication export and tolerances\n")[0]  # replace an earlier section
+        report.write_text(head.rstrip("\n") + "\n" + md)
+        written += [fig, out / "tolerance.json", out / "tolerance.md", report]
+    for p in written:
+        log(f"wrote {p}")
+    return {"arm": arm, "written": [str(p) for p in written], "tolerance": result, "height_map": hmap}
+
+
+def add_parser(sub) -> None:
+    e = sub.add_parser("export", help="fabrication files (HDF5, PNG, CSV, STL, GDSII) and a tolerance report "
+                                      "for a run's best diffractive design")
+    e.add_argument("run_dir")
+    e.add_argument("--arm", help="diffractive arm (default: best physical accuracy)")
+    e.add_argument("--format", default="all", help=f"comma list of {', '.join(FORMATS)} or all (HDF5 is always written)")
+    e.add_argument("--material", help=f"one of {', '.join(MATERIALS)} (default: closest to the design wavelength)")
+    e.add_argument("--levels", type=int, default=8, help="quantization levels ≥ 2, 0 = continuous (default 8)")
+    e.add_argument("--base-thickness-mm", type=float, default=0.5, help="base plate thickness in mm (default 0.5)")
+    e.add_argument("--tolerance", action=__import__("argparse").BooleanOptionalAction, default=True,
+                   help="Monte-Carlo tolerance report (default on)")
+    e.add_argument("--draws", type=int, default=3, help="random draws per error value (default 3)")
+    e.add_argument("--n-test", type=int, default=300, help="test images for the tolerance report (default 300)")
+    e.add_argument("--seed", type=int, default=0, help="seed of the error draws")
+
+
+def main(args) -> int:
+    try:
+        if args.draws < 1 or args.n_test < 1:
+            raise ValueError(f"--draws and --n-test must be ≥ 1, got {args.draws} and {args.n_test}")
+        export_run(Path(args.run_dir), arm=args.arm, formats=[f.strip() for f in args.format.split(",")],
+                   material=args.material, levels=args.levels or None, base_thickness_mm=args.base_thickness_mm,
+                   tolerance=args.tolerance, draws=args.draws, n_test=args.n_test, seed=args.seed)
+    except (ValueError, ImportError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
