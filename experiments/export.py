@@ -15,6 +15,7 @@ over a grid, with several random draws per point (Monte Carlo):
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import sys
@@ -30,7 +31,8 @@ from optics.functional import shift
 
 from . import figures
 
-__all__ = ["FORMATS", "SWEEPS", "load_design", "simulate", "tolerance_sweep", "export_run", "main"]
+__all__ = ["FORMATS", "SWEEPS", "load_design", "simulate", "tolerance_sweep", "threshold", "export_run", "add_parser",
+           "main"]
 
 FORMATS = ("hdf5", "png", "csv", "stl", "gds")
 SWEEPS = {  # name: (grid, random?, label)
@@ -289,7 +291,7 @@ def add_parser(sub) -> None:
     e.add_argument("--material", help=f"one of {', '.join(MATERIALS)} (default: closest to the design wavelength)")
     e.add_argument("--levels", type=int, default=8, help="quantization levels ≥ 2, 0 = continuous (default 8)")
     e.add_argument("--base-thickness-mm", type=float, default=0.5, help="base plate thickness in mm (default 0.5)")
-    e.add_argument("--tolerance", action=__import__("argparse").BooleanOptionalAction, default=True,
+    e.add_argument("--tolerance", action=argparse.BooleanOptionalAction, default=True,
                    help="Monte-Carlo tolerance report (default on)")
     e.add_argument("--draws", type=int, default=3, help="random draws per error value (default 3)")
     e.add_argument("--n-test", type=int, default=300, help="test images for the tolerance report (default 300)")

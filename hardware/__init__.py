@@ -4,11 +4,15 @@
   (:class:`DiffractiveErrors`, :class:`MeshNetworkErrors`, :class:`DetectorNoise`);
 * severity presets per family (:mod:`hardware.presets`, tables in docs/hardware.md);
 * :class:`PhysicalSystem`: a model with hidden errors that can be measured, not inspected;
-* device specs (:mod:`hardware.specs`) and HDF5 persistence (:mod:`hardware.io`).
+* device specs (:mod:`hardware.specs`) and HDF5 persistence (:mod:`hardware.io`);
+* fabrication export: materials (:mod:`hardware.materials`), phase → height
+  (:mod:`hardware.export`) and file writers (:mod:`hardware.writers`; docs/export.md).
 """
 
 from .errors import DetectorNoise, DiffractiveErrorModel, DiffractiveErrors, MeshErrorModel, MeshNetworkErrors
+from .export import HeightMap, amplitude_transmission, export_heights, height_to_phase, phase_to_height, quantize
 from .io import load_realization, load_spec, save_realization, save_spec
+from .materials import MATERIALS, Material, get_material
 from .physical import PhysicalSystem, hardware_family
 from .presets import PRESETS, diffractive_error_model, error_model, mesh_error_model
 from .specs import DetectorSpec, MZISpec, PrintedLayerSpec, SLMSpec
@@ -19,4 +23,6 @@ __all__ = [
     "PRESETS", "error_model", "diffractive_error_model", "mesh_error_model",
     "SLMSpec", "PrintedLayerSpec", "MZISpec", "DetectorSpec",
     "save_realization", "load_realization", "save_spec", "load_spec",
+    "Material", "MATERIALS", "get_material", "HeightMap", "export_heights", "phase_to_height", "height_to_phase",
+    "quantize", "amplitude_transmission",
 ]
