@@ -1,0 +1,77 @@
+"""Benchmark: one training step of a 5-layer diffractive network (200×200, batch 32).
+
+``onnsim``: ``OpticalSystem`` of 5 × (``PhaseMask`` → ``FreeSpace``) with the default FFT
+backend, intensity MSE loss, Adam step. ``torch``: the same network hand-written with
+``torch.fft`` and precomputed transfer functions (the reference the issue compares with).
+``onnsim_torch``: the onnsim network forced onto ``fft_backend="torch"``. Same run,
+interleaved, medians. One JSON line.
+
+    python bench/d2nn_step.py [--repeats 7] [--n 200] [--batch 32] [--layers 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from optics import Field, FreeSpace, Grid, OpticalSystem, PhaseMask
+from optics.functional import asm_transfer_function
+
+from _timing import emit, interleaved
+
+LAM, PITCH, Z = 0.75e-3, 0.4e-3, 0.03
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--n", type=int, default=200)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--layers", type=int, default=5)
+    args = ap.parse_args(argv)
+    n, b, L = args.n, args.batch, args.layers
+    grid = Grid(n, PITCH)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(b, n, n, dtype=torch.complex64, generator=gen)
+    target = torch.rand(b, n, n, generator=gen)
+
+    def onnsim_model(backend):
+        layers = []
+        for _ in range(L):
+            layers += [PhaseMask(grid), FreeSpace(grid, LAM, Z, fft_backend=backend)]
+        model = OpticalSystem(*layers)
+        return model, torch.optim.Adam(model.parameters(), lr=1e-2)
+
+    models = {k: onnsim_model(k) for k in ("auto", "torch")}
+
+    def step_onnsim(which):
+        model, opt = models[which]
+        opt.zero_grad(set_to_none=True)
+        loss = (model(Field(x, grid, LAM)).intensity() - target).square().mean()
+        loss.backward()
+        opt.step()
+
+    h = asm_transfer_function(grid, LAM, Z)
+    phases = [torch.zeros(n, n, requires_grad=True) for _ in range(L)]
+    opt_t = torch.optim.Adam(phases, lr=1e-2)
+
+    def step_torch():
+        opt_t.zero_grad(set_to_none=True)
+        u = x
+        for p in phases:
+            u = u * torch.polar(torch.ones_like(p), p)
+            u = torch.fft.ifft2(torch.fft.fft2(u, s=tuple(h.shape)) * h)[..., :n, :n]
+        loss = (u.abs().square() - target).square().mean()
+        loss.backward()
+        opt_t.step()
+
+    t = interleaved({"torch": step_torch, "onnsim": lambda: step_onnsim("auto"),
+                     "onnsim_torch": lambda: step_onnsim("torch")}, repeats=args.repeats)
+    emit({"bench": "d2nn_step", "n": n, "batch": b, "layers": L, "dtype": "complex64", "pad_factor": 2,
+          **{f"{k}_ms": round(v, 3) for k, v in t.items()},
+          "onnsim_vs_torch": round(t["onnsim"] / t["torch"], 3)})
+
+
+if __name__ == "__main__":
+    main()
