@@ -66,6 +66,20 @@ def band_loss(spectrum: torch.Tensor, data: torch.Tensor, weights) -> float:
         return float(removed / total) if float(total) > 0 else 0.0
 
 
+def _user_stacklevel() -> int:
+    """stacklevel for a warning raised in report(): the first frame outside optics and torch
+    (the FFT seam's backends call the check at different depths)."""
+    import os
+    import sys
+
+    pkg = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and (frame.f_code.co_filename.startswith(pkg)
+                                 or f"{os.sep}torch{os.sep}" in frame.f_code.co_filename):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 _WARNED: set = set()  # set-ups already warned about: one warning per set-up, not per call
 
 
@@ -85,7 +99,7 @@ def report(data: torch.Tensor, grid: Grid, wavelength: float, distance: float, p
             f"{100 * lost:.3g}% of the field's power leaves the {grid.shape} window over z = {distance:.4g} m "
             f"(light at |f| > ({lim[0]:.4g}, {lim[1]:.4g}) cycles/m, removed by the band limit); the result "
             "inside the window is unaffected. Enlarge the grid if that light matters (reported once per set-up)"
-        ), stacklevel=4)
+        ), stacklevel=_user_stacklevel())
         return
     p_need = _pad_needed(data, grid, wavelength, distance, tol)
     hint = f"pad_factor ≥ {max(p_need, 2):.3g}" if math.isfinite(p_need) else "pad_factor ≥ 2"

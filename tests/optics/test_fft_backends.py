@@ -136,14 +136,28 @@ def test_freespace_module_backend(backend):
 def test_auto_resolution_and_env_override(monkeypatch):
     x = torch.zeros(2, 2, dtype=torch.complex64)
     monkeypatch.delenv(_fft.ENV_VAR, raising=False)
-    assert _fft.resolve_backend("auto", x) == "scipy"
+    assert _fft.resolve_backend("auto", x) == "torch"  # small: per-call overhead dominates
+    assert _fft.resolve_backend("auto", x, elements=_fft.AUTO_MIN_ELEMENTS) == "scipy"
+    assert _fft.resolve_backend("auto", x.to("meta"), elements=1 << 30) == "torch"  # not CPU
     assert _fft.resolve_backend("torch", x) == "torch"
     monkeypatch.setenv(_fft.ENV_VAR, "torch")
-    assert _fft.resolve_backend("auto", x) == "torch"
+    assert _fft.resolve_backend("auto", x, elements=1 << 30) == "torch"
+    monkeypatch.setenv(_fft.ENV_VAR, "scipy")
+    assert _fft.resolve_backend("auto", x) == "scipy"
     assert _fft.resolve_backend("scipy", x) == "scipy"  # explicit choice wins over the variable
     monkeypatch.setenv(_fft.ENV_VAR, "fftw3")
     with pytest.raises(ValueError, match="ONNSIM_FFT_BACKEND.*choose one of"):
         _fft.resolve_backend("auto", x)
+
+
+def test_auto_uses_the_cpu_backend_for_large_transforms(monkeypatch):
+    monkeypatch.delenv(_fft.ENV_VAR, raising=False)
+    monkeypatch.setattr(_fft, "AUTO_MIN_ELEMENTS", 64)
+    x = _rand((2, 4, 4), torch.complex128).requires_grad_(True)
+    h = _rand((8, 8), torch.complex128, seed=1)
+    assert _fft.filter2(x, h).grad_fn.__class__.__name__.startswith("_Filter")
+    assert _fft.fft2(x, s=(8, 8)).grad_fn.__class__.__name__.startswith("_FFT2")
+    torch.testing.assert_close(_fft.filter2(x, h), _fft.filter2(x, h, backend="torch"))
 
 
 def test_unknown_backend_is_a_clear_error():
