@@ -6,8 +6,8 @@ Three backends, chosen per call with ``backend=``:
 * ``"scipy"`` — ``scipy.fft`` (pocketfft) threaded with ``workers``; always installed.
 * ``"pyfftw"`` — FFTW through ``pyfftw`` (the ``fft`` extra), threaded, plans cached.
 
-``"auto"`` (the default) picks ``"scipy"`` for CPU tensors (unless the transform is small,
-see :data:`AUTO_MIN_ELEMENTS`) and ``"torch"`` otherwise; the
+``"auto"`` (the default) picks ``"scipy"`` for CPU tensors (when batched and large, see
+:data:`AUTO_MIN_BATCH`) and ``"torch"`` otherwise; the
 environment variable ``ONNSIM_FFT_BACKEND`` (one of the names above) replaces that CPU
 choice, for benchmarking. The CPU backends are optional twins of the torch reference
 (STYLE habit 9): each transform is a ``torch.autograd.Function`` whose backward is the
@@ -108,18 +108,21 @@ def _check_name(name) -> None:
         raise ValueError(f"unknown FFT backend {name!r}; choose one of {BACKENDS}")
 
 
-# Under "auto", transforms with fewer (padded) output elements than this stay on torch.fft:
-# there the per-call overhead (numpy views, thread hand-off) outweighs the faster FFT.
-# Measured crossover on the 2-core CI machine: between batch 32 × 128² (scipy 0.9× torch)
-# and batch 32 × 64² (1.5×); batch 1 up to 256² padded is faster on torch.
-AUTO_MIN_ELEMENTS = 1 << 19
+# Under "auto", CPU transforms stay on torch.fft unless they are batched (≥ AUTO_MIN_BATCH
+# 2-D transforms) and large (≥ AUTO_MIN_ELEMENTS padded output elements in all): for a single
+# or small transform torch's own threading and lower per-call overhead win. Measured on the
+# 2-core CI machine (scipy/torch time for one padded filter, complex64): batch 1 × 1024² 2.1,
+# batch 2 × 1024² 1.3, batch 4 × 1024² 0.56, batch 4 × 400² 1.8, batch 8 × 400² 1.1,
+# batch 32 × 400² 0.53, batch 32 × 256² 0.55, batch 32 × 128² 0.88, batch 32 × 64² 1.5.
+AUTO_MIN_BATCH = 4
+AUTO_MIN_ELEMENTS = 1 << 21
 
 
-def resolve_backend(backend: str, x: torch.Tensor, elements: int | None = None) -> str:
+def resolve_backend(backend: str, x: torch.Tensor, s: tuple[int, int] | None = None) -> str:
     """The concrete backend (``"torch"``, ``"scipy"`` or ``"pyfftw"``) for tensor ``x``.
 
-    ``elements``: size of the (padded) transform output, for the "auto" choice (default
-    ``x.numel()``); "auto" keeps torch below :data:`AUTO_MIN_ELEMENTS`.
+    ``s``: the (padded) transform shape (default ``x``'s last two dims), for the "auto"
+    choice, which keeps torch below :data:`AUTO_MIN_BATCH` / :data:`AUTO_MIN_ELEMENTS`.
     """
     _check_name(backend)
     cpu = x.device.type == "cpu"
@@ -132,8 +135,10 @@ def resolve_backend(backend: str, x: torch.Tensor, elements: int | None = None) 
                 raise ValueError(f"{ENV_VAR}={env!r} is not an FFT backend; choose one of {BACKENDS}")
             backend = env
         else:
-            small = (x.numel() if elements is None else elements) < AUTO_MIN_ELEMENTS
-            return "torch" if small else "scipy"
+            batch = x[..., :1, :1].numel()
+            my, mx = tuple(x.shape[-2:]) if s is None else s
+            big = batch >= AUTO_MIN_BATCH and batch * my * mx >= AUTO_MIN_ELEMENTS
+            return "scipy" if big else "torch"
     if backend != "torch":
         if not cpu:
             raise ValueError(f"FFT backend {backend!r} works on CPU tensors only, got a tensor on "
@@ -254,7 +259,7 @@ def fft2(x: torch.Tensor, s: tuple[int, int] | None = None, *, backend: str = "a
          threads: int | None = None) -> torch.Tensor:
     """2-D forward DFT over the last two dims; ``s`` zero-pads (at the end) to that shape."""
     s = tuple(x.shape[-2:]) if s is None else tuple(int(v) for v in s)
-    name = resolve_backend(backend, x, x[..., :1, :1].numel() * s[0] * s[1])
+    name = resolve_backend(backend, x, s)
     if name == "torch" or x.numel() == 0:
         return torch.fft.fft2(x, s=s)
     return _FFT2.apply(_complex(x), s, _impl(name), _workers(threads))
@@ -276,7 +281,7 @@ def filter2(x: torch.Tensor, h: torch.Tensor, *, backend: str = "auto", threads:
     ``(ny, nx)``. ``spectrum_check(spectrum)``, if given, sees the padded spectrum (not for
     gradients). Differentiable in ``x`` and ``h``.
     """
-    name = resolve_backend(backend, x, x[..., :1, :1].numel() * h.shape[-2] * h.shape[-1])
+    name = resolve_backend(backend, x, tuple(h.shape[-2:]))
     fast = (name != "torch" and h.dim() == 2 and x.is_complex() and h.dtype == x.dtype
             and h.device == x.device and x.numel() > 0)
     if not fast:

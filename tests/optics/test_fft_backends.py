@@ -137,11 +137,13 @@ def test_auto_resolution_and_env_override(monkeypatch):
     x = torch.zeros(2, 2, dtype=torch.complex64)
     monkeypatch.delenv(_fft.ENV_VAR, raising=False)
     assert _fft.resolve_backend("auto", x) == "torch"  # small: per-call overhead dominates
-    assert _fft.resolve_backend("auto", x, elements=_fft.AUTO_MIN_ELEMENTS) == "scipy"
-    assert _fft.resolve_backend("auto", x.to("meta"), elements=1 << 30) == "torch"  # not CPU
+    big = torch.zeros(_fft.AUTO_MIN_BATCH, 1, 1, dtype=torch.complex64)
+    assert _fft.resolve_backend("auto", big, s=(1024, 1024)) == "scipy"
+    assert _fft.resolve_backend("auto", big[:1], s=(1 << 12, 1 << 12)) == "torch"  # one transform
+    assert _fft.resolve_backend("auto", big.to("meta"), s=(1024, 1024)) == "torch"  # not CPU
     assert _fft.resolve_backend("torch", x) == "torch"
     monkeypatch.setenv(_fft.ENV_VAR, "torch")
-    assert _fft.resolve_backend("auto", x, elements=1 << 30) == "torch"
+    assert _fft.resolve_backend("auto", big, s=(1024, 1024)) == "torch"
     monkeypatch.setenv(_fft.ENV_VAR, "scipy")
     assert _fft.resolve_backend("auto", x) == "scipy"
     assert _fft.resolve_backend("scipy", x) == "scipy"  # explicit choice wins over the variable
@@ -153,6 +155,7 @@ def test_auto_resolution_and_env_override(monkeypatch):
 def test_auto_uses_the_cpu_backend_for_large_transforms(monkeypatch):
     monkeypatch.delenv(_fft.ENV_VAR, raising=False)
     monkeypatch.setattr(_fft, "AUTO_MIN_ELEMENTS", 64)
+    monkeypatch.setattr(_fft, "AUTO_MIN_BATCH", 2)
     x = _rand((2, 4, 4), torch.complex128).requires_grad_(True)
     h = _rand((8, 8), torch.complex128, seed=1)
     assert _fft.filter2(x, h).grad_fn.__class__.__name__.startswith("_Filter")
