@@ -6,20 +6,18 @@ Scale ``cpu`` (the default of the Quickstart command) finishes in a few minutes 
 CPU: subsets of MNIST, a few epochs per arm, DAT with internal states (``dat-is``; the
 paper's best variant, whose SEPNs learn fastest). It shows the published ordering (DAT ahead of PAT
 ahead of direct deployment on the physical system) at small scale; dat-mpnn and dat-dpnn are
-the full studies.
+the full studies. The best diffractive design is exported for fabrication with a tolerance
+report (:mod:`experiments.export`).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from hardware import PrintedLayerSpec
-
-from . import figures, records
+from . import records
 from .dat_dpnn import DatDpnnConfig, diffractive_arms, diffractive_figures
 from .dat_mpnn import DatMpnnConfig, arms_for
 from .registry import register
@@ -56,8 +54,9 @@ class QuickstartConfig:
     diffractive_batch_size: int = 50
     diffractive_learning_rate: float = 0.05
     diffractive_sepn_learning_rate: float = 3e-3
-    refractive_index: float = 1.72
-    extinction_coefficient: float = 0.03
+    export_levels: int = 8
+    tolerance_draws: int = 2
+    tolerance_n_test: int = 300
     seed: int = 0
     error_seed: int = 5
 
@@ -65,7 +64,7 @@ class QuickstartConfig:
 SCALES = {
     "smoke": dict(mesh_modes=16, mesh_count=2, mesh_n_train=200, mesh_epochs=1, mesh_batch_size=40,
                   grid_px=32, layers=2, image_px=16, region_spacing_px=6, diffractive_n_train=120,
-                  diffractive_epochs=1, diffractive_batch_size=30, n_test=100),
+                  diffractive_epochs=1, diffractive_batch_size=30, n_test=100, tolerance_draws=1, tolerance_n_test=40),
     "cpu": dict(),
     "paper": dict(mesh_n_train=60000, mesh_epochs=20, diffractive_n_train=60000, diffractive_epochs=10, n_test=10000),
 }
@@ -91,28 +90,6 @@ def _diffractive_cfg(cfg: QuickstartConfig) -> DatDpnnConfig:
                          lr_step_epochs=max(1, cfg.diffractive_epochs), seed=cfg.seed, error_seed=cfg.error_seed)
 
 
-def _export_heights(out_dir: Path, cfg: QuickstartConfig, label: str) -> tuple[str, str]:
-    """Placeholder fabrication export (the export issue adds STL/GDS and tolerances):
-    h = λ·wrap(φ)/(2π(n − 1)) for a printed layer (REFERENCE.md §D), as HDF5 + a figure."""
-    spec = PrintedLayerSpec(wavelength_mm=cfg.wavelength_m * 1e3, pitch_mm=cfg.pitch_m * 1e3,
-                            refractive_index=cfg.refractive_index, extinction_coefficient=cfg.extinction_coefficient)
-    state = torch.load(out_dir / "checkpoints" / f"{label}.best.pt", weights_only=False)
-    phases = torch.stack([v for k, v in sorted(state.items()) if k.endswith(".phase")])
-    heights = torch.remainder(phases.double(), 2 * math.pi) / (2 * math.pi) * spec.height_per_2pi
-    amplitude = torch.exp(-2 * math.pi * spec.extinction_coefficient * heights / spec.wavelength)
-    (out_dir / "export").mkdir(exist_ok=True)
-    records.write_results(out_dir / "export" / "heights.h5", attrs={
-        "design": label, "material": {"refractive_index": spec.refractive_index,
-                                      "extinction_coefficient": spec.extinction_coefficient},
-        "wavelength_m": spec.wavelength, "pitch_m": spec.pitch,
-        "note": "continuous heights above a base plate; quantization, STL and GDSII come with the export issue"},
-        datasets={"height": (heights, "m"), "amplitude_transmission": (amplitude, "1"), "phase": (phases, "rad")})
-    fig = figures.phase_masks(heights / spec.height_per_2pi * 2 * math.pi, spec.pitch,
-                              out_dir / "figures" / "export_heights.png",
-                              title=f"{label}: printed heights (0 … {spec.height_per_2pi * 1e3:.3f} mm ↔ 0 … 2π)")
-    return ("fabrication export: height maps", fig.name)
-
-
 @register("quickstart", "Main job: mesh and diffractive networks under joint errors, ideal vs PAT vs DAT",
           QuickstartConfig, runtime={"smoke": "30 s", "cpu": "3 min", "paper": "hours (GPU)"}, scales=SCALES)
 def run(cfg: QuickstartConfig, out_dir: Path, *, resume: bool = False) -> dict:
@@ -125,7 +102,6 @@ def run(cfg: QuickstartConfig, out_dir: Path, *, resume: bool = False) -> dict:
     diff = {k: v for k, v in results.items() if v["family"] == "diffractive"}
     best = max(diff, key=lambda k: diff[k]["physical_accuracy"])
     extra = diffractive_figures(out_dir, dcfg, best, ddata)
-    extra.append(_export_heights(out_dir, cfg, best))
     ordering = []
     for fam in ("mesh", "diffractive"):
         accs = {k.split("-", 1)[1]: v["physical_accuracy"] for k, v in results.items() if v["family"] == fam}
@@ -141,7 +117,14 @@ def run(cfg: QuickstartConfig, out_dir: Path, *, resume: bool = False) -> dict:
              f"quantization, crosstalk, fill factor, input shift, detector noise; docs/hardware.md); "
              f"{cfg.diffractive_n_train} training images, {cfg.diffractive_epochs} epochs.\n\n"
              f"Physical test accuracy, best first:\n" + "\n".join(ordering) +
-             f"\n\nThe best diffractive design on hardware ({best}) is exported as printed height maps "
-             f"(n = {cfg.refractive_index}) in `export/heights.h5`.")
-    return write_study_record(out_dir, "quickstart", cfg, results, title="quickstart: photonic networks under "
-                              "systematic errors", intro=intro, extra_figures=extra)
+             f"\n\nThe best diffractive design on hardware ({best}) is exported for fabrication in `export/` "
+             f"(HDF5, 16-bit PNG + JSON, CSV, STL, GDSII; {cfg.export_levels} height levels) with a tolerance "
+             "report at the end of this file (`python -m experiments export RUN_DIR` redoes it with other "
+             "options; docs/export.md).")
+    summary = write_study_record(out_dir, "quickstart", cfg, results, title="quickstart: photonic networks under "
+                                 "systematic errors", intro=intro, extra_figures=extra)
+    from .export import export_run
+
+    export_run(out_dir, arm=best, levels=cfg.export_levels, draws=cfg.tolerance_draws, n_test=cfg.tolerance_n_test,
+               seed=cfg.seed)
+    return summary

@@ -53,7 +53,10 @@ def test_quickstart_report_has_all_arms(tmp_path):
         assert 0 <= v["physical_accuracy"] <= 1
     assert summary["mesh-dat-is"]["queries_train"] > 0 and summary["mesh-ideal"]["queries_train"] == 0
     with h5py.File(out / "export" / "heights.h5") as f:
-        assert f["height"].attrs["units"] == "m"
+        assert f["height"].attrs["units"].startswith("m ")
+    for name in ("layers.gds", "plate_layer0.stl", "height_layer0.png", "height_layer0.json", "tolerance.md"):
+        assert (out / "export" / name).is_file(), name
+    assert "## Fabrication export and tolerances" in (out / "report.md").read_text()
     with h5py.File(out / "errors.h5") as f:
         assert set(f) == {"mesh", "diffractive"}
 
