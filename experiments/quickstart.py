@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 
 from . import records
 from .dat_dpnn import DatDpnnConfig, diffractive_arms, diffractive_figures

@@ -17,7 +17,6 @@ from typing import Callable
 
 import torch
 
-from hardware import PhysicalSystem
 from optics import FreeSpace, Grid, OpticalSystem, PhaseMask
 from optics.functional import ten_region_layout
 from photonics import MeshNetwork

@@ -3,7 +3,6 @@
 import json
 
 import pytest
-import torch
 
 from experiments.__main__ import main
 from experiments.export import SWEEPS, load_design, simulate, threshold, _phases

@@ -1,7 +1,6 @@
 """The shared training loop: PAT gradients, DAT steps, resume equivalence, method ordering
 under strong errors, bad configuration."""
 
-import math
 
 import pytest
 import torch
