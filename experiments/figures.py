@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -33,9 +34,12 @@ def learning_curves(histories: dict, path: Path, *, title: str) -> Path:
     a1.set_ylabel("training loss")
     a2.set_xlabel("epoch")
     a2.set_ylabel("validation accuracy (%)")
-    a1.set_title(f"{title}: training loss")
-    a2.set_title("validation accuracy (physical when measured)")
+    a1.set_title("training loss", fontsize=10)
+    a2.set_title("validation accuracy (physical when measured)", fontsize=10)
+    for ax in (a1, a2):
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     a2.legend(fontsize=8)
+    fig.suptitle(title)
     return _save(fig, path)
 
 
