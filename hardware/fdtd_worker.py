@@ -1,0 +1,161 @@
+"""Standalone MIT Meep worker for the FDTD validation bridge (DESIGN.md §8).
+
+Run by :func:`hardware.fdtd.run_job` under the interpreter that has Meep (Debian's
+``python3-meep`` under ``/usr/bin/python3``)::
+
+    /usr/bin/python3 fdtd_worker.py job.h5 out.h5
+
+It is the only file of onnsim that imports ``meep``, and it imports nothing from onnsim (it
+runs under another interpreter): only meep, numpy and h5py.
+
+The job file is already in Meep units (written by ``hardware.fdtd.write_job`` after
+``hardware.fdtd.to_meep_units``): lengths in units of a = 1 µm, frequency in c/a. Geometry
+of the 2-D cell (Meep x = transverse x of onnsim, Meep y = propagation axis z of onnsim),
+field Ez out of plane (TM; a scalar wave equation, like onnsim's model):
+
+    y: [PML | gap | source line | (layer) | reference plane z=0 ... last monitor | gap | PML]
+
+* ``mode = "source"``: a continuous line current Jz(x) on the source line, pre-compensated in
+  k-space (J(kx) = -2 ky E(kx) / ω, evanescent part dropped) so that the forward field on the
+  source line equals the given complex profile E(x); the reference plane is the source line.
+* ``mode = "layer"``: a uniform line current (normal plane wave) in air, then a dielectric
+  layer of index n: a base slab of thickness ``base`` followed by ridges of local height
+  h(x); the reference plane z = 0 is the layer's exit face (base + max h).
+
+Time stepping with complex fields and a smoothly switched-on CW source until steady state;
+the complex amplitude E(x) (time factor exp(-iωt) removed) is sampled on each monitor line
+and interpolated onto the job's transverse samples.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import h5py
+import meep as mp
+import numpy as np
+
+
+def _read(path):
+    with h5py.File(path, "r") as f:
+        job = {k: f.attrs[k] for k in f.attrs}
+        for k in f:
+            job[k] = f[k][()]
+    for k, v in list(job.items()):
+        if isinstance(v, bytes):
+            job[k] = v.decode()
+    return job
+
+
+def _compensated_current(profile, dx, freq):
+    """Line current whose forward field on the line is ``profile`` (2-D Green's function)."""
+    n = profile.size
+    m = 1
+    while m < 4 * n:
+        m *= 2
+    spec = np.fft.fft(profile, m)
+    kx = 2 * np.pi * np.fft.fftfreq(m, d=dx)
+    k = 2 * np.pi * freq
+    ky2 = k ** 2 - kx ** 2
+    ky = np.sqrt(np.clip(ky2, 0, None))
+    jspec = np.where(ky2 > 0, -2 * ky * spec / k, 0)  # omega = k in Meep units (c = 1)
+    return np.fft.ifft(jspec)[:n]
+
+
+def main(job_path, out_path):
+    job = _read(job_path)
+    freq = float(job["frequency"])
+    res = float(job["resolution"])
+    dx = float(job["dx"])
+    nx = int(job["nx"])
+    x = (np.arange(nx) - (nx - 1) / 2) * dx
+    width = nx * dx
+    pml = float(job["pml"])
+    gap = float(job["gap"])
+    periodic = job["transverse"] == "periodic"
+    monitors = np.atleast_1d(np.asarray(job["monitors"], dtype=float))
+    lam = 1.0 / freq
+
+    if job["mode"] == "layer":
+        heights = np.asarray(job["heights"], dtype=float)
+        base = float(job["base"])
+        layer = base + float(heights.max())
+    else:
+        layer = 0.0
+    # y positions relative to the reference plane z = 0
+    y_src = -layer - gap
+    y_lo = y_src - gap - pml
+    y_hi = float(monitors.max()) + gap + pml
+    sy = y_hi - y_lo
+    sx = width if periodic else width + 2 * pml
+    y0 = (y_lo + y_hi) / 2  # reference plane sits at Meep y = -y0
+
+    def Y(z):
+        return z - y0
+
+    def interp_x(values, at):
+        if periodic:
+            return np.interp(at, x, values, period=width)
+        return np.interp(at, x, values, left=0.0, right=0.0)
+
+    if job["mode"] == "source":
+        prof = np.asarray(job["profile_re"]) + 1j * np.asarray(job["profile_im"])
+        cur = _compensated_current(prof, dx, freq) if bool(job["compensate"]) else prof
+        cur_re, cur_im = cur.real.copy(), cur.imag.copy()
+
+        def amp(p):
+            return complex(interp_x(cur_re, p.x), interp_x(cur_im, p.x))
+        src_size = width
+    else:
+        def amp(p):
+            return complex(-2.0, 0.0)  # plane wave of unit amplitude at the source line
+        src_size = sx
+
+    geometry = []
+    if job["mode"] == "layer":
+        medium = mp.Medium(index=float(job["index"]))
+        if base > 0:
+            geometry.append(mp.Block(size=mp.Vector3(mp.inf, base), center=mp.Vector3(0, Y(-layer + base / 2)),
+                                     material=medium))
+        for xi, h in zip(x, heights):
+            if h > 0:
+                geometry.append(mp.Block(size=mp.Vector3(dx, h), material=medium,
+                                         center=mp.Vector3(xi, Y(-layer + base + h / 2))))
+
+    boundary = [mp.PML(pml, direction=mp.Y)]
+    if not periodic:
+        boundary.append(mp.PML(pml, direction=mp.X))
+    turn_on = float(job["turn_on_periods"]) * lam
+    sim = mp.Simulation(
+        cell_size=mp.Vector3(sx, sy), resolution=res, boundary_layers=boundary, geometry=geometry,
+        k_point=mp.Vector3() if periodic else False, force_complex_fields=True,
+        sources=[mp.Source(mp.ContinuousSource(frequency=freq, width=turn_on), component=mp.Ez,
+                           center=mp.Vector3(0, Y(y_src)), size=mp.Vector3(src_size, 0), amp_func=amp)],
+    )
+    # steady state: switch-on plus a few transits of the cell
+    sim.run(until=float(job["run_time"]))
+    t = sim.meep_time()
+    phase = np.exp(2j * np.pi * freq * t)
+    fields = np.zeros((monitors.size, nx), dtype=complex)
+    for i, z in enumerate(monitors):
+        vol = mp.Volume(center=mp.Vector3(0, Y(z)), size=mp.Vector3(width, 0))
+        xm = np.asarray(sim.get_array_metadata(vol=vol)[0], dtype=float)
+        e = np.asarray(sim.get_array(mp.Ez, vol=vol)).reshape(-1) * phase
+        fields[i] = np.interp(x, xm, e.real) + 1j * np.interp(x, xm, e.imag)
+    with h5py.File(out_path, "w") as f:
+        f.create_dataset("ez_re", data=fields.real)
+        f.create_dataset("ez_im", data=fields.imag)
+        f.create_dataset("x", data=x)
+        f.create_dataset("monitors", data=monitors)
+        f.attrs["length_unit_m"] = 1e-6
+        f.attrs["frequency_unit"] = "c/a, a = 1 um"
+        f.attrs["field"] = "complex Ez amplitude, time factor exp(-i omega t) removed"
+        f.attrs["meep_version"] = str(mp.__version__)
+        f.attrs["meep_time"] = t
+        f.attrs["resolution"] = res
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        sys.exit("usage: fdtd_worker.py JOB.h5 OUT.h5")
+    main(sys.argv[1], sys.argv[2])
