@@ -23,8 +23,10 @@ field Ez out of plane (TM; a scalar wave equation, like onnsim's model):
   h(x); the reference plane z = 0 is the layer's exit face (base + max h).
 
 Time stepping with complex fields and a smoothly switched-on CW source until steady state;
-the complex amplitude E(x) (time factor exp(-iωt) removed) is sampled on each monitor line
-and interpolated onto the job's transverse samples.
+the complex amplitude E(x) (time factor exp(-iωt) removed) is sampled on each monitor line.
+Meep grid point k carries the job's transverse sample k (a half-pixel shift of the whole
+problem), and the layer's pixel staircase is sampled point-wise (no subpixel averaging), so
+no pixel edge lies on a grid point and a mirror-symmetric profile stays mirror-symmetric.
 """
 
 from __future__ import annotations
@@ -93,10 +95,20 @@ def main(job_path, out_path):
     def Y(z):
         return z - y0
 
+    # Meep's grid points lie at -width/2 + k dx, half a pixel left of the job's samples x_k.
+    # Everything (profile, heights, monitor samples) is shifted by SHIFT so that Meep grid
+    # point k carries job sample k: no interpolation and no pixel edge on a grid point.
+    SHIFT = dx / 2
+
     def interp_x(values, at):
+        at = np.asarray(at) + SHIFT
         if periodic:
             return np.interp(at, x, values, period=width)
         return np.interp(at, x, values, left=0.0, right=0.0)
+
+    def interp_at(at, xs, values):
+        kw = dict(period=width) if periodic else {}
+        return np.interp(at, xs, values.real, **kw) + 1j * np.interp(at, xs, values.imag, **kw)
 
     if job["mode"] == "source":
         prof = np.asarray(job["profile_re"]) + 1j * np.asarray(job["profile_im"])
@@ -111,23 +123,30 @@ def main(job_path, out_path):
             return complex(-2.0, 0.0)  # plane wave of unit amplitude at the source line
         src_size = sx
 
-    geometry = []
+    material_function = None
     if job["mode"] == "layer":
-        medium = mp.Medium(index=float(job["index"]))
-        if base > 0:
-            geometry.append(mp.Block(size=mp.Vector3(mp.inf, base), center=mp.Vector3(0, Y(-layer + base / 2)),
-                                     material=medium))
-        for xi, h in zip(x, heights):
-            if h > 0:
-                geometry.append(mp.Block(size=mp.Vector3(dx, h), material=medium,
-                                         center=mp.Vector3(xi, Y(-layer + base + h / 2))))
+        # Pixel staircase sampled point-wise on Meep's grid (no subpixel averaging). One Block
+        # per pixel with edges on the Ez grid points left averaged "seams" (eps 1.2-1.6) inside
+        # the ridges at rounding-dependent places, breaking the ±order symmetry of a symmetric
+        # grating. Here grid point k is pixel k (see SHIFT), so no edge lies on a grid point.
+        medium, air = mp.Medium(index=float(job["index"])), mp.Medium(index=1.0)
+        y_bottom = Y(-layer)
+        tol = 0.25 / res  # grid rows sit on the layer's y edges: count [bottom, top) rows
 
+        def material_function(p):
+            k = int(np.floor((p.x + width / 2) / dx + 0.5))
+            if periodic:
+                k %= nx
+            h = heights[k] if 0 <= k < nx else 0.0
+            t = p.y - y_bottom
+            return medium if -tol <= t < base + h - tol else air
     boundary = [mp.PML(pml, direction=mp.Y)]
     if not periodic:
         boundary.append(mp.PML(pml, direction=mp.X))
     turn_on = float(job["turn_on_periods"]) * lam
     sim = mp.Simulation(
-        cell_size=mp.Vector3(sx, sy), resolution=res, boundary_layers=boundary, geometry=geometry,
+        cell_size=mp.Vector3(sx, sy), resolution=res, boundary_layers=boundary,
+        material_function=material_function, eps_averaging=False,
         k_point=mp.Vector3() if periodic else False, force_complex_fields=True,
         sources=[mp.Source(mp.ContinuousSource(frequency=freq, width=turn_on), component=mp.Ez,
                            center=mp.Vector3(0, Y(y_src)), size=mp.Vector3(src_size, 0), amp_func=amp)],
@@ -141,7 +160,7 @@ def main(job_path, out_path):
         vol = mp.Volume(center=mp.Vector3(0, Y(z)), size=mp.Vector3(width, 0))
         xm = np.asarray(sim.get_array_metadata(vol=vol)[0], dtype=float)
         e = np.asarray(sim.get_array(mp.Ez, vol=vol)).reshape(-1) * phase
-        fields[i] = np.interp(x, xm, e.real) + 1j * np.interp(x, xm, e.imag)
+        fields[i] = interp_at(x - SHIFT, xm, e)
     with h5py.File(out_path, "w") as f:
         f.create_dataset("ez_re", data=fields.real)
         f.create_dataset("ez_im", data=fields.imag)
