@@ -107,7 +107,7 @@ def main(job_path, out_path):
         return np.interp(at, x, values, left=0.0, right=0.0)
 
     def interp_at(at, xs, values):
-        kw = dict(period=width) if periodic else {}
+        kw = {"period": width} if periodic else {}
         return np.interp(at, xs, values.real, **kw) + 1j * np.interp(at, xs, values.imag, **kw)
 
     if job["mode"] == "source":
