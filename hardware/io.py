@@ -50,6 +50,15 @@ def _group(path_or_group, mode: str):
         yield f
 
 
+def _new_group(root, name: str, overwrite: bool):
+    """Create group ``name``; an existing one is an error unless ``overwrite``."""
+    if name in root:
+        if not overwrite:
+            raise ValueError(f"{name!r} already exists in {root.file.filename}; pass overwrite=True")
+        del root[name]
+    return root.create_group(name)
+
+
 def _put(g, name, t: torch.Tensor):
     d = g.create_dataset(name, data=t.detach().cpu().numpy())
     d.attrs["units"] = _UNITS.get(name, "1")
@@ -77,11 +86,7 @@ def _get_detector(g) -> DetectorNoise:
 def save_realization(path_or_group, errors, *, name: str = "errors", overwrite: bool = False) -> None:
     """Write a :class:`DiffractiveErrors` or :class:`MeshNetworkErrors` under ``name``."""
     with _group(path_or_group, "a") as root:
-        if name in root:
-            if not overwrite:
-                raise ValueError(f"{name!r} already exists in {root.file.filename}; pass overwrite=True")
-            del root[name]
-        g = root.create_group(name)
+        g = _new_group(root, name, overwrite)
         if isinstance(errors, DiffractiveErrors):
             g.attrs["schema"] = DIFFRACTIVE_SCHEMA
             for n in DiffractiveErrors._TENSORS:
@@ -136,11 +141,7 @@ def save_spec(path_or_group, spec, *, name: str = "spec", overwrite: bool = Fals
     if type(spec).__name__ not in SPECS:
         raise TypeError(f"expected one of {sorted(SPECS)}, got {type(spec).__name__}")
     with _group(path_or_group, "a") as root:
-        if name in root:
-            if not overwrite:
-                raise ValueError(f"{name!r} already exists; pass overwrite=True")
-            del root[name]
-        g = root.create_group(name)
+        g = _new_group(root, name, overwrite)
         g.attrs["schema"] = SPEC_SCHEMA
         g.attrs["type"] = type(spec).__name__
         g.attrs["values"] = json.dumps(spec.to_dict())
