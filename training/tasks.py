@@ -25,6 +25,8 @@ from hardware.diffractive import DiffractivePhysics
 from optics import Field, FreeSpace, OpticalSystem
 from photonics import MeshNetwork, fourier_crop_encode
 
+from .transforms import pad_to, resize
+
 __all__ = ["MeshTask", "DiffractiveTask", "DigitalTask"]
 
 
@@ -147,15 +149,8 @@ class DiffractiveTask(nn.Module):
     def encode(self, images: torch.Tensor) -> Field:
         img = images.float() / 255 if images.dtype == torch.uint8 else images.float()
         if self.image_px is not None and self.image_px != img.shape[-1]:
-            img = nn.functional.interpolate(img[:, None], size=(self.image_px, self.image_px), mode="bilinear",
-                                            align_corners=False)[:, 0]
-        ny, nx = self.grid.shape
-        h, w = img.shape[-2:]
-        if h > ny or w > nx:
-            raise ValueError(f"image {h}×{w} does not fit on the grid {self.grid.shape}")
-        top, left = (ny - h) // 2, (nx - w) // 2
-        img = nn.functional.pad(img, (left, nx - w - left, top, ny - h - top))
-        return Field(img.to(self.complex_dtype), self.grid, self.wavelength)
+            img = resize(img, self.image_px)
+        return Field(pad_to(img, self.grid.shape).to(self.complex_dtype), self.grid, self.wavelength)
 
     def numeric(self, x: Field, *, hook=None, errors=None):
         """``(output Field, [Field after each free-space gap])``."""
