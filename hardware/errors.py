@@ -22,6 +22,10 @@ Diffractive networks (DESIGN.md §4), per phase layer l:
   ``ff·exp(iφ) + (1 − ff)`` (dead space between pixels transmits unmodulated light);
 * input-plane shift ``input_shift = (dy, dx)`` m.
 
+Lateral shifts and gap errors are Gaussian (``shift_std``, ``gap_std``) and/or uniform
+(``shift_max``, ``gap_max``: half-widths of U(−Δ, Δ), the misalignment "vaccination" of
+Mengu et al., Nanophotonics 2020).
+
 Interference networks: per-mesh :class:`photonics.MeshErrors` (coupler splitting errors,
 phase offsets, insertion loss, thermal crosstalk).
 
@@ -203,6 +207,15 @@ class DiffractiveErrorModel:
         input_shift_std: std of the input-plane shift per axis, m.
         detector: detector noise parameters.
         lut_points: samples K of the response curve.
+        shift_max: half-width Δ of a *uniform* lateral shift per layer and axis, m: each
+            component gets an extra U(−Δ, Δ) term (variance Δ²/3). This is the
+            "vaccination" distribution of Mengu et al. (Nanophotonics 2020).
+        gap_max: half-width Δz of a *uniform* axial error per gap, m: U(−Δz, Δz).
+
+    Gaussian (``*_std``) and uniform (``*_max``) magnitudes are separate fields, so a name
+    never changes meaning; give one or the other (both add). Uniform draws come after all
+    Gaussian ones, so a model with ``shift_max = gap_max = 0`` draws exactly the realizations
+    it drew before these fields existed.
     """
 
     shift_std: float = 0.0
@@ -217,11 +230,14 @@ class DiffractiveErrorModel:
     input_shift_std: float = 0.0
     detector: DetectorNoise = field(default_factory=DetectorNoise)
     lut_points: int = 16
+    shift_max: float = 0.0
+    gap_max: float = 0.0
 
     def __post_init__(self):
         for name, unit in (("shift_std", "m"), ("rotation_std", "rad"), ("gap_std", "m"),
                            ("phase_gain_std", "1"), ("phase_offset_std", "rad"), ("lut_nonlinearity", "rad"),
-                           ("crosstalk_px", "pixels"), ("input_shift_std", "m")):
+                           ("crosstalk_px", "pixels"), ("input_shift_std", "m"), ("shift_max", "m"),
+                           ("gap_max", "m")):
             object.__setattr__(self, name, _nonneg(getattr(self, name), name, unit))
         _bits(self.phase_bits, "phase_bits")
         if not 0 < self.fill_factor <= 1:
@@ -249,6 +265,11 @@ class DiffractiveErrorModel:
         lut = (coef[..., 0:1] * basis_c + coef[..., 1:2] * basis_s).sum(1) / math.sqrt(6)
         lut = lut * self.lut_nonlinearity
         inp = torch.randn(2, **g) * self.input_shift_std
+        # uniform ("vaccination") components, drawn last and only when on (keeps old draws)
+        if self.shift_max:
+            shift = shift + (2 * torch.rand(n_layers, 2, **g) - 1) * self.shift_max
+        if self.gap_max:
+            gap = gap + (2 * torch.rand(n_layers, **g) - 1) * self.gap_max
         return DiffractiveErrors(shift, rot, gap, gain, offset, lut, inp, self.phase_bits, self.crosstalk_px,
                                  self.fill_factor, self.detector)
 

@@ -23,7 +23,8 @@ model (for meshes ``bs`` and ``ps`` abbreviate ``bs_sigma`` and ``ps_sigma``), e
 levels of REFERENCE.md §A: ``"bs=0.06,ps=0.06"`` (beam-splitter and phase-shifter errors
 only, as in Zheng et al. 2023). Diffractive keys take SI units (m, rad), plus the
 conveniences ``shift_px``, ``input_shift_px`` (pixels), ``rotation_deg`` (degrees) and
-``gap_rel`` (fraction of the gap).
+``gap_rel`` (fraction of the gap); for the uniform ("vaccination") half-widths ``shift_max``
+and ``gap_max`` (m), also ``shift_max_px`` (pixels) and ``gap_max_rel`` (fraction of the gap).
 """
 
 from __future__ import annotations
@@ -92,7 +93,8 @@ def diffractive_error_model(preset: str, *, pitch: float, gap: float) -> Diffrac
         raise _unknown(preset, "diffractive")
     kw = _parse_pairs(preset)
     conv = {"shift_px": ("shift_std", pitch), "input_shift_px": ("input_shift_std", pitch),
-            "rotation_deg": ("rotation_std", math.pi / 180), "gap_rel": ("gap_std", gap)}
+            "rotation_deg": ("rotation_std", math.pi / 180), "gap_rel": ("gap_std", gap),
+            "shift_max_px": ("shift_max", pitch), "gap_max_rel": ("gap_max", gap)}
     det = {}
     model_kw = {}
     valid = {f.name for f in dataclasses.fields(DiffractiveErrorModel)} - {"detector"}
