@@ -1,0 +1,114 @@
+"""CuPy side of the kernels: compiled modules, cuFFT plans, DLPack interop, launches.
+
+Imported only when a kernel actually runs (``cupy`` is imported inside the functions, so
+importing this module never needs CuPy). Memory: every buffer that outlives a launch is a
+torch tensor (allocated by torch's caching allocator and wrapped zero-copy with
+``cupy.from_dlpack``), so ``torch.cuda.max_memory_allocated`` sees it; only cuFFT plan work
+areas live in CuPy's pool (:func:`pool_bytes`). All work is queued on torch's current CUDA
+stream (``cupy.cuda.ExternalStream``), so it orders with torch ops without syncs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+
+import torch
+
+from . import _sources
+
+_THREADS = 256
+
+
+def _cupy():
+    import cupy  # the only place cupy is imported for running kernels (see also __init__._probe)
+
+    return cupy
+
+
+def precision_of(dtype: torch.dtype) -> str:
+    if dtype == torch.complex64 or dtype == torch.float32:
+        return "f32"
+    if dtype == torch.complex128 or dtype == torch.float64:
+        return "f64"
+    raise TypeError(f"the CuPy kernels support complex64/complex128 (float32/float64), got {dtype}")
+
+
+@functools.lru_cache(maxsize=None)
+def _module(group: str, precision: str, device: int):
+    cp = _cupy()
+    with cp.cuda.Device(device):
+        return cp.RawModule(code=_sources.source(group, precision))
+
+
+def kernel(group: str, name: str, precision: str, device: int):
+    return _module(group, precision, device).get_function(_sources.kernel_name(name, precision))
+
+
+@contextlib.contextmanager
+def on_torch_stream(device: torch.device):
+    """Make CuPy run on ``device`` and on torch's current stream there."""
+    cp = _cupy()
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    stream = torch.cuda.current_stream(index)
+    from_external = getattr(cp.cuda.Stream, "from_external", None)  # CuPy ≥ 14
+    ext = None
+    if from_external is not None and hasattr(stream, "__cuda_stream__"):
+        try:
+            ext = from_external(stream)
+        except Exception:
+            ext = None
+    if ext is None:
+        ext = cp.cuda.ExternalStream(stream.cuda_stream, index)
+    with cp.cuda.Device(index), ext:
+        yield index
+
+
+def as_cupy(t: torch.Tensor):
+    """Zero-copy CuPy view of a contiguous CUDA tensor (conj/neg bits must be resolved)."""
+    return _cupy().from_dlpack(t.detach())
+
+
+def contiguous(t: torch.Tensor) -> torch.Tensor:
+    return t.resolve_conj().resolve_neg().contiguous()
+
+
+def grid_for(n: int) -> tuple[int]:
+    return (max(1, min((n + _THREADS - 1) // _THREADS, 65535 * 4)),)
+
+
+THREADS = (_THREADS,)
+
+
+# -- cuFFT ------------------------------------------------------------------------------
+_PLANS: dict = {}
+
+
+def fft_plan(buf_cp, device: int):
+    """A cached in-place C2C/Z2Z cuFFT plan over the last two axes, keyed by shape/dtype/device."""
+    key = (tuple(buf_cp.shape), str(buf_cp.dtype), device)
+    plan = _PLANS.get(key)
+    if plan is None:
+        import cupyx.scipy.fft as cpfft
+
+        if len(_PLANS) >= 32:  # a handful of shapes in practice; bound the work areas kept alive
+            _PLANS.pop(next(iter(_PLANS)))
+        plan = cpfft.get_fft_plan(buf_cp, axes=(-2, -1), value_type="C2C")
+        _PLANS[key] = plan
+    return plan
+
+
+def fft_inplace(buf_cp, device: int, inverse: bool) -> None:
+    """Unnormalised in-place 2-D FFT of a contiguous ``(B, My, Mx)`` CuPy array."""
+    from cupy.cuda import cufft
+
+    plan = fft_plan(buf_cp, device)
+    plan.fft(buf_cp, buf_cp, cufft.CUFFT_INVERSE if inverse else cufft.CUFFT_FORWARD)
+
+
+def pool_bytes() -> int:
+    """Bytes held by CuPy's default memory pool (cuFFT work areas), 0 when CuPy is absent."""
+    try:
+        return int(_cupy().get_default_memory_pool().total_bytes())
+    except Exception:
+        return 0
