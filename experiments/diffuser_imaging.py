@@ -1,0 +1,552 @@
+"""diffuser-imaging — all-optical imaging through random diffusers (Luo et al., eLight 2, 4
+(2022); REFERENCE.md §C).
+
+Geometry (paper scale): an amplitude object (MNIST grey value = field amplitude, 28 -> 160 px
+bilinear, centred in 240×240 at 0.3 mm pitch) -> 40 mm -> thin random phase diffuser ->
+2 mm -> phase-only layer 1 -> 2 mm -> ... -> layer L -> 7 mm -> output intensity ``o``.
+λ = 0.75 mm; band-limited angular spectrum with 2× zero padding between all planes.
+
+Diffusers: :func:`optics.functional.random_diffuser` (heights N(25λ, (8λ)²) smoothed by a
+unit-sum Gaussian of std σ, Δn = 0.74). Every epoch draws ``diffusers_per_epoch`` new
+diffusers held fixed for that epoch; every object of a batch goes through all of them.
+
+Loss (per object–diffuser pair, mean over pairs): ``−PCC(o_R, h_R) + E(o, h)`` with
+``E = Σ[α(1−m)o − βm·o]/Σm``, ``m = [h > 0]``, α = 1, β = 0.5. Choices not fixed by the paper
+(written down here and in the report):
+
+* ``o = |u_out|²`` in the units of the input intensity: the object field has amplitude
+  ``h ∈ [0, 1]`` on a unit illumination, so a perfect unit-magnification image of all the
+  light would give ``o = h²``. No further normalisation.
+* **PCC region** ``R``: the central ``object_px × object_px`` square where the object lies
+  (paper scale 160×160 px = 48 × 48 mm). Training PCC and every reported PCC use it; ``E``
+  uses the whole output window (stray light anywhere in the window is penalised).
+* PCC target: the object grey value ``h`` (the amplitude), as in the paper's loss.
+
+Public interface (used by ``diffuser-study`` and the vaccination experiment):
+:class:`ImagingConfig`, :data:`SCALES`, :func:`build_imaging_network`, :func:`train_imaging`,
+:func:`evaluate_pcc`, :func:`draw_diffusers`, :func:`new_diffusers`, :func:`load_objects`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from optics import Grid
+from optics.functional import apply_transfer_function, asm_transfer_function, random_diffuser, shift
+from training import load_dataset, pcc
+from training.transforms import pad_to, resize, to_float
+
+from . import records
+
+__all__ = ["ImagingConfig", "SCALES", "DiffuserImager", "build_imaging_network", "imaging_objective",
+           "train_imaging", "evaluate_pcc", "pair_pcc", "draw_diffusers", "new_diffusers", "load_objects",
+           "object_region", "sigma_list"]
+
+
+@dataclass(frozen=True)
+class ImagingConfig:
+    """Settings of the diffuser-imaging experiment (SI unless the name carries a unit;
+    ``*_lambda`` fields are in wavelengths)."""
+
+    seed: int = 0
+    dataset: str = "mnist"
+    wavelength_m: float = 0.75e-3
+    pitch_m: float = 0.3e-3
+    grid_px: int = 240
+    object_px: int = 160
+    layers: int = 4
+    object_to_diffuser_m: float = 40e-3
+    diffuser_to_layer_m: float = 2e-3
+    layer_gap_m: float = 2e-3
+    layer_to_output_m: float = 7e-3
+    pad_factor: float = 2.0
+    # diffuser statistics (REFERENCE §C)
+    diffuser_sigma_lambda: float = 4.0
+    diffuser_sigma_mix: str = ""  # e.g. "2,4,6": training diffusers cycle through these σ/λ
+    delta_n: float = 0.74
+    height_mean_lambda: float = 25.0
+    height_std_lambda: float = 8.0
+    # training
+    diffusers_per_epoch: int = 20
+    n_train: int = 50000
+    epochs: int = 100
+    batch_size: int = 4
+    lr: float = 1e-3
+    lr_decay: float = 0.99
+    alpha: float = 1.0
+    beta: float = 0.5
+    # evaluation
+    n_test: int = 10000
+    n_new_diffusers: int = 20
+    n_val: int = 32  # test objects for the per-epoch learning curve
+    n_val_new: int = 4  # fixed new diffusers for the per-epoch learning curve
+    eval_batch: int = 8
+    grating_periods_mm: str = "7.2,8.4,9.6,10.8,12.0"
+    lens_focal_m: float = 21e-3  # 2f-2f imaging: lens 2 mm behind the diffuser, u = v = 42 mm
+
+    def __post_init__(self):
+        if self.object_px > self.grid_px:
+            raise ValueError(f"object_px {self.object_px} exceeds grid_px {self.grid_px}")
+        if self.layers < 1 or self.diffusers_per_epoch < 1 or self.epochs < 1:
+            raise ValueError("layers, diffusers_per_epoch and epochs must be ≥ 1")
+        sigma_list(self)  # validates the mix
+
+    @property
+    def grid(self) -> Grid:
+        return Grid(self.grid_px, self.pitch_m)
+
+
+# paper: REFERENCE §C exactly (GPU).
+# cpu: the same λ, pitch, distances and diffuser statistics (they set the physics: the
+# diffuser phase std depends on σ in pixels, so the pitch is kept) on half the lateral
+# extent: 120×120 layers (36 mm) with the object 80 px (24 mm) — the object keeps 2/3 of the
+# window as in the paper; 600 training objects, 8 epochs, 8 diffusers per epoch, 200 test
+# objects; the gratings that fit the 24 mm object square (3 bars of period P span 2.5 P).
+SCALES = {
+    "smoke": dict(grid_px=32, object_px=20, layers=2, diffusers_per_epoch=2, n_train=8, epochs=1, n_test=4,
+                  n_new_diffusers=2, n_val=2, n_val_new=1, grating_periods_mm="2.4", eval_batch=4),
+    "cpu": dict(grid_px=120, object_px=80, diffusers_per_epoch=8, n_train=600, epochs=8, n_test=200,
+                n_new_diffusers=20, n_val=24, n_val_new=4, grating_periods_mm="7.2,8.4,9.6", eval_batch=8),
+    "paper": dict(),
+}
+
+
+def sigma_list(cfg: ImagingConfig) -> list[float]:
+    """σ/λ of the training diffusers: the mix if given, else ``[diffuser_sigma_lambda]``."""
+    if not cfg.diffuser_sigma_mix.strip():
+        return [float(cfg.diffuser_sigma_lambda)]
+    try:
+        out = [float(s) for s in cfg.diffuser_sigma_mix.split(",") if s.strip()]
+    except ValueError:
+        raise ValueError(f"diffuser_sigma_mix must be comma-separated numbers, got {cfg.diffuser_sigma_mix!r}") from None
+    if not out or any(s <= 0 for s in out):
+        raise ValueError(f"diffuser_sigma_mix needs positive σ/λ values, got {cfg.diffuser_sigma_mix!r}")
+    return out
+
+
+def object_region(cfg: ImagingConfig) -> tuple[slice, slice]:
+    """Rows and columns of the PCC region: the central ``object_px`` square (as :func:`pad_to` places it)."""
+    top = (cfg.grid_px - cfg.object_px) // 2
+    s = slice(top, top + cfg.object_px)
+    return s, s
+
+
+# -- objects and diffusers ---------------------------------------------------------------
+def load_objects(cfg: ImagingConfig, split: str, n: int, *, offset: int = 0) -> torch.Tensor:
+    """``n`` images of ``split`` as 28×28 uint8 (encode them with :func:`encode_objects`).
+
+    The training set is shuffled once with ``cfg.seed``; the test set is taken in order from
+    ``offset``."""
+    x, _ = load_dataset(cfg.dataset, split)
+    if split == "train":
+        perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(cfg.seed))
+        x = x[perm]
+    if offset + n > len(x):
+        raise ValueError(f"{split} has {len(x)} images, asked for {n} from {offset}")
+    return x[offset:offset + n]
+
+
+def encode_objects(cfg: ImagingConfig, images: torch.Tensor) -> torch.Tensor:
+    """Grey values in [0, 1] resized to ``object_px`` (bilinear) and centred on the grid: ``(N, ny, nx)`` float32."""
+    return pad_to(resize(to_float(images), cfg.object_px), (cfg.grid_px, cfg.grid_px)).float()
+
+
+def draw_diffusers(cfg: ImagingConfig, n: int, generator: torch.Generator, *, sigma_lambda=None) -> torch.Tensor:
+    """``n`` independent diffusers ``(n, ny, nx)`` complex64; σ cycles through ``sigma_lambda``
+    (a number or a list of σ/λ; default :func:`sigma_list`)."""
+    sig = sigma_list(cfg) if sigma_lambda is None else (
+        list(sigma_lambda) if isinstance(sigma_lambda, (list, tuple)) else [float(sigma_lambda)])
+    lam = cfg.wavelength_m
+    return torch.stack([random_diffuser(cfg.grid, lam, sigma=sig[k % len(sig)] * lam, delta_n=cfg.delta_n,
+                                        height_mean=cfg.height_mean_lambda * lam,
+                                        height_std=cfg.height_std_lambda * lam, generator=generator)
+                        for k in range(n)])
+
+
+def new_diffusers(cfg: ImagingConfig, n: int, *, sigma_lambda=None, stream: int = 0) -> torch.Tensor:
+    """Test ("new") diffusers from a generator that training never uses (seed stream
+    ``10⁶ + 1000·seed + stream``), σ = ``diffuser_sigma_lambda`` unless given."""
+    g = torch.Generator().manual_seed(1_000_000 + 1000 * cfg.seed + stream)
+    return draw_diffusers(cfg, n, g, sigma_lambda=cfg.diffuser_sigma_lambda if sigma_lambda is None else sigma_lambda)
+
+
+def _epoch_generator(cfg: ImagingConfig, epoch: int) -> torch.Generator:
+    return torch.Generator().manual_seed(7919 * (cfg.seed + 1) + epoch)
+
+
+# -- the network ----------------------------------------------------------------------------
+class DiffuserImager(nn.Module):
+    """Object -> diffuser -> L phase layers -> output intensity (module docstring).
+
+    ``forward(objects, diffusers=None, *, shifts=None, gaps=None)``:
+
+    * ``objects``: real amplitudes ``(B, ny, nx)`` (or complex fields) in the object plane;
+    * ``diffusers``: complex transmittances ``(n, ny, nx)`` or ``(ny, nx)``; None = no diffuser;
+    * ``shifts``: ``(L, 2)`` lateral displacement ``(dy, dx)`` of each layer in metres (the
+      layer's transmittance is translated by :func:`optics.functional.shift`);
+    * ``gaps``: ``(L,)`` axial displacement ``δ_l`` of each layer in metres, +z downstream:
+      the distance in front of layer ``l`` becomes ``d + δ_l − δ_{l−1}`` (diffuser and output
+      plane fixed, ``δ_{−1} = δ_L = 0``).
+
+    Returns the output intensity ``(B, n, ny, nx)`` (``n = 1`` without a diffuser).
+    """
+
+    def __init__(self, cfg: ImagingConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.grid = cfg.grid
+        self.phase = nn.Parameter(torch.zeros(cfg.layers, cfg.grid_px, cfg.grid_px))
+        d = [cfg.diffuser_to_layer_m] + [cfg.layer_gap_m] * (cfg.layers - 1) + [cfg.layer_to_output_m]
+        self.distances = tuple(d)  # in front of layer 0..L-1, then to the output (m)
+        self.register_buffer("h_object", self._tf(cfg.object_to_diffuser_m), persistent=False)
+        for i, z in enumerate(d):
+            self.register_buffer(f"h_{i}", self._tf(z), persistent=False)
+
+    def _tf(self, z: float) -> torch.Tensor:
+        return asm_transfer_function(self.grid, self.cfg.wavelength_m, z, pad_factor=self.cfg.pad_factor)
+
+    def propagate(self, u: torch.Tensor, z: float) -> torch.Tensor:
+        return apply_transfer_function(u, self._tf(z).to(u.device))
+
+    def to_diffuser(self, objects: torch.Tensor) -> torch.Tensor:
+        """Field arriving at the diffuser plane ``(B, ny, nx)`` (no parameters involved)."""
+        u = objects if objects.is_complex() else objects.to(torch.complex64)
+        return apply_transfer_function(u, self.h_object)
+
+    def transmittances(self, shifts=None) -> torch.Tensor:
+        t = torch.polar(torch.ones_like(self.phase), self.phase)
+        if shifts is not None:
+            shifts = torch.as_tensor(shifts, dtype=torch.float32, device=t.device)
+            t = shift(t, shifts[:, 0], shifts[:, 1], grid=self.grid)
+        return t
+
+    def from_diffuser(self, u: torch.Tensor, diffusers=None, *, shifts=None, gaps=None) -> torch.Tensor:
+        """Output intensity ``(B, n, ny, nx)`` from the field ``u`` at the diffuser plane."""
+        u = u[:, None] if diffusers is None else u[:, None] * (diffusers if diffusers.dim() == 3 else diffusers[None])
+        t = self.transmittances(shifts)
+        delta = None
+        if gaps is not None:
+            delta = torch.as_tensor(gaps, dtype=torch.float64).reshape(-1).tolist() + [0.0]
+        for i in range(len(self.distances)):
+            if delta is None:
+                u = apply_transfer_function(u, getattr(self, f"h_{i}"))
+            else:
+                u = self.propagate(u, self.distances[i] + delta[i] - (delta[i - 1] if i > 0 else 0.0))
+            if i < self.cfg.layers:
+                u = u * t[i]
+        return u.real.square() + u.imag.square()
+
+    def forward(self, objects, diffusers=None, *, shifts=None, gaps=None) -> torch.Tensor:
+        return self.from_diffuser(self.to_diffuser(objects), diffusers, shifts=shifts, gaps=gaps)
+
+
+def build_imaging_network(cfg: ImagingConfig) -> DiffuserImager:
+    """The trainable network of ``cfg`` (phases initialised to zero: free space at start)."""
+    return DiffuserImager(cfg)
+
+
+def pair_pcc(out: torch.Tensor, objects: torch.Tensor, cfg: ImagingConfig) -> torch.Tensor:
+    """PCC over the object region of every object–diffuser pair: ``(B, n, ...), (B, ...) -> (B, n)``."""
+    ry, rx = object_region(cfg)
+    return pcc(out[..., ry, rx], objects[:, None, ry, rx].to(out.dtype))
+
+
+def imaging_objective(out: torch.Tensor, objects: torch.Tensor, cfg: ImagingConfig) -> torch.Tensor:
+    """Mean over pairs of ``−PCC(o_R, h_R) + E(o, h)`` (module docstring)."""
+    h = objects[:, None].to(out.dtype)
+    m = (h > 0).to(out.dtype)
+    energy = (cfg.alpha * (1 - m) * out - cfg.beta * m * out).sum((-2, -1)) / m.sum((-2, -1)).clamp_min(1.0)
+    return (-pair_pcc(out, objects, cfg) + energy).mean()
+
+
+@torch.no_grad()
+def evaluate_pcc(model: DiffuserImager, objects: torch.Tensor, diffusers=None, *, shifts=None, gaps=None,
+                 batch: int | None = None, per_pair: bool = False):
+    """Mean PCC (object region) over all object × diffuser pairs.
+
+    Args:
+        objects: encoded amplitudes ``(N, ny, nx)`` (see :func:`encode_objects`).
+        diffusers: ``(n, ny, nx)`` complex, or None (no diffuser).
+        shifts, gaps: per-layer misalignment (see :class:`DiffuserImager`).
+        per_pair: return the ``(N, n)`` tensor instead of its mean.
+    """
+    batch = batch or model.cfg.eval_batch
+    out = []
+    for i in range(0, len(objects), batch):
+        x = objects[i:i + batch]
+        out.append(pair_pcc(model(x, diffusers, shifts=shifts, gaps=gaps), x, model.cfg))
+    r = torch.cat(out)
+    return r if per_pair else float(r.double().mean())
+
+
+# -- training ------------------------------------------------------------------------------
+def _atomic_json(path: Path, payload) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=1))
+    tmp.replace(path)
+
+
+def train_imaging(cfg: ImagingConfig, out_dir: Path, *, misalignment_sampler: Callable | None = None,
+                  resume: bool = False, progress: bool = True) -> dict:
+    """Train the network of ``cfg``; checkpoint after every epoch in ``out_dir/checkpoint.pt``.
+
+    Each epoch draws ``diffusers_per_epoch`` diffusers from a generator seeded by
+    ``(seed, epoch)`` (so a resumed run draws the same ones). ``misalignment_sampler(generator)
+    -> (shifts, gaps)`` (either may be None) is called every batch with a generator seeded
+    from ``seed`` whose state is checkpointed ("vaccination", Mengu et al. 2020).
+
+    Returns ``{"model", "known_diffusers", "history", "wall_time_s"}``; ``history`` is a list of
+    per-epoch dicts (loss, PCC of ``n_val`` test objects through that epoch's diffusers and
+    through ``n_val_new`` fixed new diffusers, lr, wall time).
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out_dir / "checkpoint.pt"
+    torch.manual_seed(cfg.seed)  # nothing random uses the global RNG; belt and braces
+    model = build_imaging_network(cfg)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.lr_decay)
+    mis_gen = torch.Generator().manual_seed(424242 + cfg.seed)
+    history, start, wall = [], 0, 0.0
+    ck = records.load_checkpoint(ckpt_path) if resume else None
+    if ck is not None:
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        sched.load_state_dict(ck["scheduler"])
+        mis_gen.set_state(ck["mis_gen"])
+        history, start, wall = ck["history"], ck["epoch"], ck["wall_time_s"]
+        if progress:
+            print(f"  resumed after epoch {start}", flush=True)
+    raw = load_objects(cfg, "train", cfg.n_train)
+    val = encode_objects(cfg, load_objects(cfg, "test", cfg.n_val))
+    val_new = new_diffusers(cfg, cfg.n_val_new, stream=999)
+    known = draw_diffusers(cfg, cfg.diffusers_per_epoch, _epoch_generator(cfg, start - 1)) if start else None
+    for epoch in range(start, cfg.epochs):
+        t0 = time.perf_counter()
+        g = _epoch_generator(cfg, epoch)
+        known = draw_diffusers(cfg, cfg.diffusers_per_epoch, g)
+        order = torch.randperm(cfg.n_train, generator=g)
+        model.train()
+        losses = []
+        for i in range(0, cfg.n_train, cfg.batch_size):
+            x = encode_objects(cfg, raw[order[i:i + cfg.batch_size]])
+            shifts = gaps = None
+            if misalignment_sampler is not None:
+                shifts, gaps = misalignment_sampler(mis_gen)
+            with torch.no_grad():
+                u = model.to_diffuser(x)
+            loss = imaging_objective(model.from_diffuser(u, known, shifts=shifts, gaps=gaps), x, cfg)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        sched.step()
+        model.eval()
+        h = {"epoch": epoch + 1, "loss": sum(losses) / len(losses), "lr": opt.param_groups[0]["lr"] / cfg.lr_decay,
+             "val_pcc_known": evaluate_pcc(model, val, known), "val_pcc_new": evaluate_pcc(model, val, val_new)}
+        wall += time.perf_counter() - t0
+        h["wall_time_s"] = wall
+        history.append(h)
+        records.atomic_torch_save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                                   "scheduler": sched.state_dict(), "mis_gen": mis_gen.get_state(),
+                                   "history": history, "epoch": epoch + 1, "wall_time_s": wall}, ckpt_path)
+        if progress:
+            print(f"  epoch {epoch + 1}/{cfg.epochs}: loss {h['loss']:.4f}, PCC known {h['val_pcc_known']:.3f}, "
+                  f"new {h['val_pcc_new']:.3f} ({wall:.0f} s)", flush=True)
+    model.eval()
+    return {"model": model, "known_diffusers": known, "history": history, "wall_time_s": wall}
+
+
+# -- the experiment ------------------------------------------------------------------------
+PUBLISHED = {"known": 0.78, "new": 0.78, "gap": 0.003, "gratings": 0.74}
+
+
+def evaluate_all(cfg: ImagingConfig, model: DiffuserImager, known: torch.Tensor) -> dict:
+    """Every number of the report: PCC known/new/none, baselines, gratings (tensors kept for the record)."""
+    from . import diffuser_eval as ev
+
+    objects = encode_objects(cfg, load_objects(cfg, "test", cfg.n_test))
+    new = new_diffusers(cfg, cfg.n_new_diffusers)
+    r = {"pcc_known_pairs": evaluate_pcc(model, objects, known, per_pair=True),
+         "pcc_new_pairs": evaluate_pcc(model, objects, new, per_pair=True),
+         "pcc_none_pairs": evaluate_pcc(model, objects, None, per_pair=True)}
+    s = {k.replace("_pairs", ""): float(v.double().mean()) for k, v in r.items()}
+    s["pcc_gap_known_minus_new"] = s["pcc_known"] - s["pcc_new"]
+    s["pcc_free_space_new"] = ev.baseline_pcc(cfg, ev.free_space_output, objects, new)
+    s["pcc_free_space_none"] = ev.baseline_pcc(cfg, ev.free_space_output, objects, None)
+    s["pcc_lens_new"] = ev.baseline_pcc(cfg, ev.lens_output, objects, new)
+    s["pcc_lens_none"] = ev.baseline_pcc(cfg, ev.lens_output, objects, None)
+    periods = ev.parse_periods(cfg)
+    gratings = ev.grating_objects(cfg, periods)
+    with torch.no_grad():
+        g_out = torch.cat([model(gratings[i:i + 1], new) for i in range(len(periods))])
+    fits = ev.grating_periods(cfg, g_out, periods)
+    g_pcc = pair_pcc(g_out, gratings, cfg)
+    s["grating_pcc_new"] = float(g_pcc.double().mean())
+    s["gratings"] = []
+    for p, row, pc in zip(periods, fits, g_pcc):
+        fitted = torch.tensor([f["period_m"] for f in row], dtype=torch.float64)
+        ok = torch.isfinite(fitted)
+        dips = torch.tensor([f["dip"] for f in row], dtype=torch.float64)
+        s["gratings"].append({
+            "period_m": p, "pcc_new": float(pc.double().mean()),
+            "fitted_period_mean_m": float(fitted[ok].mean()) if ok.any() else float("nan"),
+            "fitted_period_std_m": float(fitted[ok].std()) if ok.sum() > 1 else float("nan"),
+            "fit_failures": int((~ok).sum()),
+            "resolved_fraction": float((ok & ((fitted - p).abs() < 0.1 * p) & (dips < 0.9)).double().mean())})
+    s["lens_geometry"] = ev.lens_geometry(cfg)
+    return {"summary": s, "pairs": r, "objects": objects, "new": new, "gratings": gratings, "grating_out": g_out,
+            "grating_fits": fits, "periods": periods}
+
+
+@torch.no_grad()
+def _figures(cfg, out_dir: Path, model, known, ev_res, history) -> list[tuple[str, str]]:
+    from . import diffuser_eval as ev
+    from . import figures
+
+    fig_dir = out_dir / "figures"
+    fig_dir.mkdir(exist_ok=True)
+    obj = ev_res["objects"][:4]
+    new = ev_res["new"]
+    rows = {"known diffuser 1": model(obj, known[:1])[:, 0], "known diffuser 2": model(obj, known[1:2])[:, 0]
+            if len(known) > 1 else model(obj, known[:1])[:, 0],
+            "new diffuser 1": model(obj, new[:1])[:, 0], "new diffuser 2": model(obj, new[1:2])[:, 0]
+            if len(new) > 1 else model(obj, new[:1])[:, 0],
+            "no diffuser": model(obj, None)[:, 0], "free space (new 1)": ev.free_space_output(cfg, obj, new[:1])[:, 0],
+            "lens (new 1)": ev.lens_output(cfg, obj, new[:1])[:, 0]}
+    s = ev_res["summary"]
+    figs = [("example objects and outputs (object region)",
+             ev.examples_figure(cfg, obj, rows, fig_dir / "examples.png", title="diffuser-imaging: test objects").name),
+            ("phase masks", figures.phase_masks(model.phase.detach(), cfg.pitch_m, fig_dir / "phase_masks.png",
+                                                title="trained phase layers").name),
+            ("learning curve", ev.learning_curve_figure(history, fig_dir / "learning_curve.png",
+                                                        title="diffuser-imaging").name),
+            ("mean PCC", ev.pcc_bars_figure(
+                {"known": s["pcc_known"], "new": s["pcc_new"], "no diffuser": s["pcc_none"],
+                 "free space": s["pcc_free_space_new"], "lens": s["pcc_lens_new"], "gratings": s["grating_pcc_new"]},
+                fig_dir / "pcc_bars.png", title="mean PCC (baselines through the new diffusers)",
+                published={"known": PUBLISHED["known"], "new": PUBLISHED["new"], "gratings": PUBLISHED["gratings"]}).name),
+            ("gratings", ev.gratings_figure(cfg, ev_res["gratings"], ev_res["grating_out"], ev_res["grating_fits"],
+                                            ev_res["periods"], fig_dir / "gratings.png",
+                                            title="three-bar gratings through a new diffuser").name)]
+    return figs
+
+
+def _report(cfg, s: dict, figs, wall: float) -> str:
+    ry, _ = object_region(cfg)
+    region_mm = cfg.object_px * cfg.pitch_m * 1e3
+    g_rows = "\n".join(
+        f"| {g['period_m'] * 1e3:.1f} | {g['fitted_period_mean_m'] * 1e3:.2f} ± {g['fitted_period_std_m'] * 1e3:.2f} | "
+        f"{g['fit_failures']} | {g['resolved_fraction']:.2f} | {g['pcc_new']:.3f} |" for g in s["gratings"])
+    lens = s["lens_geometry"]
+    fig_md = "\n".join(f"![{c}](figures/{f})" for c, f in figs)
+    return f"""# diffuser-imaging
+
+All-optical imaging through random diffusers (Luo et al., eLight 2022; REFERENCE.md §C).
+{cfg.layers} phase-only layers of {cfg.grid_px}×{cfg.grid_px} at {cfg.pitch_m * 1e3:.2f} mm, λ {cfg.wavelength_m * 1e3:.2f} mm;
+object -> {cfg.object_to_diffuser_m * 1e3:.0f} mm -> diffuser -> {cfg.diffuser_to_layer_m * 1e3:.0f} mm -> layers
+{cfg.layer_gap_m * 1e3:.0f} mm apart -> {cfg.layer_to_output_m * 1e3:.0f} mm -> output; ASM with {cfg.pad_factor:g}× padding.
+Diffusers σ = {cfg.diffuser_sigma_lambda:g}λ{f" (training mix σ/λ = {cfg.diffuser_sigma_mix})" if cfg.diffuser_sigma_mix else ""},
+Δn {cfg.delta_n}, heights N({cfg.height_mean_lambda:g}λ, ({cfg.height_std_lambda:g}λ)²); {cfg.diffusers_per_epoch} new diffusers per
+epoch, {cfg.epochs} epochs, {cfg.n_train} training objects ({cfg.dataset}, 28 -> {cfg.object_px} px), batch {cfg.batch_size}.
+
+**PCC region**: the central {cfg.object_px}×{cfg.object_px} px square (rows/columns {ry.start}..{ry.stop - 1},
+{region_mm:.1f} × {region_mm:.1f} mm) where the object lies; PCC between the output intensity and the
+object grey value. Mean over {cfg.n_test} test objects × every diffuser.
+
+## Results
+
+| quantity | this run | published (simulation) |
+|---|---|---|
+| PCC, last epoch's {cfg.diffusers_per_epoch} known diffusers | {s['pcc_known']:.4f} | ≈ 0.78 |
+| PCC, {cfg.n_new_diffusers} new diffusers | {s['pcc_new']:.4f} | ≈ 0.78 |
+| gap known − new | {s['pcc_gap_known_minus_new']:+.4f} | ≈ 0.003 |
+| PCC, no diffuser | {s['pcc_none']:.4f} | – |
+| free space (no layers), new diffusers | {s['pcc_free_space_new']:.4f} | – |
+| free space, no diffuser | {s['pcc_free_space_none']:.4f} | – |
+| lens, new diffusers | {s['pcc_lens_new']:.4f} | – |
+| lens, no diffuser | {s['pcc_lens_none']:.4f} | – |
+| gratings, new diffusers (mean PCC) | {s['grating_pcc_new']:.4f} | ≈ 0.74 |
+
+Lens baseline: thin lens {cfg.diffuser_to_layer_m * 1e3:.0f} mm behind the diffuser (the plane of layer 1), f = {lens['f_m'] * 1e3:.1f} mm,
+object distance u = {lens['u_m'] * 1e3:.1f} mm, image distance v = {lens['v_m'] * 1e3:.1f} mm (magnification {lens['magnification']:.2f}),
+circular pupil of radius {lens['pupil_radius_m'] * 1e3:.1f} mm (the lens phase is alias-free inside it); the inverted image is
+rotated by 180° before the PCC. Free space: no layers, diffuser -> output plane at the network's output distance.
+
+### Gratings (three bars, period fit by three Gaussians on the y-averaged output, {cfg.n_new_diffusers} new diffusers)
+
+| period (mm) | fitted period (mm, mean ± std over diffusers) | fit failures | resolved fraction | PCC |
+|---|---|---|---|---|
+{g_rows}
+
+"Resolved": fitted period within 10 % of the design and both fitted dips below 0.9 of the neighbouring peaks.
+
+Training wall time {wall:.0f} s (2-core CPU unless stated).
+
+## Figures
+
+{fig_md}
+
+## Configuration
+
+```json
+{json.dumps(dataclasses.asdict(cfg), indent=2)}
+```
+
+Files: `config.json`, `results.h5` (units as attributes), `model.pt` (phases and the known diffusers),
+`checkpoint.pt`, `summary.json`.
+"""
+
+
+from .registry import register  # noqa: E402
+
+
+@register("diffuser-imaging", "Imaging through random diffusers (Luo et al. eLight 2022, REFERENCE §C)", ImagingConfig,
+          runtime={"smoke": "5 s", "cpu": "≈20 min (600 objects × 8 epochs × 8 diffusers on a 120² grid)",
+                   "paper": "GPU: 50k × 100 epochs × 20 diffusers on 240² (≈10⁸ object–diffuser passes; a day-scale run)"},
+          scales=SCALES)
+def run(cfg: ImagingConfig, out_dir: Path, *, resume: bool = False) -> dict:
+    out_dir = Path(out_dir)
+    records.write_config(out_dir / "config.json", "diffuser-imaging", cfg, cfg.seed)
+    t0 = time.perf_counter()
+    tr = train_imaging(cfg, out_dir, resume=resume)
+    model, known = tr["model"], tr["known_diffusers"]
+    ev_res = evaluate_all(cfg, model, known)
+    s = ev_res["summary"]
+    s["train_wall_time_s"] = tr["wall_time_s"]
+    figs = _figures(cfg, out_dir, model, known, ev_res, tr["history"])
+    s["total_wall_time_s"] = time.perf_counter() - t0 + (0 if not resume else 0)
+    hist = tr["history"]
+    datasets = {
+        "phase_masks": (model.phase.detach(), "rad"),
+        "known_diffuser_phase": (known.angle(), "rad (wrapped)"),
+        "pcc_known": (ev_res["pairs"]["pcc_known_pairs"], "1 (test object × known diffuser)"),
+        "pcc_new": (ev_res["pairs"]["pcc_new_pairs"], "1 (test object × new diffuser)"),
+        "pcc_none": (ev_res["pairs"]["pcc_none_pairs"], "1 (test object)"),
+        "history/loss": ([h["loss"] for h in hist], "1 (−PCC + E)"),
+        "history/val_pcc_known": ([h["val_pcc_known"] for h in hist], "1"),
+        "history/val_pcc_new": ([h["val_pcc_new"] for h in hist], "1"),
+        "history/wall_time_s": ([h["wall_time_s"] for h in hist], "s"),
+        "gratings/period": (ev_res["periods"], "m"),
+        "gratings/fitted_period": ([[f["period_m"] for f in row] for row in ev_res["grating_fits"]],
+                                   "m (grating × new diffuser)"),
+        "gratings/output": (ev_res["grating_out"][:, 0], "intensity, input units (first new diffuser)"),
+    }
+    records.write_results(out_dir / "results.h5", attrs={
+        "experiment": "diffuser-imaging", "seed": cfg.seed, "config": dataclasses.asdict(cfg),
+        "versions": records.versions(), "summary": s, "published": PUBLISHED,
+        "units": "PCC dimensionless; lengths m; times s; pcc region = central object_px square"}, datasets=datasets)
+    records.atomic_torch_save({"phase": model.phase.detach(), "known_diffusers": known, "config": dataclasses.asdict(cfg)},
+                              out_dir / "model.pt")
+    (out_dir / "summary.json").write_text(json.dumps(s, indent=2))
+    (out_dir / "report.md").write_text(_report(cfg, s, figs, tr["wall_time_s"]))
+    return {k: v for k, v in s.items() if k not in ("gratings", "lens_geometry")}
