@@ -89,7 +89,7 @@ def run_arms(out_dir: Path, arms: list[Arm], data, *, resume: bool, progress: bo
             print(f"[{arm.label}] already finished (resumed)")
             continue
         print(f"[{i + 1}/{len(arms)}] {arm.label}: family {arm.family}, method {arm.method}", flush=True)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         task, physical, error_model = arm.build()
         trainer = Trainer(task, arm.config, physical=physical, error_model=error_model)
         fit = trainer.fit(x, y, checkpoint=ckpt_dir / f"{arm.label}.pt", resume=resume, progress=progress)
@@ -113,6 +113,9 @@ def run_arms(out_dir: Path, arms: list[Arm], data, *, resume: bool, progress: bo
             if not _has(out_dir / "errors.h5", arm.family):  # one hidden realization per family
                 physical.save_errors(out_dir / "errors.h5", name=arm.family)
         r["wall_time_s"] = time.perf_counter() - t0
+        # CPU seconds of this process, all threads: on a shared machine the wall time grows
+        # with the load, this does not (≈ threads × wall time when the machine is idle)
+        r["cpu_time_s"] = time.process_time() - c0
         results[arm.label] = r
         states[arm.label] = task.state_dict()
         records.atomic_torch_save(task.state_dict(), ckpt_dir / f"{arm.label}.best.pt")
