@@ -35,7 +35,8 @@ from torch.autograd.function import once_differentiable
 from . import _runtime as R
 from .reference import shift_ramp
 
-__all__ = ["filter2", "phase_modulate", "mesh_columns", "filter_unsupported", "mesh_unsupported"]
+__all__ = ["filter2", "phase_modulate", "mesh_columns", "filter_unsupported", "mesh_unsupported",
+           "mesh_shape_unsupported"]
 
 _SHARED_LIMIT = 48 * 1024  # bytes of dynamic shared memory a block may use without opt-in
 
@@ -278,12 +279,21 @@ def mesh_unsupported(state: torch.Tensor, t: torch.Tensor) -> str | None:
         return f"needs complex64/complex128 state and blocks of the same dtype, got {state.dtype} and {t.dtype}"
     if state.dim() != 2 or t.dim() != 4 or tuple(t.shape[2:]) != (2, 2) or state.shape[1] != 2 * t.shape[1]:
         return f"needs state (B, 2P) and blocks (L, P, 2, 2), got {tuple(state.shape)} and {tuple(t.shape)}"
-    itemsize = 8 if state.dtype == torch.complex64 else 16
-    if state.shape[1] * itemsize > _SHARED_LIMIT:
-        return (f"{state.shape[1]} modes of {state.dtype} exceed the kernel's shared memory "
+    if t.shape[0] == 0:
+        return "no columns"
+    return mesh_shape_unsupported(state.dtype, state.shape[0], state.shape[1])
+
+
+def mesh_shape_unsupported(dtype: torch.dtype, batch: int, n_pad: int) -> str | None:
+    """Why states ``(batch, n_pad)`` of ``dtype`` do not fit the column kernel (None if they do)."""
+    if dtype not in (torch.complex64, torch.complex128):
+        return f"needs complex64/complex128 states, got {dtype}"
+    itemsize = 8 if dtype == torch.complex64 else 16
+    if n_pad * itemsize > _SHARED_LIMIT:
+        return (f"{n_pad} modes of {dtype} exceed the kernel's shared memory "
                 f"({_SHARED_LIMIT // itemsize} modes at most)")
-    if state.shape[0] == 0 or t.shape[0] == 0 or state.shape[0] > 65535 * 1024:
-        return "empty or too large batch"
+    if batch == 0 or batch > 65535 * 256:
+        return f"batch of {batch} states is empty or too large"
     return None
 
 

@@ -182,7 +182,8 @@ class _Mesh(nn.Module):
             m = torch.polar(torch.ones_like(self.output_phases), self.output_phases)[:, None] * m
         return m
 
-    def forward(self, x: torch.Tensor, errors: MeshErrors | None = None, *, method: str = "matrix"):
+    def forward(self, x: torch.Tensor, errors: MeshErrors | None = None, *, method: str = "matrix",
+                backend: str = "auto"):
         """Propagate complex mode amplitudes through the mesh: ``y = U x``.
 
         Args:
@@ -190,6 +191,10 @@ class _Mesh(nn.Module):
             errors: optional frozen :class:`MeshErrors` realization.
             method: ``"matrix"`` (build U, one matmul) or ``"columns"`` (reference,
                 column by column on the batch).
+            backend: for ``method="columns"``: ``"auto"`` (the CuPy column kernel
+                :func:`cupy_kernels.mesh_columns`, all columns in one launch, for CUDA inputs
+                when CuPy works; else torch), ``"torch"`` or ``"cupy"``. The matrix path is
+                torch only (``backend="cupy"`` with it raises).
 
         Shape:
             ``(..., n) -> (..., n)``.
@@ -202,11 +207,20 @@ class _Mesh(nn.Module):
                 f"mesh input is {x.dtype} but the mesh computes in {self.complex_dtype}; convert the "
                 "input or the mesh (mesh.double() for complex128, mesh.float() for complex64)"
             )
+        import cupy_kernels  # lazily (DESIGN.md §1)
+
+        cupy_kernels.check_backend(backend)
         if method == "matrix":
+            if backend == "cupy":
+                raise ValueError("backend='cupy' runs the MZI column kernel: use method='columns' "
+                                 "(the matrix path is torch only)")
             return torch.matmul(x, self.matrix(errors).transpose(-1, -2))
         if method != "columns":
             raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
         batch = x.shape[:-1]
+        if cupy_kernels.use_cupy(backend, x, self.theta, what="the mesh column kernel",
+                                 unsupported=lambda: self._cupy_unsupported(x)):
+            return self._forward_cupy(x, errors, cupy_kernels).reshape(*batch, self.n)
         state = x.reshape(-1, self.n) * torch.polar(torch.ones_like(self.input_phases), self.input_phases)
         state = state.transpose(0, 1)
         if self.n % 2:
@@ -215,6 +229,21 @@ class _Mesh(nn.Module):
         if self.output_phases is not None:
             state = state * torch.polar(torch.ones_like(self.output_phases), self.output_phases)
         return state.reshape(*batch, self.n)
+
+    def _cupy_unsupported(self, x: torch.Tensor):
+        from cupy_kernels import ops
+
+        return ops.mesh_shape_unsupported(x.dtype, x.numel() // self.n, self.n + self.n % 2)
+
+    def _forward_cupy(self, x: torch.Tensor, errors, cupy_kernels) -> torch.Tensor:
+        """The column path with all columns in one CuPy launch; states ``(B, n_pad)``."""
+        state = x.reshape(-1, self.n) * torch.polar(torch.ones_like(self.input_phases), self.input_phases)
+        if self.n % 2:
+            state = torch.cat([state, state.new_zeros(state.shape[0], 1)], dim=1)
+        state = cupy_kernels.mesh_columns(state, self.transfers(errors))[:, : self.n]
+        if self.output_phases is not None:
+            state = state * torch.polar(torch.ones_like(self.output_phases), self.output_phases)
+        return state
 
 
 class ClementsMesh(_Mesh):

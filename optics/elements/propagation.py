@@ -36,6 +36,9 @@ class FreeSpace(nn.Module):
             and per call for the power removed by the band limit).
         fft_backend: FFT implementation: ``"auto"`` (threaded scipy.fft on CPU, torch.fft
             on GPU), ``"torch"``, ``"scipy"`` or ``"pyfftw"`` (see :mod:`optics._fft`).
+        backend: ``"auto"`` (fused CuPy kernel for CUDA fields when CuPy works, torch
+            otherwise), ``"torch"`` or ``"cupy"``; see
+            :func:`optics.functional.apply_transfer_function`.
 
     Shape:
         Field data ``(*batch, ny, nx)`` in and out.
@@ -43,7 +46,8 @@ class FreeSpace(nn.Module):
 
     def __init__(self, grid: Grid, wavelength: float, distance: float, *, method: str = "asm",
                  pad_factor: float = 2, band_limit: bool = True, taper: float = 0.0, check_sampling: bool = True,
-                 sampling_tol: float = 1e-2, dtype=torch.complex64, fft_backend: str = "auto"):
+                 sampling_tol: float = 1e-2, dtype=torch.complex64, fft_backend: str = "auto",
+                 backend: str = "auto"):
         super().__init__()
         if not isinstance(grid, Grid):
             raise TypeError(f"FreeSpace grid must be an optics.Grid, got {type(grid).__name__}")
@@ -63,6 +67,9 @@ class FreeSpace(nn.Module):
             raise RuntimeError(f"FreeSpace fft_backend {fft_backend!r} is unavailable: {why}; "
                                f"available: {_fft.available()}")
         self.fft_backend = fft_backend
+        import cupy_kernels  # lazily (DESIGN.md §1); validation only, CuPy is not imported
+
+        self.backend = cupy_kernels.check_backend(backend)
         self.register_buffer("transfer", self._build(dtype, None), persistent=False)
 
     def _build(self, dtype, device) -> torch.Tensor:
@@ -94,7 +101,8 @@ class FreeSpace(nn.Module):
             check = P._band_loss_check(field, self.distance, self.pad_factor, self.taper, self.sampling_tol)
         h = self._transfer(field.dtype, field.device)
         return field.replace(data=P.apply_transfer_function(field.data, h, spectrum_check=check,
-                                                                 fft_backend=self.fft_backend))
+                                                                 fft_backend=self.fft_backend,
+                                                                 backend=getattr(self, "backend", "auto")))
 
     def extra_repr(self) -> str:
         return (f"grid={self.grid!r}, wavelength={self.wavelength:.6g} m, distance={self.distance:.6g} m, "

@@ -73,8 +73,9 @@ def _user_stacklevel() -> int:
     import sys
 
     pkg = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    kernels = os.path.join(os.path.dirname(pkg), "cupy_kernels")  # the GPU filter calls it too
     frame, level = sys._getframe(1), 1
-    while frame is not None and (frame.f_code.co_filename.startswith(pkg)
+    while frame is not None and (frame.f_code.co_filename.startswith((pkg, kernels))
                                  or f"{os.sep}torch{os.sep}" in frame.f_code.co_filename):
         frame, level = frame.f_back, level + 1
     return level

@@ -255,7 +255,7 @@ def rs_transfer_function(grid: Grid, wavelength: float, distance: float, *, pad_
 # application
 # --------------------------------------------------------------------------------------
 def apply_transfer_function(data: torch.Tensor, transfer: torch.Tensor, *, spectrum_check=None,
-                            fft_backend: str = "auto") -> torch.Tensor:
+                            fft_backend: str = "auto", backend: str = "auto") -> torch.Tensor:
     """Filter ``(*batch, ny, nx)`` data by a padded transfer function ``(My, Mx)``.
 
     Zero-pads at the end of each axis to ``transfer.shape`` (inside the FFT), multiplies,
@@ -263,8 +263,23 @@ def apply_transfer_function(data: torch.Tensor, transfer: torch.Tensor, *, spect
     ``spectrum_check(spectrum)``, if given, sees the padded spectrum before filtering.
     ``fft_backend`` picks the FFT implementation (:mod:`optics._fft`: ``"auto"``,
     ``"torch"``, ``"scipy"``, ``"pyfftw"``); on CPU the whole filter is one fused Function.
+    ``backend``: ``"auto"`` (the fused CuPy kernel :func:`cupy_kernels.filter2` for CUDA
+    tensors when CuPy works, else the torch path), ``"torch"`` or ``"cupy"`` (see
+    :func:`cupy_kernels.use_cupy`); the CuPy kernel does its own cuFFT, so ``fft_backend``
+    only applies to the torch path.
     """
+    import cupy_kernels  # lazily: optional GPU kernels (DESIGN.md §1)
+
+    if cupy_kernels.use_cupy(backend, data, transfer, what="apply_transfer_function",
+                             unsupported=lambda: _cupy_filter_unsupported(data, transfer)):
+        return cupy_kernels.filter2(data, transfer, spectrum_check=spectrum_check)
     return _fft.filter2(data, transfer, backend=fft_backend, spectrum_check=spectrum_check)
+
+
+def _cupy_filter_unsupported(data, transfer):
+    from cupy_kernels import ops
+
+    return ops.filter_unsupported(data, transfer)
 
 
 def _check_asm_setup(field: Field, z: float, pad_factor, band_limit: bool) -> None:
@@ -298,7 +313,7 @@ def _band_loss_check(field: Field, z: float, pad_factor, taper: float, tol: floa
 
 def asm_propagate(field: Field, distance, *, pad_factor: float = 2, band_limit: bool = True,
                   taper: float = 0.0, check_sampling: bool = True, sampling_tol: float = 1e-2,
-                  fft_backend: str = "auto") -> Field:
+                  fft_backend: str = "auto", backend: str = "auto") -> Field:
     """Propagate by the band-limited angular spectrum method.
 
     Exact for scalar fields whose spectrum lies inside the band limit (evanescent waves are
@@ -315,6 +330,9 @@ def asm_propagate(field: Field, distance, *, pad_factor: float = 2, band_limit: 
         check_sampling: check sampling (see Raises).
         sampling_tol: largest fraction of the field's power the band limit may remove.
         fft_backend: FFT implementation, see :func:`apply_transfer_function`.
+        backend: ``"auto"``, ``"torch"`` or ``"cupy"``: the fused GPU kernel for CUDA fields
+            (``"auto"`` uses it when CuPy works; CPU fields always take the torch path),
+            see :func:`apply_transfer_function`.
 
     Returns:
         Field on the same grid, same dtype.
@@ -338,7 +356,7 @@ def asm_propagate(field: Field, distance, *, pad_factor: float = 2, band_limit: 
         if band_limit:
             check = _band_loss_check(field, z_val, pad_factor, _check_taper(taper), sampling_tol)
     return field.replace(data=apply_transfer_function(field.data, h, spectrum_check=check,
-                                                           fft_backend=fft_backend))
+                                                           fft_backend=fft_backend, backend=backend))
 
 
 def fresnel_propagate(field: Field, distance, *, pad_factor: float = 2,
