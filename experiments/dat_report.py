@@ -1,0 +1,323 @@
+"""Generate ``docs/reproduction/dat.md`` from the DAT reproduction runs (issue 11).
+
+The runs are ordinary ``python -m experiments run dat-mpnn|dat-dpnn`` run directories (made
+by ``scripts/reproduce_dat.sh`` under ``runs/repro/``); this module only reads their
+``config.json`` and ``progress.json`` (the per-arm results, written as each arm finishes) and
+writes the write-up and its figures. Nothing in the write-up is typed by hand except the
+published numbers (REFERENCE.md §A) and the fixed explanations below.
+
+    python -m experiments.dat_report [--root runs/repro] [--out docs/reproduction/dat.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+__all__ = ["PUBLISHED", "collect", "recovery", "write_report", "main"]
+
+METHODS = (("mesh-ideal", "direct"), ("mesh-pat", "PAT"), ("mesh-dat", "DAT w/o IS"), ("mesh-dat-is", "DAT w/ IS"))
+
+# Zheng et al., Nat. Mach. Intell. 5 (2023), physical-system test accuracy (%), REFERENCE.md §A:
+# (bs, ps) -> dataset -> (direct, PAT, DAT w/o IS, DAT w/ IS)
+PUBLISHED = {
+    (0.04, 0.04): {"mnist": (86.3, 92.6, 95.5, 96.0), "fashion-mnist": (62.2, 73.6, 84.7, 85.6)},
+    (0.04, 0.06): {"mnist": (76.4, 86.8, 93.8, 94.9), "fashion-mnist": (61.3, 76.4, 82.3, 83.9)},
+    (0.06, 0.04): {"mnist": (72.6, 86.5, 94.3, 95.3), "fashion-mnist": (60.9, 76.6, 82.3, 84.4)},
+    (0.08, 0.02): {"mnist": (85.1, 83.0, 93.5, 93.8), "fashion-mnist": (68.0, 72.2, 82.5, 84.2)},
+    (0.06, 0.06): {"mnist": (66.6, 84.6, 90.3, 93.0), "fashion-mnist": (54.3, 65.4, 78.6, 83.0)},
+}
+PUBLISHED_ERROR_FREE = {"mnist": 96.8, "fashion-mnist": 86.0}
+
+
+def _load(run_dir: Path) -> dict | None:
+    cfg_path, prog_path = run_dir / "config.json", run_dir / "progress.json"
+    if not cfg_path.exists():
+        return None
+    cfg = json.loads(cfg_path.read_text())
+    arms = json.loads(prog_path.read_text()) if prog_path.exists() else {}
+    return {"name": run_dir.name, "dir": run_dir, "experiment": cfg["experiment"], "config": cfg["config"],
+            "arms": arms, "complete": all(lbl in arms for lbl in _expected(cfg))}
+
+
+def _expected(cfg: dict) -> list[str]:
+    prefix = "mesh" if cfg["experiment"] == "dat-mpnn" else "diffractive"
+    return [f"{prefix}-{m.strip()}" for m in cfg["config"]["methods"].split(",") if m.strip()]
+
+
+def collect(root: Path) -> list[dict]:
+    """Every run directory under ``root`` with a config.json, sorted by name."""
+    root = Path(root)
+    runs = [_load(d) for d in sorted(root.iterdir()) if d.is_dir()] if root.exists() else []
+    return [r for r in runs if r is not None]
+
+
+def recovery(error_free: float, direct: float, trained: float) -> float:
+    """Fraction of the accuracy lost by direct deployment that a method wins back.
+
+    ``(trained − direct) / (error_free − direct)``; NaN when direct deployment lost nothing.
+    """
+    lost = error_free - direct
+    return (trained - direct) / lost if lost > 0 else math.nan
+
+
+def _pct(v) -> str:
+    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.1f}"
+
+
+def _acc(run: dict, label: str, key: str = "physical_accuracy"):
+    arm = run["arms"].get(label)
+    return None if arm is None else arm.get(key)
+
+
+def _mesh_runs(runs, *, full: bool):
+    out = {}
+    for r in runs:
+        if r["experiment"] != "dat-mpnn":
+            continue
+        c = r["config"]
+        is_full = c["epochs"] >= 50 and c["n_train"] >= 60000
+        if is_full == full:
+            out[(c["dataset"], round(c["bs_sigma"], 3), round(c["ps_sigma"], 3))] = r
+    return out
+
+
+def _mesh_table(runs: dict, *, with_costs: bool) -> str:
+    head = ("| dataset | bs | ps | epochs | error-free (ours / pub.) | " +
+            " | ".join(f"{name} (ours / pub.)" for _, name in METHODS) + " |")
+    lines = [head, "|" + "---|" * (5 + len(METHODS))]
+    for (ds, bs, ps), r in sorted(runs.items()):
+        pub = PUBLISHED.get((bs, ps), {}).get(ds)
+        cells = [ds, f"{bs:.2f}", f"{ps:.2f}", str(r["config"]["epochs"]),
+                 f"{_pct(_acc(r, 'mesh-ideal', 'numeric_accuracy'))} / {PUBLISHED_ERROR_FREE.get(ds, '–')}"]
+        for i, (label, _) in enumerate(METHODS):
+            cells.append(f"{_pct(_acc(r, label))} / {pub[i] if pub else '–'}")
+        lines.append("| " + " | ".join(cells) + " |")
+    text = "\n".join(lines)
+    if with_costs:
+        rows = ["| run | method | selected epoch | wall time (min) | CPU time (min) | physical queries: training / validation / test |",
+                "|---|---|---|---|---|---|"]
+        for (ds, bs, ps), r in sorted(runs.items()):
+            for label, name in METHODS:
+                a = r["arms"].get(label)
+                if a is None:
+                    rows.append(f"| {r['name']} | {name} | not run yet | | | |")
+                    continue
+                cpu = a.get("cpu_time_s")
+                rows.append(f"| {r['name']} | {name} | {a['best_epoch']} | {a['wall_time_s'] / 60:.1f} | "
+                            f"{'–' if cpu is None else f'{cpu / 60:.1f}'} | {a['queries_train']} / "
+                            f"{a['queries_validation']} / {a.get('queries_test', '–')} |")
+        text += "\n\nCost per method (queries are physical forward calls of a whole batch):\n\n" + "\n".join(rows)
+    return text
+
+
+def _verdicts(full: dict) -> list[str]:
+    out = []
+    for (ds, bs, ps), r in sorted(full.items()):
+        pub = PUBLISHED.get((bs, ps), {}).get(ds)
+        if not pub:
+            continue
+        ours = [_acc(r, lbl) for lbl, _ in METHODS]
+        if ours[3] is not None:
+            ok = 100 * ours[3] >= pub[3]
+            out.append(f"- {ds}, bs = {bs}, ps = {ps}: DAT w/ IS {_pct(ours[3])}% vs published {pub[3]}% — "
+                       + ("meets the published value." if ok else
+                          f"**{pub[3] - 100 * ours[3]:.1f} points below** the published value."))
+        for i, name in ((0, "direct"), (1, "PAT")):
+            if ours[i] is not None:
+                d = 100 * ours[i] - pub[i]
+                out.append(f"- {ds}, bs = {bs}, ps = {ps}: {name} {_pct(ours[i])}% vs published {pub[i]}% "
+                           f"({d:+.1f} points; the criterion is ±4) — {'within' if abs(d) <= 4 else '**outside**'}.")
+    return out
+
+
+def _sweep_figure(runs, path: Path) -> Path | None:
+    pts = {"bs": {}, "ps": {}}
+    for r in runs:
+        c = r["config"]
+        if r["experiment"] != "dat-mpnn" or not r["name"].startswith("sweep-"):
+            continue
+        kind = "bs" if c["ps_sigma"] == 0 else "ps" if c["bs_sigma"] == 0 else None
+        if kind:
+            pts[kind][c[f"{kind}_sigma"]] = r
+    if not pts["bs"] and not pts["ps"]:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+    for ax, kind, title in ((axes[0], "bs", "beam-splitter error only"), (axes[1], "ps", "phase-shifter error only")):
+        sig = sorted(pts[kind])
+        for label, name in METHODS:
+            ys = [_acc(pts[kind][s], label) for s in sig]
+            xs = [s for s, y in zip(sig, ys) if y is not None]
+            ax.plot(xs, [100 * y for y in ys if y is not None], "o-", label=name)
+        ref = [_acc(pts[kind][s], "mesh-ideal", "numeric_accuracy") for s in sig]
+        ax.plot([s for s, y in zip(sig, ref) if y is not None], [100 * y for y in ref if y is not None], "k--",
+                label="error-free model")
+        ax.set_xlabel("σ" + (" (splitting error)" if kind == "bs" else " (rad)"))
+        ax.set_title(title, fontsize=10)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("physical test accuracy (%)")
+    axes[1].legend(fontsize=8)
+    fig.suptitle("MNIST, 3 × 64-mode meshes: accuracy on the physical system vs error level")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _curves_figure(full: dict, path: Path) -> Path | None:
+    if not full:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = sorted(full)
+    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.8), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        r = full[key]
+        for label, name in METHODS:
+            hist = r["arms"].get(label, {}).get("history")
+            if hist:
+                ax.plot([h["epoch"] for h in hist], [100 * h["val_accuracy"] for h in hist], label=name)
+        ax.set_title(f"{key[0]}, bs = {key[1]}, ps = {key[2]}", fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("validation accuracy, physical (%)")
+    axes[0][-1].legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+DPNN_LABELS = (("diffractive-pat", "PAT"), ("diffractive-dat", "DAT w/o IS"), ("diffractive-dat-is", "DAT w/ IS"))
+
+
+def _dpnn_table(runs) -> tuple[str, list[str]]:
+    rows = ["| run | error preset | error-free | direct | " + " | ".join(n for _, n in DPNN_LABELS)
+            + " | recovered by DAT w/ IS | wall time (min) |", "|" + "---|" * (6 + len(DPNN_LABELS))]
+    verdicts = []
+    for r in runs:
+        if r["experiment"] != "dat-dpnn":
+            continue
+        free = _acc(r, "diffractive-ideal", "numeric_accuracy")
+        direct = _acc(r, "diffractive-ideal")
+        cells = [r["name"], f"`{r['config']['preset']}`", _pct(free), _pct(direct)]
+        cells += [_pct(_acc(r, lbl)) for lbl, _ in DPNN_LABELS]
+        dat, pat = _acc(r, "diffractive-dat-is"), _acc(r, "diffractive-pat")
+        rec = recovery(free, direct, dat) if None not in (free, direct, dat) else None
+        cells.append("–" if rec is None or math.isnan(rec) else f"{100 * rec:.0f}%")
+        wall = sum(a.get("wall_time_s", 0) for a in r["arms"].values()) / 60
+        cells.append(f"{wall:.1f}")
+        rows.append("| " + " | ".join(cells) + " |")
+        if r["name"].endswith("joint") and rec is not None and pat is not None:
+            verdicts.append(f"- joint errors: DAT w/ IS recovers {100 * rec:.0f}% of the accuracy lost by direct "
+                            f"deployment (criterion ≥ 70%: {'met' if rec >= 0.7 else '**not met**'}) and "
+                            f"{'beats' if dat > pat else '**does not beat**'} PAT ({_pct(dat)}% vs {_pct(pat)}%).")
+    return "\n".join(rows), verdicts
+
+
+def write_report(root: Path, out: Path) -> Path:
+    """Write the markdown write-up (and its figures next to it) from the runs under ``root``."""
+    root, out = Path(root), Path(out)
+    runs = collect(root)
+    fig_dir = out.parent / "figures"
+    full, reduced = _mesh_runs(runs, full=True), _mesh_runs(runs, full=False)
+    reduced = {k: v for k, v in reduced.items() if not v["name"].startswith("sweep-")}
+    sweep = _sweep_figure(runs, fig_dir / "dat_error_sweep.png")
+    curves = _curves_figure(full, fig_dir / "dat_learning_curves.png")
+    dpnn_table, dpnn_verdicts = _dpnn_table(runs)
+    incomplete = [r["name"] for r in runs if not r["complete"]]
+    red_cfg = next(iter(reduced.values()))["config"] if reduced else None
+    parts = [f"""# Reproduction: dual adaptive training (Zheng et al., Nat. Mach. Intell. 5, 2023)
+
+Generated by `python -m experiments.dat_report --root {root} --out {out}` from the run
+directories made by `bash scripts/reproduce_dat.sh` (each a `python -m experiments run` run;
+per-arm results in `progress.json`, full records in `results.h5`). Do not edit by hand.
+{"" if not incomplete else chr(10) + "**Runs still in progress or interrupted** (rerun the script; it resumes): " + ", ".join(incomplete) + chr(10)}
+## 1. Interference PNN, published scale (REFERENCE.md §A)
+
+3 Clements meshes × 64 modes (2016 MZIs each) with electro-optic activations, Fourier-cropped
+8×8 input, batch 500, Adam 1e-3 halved every 10 epochs, 50 epochs, SEPN "~10k" (4, 8, 16)
+features, SEPN weight 0 for the first 20 epochs. Physical system: static beam-splitter and
+phase-shifter errors drawn once (error seed 1). Accuracies: % on the 10,000 test images of the
+physical system (error-free: the trained numerical model without errors), for the epoch
+selected on a held-out validation split (10% of the 60,000 training images).
+
+{_mesh_table(full, with_costs=True) if full else "No full-scale run found."}
+
+"""]
+    v = _verdicts(full)
+    if v:
+        parts.append("Against the issue's criteria:\n\n" + "\n".join(v) + "\n\n")
+    if curves:
+        parts.append(f"![validation accuracy per epoch](figures/{curves.name})\n\n")
+    parts.append("## 2. The other error configurations (reduced)\n\n")
+    if reduced:
+        parts.append(f"Same network and optimiser, **{red_cfg['epochs']} epochs** (SEPN weight 1 from the start, "
+                     f"since a 20-epoch warm-up does not fit), {red_cfg['n_train']} training images. The published "
+                     "values are after 50 epochs, so these rows show the ordering of the methods, not the final "
+                     "accuracies.\n\n" + _mesh_table(reduced, with_costs=False) + "\n\n")
+    else:
+        parts.append("Not run yet.\n\n")
+    parts.append("## 3. Error sweep (MNIST, reduced epochs)\n\n")
+    parts.append(f"![accuracy vs error level](figures/{sweep.name})\n\n" if sweep else "Not run yet.\n\n")
+    parts.append(f"""## 4. Diffractive PNN (REFERENCE.md §B, DESIGN.md §4 errors)
+
+`dat-dpnn` at its `cpu` scale (the placeholder SLM geometry shrunk to 48×48 pixels with a 15 mm
+gap, keeping its Fresnel number; 3 layers; 3,000 training images, 2 epochs) — the largest that
+fits the 2-core machine next to the mesh runs; the 400×400 geometry needs a GPU. Each DESIGN.md §4
+error type alone at the `high` magnitude of `hardware/presets.py`, then all jointly (`high`).
+"Recovered" = (DAT − direct) / (error-free − direct).
+
+{dpnn_table}
+
+""")
+    if dpnn_verdicts:
+        parts.append("\n".join(dpnn_verdicts) + "\n\n")
+    parts.append("""## 5. Differences from the reference code, and why
+
+- **Model selection.** The reference code reports the best test-set epoch. onnsim holds out 10%
+  of the training images as a validation split, selects the epoch on the *physical* validation
+  accuracy and reports the test accuracy of that epoch once. This trains on 54,000 instead of
+  60,000 images and removes the optimistic bias of picking on the test set; both lower our
+  numbers slightly relative to the paper's protocol.
+- **SEPN gradients.** The reference code lets the SEPN similarity-loss gradients leak into the
+  PNN phases before the task step ("joint"); onnsim keeps the two updates separate by default
+  (`--joint True` reproduces the leak). The runs above use the default.
+- **Error realization.** One static draw per mesh (error seed 1) — the paper's draws are not
+  available, so rows differ by the luck of the draw; direct-deploy accuracy in particular
+  depends strongly on which MZIs get the large errors.
+- **Reduced rows** (sections 2 and 3) use 2 epochs at full data instead of 50: the 2-core machine
+  cannot run 5 configurations × 2 datasets × 4 methods × 50 epochs in a session. They show the
+  ordering direct < PAT < DAT, not converged accuracies.
+- **Physical queries.** Every method's cost in physical forward passes is in the cost table
+  (one query = one batch measured). The reference DAT measures twice per batch (steps 1 and 4);
+  the second measurement repeats the first — same inputs, same PNN parameters, only the SEPNs
+  changed in between — so onnsim reuses it: DAT costs one query per batch, like PAT.
+""")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("".join(parts))
+    return out
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description="write docs/reproduction/dat.md from the reproduction runs")
+    ap.add_argument("--root", default="runs/repro", help="folder holding the run directories")
+    ap.add_argument("--out", default="docs/reproduction/dat.md")
+    args = ap.parse_args(argv)
+    print(write_report(Path(args.root), Path(args.out)))
+
+
+if __name__ == "__main__":
+    main()
