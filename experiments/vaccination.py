@@ -3,8 +3,10 @@ REFERENCE.md §C last item and §D).
 
 A *standard* network is trained error-free (method ``ideal``); a *vaccinated* one is trained
 with method ``noise``: every batch each phase layer gets a fresh independent 3-D displacement,
-uniform in ±Δ per lateral axis and ±Δz along the axis (``DiffractiveErrorModel(shift_max=Δ,
-gap_max=Δz)``; the axial error of layer l lengthens or shortens the gap that follows it).
+uniform in ±Δ per lateral axis and ±Δz along the axis (:class:`LayerDisplacements`). A layer
+displaced axially by δ_l moves both planes it borders: the gap after it changes by
+δ_{l+1} − δ_l (the output plane is fixed, δ_L = 0; for the classifier the input image lies
+on the first layer's plane, so δ_0 only moves layer 0 relative to layer 1).
 Both are then tested over a grid of test misalignments Δ_test = s·Δ (and s·Δz) for s in
 ``test_factors``, with ``test_draws`` independent random draws per level; every draw is shared
 by both networks (paired comparison), and s = 0 is the perfectly aligned device (one draw).
@@ -36,17 +38,42 @@ from pathlib import Path
 
 import torch
 
-from hardware import DiffractiveErrorModel
+from hardware import DiffractiveErrorModel, DiffractiveErrors
 from training import TrainConfig
 
 from . import figures, records
 from .registry import register
-from .study import Arm, best_states, diffractive_task, load_data, run_arms, write_study_record
+from .study import (
+    Arm,
+    best_states,
+    diffractive_task,
+    load_data,
+    run_arms,
+    write_study_record,
+)
 
-__all__ = ["VaccinationConfig", "run", "misalignment_levels", "sweep_classifier", "criterion",
-           "write_reproduction_doc", "SCALES"]
+__all__ = [
+    "SCALES",
+    "VaccinationConfig",
+    "criterion",
+    "misalignment_levels",
+    "run",
+    "sweep_classifier",
+    "write_reproduction_doc",
+]
 
 NETWORKS = ("classifier", "imaging")
+
+
+def _override_pairs(spec: str) -> list[str]:
+    """``"key=value,key=value"`` -> ``["--key", "value", ...]`` (values parsed later by type)."""
+    out = []
+    for part in (p.strip() for p in spec.split(",") if p.strip()):
+        if "=" not in part:
+            raise ValueError(f"imaging_overrides items must be key=value, got {part!r} in {spec!r}")
+        k, v = (t.strip() for t in part.split("=", 1))
+        out += [f"--{k}", v]
+    return out
 ARMS = ("standard", "vaccinated")
 RETENTION = 0.90  # the vaccinated classifier keeps ≥ 90% of its aligned accuracy at Δ_test = Δ
 MARGIN = 0.05     # ... and the standard one keeps at least 5 points (of retention) less
@@ -57,7 +84,7 @@ class VaccinationConfig:
     """Settings (SI units unless the name says otherwise).
 
     ``shift_max_px`` is the training half-width Δ of the lateral shift per layer and axis in
-    pixel pitches; ``gap_max_m`` the training half-width Δz of the axial error per gap (m).
+    pixel pitches; ``axial_max_m`` the training half-width Δz of the axial displacement of each layer (m).
     ``test_factors`` lists s for Δ_test = s·Δ, s·Δz.
     """
 
@@ -80,12 +107,16 @@ class VaccinationConfig:
     lr_step_epochs: int = 5
     val_fraction: float = 0.1
     shift_max_px: float = 2.0
-    gap_max_m: float = 1.5e-3
+    axial_max_m: float = 1.5e-3
     test_factors: str = "0,0.5,1,1.5,2"
     test_draws: int = 20
     eval_batch_size: int = 500
     imaging_scale: str = "paper"
+    imaging_overrides: str = ""
+    imaging_shift_max_px: float = 2.0
+    imaging_axial_max_m: float = 0.3e-3
     imaging_test_objects: int = 200
+    imaging_test_diffusers: int = 4
     seed: int = 0
     eval_seed: int = 1234
 
@@ -100,12 +131,19 @@ class VaccinationConfig:
             raise ValueError(f"test_factors must include 0 (aligned) and 1 (the training Δ), got {self.test_factors!r}")
         if any(f < 0 for f in factors) or len(set(factors)) != len(factors):
             raise ValueError(f"test_factors must be distinct numbers ≥ 0, got {self.test_factors!r}")
-        for name in ("shift_max_px", "gap_max_m"):
+        for name in ("shift_max_px", "axial_max_m"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v >= 0):
                 raise ValueError(f"{name} must be a finite number ≥ 0, got {v!r}")
-        if self.shift_max_px == 0 and self.gap_max_m == 0:
-            raise ValueError("shift_max_px and gap_max_m are both 0: there is nothing to vaccinate against")
+        if self.shift_max_px == 0 and self.axial_max_m == 0:
+            raise ValueError("shift_max_px and axial_max_m are both 0: there is nothing to vaccinate against")
+        if self.imaging_scale not in ("smoke", "cpu", "paper"):
+            raise ValueError(f"imaging_scale must be smoke, cpu or paper, got {self.imaging_scale!r}")
+        for name in ("imaging_shift_max_px", "imaging_axial_max_m"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v >= 0):
+                raise ValueError(f"{name} must be a finite number ≥ 0, got {v!r}")
+        _override_pairs(self.imaging_overrides)
         if not isinstance(self.test_draws, int) or self.test_draws < 1:
             raise ValueError(f"test_draws must be a positive int, got {self.test_draws!r}")
 
@@ -138,8 +176,8 @@ SCALES = {
 
 
 def misalignment_levels(cfg: VaccinationConfig) -> list[dict]:
-    """The test grid: ``[{"factor", "shift_max_m", "gap_max_m", "draws"}]`` (one draw when aligned)."""
-    return [{"factor": s, "shift_max_m": s * cfg.shift_max_m, "gap_max_m": s * cfg.gap_max_m,
+    """The test grid: ``[{"factor", "shift_max_m", "axial_max_m", "draws"}]`` (one draw when aligned)."""
+    return [{"factor": s, "shift_max_m": s * cfg.shift_max_m, "axial_max_m": s * cfg.axial_max_m,
              "draws": 1 if s == 0 else cfg.test_draws} for s in cfg.factor_list]
 
 
@@ -155,9 +193,46 @@ def _classifier_task(cfg: VaccinationConfig):
                             active_px=cfg.grid_px)
 
 
-def vaccine(cfg: VaccinationConfig, factor: float = 1.0) -> DiffractiveErrorModel:
-    """The uniform 3-D misalignment model at ``factor`` × the training half-widths."""
-    return DiffractiveErrorModel(shift_max=factor * cfg.shift_max_m, gap_max=factor * cfg.gap_max_m)
+@dataclass(frozen=True)
+class LayerDisplacements:
+    """Independent uniform 3-D displacement of every layer (Mengu et al. 2020): lateral
+    ``(dy, dx)`` each U(−shift_max, shift_max), axial δ_l ~ U(−axial_max, axial_max) (m).
+
+    ``sample(n_layers, generator=g)`` returns a :class:`hardware.DiffractiveErrors` (usable as
+    the ``error_model`` of the ``noise`` training method): ``layer_shift`` from
+    ``DiffractiveErrorModel(shift_max=...)`` and ``gap_error[l] = δ_{l+1} − δ_l`` (δ_L = 0).
+    :meth:`displacements` gives the raw ``(shifts (L, 2), δ (L,))`` in metres.
+    """
+
+    shift_max: float
+    axial_max: float
+
+    def __post_init__(self):
+        DiffractiveErrorModel(shift_max=self.shift_max, gap_max=self.axial_max)  # same validation
+
+    def displacements(self, n_layers: int, *, generator: torch.Generator):
+        e = DiffractiveErrorModel(shift_max=self.shift_max).sample(n_layers, generator=generator)
+        delta = (2 * torch.rand(n_layers, generator=generator, dtype=torch.float64) - 1) * self.axial_max
+        return e.layer_shift, delta
+
+    def sample(self, n_layers: int, *, generator: torch.Generator) -> DiffractiveErrors:
+        shifts, delta = self.displacements(n_layers, generator=generator)
+        gap = torch.cat([delta[1:], delta.new_zeros(1)]) - delta
+        return DiffractiveErrors(
+            shifts, torch.zeros(n_layers, dtype=torch.float64), gap, torch.ones(n_layers, dtype=torch.float64),
+            torch.zeros(n_layers, dtype=torch.float64), torch.zeros(n_layers, 16, dtype=torch.float64),
+            torch.zeros(2, dtype=torch.float64))
+
+
+def vaccine(cfg: VaccinationConfig, factor: float = 1.0) -> LayerDisplacements:
+    """The classifier's uniform 3-D layer displacements at ``factor`` × the training half-widths."""
+    return LayerDisplacements(factor * cfg.shift_max_m, factor * cfg.axial_max_m)
+
+
+def imaging_vaccine(cfg: VaccinationConfig, pitch_m: float, factor: float = 1.0) -> LayerDisplacements:
+    """The imaging network's uniform 3-D layer displacements at ``factor`` × its half-widths
+    (lateral in pixels of ``pitch_m``)."""
+    return LayerDisplacements(factor * cfg.imaging_shift_max_px * pitch_m, factor * cfg.imaging_axial_max_m)
 
 
 def classifier_arms(cfg: VaccinationConfig) -> list[Arm]:
@@ -201,7 +276,7 @@ def _save_json(path: Path, payload) -> None:
 
 def sweep_classifier(cfg: VaccinationConfig, out_dir: Path, data, *, resume: bool) -> dict:
     """Accuracy of both trained classifiers over the misalignment grid:
-    ``{arm: [{"factor", "shift_max_m", "gap_max_m", "draws", "accuracy": {mean, std, ...}}]}``."""
+    ``{arm: [{"factor", "shift_max_m", "axial_max_m", "draws", "accuracy": {mean, std, ...}}]}``."""
     _, _, xt, yt = data
     path = out_dir / "sweep.json"
     done = _load_json(path, resume)
@@ -246,33 +321,33 @@ def criterion(curves: dict, metric: str = "accuracy") -> dict:
     return res
 
 
-def curve_figure(curves: dict, cfg: VaccinationConfig, path: Path, *, metric: str, ylabel: str, title: str,
-                 scale: float = 100.0) -> Path:
+def curve_figure(curves: dict, path: Path, *, pitch_m: float, shift_px: float, axial_m: float, metric: str,
+                 ylabel: str, title: str, scale: float = 100.0) -> Path:
     """Mean ± std (error bars over draws) of ``metric`` vs test misalignment, both arms."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.2, 4.0))
     for arm, style in zip(ARMS, ("s--", "o-")):
         rows = curves[arm]
-        x = [r["shift_max_m"] / cfg.pitch_m for r in rows]
+        x = [r["shift_max_m"] / pitch_m for r in rows]
         y = [scale * r[metric]["mean"] for r in rows]
         e = [scale * r[metric]["std"] for r in rows]
         ax.errorbar(x, y, yerr=e, fmt=style, capsize=3, label=arm)
-    ax.axvline(cfg.shift_max_px, color="grey", lw=0.8, ls=":")
-    ax.text(cfg.shift_max_px, ax.get_ylim()[0], " training Δ", color="grey", fontsize=8, va="bottom")
-    ax.set_xlabel(f"test half-width Δ_test of the lateral shift (pixels of {cfg.pitch_m * 1e3:g} mm); "
-                  f"axial Δz_test = Δ_test/Δ × {cfg.gap_max_m * 1e3:g} mm", fontsize=8)
+    ax.axvline(shift_px, color="grey", lw=0.8, ls=":")
+    ax.text(shift_px, ax.get_ylim()[0], " training Δ", color="grey", fontsize=8, va="bottom")
+    ax.set_xlabel(f"test half-width Δ_test of the lateral shift (pixels of {pitch_m * 1e3:g} mm);\n"
+                  f"axial Δz_test = Δ_test/Δ × {axial_m * 1e3:g} mm", fontsize=8)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
     return figures._save(fig, path)
 
 
-def _curve_table(curves: dict, cfg: VaccinationConfig, metric: str, unit: str, scale: float) -> str:
+def _curve_table(curves: dict, metric: str, unit: str, scale: float) -> str:
     lines = [f"| Δ_test / Δ | lateral ±(mm) | axial ±(mm) | draws | standard {unit} | vaccinated {unit} |",
              "|---|---|---|---|---|---|"]
     for rs, rv in zip(curves["standard"], curves["vaccinated"]):
-        lines.append(f"| {rs['factor']:g} | {rs['shift_max_m'] * 1e3:.2f} | {rs['gap_max_m'] * 1e3:.2f} | "
+        lines.append(f"| {rs['factor']:g} | {rs['shift_max_m'] * 1e3:.2f} | {rs['axial_max_m'] * 1e3:.2f} | "
                      f"{rs['draws']} | {scale * rs[metric]['mean']:.2f} ± {scale * rs[metric]['std']:.2f} | "
                      f"{scale * rv[metric]['mean']:.2f} ± {scale * rv[metric]['std']:.2f} |")
     return "\n".join(lines)
@@ -281,9 +356,10 @@ def _curve_table(curves: dict, cfg: VaccinationConfig, metric: str, unit: str, s
 def _criterion_text(crit: dict, name: str, metric: str) -> str:
     s, v = crit["standard"], crit["vaccinated"]
     verdict = "**holds**" if crit["holds"] else "**does not hold**"
-    return (f"Criterion ({crit['rule']}) for the {name}: {verdict}. Standard: aligned {100 * s['aligned']:.2f}%, "
-            f"at Δ {100 * s['at_delta']:.2f}% (keeps {100 * s['retention']:.1f}%); vaccinated: aligned "
-            f"{100 * v['aligned']:.2f}%, at Δ {100 * v['at_delta']:.2f}% (keeps {100 * v['retention']:.1f}%) "
+    k, u = (100, "%") if metric == "test accuracy" else (1, "")
+    return (f"Criterion ({crit['rule']}) for the {name}: {verdict}. Standard: aligned {k * s['aligned']:.3g}{u}, "
+            f"at Δ {k * s['at_delta']:.3g}{u} (keeps {100 * s['retention']:.1f}%); vaccinated: aligned "
+            f"{k * v['aligned']:.3g}{u}, at Δ {k * v['at_delta']:.3g}{u} (keeps {100 * v['retention']:.1f}%) "
             f"— {metric}, mean over draws.")
 
 
@@ -304,9 +380,88 @@ def _imaging_module():
     return diffuser_imaging
 
 
-def run_imaging(cfg: VaccinationConfig, out_dir: Path, *, resume: bool) -> dict:  # pragma: no cover - filled later
-    _imaging_module()
-    raise NotImplementedError("imaging part not wired yet")
+def imaging_config(cfg: VaccinationConfig):
+    """The :class:`experiments.diffuser_imaging.ImagingConfig` of the imaging part: that
+    experiment's ``imaging_scale`` settings, then ``imaging_overrides``; the seed is ours."""
+    from .registry import parse_overrides
+
+    di = _imaging_module()
+    base = dict(di.SCALES.get(cfg.imaging_scale, {}), seed=cfg.seed)
+    return parse_overrides(di.ImagingConfig, _override_pairs(cfg.imaging_overrides), base=base)
+
+
+def run_imaging(cfg: VaccinationConfig, out_dir: Path, *, resume: bool) -> dict:
+    """Train standard and vaccinated imaging networks, then PCC (object region, new diffusers)
+    over the misalignment grid. Returns figures, report section, datasets, criterion, results."""
+    di = _imaging_module()
+    icfg = imaging_config(cfg)
+    path = out_dir / "sweep.json"
+    done = _load_json(path, resume)
+    objects = di.encode_objects(icfg, di.load_objects(icfg, "test", cfg.imaging_test_objects))
+    diffusers = di.new_diffusers(icfg, cfg.imaging_test_diffusers, stream=77)  # never seen in training
+    curves, results, datasets = {}, {}, {}
+    for arm in ARMS:
+        t0 = time.perf_counter()
+        sampler = None
+        if arm == "vaccinated":
+            vac = imaging_vaccine(cfg, icfg.pitch_m)
+            def sampler(g, vac=vac):
+                return vac.displacements(icfg.layers, generator=g)
+        print(f"[imaging-{arm}] training ({'vaccinated' if sampler else 'error-free'})", flush=True)
+        tr = di.train_imaging(icfg, out_dir / f"imaging-{arm}", misalignment_sampler=sampler, resume=resume)
+        model = tr["model"].eval()
+        rows = []
+        for li, level in enumerate(misalignment_levels(cfg)):
+            key = f"imaging/{arm}/{level['factor']:g}"
+            if key in done:
+                rows.append(done[key])
+                continue
+            t1 = time.perf_counter()
+            vals = []
+            for d in range(level["draws"]):
+                shifts, delta = imaging_vaccine(cfg, icfg.pitch_m, level["factor"]).displacements(
+                    icfg.layers, generator=_draw_generator(cfg, li, d))
+                vals.append(di.evaluate_pcc(model, objects, diffusers, shifts=shifts, gaps=delta))
+            row = {"factor": level["factor"], "shift_max_m": level["factor"] * cfg.imaging_shift_max_px * icfg.pitch_m,
+                   "axial_max_m": level["factor"] * cfg.imaging_axial_max_m, "draws": level["draws"],
+                   "pcc": _summarise(vals), "wall_time_s": time.perf_counter() - t1}
+            rows.append(row)
+            done[key] = row
+            _save_json(path, done)
+            print(f"[imaging-{arm}] Δ_test = {level['factor']:g}·Δ: PCC {row['pcc']['mean']:.4f} ± "
+                  f"{row['pcc']['std']:.4f} ({level['draws']} draws)", flush=True)
+        curves[arm] = rows
+        hist = tr["history"]
+        results[f"imaging-{arm}"] = {"family": "diffractive-imaging", "method": "noise" if sampler else "ideal",
+                                     "train_wall_time_s": tr["wall_time_s"], "history": hist, "misalignment": rows,
+                                     "wall_time_s": time.perf_counter() - t0}
+        datasets[f"imaging/{arm}/phase_masks"] = (model.phase.detach(), "rad")
+        datasets[f"imaging/{arm}/train_loss"] = ([h["loss"] for h in hist], "1 (−PCC + E)")
+        datasets[f"imaging/{arm}/val_pcc_new"] = ([h["val_pcc_new"] for h in hist], "1")
+        datasets[f"imaging/{arm}/test_factor"] = ([r["factor"] for r in rows], "1 (Δ_test / Δ)")
+        datasets[f"imaging/{arm}/shift_max"] = ([r["shift_max_m"] for r in rows], "m")
+        datasets[f"imaging/{arm}/axial_max"] = ([r["axial_max_m"] for r in rows], "m")
+        datasets[f"imaging/{arm}/pcc_mean"] = ([r["pcc"]["mean"] for r in rows], "1")
+        datasets[f"imaging/{arm}/pcc_std"] = ([r["pcc"]["std"] for r in rows], "1 (std over draws)")
+    crit = criterion(curves, "pcc")
+    fig = curve_figure(curves, out_dir / "figures" / "imaging_pcc_vs_misalignment.png", pitch_m=icfg.pitch_m,
+                       shift_px=cfg.imaging_shift_max_px, axial_m=cfg.imaging_axial_max_m, metric="pcc",
+                       ylabel="PCC (object region, new diffusers)", scale=1.0,
+                       title="diffuser-imaging network under random 3-D layer misalignment")
+    section = ("## Imaging network: PCC vs test misalignment\n\n"
+               f"Geometry and training of `diffuser-imaging` at scale {cfg.imaging_scale!r}"
+               f"{' with ' + cfg.imaging_overrides if cfg.imaging_overrides else ''}: {icfg.layers} layers of "
+               f"{icfg.grid_px}×{icfg.grid_px} at {icfg.pitch_m * 1e3:g} mm, gaps {icfg.layer_gap_m * 1e3:g} mm, "
+               f"{icfg.n_train} training objects, {icfg.epochs} epochs, {icfg.diffusers_per_epoch} diffusers per epoch. "
+               f"Vaccination: lateral ±{cfg.imaging_shift_max_px:g} px "
+               f"(±{cfg.imaging_shift_max_px * icfg.pitch_m * 1e3:.2f} mm), axial ±{cfg.imaging_axial_max_m * 1e3:.2f} mm "
+               f"per layer, every batch. Test: {cfg.imaging_test_objects} test objects × "
+               f"{cfg.imaging_test_diffusers} new diffusers, PCC over the object region.\n\n"
+               + _curve_table(curves, "pcc", "PCC", 1.0) + "\n\n" + _criterion_text(crit, "imaging network", "PCC")
+               + " (The 90% rule was stated for the classifier; it is shown here for comparison.)\n")
+    return {"figures": [("imaging network: PCC vs test misalignment (mean ± std over draws)", fig.name)],
+            "section": section, "datasets": datasets, "criterion": crit, "results": results,
+            "phases": {arm: datasets[f"imaging/{arm}/phase_masks"][0] for arm in ARMS}}
 
 
 # -- the experiment -----------------------------------------------------------------------------------
@@ -326,14 +481,15 @@ def run(cfg: VaccinationConfig, out_dir: Path, *, resume: bool = False) -> dict:
         results = run_arms(out_dir, classifier_arms(cfg), data, resume=resume)
         curves = sweep_classifier(cfg, out_dir, data, resume=resume)
         crit["classifier"] = criterion(curves)
-        fig = curve_figure(curves, cfg, out_dir / "figures" / "classifier_accuracy_vs_misalignment.png",
+        fig = curve_figure(curves, out_dir / "figures" / "classifier_accuracy_vs_misalignment.png",
+                           pitch_m=cfg.pitch_m, shift_px=cfg.shift_max_px, axial_m=cfg.axial_max_m,
                            metric="accuracy", ylabel="test accuracy (%)",
                            title="D2NN classifier under random 3-D layer misalignment")
         extra_figs.append(("classifier: accuracy vs test misalignment (mean ± std over draws)", fig.name))
         for arm in ARMS:
             datasets[f"classifier/{arm}/test_factor"] = ([r["factor"] for r in curves[arm]], "1 (Δ_test / Δ)")
             datasets[f"classifier/{arm}/shift_max"] = ([r["shift_max_m"] for r in curves[arm]], "m")
-            datasets[f"classifier/{arm}/gap_max"] = ([r["gap_max_m"] for r in curves[arm]], "m")
+            datasets[f"classifier/{arm}/gap_max"] = ([r["axial_max_m"] for r in curves[arm]], "m")
             datasets[f"classifier/{arm}/accuracy_mean"] = ([r["accuracy"]["mean"] for r in curves[arm]], "1")
             datasets[f"classifier/{arm}/accuracy_std"] = ([r["accuracy"]["std"] for r in curves[arm]],
                                                           "1 (std over draws)")
@@ -341,7 +497,7 @@ def run(cfg: VaccinationConfig, out_dir: Path, *, resume: bool = False) -> dict:
                 datasets[f"classifier/{arm}/accuracy_draws/{r['factor']:g}"] = (r["accuracy"]["values"], "1")
             results[f"classifier-{arm}"]["misalignment"] = curves[arm]
         sections.append("## Classifier: accuracy vs test misalignment\n\n"
-                        + _curve_table(curves, cfg, "accuracy", "accuracy (%)", 100.0) + "\n\n"
+                        + _curve_table(curves, "accuracy", "accuracy (%)", 100.0) + "\n\n"
                         + _criterion_text(crit["classifier"], "classifier", "test accuracy") + "\n")
     if "imaging" in cfg.network_list:
         img = run_imaging(cfg, out_dir, resume=resume)
@@ -352,20 +508,43 @@ def run(cfg: VaccinationConfig, out_dir: Path, *, resume: bool = False) -> dict:
         results.update(img["results"])
     intro = _intro(cfg)
     extra = "\n" + "\n".join(sections) + _notes(cfg)
-    summary = write_study_record(out_dir, "vaccination", cfg, {k: v for k, v in results.items()
-                                                               if "history" in v and "confusion_numeric" in v},
-                                 title="vaccination: misalignment-resilient diffractive networks", intro=intro,
-                                 extra_figures=extra_figs, extra_sections=extra, extra_datasets=datasets)
+    title = "vaccination: misalignment-resilient diffractive networks"
+    cls = {k: v for k, v in results.items() if k.startswith("classifier-")}
+    if cls:
+        summary = write_study_record(out_dir, "vaccination", cfg, cls, title=title, intro=intro,
+                                     extra_figures=extra_figs, extra_sections=extra, extra_datasets=datasets)
+    else:
+        summary = _write_plain_record(out_dir, cfg, title=title, intro=intro, figs=extra_figs, extra=extra,
+                                      datasets=datasets)
+    for k, v in results.items():
+        if k.startswith("imaging-"):
+            summary[k] = {kk: vv for kk, vv in v.items() if kk != "history"}
+    if "imaging" in cfg.network_list:  # model.pt: classifier states (if any) and the imaging phases
+        model = torch.load(out_dir / "model.pt", weights_only=False) if cls else {}
+        model.update({f"imaging-{arm}": {"phase": ph} for arm, ph in img["phases"].items()})
+        records.atomic_torch_save(model, out_dir / "model.pt")
     summary["criterion"] = crit
     summary["wall_time_total_s"] = time.perf_counter() - t_start
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
 
 
+def _write_plain_record(out_dir: Path, cfg, *, title: str, intro: str, figs, extra: str, datasets: dict) -> dict:
+    """results.h5 and report.md when no classifier arm ran (imaging only)."""
+    records.write_results(out_dir / "results.h5", attrs={
+        "experiment": "vaccination", "seed": cfg.seed, "config": asdict(cfg), "versions": records.versions(),
+        "units": "PCC dimensionless; lengths m; times s"}, datasets=datasets)
+    records.atomic_torch_save({}, out_dir / "model.pt")
+    fig_md = "\n".join(f"![{cap}](figures/{fn})" for cap, fn in figs)
+    (out_dir / "report.md").write_text(f"# {title}\n\n{intro}\n{extra}\n## Figures\n\n{fig_md}\n\n"
+                                       f"## Configuration\n\n```json\n{json.dumps(asdict(cfg), indent=2)}\n```\n")
+    return {}
+
+
 def _intro(cfg: VaccinationConfig) -> str:
     return (f"Standard (error-free training) vs vaccinated (every batch, each of the {cfg.layers} layers displaced by "
             f"U(±{cfg.shift_max_px:g} px = ±{cfg.shift_max_m * 1e3:.2f} mm) per lateral axis and "
-            f"U(±{cfg.gap_max_m * 1e3:.2f} mm) axially) diffractive networks, tested with Δ_test = s·Δ for "
+            f"U(±{cfg.axial_max_m * 1e3:.2f} mm) axially) diffractive networks, tested with Δ_test = s·Δ for "
             f"s ∈ {{{cfg.test_factors}}}, {cfg.test_draws} random draws per level (the same draws for both "
             f"networks). Classifier geometry: {cfg.layers} phase-only layers of {cfg.grid_px}×{cfg.grid_px} at "
             f"{cfg.pitch_m * 1e3:g} mm, λ {cfg.wavelength_m * 1e3:g} mm, gaps {cfg.gap_m * 1e3:g} mm, "
@@ -393,8 +572,8 @@ def write_reproduction_doc(run_dir: Path, doc_path: Path, *, title: str = "Vacci
     summary = json.loads((run_dir / "summary.json").read_text())
     sweep = json.loads((run_dir / "sweep.json").read_text())
     doc_path.parent.mkdir(parents=True, exist_ok=True)
-    parts = [f"# {title}\n", "Generated by `experiments.vaccination.write_reproduction_doc` from the run record "
-             f"`{run_dir.name}`.\n", _intro(cfg) + "\n"]
+    parts = [f"# {title}\n", ("Generated by `experiments.vaccination.write_reproduction_doc` from the run record "
+                               f"`{run_dir.name}`.\n"), _intro(cfg) + "\n"]
     if "classifier" in cfg.network_list:
         curves = {arm: [sweep[f"classifier/{arm}/{lv['factor']:g}"] for lv in misalignment_levels(cfg)]
                   for arm in ARMS}
@@ -403,12 +582,22 @@ def write_reproduction_doc(run_dir: Path, doc_path: Path, *, title: str = "Vacci
         fig_name = doc_path.stem + "_classifier.png"
         if fig_src.exists():
             shutil.copyfile(fig_src, doc_path.parent / fig_name)
-        parts += ["## Classifier\n", _curve_table(curves, cfg, "accuracy", "accuracy (%)", 100.0) + "\n",
+        parts += ["## Classifier\n", _curve_table(curves, "accuracy", "accuracy (%)", 100.0) + "\n",
                   _criterion_text(crit, "classifier", "test accuracy") + "\n",
                   f"![classifier accuracy vs misalignment]({fig_name})\n"]
-        t = {k: v.get("wall_time_s") for k, v in summary.items() if isinstance(v, dict) and "wall_time_s" in v}
-        if t:
-            parts.append("Training wall time per arm (s): " + ", ".join(f"{k} {v:.0f}" for k, v in t.items()) + ".\n")
+    if "imaging" in cfg.network_list:
+        curves = {arm: [sweep[f"imaging/{arm}/{lv['factor']:g}"] for lv in misalignment_levels(cfg)] for arm in ARMS}
+        fig_src = run_dir / "figures" / "imaging_pcc_vs_misalignment.png"
+        fig_name = doc_path.stem + "_imaging.png"
+        if fig_src.exists():
+            shutil.copyfile(fig_src, doc_path.parent / fig_name)
+        parts += ["## Imaging network\n", _curve_table(curves, "pcc", "PCC", 1.0) + "\n",
+                  _criterion_text(criterion(curves, "pcc"), "imaging network", "PCC") + "\n",
+                  f"![imaging PCC vs misalignment]({fig_name})\n"]
+    t = {k: v.get("wall_time_s") for k, v in summary.items() if isinstance(v, dict) and "wall_time_s" in v}
+    if t:
+        parts.append("Wall time per arm, training and its sweep (s): "
+                     + ", ".join(f"{k} {v:.0f}" for k, v in t.items()) + ".\n")
     if "wall_time_total_s" in summary:
         parts.append(f"Total wall time of the run: {summary['wall_time_total_s'] / 60:.1f} min.\n")
     parts.append("## Configuration\n\n```json\n" + json.dumps(asdict(cfg), indent=2) + "\n```\n")
