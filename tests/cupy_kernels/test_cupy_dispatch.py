@@ -148,3 +148,15 @@ def test_kernel_ops_refuse_cpu_tensors_with_a_reason():
         ops.mesh_columns(torch.ones(2, 4, dtype=torch.complex64), torch.ones(3, 2, 2, 2, dtype=torch.complex64))
     assert ops.mesh_shape_unsupported(torch.complex128, 8, 4096) is not None  # beyond shared memory
     assert ops.mesh_shape_unsupported(torch.complex64, 8, 64) is None
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only behaviour of bench/gpu.py")
+def test_gpu_benchmark_skips_cleanly_without_cuda():
+    import json
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parents[2] / "bench" / "gpu.py"
+    res = subprocess.run([sys.executable, str(bench)], capture_output=True, text=True, timeout=120, cwd=bench.parent)
+    assert res.returncode == 0, res.stderr
+    records = [json.loads(line) for line in res.stdout.splitlines() if line.startswith("{")]
+    assert len(records) == 1 and "CUDA" in records[0]["skipped"]
