@@ -114,7 +114,7 @@ class ImagingConfig:
 SCALES = {
     "smoke": dict(grid_px=32, object_px=20, layers=2, diffusers_per_epoch=2, n_train=8, epochs=1, n_test=4,
                   n_new_diffusers=2, n_val=2, n_val_new=1, grating_periods_mm="2.4", eval_batch=4),
-    "cpu": dict(grid_px=120, object_px=80, diffusers_per_epoch=8, n_train=600, epochs=8, n_test=200,
+    "cpu": dict(grid_px=120, object_px=80, diffusers_per_epoch=8, n_train=600, epochs=8, n_test=200, lr=0.03,
                 n_new_diffusers=20, n_val=24, n_val_new=4, grating_periods_mm="7.2,8.4,9.6", eval_batch=8),
     "paper": dict(),
 }
