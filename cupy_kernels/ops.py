@@ -230,6 +230,16 @@ def phase_modulate(u: torch.Tensor, phase: torch.Tensor, *, origin=(0, 0), outsi
     if not (u.is_cuda and phase.device == u.device):
         raise ValueError(f"cupy_kernels.phase_modulate needs u and phase on the same CUDA device, got "
                          f"{u.device} and {phase.device}")
+    if u.numel() == 0:
+        from .reference import phase_modulate_reference
+
+        return phase_modulate_reference(u, phase, origin=origin, outside=outside, levels=levels, gain=gain,
+                                        offset=offset, lut=lut)
+    return _PhaseModulate.apply(u, *_phase_arguments(u, phase, origin, outside, levels, gain, offset, lut))
+
+
+def _phase_arguments(u, phase, origin, outside, levels, gain, offset, lut):
+    """Validated ``(phase in the field's real dtype, geom, response, lut)`` for the Function."""
     if u.dtype not in (torch.complex64, torch.complex128) or u.dim() < 2:
         raise ValueError(f"cupy_kernels.phase_modulate needs complex64/complex128 u (*batch, ny, nx), got "
                          f"{u.dtype} {tuple(u.shape)}")
@@ -251,12 +261,7 @@ def phase_modulate(u: torch.Tensor, phase: torch.Tensor, *, origin=(0, 0), outsi
     on = not (levels == 0 and gain == 1 and offset == 0 and not has_lut)
     response = (int(on), levels, float(gain), float(offset), bool(has_lut))
     geom = (ay, ax, oy, ox, int(outside == "block"))
-    if u.numel() == 0:
-        from .reference import phase_modulate_reference
-
-        return phase_modulate_reference(u, phase, origin=origin, outside=outside, levels=levels, gain=gain,
-                                        offset=offset, lut=lut)
-    return _PhaseModulate.apply(u, phase.to(rdtype), geom, response, lut_t)
+    return phase.to(rdtype), geom, response, lut_t
 
 
 # ======================================================================================
