@@ -41,6 +41,13 @@ def _probe() -> str | None:
         cupy.zeros(1)  # CuPy imports without a GPU and fails only at the first allocation
     except Exception as exc:
         return f"cupy cannot use a CUDA device: {type(exc).__name__}: {exc}"
+    try:  # the kernels need cuFFT and NVRTC, which CuPy ≥ 14 loads lazily from the CUDA libraries
+        from cupy.cuda import cufft  # noqa: F401
+
+        cupy.cuda.nvrtc.getVersion()
+    except Exception as exc:
+        return (f"cupy cannot load cuFFT/NVRTC: {type(exc).__name__}: {str(exc).splitlines()[0]} "
+                "(install the CUDA libraries, e.g. pip install 'cupy-cuda12x[ctk]')")
     return None
 
 

@@ -41,26 +41,42 @@ def _module(group: str, precision: str, device: int):
         return cp.RawModule(code=_sources.source(group, precision))
 
 
+@functools.lru_cache(maxsize=None)
 def kernel(group: str, name: str, precision: str, device: int):
+    """The compiled kernel (NVRTC on first use for this device's architecture; CuPy caches
+    the binary on disk)."""
     return _module(group, precision, device).get_function(_sources.kernel_name(name, precision))
+
+
+_STREAMS: dict = {}
+
+
+def _cupy_stream(cp, stream: torch.cuda.Stream, index: int):
+    key = (index, stream.cuda_stream)
+    ext = _STREAMS.get(key)
+    if ext is None:
+        from_external = getattr(cp.cuda.Stream, "from_external", None)  # CuPy ≥ 14
+        if from_external is not None and hasattr(stream, "__cuda_stream__"):
+            try:
+                ext = from_external(stream)
+            except Exception:
+                ext = None
+        if ext is None:
+            ext = cp.cuda.ExternalStream(stream.cuda_stream, index)
+        if len(_STREAMS) > 64:
+            _STREAMS.clear()
+        _STREAMS[key] = ext
+    return ext
 
 
 @contextlib.contextmanager
 def on_torch_stream(device: torch.device):
-    """Make CuPy run on ``device`` and on torch's current stream there."""
+    """Make CuPy run on ``device`` and on torch's current stream there (no synchronisation:
+    kernels queue behind the torch ops already on that stream, and torch ops after them)."""
     cp = _cupy()
     index = device.index if device.index is not None else torch.cuda.current_device()
     stream = torch.cuda.current_stream(index)
-    from_external = getattr(cp.cuda.Stream, "from_external", None)  # CuPy ≥ 14
-    ext = None
-    if from_external is not None and hasattr(stream, "__cuda_stream__"):
-        try:
-            ext = from_external(stream)
-        except Exception:
-            ext = None
-    if ext is None:
-        ext = cp.cuda.ExternalStream(stream.cuda_stream, index)
-    with cp.cuda.Device(index), ext:
+    with cp.cuda.Device(index), _cupy_stream(cp, stream, index):
         yield index
 
 
