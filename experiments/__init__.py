@@ -10,4 +10,5 @@ from .registry import EXPERIMENTS, SCALES, Experiment, register
 __all__ = ["EXPERIMENTS", "SCALES", "Experiment", "register"]
 
 # each module registers itself
-from . import baselines, beam_splitter, d2nn_classifier, dat_dpnn, dat_mpnn, diffuser_imaging, diffuser_study, quickstart, vaccination  # noqa: E402,F401,E501
+from . import (baselines, beam_splitter, d2nn_classifier, dat_dpnn, dat_mpnn, diffuser_imaging,  # noqa: E402,F401
+               diffuser_study, fdtd_validation, quickstart, vaccination)

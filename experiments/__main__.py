@@ -38,6 +38,11 @@ def _run(args, extra: list[str]) -> int:
     except (TypeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if exp.requires is not None:
+        ok, why = exp.requires()
+        if not ok:
+            print(f"error: {args.name} cannot run here: {why}", file=sys.stderr)
+            return 2
     if args.resume and args.out is None:
         print("error: --resume needs --out RUN_DIR (the run to continue)", file=sys.stderr)
         return 2

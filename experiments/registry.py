@@ -27,13 +27,18 @@ class Experiment:
     run: Callable
     runtime: dict  # scale -> expected wall time on the 2-core CPU machine (paper: GPU)
     scales: dict = field(default_factory=dict)  # scale -> overrides
+    requires: Callable | None = None  # () -> (ok, why not): an external tool the run needs (e.g. Meep)
 
 
 EXPERIMENTS: dict[str, Experiment] = {}
 
 
-def register(name: str, description: str, config_type: type, runtime, scales: dict | None = None):
-    """Decorator registering ``run(config, out_dir, *, resume)`` under ``name``."""
+def register(name: str, description: str, config_type: type, runtime, scales: dict | None = None,
+             requires: Callable | None = None):
+    """Decorator registering ``run(config, out_dir, *, resume)`` under ``name``.
+
+    ``requires``: optional ``() -> (ok, why)`` saying whether an external tool the run needs is
+    present; the CLI refuses to start without it and the smoke tests skip with ``why``."""
     if isinstance(runtime, str):
         runtime = {s: runtime for s in SCALES}
     scales = scales or {}
@@ -48,7 +53,7 @@ def register(name: str, description: str, config_type: type, runtime, scales: di
     def wrap(fn):
         if name in EXPERIMENTS:
             raise ValueError(f"experiment {name!r} registered twice")
-        EXPERIMENTS[name] = Experiment(name, description, config_type, fn, runtime, scales)
+        EXPERIMENTS[name] = Experiment(name, description, config_type, fn, runtime, scales, requires)
         return fn
     return wrap
 

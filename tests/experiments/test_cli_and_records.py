@@ -36,6 +36,10 @@ def _check_record(run_dir):
 
 @pytest.mark.parametrize("name", sorted(EXPERIMENTS))
 def test_every_experiment_runs_at_smoke_scale(tmp_path, name, capsys):
+    if EXPERIMENTS[name].requires is not None:
+        ok, why = EXPERIMENTS[name].requires()
+        if not ok:
+            pytest.skip(f"{name} needs an external tool: {why}")
     out = tmp_path / name
     assert main(["run", name, "--scale", "smoke", "--out", str(out)]) == 0
     report = _check_record(out)
