@@ -190,7 +190,8 @@ def test_mesh_columns_match_reference(cdtype, n_cols, pairs, batch, generator):
 def test_mesh_columns_gradcheck(generator):
     state = _crandn(generator, 3, 6).requires_grad_()
     t = _crandn(generator, 5, 3, 2, 2).requires_grad_()
-    assert torch.autograd.gradcheck(cupy_kernels.mesh_columns, (state, t))
+    # the block gradients are summed over the batch with atomics: order-dependent last bits
+    assert torch.autograd.gradcheck(cupy_kernels.mesh_columns, (state, t), nondet_tol=1e-12)
 
 
 @pytest.mark.parametrize("n", [64, 7])
