@@ -1,0 +1,187 @@
+"""diffuser-imaging / diffuser-study (REFERENCE.md §C): loss pieces against independent
+references, the misalignment conventions of the network, the grating period fit, the
+diffusers the experiment draws, and resumption. (Both experiments also run at smoke scale in
+test_cli_and_records.py, which runs every registered experiment.)"""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from experiments import diffuser_eval as ev
+from experiments import diffuser_study
+from experiments.diffuser_imaging import (ImagingConfig, build_imaging_network, draw_diffusers, imaging_objective,
+                                          new_diffusers, object_region, pair_pcc, train_imaging)
+from optics.functional import diffuser_correlation
+from training import pcc
+
+pytestmark = pytest.mark.filterwarnings("ignore::optics.SamplingWarning")
+
+TINY = dict(grid_px=24, object_px=12, layers=2, diffusers_per_epoch=2, n_train=4, epochs=2, n_test=2,
+            n_new_diffusers=2, n_val=2, n_val_new=1, eval_batch=4, grating_periods_mm="1.2")
+
+
+def test_pcc_matches_numpy_corrcoef():
+    g = torch.Generator().manual_seed(0)
+    a = torch.rand(3, 7, 9, generator=g, dtype=torch.float64)
+    b = a**2 + 0.3 * torch.rand(3, 7, 9, generator=g, dtype=torch.float64)
+    ref = [np.corrcoef(a[i].numpy().ravel(), b[i].numpy().ravel())[0, 1] for i in range(3)]
+    np.testing.assert_allclose(pcc(a, b).numpy(), ref, rtol=1e-12)
+
+
+def test_pair_pcc_uses_the_object_region_only():
+    cfg = ImagingConfig(**TINY)
+    g = torch.Generator().manual_seed(1)
+    out = torch.rand(2, 3, 24, 24, generator=g, dtype=torch.float64)
+    obj = torch.rand(2, 24, 24, generator=g, dtype=torch.float64)
+    ry, rx = object_region(cfg)
+    assert (ry.start, ry.stop) == (6, 18)  # centred as training.transforms.pad_to places 12 px in 24
+    got = pair_pcc(out, obj, cfg)
+    ref = [[np.corrcoef(out[i, k, ry, rx].numpy().ravel(), obj[i, ry, rx].numpy().ravel())[0, 1] for k in range(3)]
+           for i in range(2)]
+    np.testing.assert_allclose(got.numpy(), ref, rtol=1e-12)
+    out2 = out.clone()
+    out2[..., :6, :] = 1e6  # light outside the region does not change the PCC
+    torch.testing.assert_close(pair_pcc(out2, obj, cfg), got)
+
+
+def test_objective_energy_term_by_hand():
+    """E = Σ[α(1−m)o − βmo]/Σm over the whole window, with −PCC over the object region."""
+    cfg = ImagingConfig(**{**TINY, "grid_px": 4, "object_px": 2})
+    h = torch.zeros(1, 4, 4, dtype=torch.float64)
+    h[0, 1, 1], h[0, 1, 2], h[0, 2, 1] = 1.0, 0.5, 0.25  # support m: 3 pixels (one region pixel is 0)
+    o = torch.zeros(1, 1, 4, 4, dtype=torch.float64)
+    o[0, 0, 1, 1], o[0, 0, 2, 2], o[0, 0, 0, 0], o[0, 0, 3, 1] = 2.0, 1.0, 4.0, 1.0
+    # inside the support: o = 2 (at h=1); outside: 1 + 4 + 1 = 6
+    energy = (1.0 * 6.0 - 0.5 * 2.0) / 3.0
+    region_o, region_h = np.array([2.0, 0, 0, 1.0]), np.array([1.0, 0.5, 0.25, 0])
+    r = np.corrcoef(region_o, region_h)[0, 1]
+    assert imaging_objective(o, h, cfg).item() == pytest.approx(-r + energy, rel=1e-12)
+
+
+def test_integer_layer_shift_equals_rolled_mask():
+    cfg = ImagingConfig(**TINY)
+    model = build_imaging_network(cfg)
+    g = torch.Generator().manual_seed(2)
+    with torch.no_grad():
+        model.phase.copy_(2 * math.pi * torch.rand(model.phase.shape, generator=g))
+    obj = torch.rand(2, 24, 24, generator=g)
+    dif = draw_diffusers(cfg, 2, g)
+    shifts = torch.tensor([[2 * cfg.pitch_m, -1 * cfg.pitch_m], [0.0, 3 * cfg.pitch_m]])
+    got = model(obj, dif, shifts=shifts)
+    rolled = build_imaging_network(cfg)
+    with torch.no_grad():
+        rolled.phase.copy_(torch.stack([torch.roll(model.phase[0], (2, -1), (0, 1)),
+                                        torch.roll(model.phase[1], (0, 3), (0, 1))]))
+    torch.testing.assert_close(got, rolled(obj, dif), rtol=2e-4, atol=1e-6 * got.max().item())
+
+
+def test_axial_displacement_moves_the_layer():
+    """δ on layer 0 of 2: the gap in front grows by δ, the gap behind shrinks by δ."""
+    cfg = ImagingConfig(**TINY)
+    d = 0.4e-3
+    moved = ImagingConfig(**{**TINY, "diffuser_to_layer_m": cfg.diffuser_to_layer_m + d,
+                             "layer_gap_m": cfg.layer_gap_m - d})
+    a, b = build_imaging_network(cfg), build_imaging_network(moved)
+    g = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        a.phase.copy_(torch.rand(a.phase.shape, generator=g))
+        b.phase.copy_(a.phase)
+    obj = torch.rand(1, 24, 24, generator=g)
+    torch.testing.assert_close(a(obj, None, gaps=torch.tensor([d, 0.0])), b(obj, None), rtol=1e-4, atol=1e-7)
+
+
+def test_three_gaussian_fit_recovers_period_of_blurred_bars():
+    cfg = ImagingConfig(grid_px=120, object_px=80, grating_periods_mm="8.4")
+    p = 8.4e-3
+    grating = ev.grating_objects(cfg, [p])[0].double()
+    # blur by a Gaussian (std 1.2 mm) so that the bars look like an imperfect image
+    y, x = cfg.grid.coords()
+    k = torch.exp(-(x / 1.2e-3) ** 2 / 2)
+    k = k / k.sum()
+    blurred = torch.from_numpy(np.apply_along_axis(lambda r: np.convolve(r, k.numpy(), mode="same"), 1,
+                                                   grating.numpy()))
+    xs, prof = ev.grating_profile(cfg, blurred + 0.05, p)
+    fit = ev.fit_three_gaussians(xs, prof, p * 1.1)  # a wrong initial guess
+    assert fit["period_m"] == pytest.approx(p, rel=0.01)
+    assert fit["dip"] < 0.9
+    # a single broad blob is not three separated bars
+    blob = np.exp(-(xs / 8e-3) ** 2 / 2)
+    assert not (ev.fit_three_gaussians(xs, blob, p)["dip"] < 0.9)
+
+
+def test_gratings_geometry_and_fit_check():
+    cfg = ImagingConfig(grid_px=120, object_px=80)
+    g = ev.grating_objects(cfg, [7.2e-3])[0]
+    ry, rx = object_region(cfg)
+    assert g.sum() == g[ry, rx].sum() > 0  # inside the PCC region
+    profile = g.sum(0)
+    edges = (profile[1:] != profile[:-1]).nonzero().ravel()
+    assert len(edges) == 6 and set(torch.diff(edges).tolist()[::2]) == {12}  # 3 bars of P/2 = 3.6 mm = 12 px
+    with pytest.raises(ValueError, match="does not fit"):
+        ev.grating_objects(cfg, [12e-3])
+
+
+def test_lens_geometry_2f_and_alias_free_pupil():
+    paper = ev.lens_geometry(ImagingConfig())
+    assert paper["u_m"] == pytest.approx(42e-3) and paper["v_m"] == pytest.approx(42e-3)
+    assert paper["magnification"] == pytest.approx(-1.0)
+    assert paper["pupil_radius_m"] == pytest.approx(0.99 * 0.75e-3 * 21e-3 / 0.6e-3)  # < 36 mm half window
+    assert ev.lens_geometry(ImagingConfig(grid_px=120, object_px=80))["pupil_radius_m"] == pytest.approx(18e-3)
+
+
+def test_training_and_test_diffusers_are_independent_and_mixed_sigma_cycles():
+    cfg = ImagingConfig(diffuser_sigma_mix="2,4")  # the eLight 240² plane
+    train = draw_diffusers(cfg, 4, torch.Generator().manual_seed(0))
+    test = new_diffusers(cfg, 4, sigma_lambda=[2, 4])
+    # independent draws: |ρ| ~ (coherence area / area)^½ ≈ 0.05 (REFERENCE §C: well below 0.2)
+    assert (diffuser_correlation(train, test).abs() < 0.2).all()
+    # the mix cycles σ = 2λ, 4λ, 2λ, 4λ: |<t>| = exp(-s²/2) with the phase std
+    # s = 2πΔn σ_h / (λ · 2√π σ_px) (tests/optics/test_diffuser.py): 2.10 rad -> 0.110,
+    # 1.05 rad -> 0.576; the plane average scatters by ≈ 0.05 per draw.
+    mean_t = train.mean(dim=(-2, -1)).abs()
+    for k, s in enumerate([2, 4, 2, 4]):
+        s_phase = 2 * math.pi * 0.74 * 8 / (2 * math.sqrt(math.pi) * s * 0.75 / 0.3)
+        assert mean_t[k].item() == pytest.approx(math.exp(-s_phase**2 / 2), abs=0.1)
+
+
+def test_train_imaging_resume_equals_uninterrupted(tmp_path):
+    cfg = ImagingConfig(**TINY)
+    full = train_imaging(cfg, tmp_path / "full", progress=False)
+    one = ImagingConfig(**{**TINY, "epochs": 1})
+    train_imaging(one, tmp_path / "cut", progress=False)
+    resumed = train_imaging(cfg, tmp_path / "cut", resume=True, progress=False)
+    torch.testing.assert_close(resumed["model"].phase, full["model"].phase)
+    torch.testing.assert_close(resumed["known_diffusers"], full["known_diffusers"])
+    assert [h["loss"] for h in resumed["history"]] == pytest.approx([h["loss"] for h in full["history"]])
+
+
+def test_misalignment_sampler_is_called_every_batch(tmp_path):
+    cfg = ImagingConfig(**{**TINY, "epochs": 1, "batch_size": 2})
+    calls = []
+
+    def sampler(gen):
+        calls.append(torch.rand(1, generator=gen).item())
+        return torch.zeros(cfg.layers, 2), torch.zeros(cfg.layers)
+
+    train_imaging(cfg, tmp_path, misalignment_sampler=sampler, progress=False)
+    assert len(calls) == cfg.n_train // cfg.batch_size
+
+
+def test_study_points_dedupe_and_resume_skips_finished(tmp_path, monkeypatch):
+    cfg = diffuser_study.StudyConfig(**{**TINY, "epochs": 1}, n_sweep="1,2", depth_sweep="2", sigma_train="4",
+                                     sigma_mix_train="", sigma_test="4")
+    points, sweeps = diffuser_study.sweep_points(cfg)
+    assert len(points) == 2  # n=2, depth 2, σ 4 are the base point
+    assert sweeps["n"][1][1] == sweeps["depth"][0][1] == sweeps["sigma"][0][1]
+    first = diffuser_study.run(cfg, tmp_path)
+    import experiments.diffuser_imaging as di
+
+    def boom(*a, **k):
+        raise AssertionError("a finished point was trained again")
+
+    monkeypatch.setattr(di, "train_imaging", boom)
+    again = diffuser_study.run(cfg, tmp_path, resume=True)
+    assert json.dumps(again["points"], sort_keys=True) == json.dumps(first["points"], sort_keys=True)
