@@ -1,4 +1,5 @@
-"""Command line: ``python -m experiments list | run NAME [--key value ...] | show RUN_DIR | export RUN_DIR``."""
+"""Command line: ``python -m experiments list | run NAME [--key value ...] | show RUN_DIR | export RUN_DIR |
+fdtd-doc RUN_DIR OUT.md``."""
 
 from __future__ import annotations
 
@@ -81,11 +82,29 @@ def main(argv=None) -> int:
     s = sub.add_parser("show", help="print a run's report")
     s.add_argument("run_dir")
     export.add_parser(sub)
+    d = sub.add_parser("fdtd-doc", help="write docs/validation/fdtd.md from a fdtd-validation run directory")
+    d.add_argument("run_dir")
+    d.add_argument("out", help="the page to write, e.g. docs/validation/fdtd.md")
+    d.add_argument("--redraw-figures", action="store_true", help="first redraw the run's figures (no Meep)")
     args, extra = ap.parse_known_args(argv)
     if args.command == "list":
         return _list(args)
     if args.command == "show":
         return _show(args)
+    if args.command == "fdtd-doc":
+        from . import fdtd_validation
+
+        if extra:
+            print(f"error: unknown fdtd-doc options {' '.join(extra)}", file=sys.stderr)
+            return 2
+        try:
+            if args.redraw_figures:
+                fdtd_validation.redraw_figures(args.run_dir)
+            print(fdtd_validation.write_fdtd_doc(args.run_dir, args.out))
+        except (FileNotFoundError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        return 0
     if args.command == "export":
         if extra:
             print(f"error: unknown export options {' '.join(extra)}", file=sys.stderr)
