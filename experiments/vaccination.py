@@ -164,15 +164,15 @@ class VaccinationConfig:
 
 
 # cpu: 64×64 pixels (25.6 mm, a third of the published 80 mm width; same λ, pitch, 3 cm gaps,
-# 5 layers), digits resized to 32 px, 4000 training images (10% held out for validation), 500
-# test images, 3 epochs, 10 draws per misalignment level; the classifier only (the imaging part
+# 5 layers), digits resized to 32 px, 8000 training images (10% held out for validation), 1000
+# test images, 4 epochs, 16 draws per misalignment level; the classifier only (the imaging part
 # is opt-in: --networks classifier,imaging)
 SCALES = {
     "smoke": dict(grid_px=24, layers=2, gap_m=0.01, image_px=12, region_px=2, region_spacing_px=5, n_train=100,
                   n_test=40, epochs=1, batch_size=25, test_factors="0,1,2", test_draws=2, imaging_scale="smoke",
                   imaging_test_objects=8),
-    "cpu": dict(grid_px=64, image_px=32, region_px=4, region_spacing_px=10, n_train=4000, n_test=500, epochs=3,
-                lr_step_epochs=2, test_draws=10, imaging_scale="cpu", imaging_test_objects=50),
+    "cpu": dict(grid_px=64, image_px=32, region_px=4, region_spacing_px=10, n_train=8000, n_test=1000, epochs=4,
+                lr_step_epochs=2, test_draws=16, imaging_scale="cpu", imaging_test_objects=50),
     "paper": dict(),
 }
 
