@@ -185,3 +185,20 @@ def test_study_points_dedupe_and_resume_skips_finished(tmp_path, monkeypatch):
     monkeypatch.setattr(di, "train_imaging", boom)
     again = diffuser_study.run(cfg, tmp_path, resume=True)
     assert json.dumps(again["points"], sort_keys=True) == json.dumps(first["points"], sort_keys=True)
+
+
+def test_reproduction_doc_is_generated_from_the_records(tmp_path):
+    from experiments import diffuser_imaging, diffuser_report
+
+    im = tmp_path / "im"
+    (im / "figures").mkdir(parents=True)
+    s = diffuser_imaging.run(ImagingConfig(**{**TINY, "epochs": 1}), im)
+    st = tmp_path / "st"
+    diffuser_study.run(diffuser_study.StudyConfig(**{**TINY, "epochs": 1}, n_sweep="1,2", depth_sweep="1,2",
+                                                  sigma_train="2,4", sigma_mix_train="2,4", sigma_test="2,4"), st)
+    doc = diffuser_report.write_diffusers_doc(im, st, None, tmp_path / "docs" / "diffusers.md")
+    text = doc.read_text()
+    assert f"{s['pcc_new']:.4f}" in text and f"{s['pcc_lens_new']:.4f}" in text
+    assert "<!-- VACCINATION" in text and "Correlation length" in text
+    for link in __import__("re").findall(r"\]\((diffusers_figures/[^)]+)\)", text):
+        assert (doc.parent / link).is_file(), link
