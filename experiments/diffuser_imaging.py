@@ -519,6 +519,7 @@ from .registry import register  # noqa: E402
           scales=SCALES)
 def run(cfg: ImagingConfig, out_dir: Path, *, resume: bool = False) -> dict:
     out_dir = Path(out_dir)
+    (out_dir / "figures").mkdir(parents=True, exist_ok=True)
     records.write_config(out_dir / "config.json", "diffuser-imaging", cfg, cfg.seed)
     t0 = time.perf_counter()
     tr = train_imaging(cfg, out_dir, resume=resume)

@@ -113,6 +113,7 @@ def run(cfg: StudyConfig, out_dir: Path, *, resume: bool = False) -> dict:
     from .diffuser_imaging import train_imaging
 
     out_dir = Path(out_dir)
+    (out_dir / "figures").mkdir(parents=True, exist_ok=True)
     records.write_config(out_dir / "config.json", "diffuser-study", cfg, cfg.seed)
     points, sweeps = sweep_points(cfg)
     sigma_test = _nums(cfg.sigma_test)
