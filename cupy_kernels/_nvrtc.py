@@ -127,7 +127,7 @@ def compile_ptx(source: str, name: str = "kernel.cu", *, arch: str = DEFAULT_ARC
     _check(lib, lib.nvrtcCreateProgram(ctypes.byref(prog), source.encode(), name.encode(), 0, None, None),
            "nvrtcCreateProgram")
     try:
-        opts = [f"--gpu-architecture={arch}", "-default-device", *options]
+        opts = [f"--gpu-architecture={arch}", *options]  # no -default-device: as CuPy compiles
         arr = (ctypes.c_char_p * len(opts))(*[o.encode() for o in opts])
         status = lib.nvrtcCompileProgram(prog, len(opts), arr)
         size = ctypes.c_size_t()

@@ -26,6 +26,13 @@ def test_kernel_source_compiles_to_ptx(group, precision, arch):
         assert ".f64" in ptx
 
 
+@pytest.mark.parametrize("std", ["--std=c++11", "--std=c++17"])
+def test_kernel_sources_compile_under_other_language_standards(std):
+    for group in _sources.SOURCES:
+        for precision in _sources.PRECISIONS:
+            _nvrtc.compile_ptx(_sources.source(group, precision), f"{group}.cu", options=(std,))
+
+
 def test_double_precision_atomics_compile_for_the_oldest_supported_arch():
     """The mesh backward uses atomicAdd(double*) (sm_60+); compute_75 is the oldest
     architecture CUDA 13's NVRTC accepts (CUDA 12 also accepts it)."""
