@@ -138,7 +138,9 @@ def test_auto_resolution_and_env_override(monkeypatch):
     monkeypatch.delenv(_fft.ENV_VAR, raising=False)
     assert _fft.resolve_backend("auto", x) == "torch"  # small: per-call overhead dominates
     big = torch.zeros(_fft.AUTO_MIN_BATCH, 1, 1, dtype=torch.complex64)
-    assert _fft.resolve_backend("auto", big, s=(1024, 1024)) == "scipy"
+    assert _fft.resolve_backend("auto", big, s=(1024, 1024)) == "scipy"  # bare transform
+    planned = "pyfftw" if _fft.is_available("pyfftw")[0] else "scipy"
+    assert _fft.resolve_backend("auto", big, s=(1024, 1024), op="filter") == planned
     assert _fft.resolve_backend("auto", big[:1], s=(1 << 12, 1 << 12)) == "torch"  # one transform
     assert _fft.resolve_backend("auto", big.to("meta"), s=(1024, 1024)) == "torch"  # not CPU
     assert _fft.resolve_backend("torch", x) == "torch"
@@ -158,7 +160,8 @@ def test_auto_uses_the_cpu_backend_for_large_transforms(monkeypatch):
     monkeypatch.setattr(_fft, "AUTO_MIN_BATCH", 2)
     x = _rand((2, 4, 4), torch.complex128).requires_grad_(True)
     h = _rand((8, 8), torch.complex128, seed=1)
-    assert _fft.filter2(x, h).grad_fn.__class__.__name__.startswith("_Filter")
+    fn = _fft.filter2(x, h).grad_fn.__class__.__name__
+    assert fn.startswith("_PlannedFilter" if _fft.is_available("pyfftw")[0] else "_Filter"), fn
     assert _fft.fft2(x, s=(8, 8)).grad_fn.__class__.__name__.startswith("_FFT2")
     torch.testing.assert_close(_fft.filter2(x, h), _fft.filter2(x, h, backend="torch"))
 
@@ -198,3 +201,28 @@ def test_empty_batch_and_dtype_mismatch_fall_back_to_torch():
     assert _fft.filter2(empty, h, backend="scipy").shape == (0, 4, 4)
     x = _rand((2, 4, 4), torch.complex128)
     torch.testing.assert_close(_fft.filter2(x, h, backend="scipy"), _fft.filter2(x, h, backend="torch"))
+
+
+@pytest.mark.skipif(not _fft.is_available("pyfftw")[0], reason="pyfftw not installed")
+def test_planned_workspaces_never_alias_results():
+    """The planned FFTW filter reuses one workspace per shape: results must be fresh tensors,
+    and a chain of layers sharing the workspace must equal the torch chain (values, grads)."""
+    x = _rand((3, 16, 12), torch.complex128, seed=3).requires_grad_(True)
+    hs = [_rand((32, 24), torch.complex128, seed=s) for s in (4, 5, 6)]
+    y1 = _fft.filter2(x, hs[0], backend="pyfftw")
+    first = y1.detach().clone()
+    y2 = _fft.filter2(x, hs[1], backend="pyfftw")  # same shape: same workspace
+    torch.testing.assert_close(y1.detach(), first, rtol=0, atol=0)
+    assert y2.data_ptr() != y1.data_ptr()
+
+    def chain(backend):
+        u = x
+        for h in hs:
+            u = _fft.filter2(u * (1 + 0.5j), h, backend=backend)
+        return u
+    a, b = chain("pyfftw"), chain("torch")
+    torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+    g = _rand(a.shape, torch.complex128, seed=7)
+    (ga,) = torch.autograd.grad(a, x, g)
+    (gb,) = torch.autograd.grad(b, x, g)
+    torch.testing.assert_close(ga, gb, rtol=1e-10, atol=1e-10)
