@@ -141,9 +141,10 @@ def test_resumed_run_recomputes_nothing_and_documents_itself(tmp_path, monkeypat
     again = json.loads((out / "summary.json").read_text())
     assert again["criterion"] == first["criterion"]
 
-    doc = vac.write_reproduction_doc(out, tmp_path / "docs" / "vaccination.md")
+    doc = vac.write_reproduction_doc(tmp_path / "docs" / "vaccination.md", out)
     text = doc.read_text()
-    assert "| Δ_test / Δ |" in text and (tmp_path / "docs" / "vaccination_classifier.png").is_file()
+    assert "| Δ_test / Δ |" in text and "Published (Mengu et al." in text
+    assert (tmp_path / "docs" / "vaccination_run_classifier.png").is_file()
 
 
 def test_imaging_part_trains_a_vaccinated_network_and_writes_its_curve(tmp_path, monkeypatch):
@@ -172,3 +173,5 @@ def test_imaging_part_trains_a_vaccinated_network_and_writes_its_curve(tmp_path,
     report = (out / "report.md").read_text()
     assert "Imaging network: PCC vs test misalignment" in report
     assert (out / "figures" / "imaging_pcc_vs_misalignment.png").is_file()
+    text = vac.write_reproduction_doc(tmp_path / "doc.md", out).read_text()
+    assert "### Imaging network" in text and (tmp_path / "doc_img_imaging.png").is_file()
