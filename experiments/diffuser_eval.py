@@ -34,19 +34,20 @@ from scipy.optimize import curve_fit  # noqa: E402
 from optics.functional import apply_transfer_function, asm_transfer_function, circular_aperture  # noqa: E402
 from optics.functional import thin_lens_phase  # noqa: E402
 
-from .diffuser_imaging import ImagingConfig, object_region, pair_pcc  # noqa: E402
+from .diffuser_imaging import ImagingConfig, device_of, object_region, pair_pcc  # noqa: E402
 
 __all__ = ["free_space_output", "lens_output", "lens_geometry", "grating_objects", "fit_three_gaussians",
            "grating_periods", "baseline_pcc"]
 
 
 def _prop(cfg: ImagingConfig, u: torch.Tensor, z: float) -> torch.Tensor:
-    return apply_transfer_function(u, asm_transfer_function(cfg.grid, cfg.wavelength_m, z, pad_factor=cfg.pad_factor))
+    return apply_transfer_function(u, asm_transfer_function(cfg.grid, cfg.wavelength_m, z, pad_factor=cfg.pad_factor,
+                                                            device=u.device))
 
 
 def _at_diffuser(cfg, objects, diffusers):
     u = _prop(cfg, objects.to(torch.complex64), cfg.object_to_diffuser_m)
-    return u[:, None] if diffusers is None else u[:, None] * diffusers
+    return u[:, None] if diffusers is None else u[:, None] * diffusers.to(u.device)
 
 
 @torch.no_grad()
@@ -76,17 +77,18 @@ def lens_output(cfg: ImagingConfig, objects: torch.Tensor, diffusers=None) -> to
     r = geo["pupil_radius_m"]
     phase = thin_lens_phase(cfg.grid, cfg.wavelength_m, geo["f_m"], aperture_radius=r)
     t = (torch.polar(torch.ones_like(phase), phase) * circular_aperture(cfg.grid, r)).to(torch.complex64)
-    u = _prop(cfg, _at_diffuser(cfg, objects, diffusers), cfg.diffuser_to_layer_m) * t
+    u = _prop(cfg, _at_diffuser(cfg, objects, diffusers), cfg.diffuser_to_layer_m) * t.to(objects.device)
     u = _prop(cfg, u, geo["v_m"])
     return torch.flip(u.real.square() + u.imag.square(), dims=(-2, -1))
 
 
 @torch.no_grad()
 def baseline_pcc(cfg: ImagingConfig, fn, objects: torch.Tensor, diffusers=None) -> float:
+    dev = device_of(cfg)
     out = []
     for i in range(0, len(objects), cfg.eval_batch):
-        x = objects[i:i + cfg.eval_batch]
-        out.append(pair_pcc(fn(cfg, x, diffusers), x, cfg))
+        x = objects[i:i + cfg.eval_batch].to(dev)
+        out.append(pair_pcc(fn(cfg, x, diffusers), x, cfg).cpu())
     return float(torch.cat(out).double().mean())
 
 

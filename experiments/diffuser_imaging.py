@@ -49,7 +49,7 @@ from . import records
 
 __all__ = ["ImagingConfig", "SCALES", "DiffuserImager", "build_imaging_network", "imaging_objective",
            "train_imaging", "evaluate_pcc", "pair_pcc", "draw_diffusers", "new_diffusers", "load_objects",
-           "object_region", "sigma_list"]
+           "object_region", "sigma_list", "device_of"]
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,7 @@ class ImagingConfig:
     eval_batch: int = 8
     grating_periods_mm: str = "7.2,8.4,9.6,10.8,12.0"
     lens_focal_m: float = 21e-3  # 2f-2f imaging: lens 2 mm behind the diffuser, u = v = 42 mm
+    device: str = "auto"  # "auto" (CUDA when available), "cpu", "cuda", "cuda:1", ...
 
     def __post_init__(self):
         if self.object_px > self.grid_px:
@@ -139,6 +140,13 @@ def sigma_list(cfg: ImagingConfig) -> list[float]:
     if not out or any(s <= 0 for s in out):
         raise ValueError(f"diffuser_sigma_mix needs positive σ/λ values, got {cfg.diffuser_sigma_mix!r}")
     return out
+
+
+def device_of(cfg: ImagingConfig) -> torch.device:
+    """The torch device of ``cfg.device`` ("auto": CUDA when available, else CPU)."""
+    if cfg.device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(cfg.device)
 
 
 def object_region(cfg: ImagingConfig) -> tuple[slice, slice]:
@@ -288,10 +296,12 @@ def evaluate_pcc(model: DiffuserImager, objects: torch.Tensor, diffusers=None, *
         per_pair: return the ``(N, n)`` tensor instead of its mean.
     """
     batch = batch or model.cfg.eval_batch
+    dev = model.phase.device
+    diffusers = None if diffusers is None else diffusers.to(dev)
     out = []
     for i in range(0, len(objects), batch):
-        x = objects[i:i + batch]
-        out.append(pair_pcc(model(x, diffusers, shifts=shifts, gaps=gaps), x, model.cfg))
+        x = objects[i:i + batch].to(dev)
+        out.append(pair_pcc(model(x, diffusers, shifts=shifts, gaps=gaps), x, model.cfg).cpu())
     r = torch.cat(out)
     return r if per_pair else float(r.double().mean())
 
@@ -320,7 +330,8 @@ def train_imaging(cfg: ImagingConfig, out_dir: Path, *, misalignment_sampler: Ca
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = out_dir / "checkpoint.pt"
     torch.manual_seed(cfg.seed)  # nothing random uses the global RNG; belt and braces
-    model = build_imaging_network(cfg)
+    dev = device_of(cfg)
+    model = build_imaging_network(cfg).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.lr_decay)
     mis_gen = torch.Generator().manual_seed(424242 + cfg.seed)
@@ -337,16 +348,16 @@ def train_imaging(cfg: ImagingConfig, out_dir: Path, *, misalignment_sampler: Ca
     raw = load_objects(cfg, "train", cfg.n_train)
     val = encode_objects(cfg, load_objects(cfg, "test", cfg.n_val))
     val_new = new_diffusers(cfg, cfg.n_val_new, stream=999)
-    known = draw_diffusers(cfg, cfg.diffusers_per_epoch, _epoch_generator(cfg, start - 1)) if start else None
+    known = draw_diffusers(cfg, cfg.diffusers_per_epoch, _epoch_generator(cfg, start - 1)).to(dev) if start else None
     for epoch in range(start, cfg.epochs):
         t0 = time.perf_counter()
         g = _epoch_generator(cfg, epoch)
-        known = draw_diffusers(cfg, cfg.diffusers_per_epoch, g)
+        known = draw_diffusers(cfg, cfg.diffusers_per_epoch, g).to(dev)
         order = torch.randperm(cfg.n_train, generator=g)
         model.train()
         losses = []
         for i in range(0, cfg.n_train, cfg.batch_size):
-            x = encode_objects(cfg, raw[order[i:i + cfg.batch_size]])
+            x = encode_objects(cfg, raw[order[i:i + cfg.batch_size]]).to(dev)
             shifts = gaps = None
             if misalignment_sampler is not None:
                 shifts, gaps = misalignment_sampler(mis_gen)
@@ -371,7 +382,7 @@ def train_imaging(cfg: ImagingConfig, out_dir: Path, *, misalignment_sampler: Ca
             print(f"  epoch {epoch + 1}/{cfg.epochs}: loss {h['loss']:.4f}, PCC known {h['val_pcc_known']:.3f}, "
                   f"new {h['val_pcc_new']:.3f} ({wall:.0f} s)", flush=True)
     model.eval()
-    return {"model": model, "known_diffusers": known, "history": history, "wall_time_s": wall}
+    return {"model": model, "known_diffusers": known.cpu(), "history": history, "wall_time_s": wall}
 
 
 # -- the experiment ------------------------------------------------------------------------
@@ -395,8 +406,9 @@ def evaluate_all(cfg: ImagingConfig, model: DiffuserImager, known: torch.Tensor)
     s["pcc_lens_none"] = ev.baseline_pcc(cfg, ev.lens_output, objects, None)
     periods = ev.parse_periods(cfg)
     gratings = ev.grating_objects(cfg, periods)
+    dev = model.phase.device
     with torch.no_grad():
-        g_out = torch.cat([model(gratings[i:i + 1], new) for i in range(len(periods))])
+        g_out = torch.cat([model(gratings[i:i + 1].to(dev), new.to(dev)).cpu() for i in range(len(periods))])
     fits = ev.grating_periods(cfg, g_out, periods)
     g_pcc = pair_pcc(g_out, gratings, cfg)
     s["grating_pcc_new"] = float(g_pcc.double().mean())
@@ -425,16 +437,19 @@ def _figures(cfg, out_dir: Path, model, known, ev_res, history) -> list[tuple[st
     fig_dir.mkdir(exist_ok=True)
     obj = ev_res["objects"][:4]
     new = ev_res["new"]
-    rows = {"known diffuser 1": model(obj, known[:1])[:, 0], "known diffuser 2": model(obj, known[1:2])[:, 0]
-            if len(known) > 1 else model(obj, known[:1])[:, 0],
-            "new diffuser 1": model(obj, new[:1])[:, 0], "new diffuser 2": model(obj, new[1:2])[:, 0]
-            if len(new) > 1 else model(obj, new[:1])[:, 0],
-            "no diffuser": model(obj, None)[:, 0], "free space (new 1)": ev.free_space_output(cfg, obj, new[:1])[:, 0],
-            "lens (new 1)": ev.lens_output(cfg, obj, new[:1])[:, 0]}
+    dev = model.phase.device
+
+    def out(d):
+        return model(obj.to(dev), None if d is None else d.to(dev))[:, 0].cpu()
+
+    rows = {"known diffuser 1": out(known[:1]), "known diffuser 2": out(known[1:2] if len(known) > 1 else known[:1]),
+            "new diffuser 1": out(new[:1]), "new diffuser 2": out(new[1:2] if len(new) > 1 else new[:1]),
+            "no diffuser": out(None), "free space (new 1)": ev.free_space_output(cfg, obj, new[:1])[:, 0].cpu(),
+            "lens (new 1)": ev.lens_output(cfg, obj, new[:1])[:, 0].cpu()}
     s = ev_res["summary"]
     figs = [("example objects and outputs (object region)",
              ev.examples_figure(cfg, obj, rows, fig_dir / "examples.png", title="diffuser-imaging: test objects").name),
-            ("phase masks", figures.phase_masks(model.phase.detach(), cfg.pitch_m, fig_dir / "phase_masks.png",
+            ("phase masks", figures.phase_masks(model.phase.detach().cpu(), cfg.pitch_m, fig_dir / "phase_masks.png",
                                                 title="trained phase layers").name),
             ("learning curve", ev.learning_curve_figure(history, fig_dir / "learning_curve.png",
                                                         title="diffuser-imaging").name),
@@ -536,7 +551,7 @@ def run(cfg: ImagingConfig, out_dir: Path, *, resume: bool = False) -> dict:
     s["total_wall_time_s"] = time.perf_counter() - t0 + (0 if not resume else 0)
     hist = tr["history"]
     datasets = {
-        "phase_masks": (model.phase.detach(), "rad"),
+        "phase_masks": (model.phase.detach().cpu(), "rad"),
         "known_diffuser_phase": (known.angle(), "rad (wrapped)"),
         "pcc_known": (ev_res["pairs"]["pcc_known_pairs"], "1 (test object × known diffuser)"),
         "pcc_new": (ev_res["pairs"]["pcc_new_pairs"], "1 (test object × new diffuser)"),
@@ -554,7 +569,7 @@ def run(cfg: ImagingConfig, out_dir: Path, *, resume: bool = False) -> dict:
         "experiment": "diffuser-imaging", "seed": cfg.seed, "config": dataclasses.asdict(cfg),
         "versions": records.versions(), "summary": s, "published": PUBLISHED,
         "units": "PCC dimensionless; lengths m; times s; pcc region = central object_px square"}, datasets=datasets)
-    records.atomic_torch_save({"phase": model.phase.detach(), "known_diffusers": known, "config": dataclasses.asdict(cfg)},
+    records.atomic_torch_save({"phase": model.phase.detach().cpu(), "known_diffusers": known, "config": dataclasses.asdict(cfg)},
                               out_dir / "model.pt")
     (out_dir / "summary.json").write_text(json.dumps(s, indent=2))
     (out_dir / "report.md").write_text(_report(cfg, s, figs, tr["wall_time_s"]))
