@@ -100,26 +100,42 @@ THREADS = (_THREADS,)
 _PLANS: dict = {}
 
 
-def fft_plan(buf_cp, device: int):
-    """A cached in-place C2C/Z2Z cuFFT plan over the last two axes, keyed by shape/dtype/device."""
-    key = (tuple(buf_cp.shape), str(buf_cp.dtype), device)
+def _plan(n: int, stride: int, dist: int, batch: int, double: bool, device: int):
+    """A cached 1-D in-place C2C/Z2Z cuFFT plan: ``batch`` transforms of length ``n``, element
+    ``i`` of transform ``k`` at ``k * dist + i * stride``."""
+    key = (n, stride, dist, batch, double, device)
     plan = _PLANS.get(key)
     if plan is None:
-        import cupyx.scipy.fft as cpfft
+        from cupy.cuda import cufft
 
         if len(_PLANS) >= 32:  # a handful of shapes in practice; bound the work areas kept alive
             _PLANS.pop(next(iter(_PLANS)))
-        plan = cpfft.get_fft_plan(buf_cp, axes=(-2, -1), value_type="C2C")
+        fft_type = cufft.CUFFT_Z2Z if double else cufft.CUFFT_C2C
+        plan = cufft.PlanNd((n,), (n,), stride, dist, (n,), stride, dist, fft_type, batch, "C", -1, None)
         _PLANS[key] = plan
     return plan
 
 
-def fft_inplace(buf_cp, device: int, inverse: bool) -> None:
-    """Unnormalised in-place 2-D FFT of a contiguous ``(B, My, Mx)`` CuPy array."""
+def fft_pruned(buf_cp, my: int, batch: int, mx: int, ny: int, device: int, inverse: bool) -> None:
+    """Unnormalised in-place 2-D FFT of a contiguous ``(My, B, Mx)`` buffer, pruned for zero padding.
+
+    Forward: only rows ``y < ny`` are nonzero, so the row pass transforms those ``ny·B``
+    contiguous rows and the column pass all ``B·Mx`` columns (stride ``B·Mx``). Inverse:
+    the column pass, then the row pass only on the rows ``y < ny`` that the crop keeps
+    (rows ``y ≥ ny`` are left half-transformed and must not be read). Exact; it skips
+    ``1 − ny/My`` of the row-pass work (half at 2× padding).
+    """
     from cupy.cuda import cufft
 
-    plan = fft_plan(buf_cp, device)
-    plan.fft(buf_cp, buf_cp, cufft.CUFFT_INVERSE if inverse else cufft.CUFFT_FORWARD)
+    double = buf_cp.dtype.itemsize == 16
+    rows = _plan(mx, 1, mx, ny * batch, double, device)
+    cols = _plan(my, batch * mx, 1, batch * mx, double, device)
+    if inverse:
+        cols.fft(buf_cp, buf_cp, cufft.CUFFT_INVERSE)
+        rows.fft(buf_cp, buf_cp, cufft.CUFFT_INVERSE)
+    else:
+        rows.fft(buf_cp, buf_cp, cufft.CUFFT_FORWARD)
+        cols.fft(buf_cp, buf_cp, cufft.CUFFT_FORWARD)
 
 
 def pool_bytes() -> int:

@@ -8,9 +8,10 @@ complex tensor. Index types are 64-bit where a product of sizes can exceed 2^31.
 
 Kernels (all ``extern "C"``):
 
-``pad_copy``        buf[b, y, x] = x[b, y, x] for y < ny, x < nx, else 0 (buf ``(B, My, Mx)``)
-``crop_copy``       out[b, y, x] = buf[b, y, x] for y < ny, x < nx
-``tf_multiply``     spec[b, ky, kx] *= scale · H'[ky, kx] with H' = H · R (or conj(H · R) when
+``pad_copy``        buf[y, b, x] = x[b, y, x] for y < ny, x < nx, else 0 (buf ``(My, B, Mx)``:
+                    this layout lets the FFT skip the zero rows, see :mod:`cupy_kernels.ops`)
+``crop_copy``       out[b, y, x] = buf[y, b, x] for y < ny, x < nx
+``tf_multiply``     spec[ky, b, kx] *= scale · H'[ky, kx] with H' = H · R (or conj(H · R) when
                     ``conj``), R = exp(−i2π(fy·sy + fx·sx)) the optional shift ramp, fy, fx
                     in cycles per padded sample in FFT order (``k`` for ``k < (M+1)/2``, else
                     ``k − M``, over ``M``); ``sy``, ``sx`` in padded pixels
@@ -51,6 +52,9 @@ __device__ __forceinline__ CPX c_expi(REAL phi) { REAL s, c; sincos(phi, &s, &c)
 """
 
 _PROPAGATION = r"""
+/* The padded spectrum buffer is laid out (My, B, Mx): row y of batch item b at (y * B + b) * Mx.
+   Then the rows y < ny of all items are contiguous (the only rows a pruned row-FFT pass must
+   transform) and the columns are a plain strided batch (istride B * Mx, idist 1). */
 extern "C" __global__ void pad_copy_{sfx}(const CPX* __restrict__ x, CPX* __restrict__ buf,
         long long batch, int ny, int nx, int my, int mx)
 {
@@ -59,8 +63,8 @@ extern "C" __global__ void pad_copy_{sfx}(const CPX* __restrict__ x, CPX* __rest
          i += (long long)blockDim.x * gridDim.x) {
         int col = (int)(i % mx);
         long long r = i / mx;
-        int row = (int)(r % my);
-        long long b = r / my;
+        long long b = r % batch;
+        int row = (int)(r / batch);
         buf[i] = (row < ny && col < nx) ? x[(b * ny + row) * nx + col] : c_make(0, 0);
     }
 }
@@ -75,7 +79,7 @@ extern "C" __global__ void crop_copy_{sfx}(const CPX* __restrict__ buf, CPX* __r
         long long r = i / nx;
         int row = (int)(r % ny);
         long long b = r / ny;
-        out[i] = buf[(b * my + row) * mx + col];
+        out[i] = buf[((long long)row * batch + b) * mx + col];
     }
 }
 
@@ -86,9 +90,9 @@ extern "C" __global__ void tf_multiply_{sfx}(CPX* __restrict__ spec, const CPX* 
     /* the filter is computed once per frequency and applied to the whole batch */
     for (long long p = blockIdx.x * (long long)blockDim.x + threadIdx.x; p < plane;
          p += (long long)blockDim.x * gridDim.x) {
+        int ky = (int)(p / mx), kx = (int)(p % mx);
         CPX f = h[p];
         if (use_ramp) {
-            int ky = (int)(p / mx), kx = (int)(p % mx);
             REAL fy = (REAL)(ky < (my + 1) / 2 ? ky : ky - my) / (REAL)my;
             REAL fx = (REAL)(kx < (mx + 1) / 2 ? kx : kx - mx) / (REAL)mx;
             f = c_mul(f, c_expi(-(REAL)TWO_PI * (fy * sy + fx * sx)));
@@ -96,7 +100,7 @@ extern "C" __global__ void tf_multiply_{sfx}(CPX* __restrict__ spec, const CPX* 
         if (conj) f.y = -f.y;
         f.x *= scale; f.y *= scale;
         for (long long b = 0; b < batch; ++b) {
-            long long i = b * plane + p;
+            long long i = ((long long)ky * batch + b) * mx + kx;
             spec[i] = c_mul(spec[i], f);
         }
     }

@@ -1,10 +1,13 @@
 """The fused GPU operations: ``torch.autograd.Function`` s with hand-written backwards.
 
 * :func:`filter2` — ``crop(ifft2(H · R · fft2(pad(x))))`` (angular-spectrum propagation and
-  every other transfer-function filter; optional shift ramp ``R``): pad-copy kernel,
-  in-place cuFFT (plans cached per shape), one fused multiply (transfer function, ramp and
-  the 1/M of the inverse transform), in-place inverse cuFFT, crop-copy kernel. Only the
-  transfer function is saved for the backward, which is the same filter with ``conj(H·R)``.
+  every other transfer-function filter; optional shift ramp ``R``): pad-copy kernel into a
+  ``(My, B, Mx)`` buffer, in-place cuFFT pruned for the zero padding (row pass on the ``ny``
+  data rows only, then the column pass; inverse: columns, then only the rows the crop
+  keeps; 1-D plans cached per shape, :func:`cupy_kernels._runtime.fft_pruned`), one fused
+  multiply (transfer function, ramp and the 1/M of the inverse transform), crop-copy
+  kernel. Only the transfer function is saved for the backward, which is the same filter
+  with ``conj(H·R)``.
 * :func:`phase_modulate` — ``u · exp(iφ')`` with the phase window placed in the plane
   (padding of the parameter), optional quantization and response curve; one kernel
   forward, one backward (which crops the phase gradient back to the window).
@@ -83,22 +86,22 @@ def _run_filter(src: torch.Tensor, h: torch.Tensor, shift, conj: bool, check=Non
     b, ny, nx = src.shape
     my, mx = h.shape
     prec = R.precision_of(src.dtype)
-    buf = torch.empty(b, my, mx, dtype=src.dtype, device=src.device)
+    buf = torch.empty(my, b, mx, dtype=src.dtype, device=src.device)  # (My, B, Mx): see fft_pruned
     with R.on_torch_stream(src.device) as dev:
         buf_cp = R.as_cupy(buf)
         grid, block = _blocks(buf.numel())
         R.kernel("propagation", "pad_copy", prec, dev)(
             grid, block, (R.as_cupy(src), buf_cp, _i64(b), _i32(ny), _i32(nx), _i32(my), _i32(mx)))
-        R.fft_inplace(buf_cp, dev, inverse=False)
+        R.fft_pruned(buf_cp, my, b, mx, ny, dev, inverse=False)
     if check is not None:
-        check(buf)
+        check(buf.transpose(0, 1))  # (B, My, Mx), as torch.fft.fft2 would give it
     spec = buf.clone() if keep_spec else None
     grad_h = None
     if grad_h_from is not None:
         fwd = grad_h_from
         if shift is not None:
-            fwd = fwd * shift_ramp((my, mx), *shift, dtype=fwd.dtype, device=fwd.device)
-        grad_h = (buf * fwd.conj()).sum(0) / (my * mx)
+            fwd = fwd * shift_ramp((my, mx), *shift, dtype=fwd.dtype, device=fwd.device)[:, None, :]
+        grad_h = (buf * fwd.conj()).sum(1) / (my * mx)
     sy, sx = (0.0, 0.0) if shift is None else shift
     out = torch.empty(b, ny, nx, dtype=src.dtype, device=src.device)
     with R.on_torch_stream(src.device) as dev:
@@ -106,7 +109,7 @@ def _run_filter(src: torch.Tensor, h: torch.Tensor, shift, conj: bool, check=Non
         R.kernel("propagation", "tf_multiply", prec, dev)(
             grid, block, (buf_cp, R.as_cupy(h), _i64(b), _i32(my), _i32(mx), _real(sy, prec), _real(sx, prec),
                           _i32(shift is not None), _i32(conj), _real(1.0 / (my * mx), prec)))
-        R.fft_inplace(buf_cp, dev, inverse=True)
+        R.fft_pruned(buf_cp, my, b, mx, ny, dev, inverse=True)
         grid, block = _blocks(out.numel())
         R.kernel("propagation", "crop_copy", prec, dev)(
             grid, block, (buf_cp, R.as_cupy(out), _i64(b), _i32(ny), _i32(nx), _i32(my), _i32(mx)))

@@ -36,16 +36,18 @@ def _ramp(my, mx, shift):
 def _emulate_filter(x, h, shift, conj):
     b, ny, nx = x.shape
     my, mx = h.shape
-    buf = np.zeros((b, my, mx), complex)
-    buf[:, :ny, :nx] = x                                   # pad_copy
-    buf = np.fft.fft2(buf)                                 # CUFFT_FORWARD
-    spec = buf.copy()
+    buf = np.zeros((my, b, mx), complex)                   # pad_copy, layout (My, B, Mx)
+    buf[:ny, :, :nx] = x.transpose(1, 0, 2)
+    buf[:ny] = np.fft.fft(buf[:ny], axis=-1)               # pruned row pass (CUFFT_FORWARD)
+    buf = np.fft.fft(buf, axis=0)                          # column pass
+    spec = buf.transpose(1, 0, 2).copy()
     f = h * _ramp(my, mx, shift)                           # tf_multiply
     if conj:
         f = np.conj(f)
-    buf = buf * (f / (my * mx))
-    buf = np.fft.ifft2(buf) * (my * mx)                    # CUFFT_INVERSE (unnormalised)
-    return buf[:, :ny, :nx], spec                          # crop_copy
+    buf = buf * (f / (my * mx))[:, None, :]
+    buf = np.fft.ifft(buf, axis=0) * my                    # CUFFT_INVERSE (unnormalised): columns,
+    buf[:ny] = np.fft.ifft(buf[:ny], axis=-1) * mx         # then only the rows the crop keeps
+    return buf[:ny, :, :nx].transpose(1, 0, 2), spec       # crop_copy
 
 
 @pytest.mark.parametrize("shift", [None, (1.7, -2.3)])

@@ -61,14 +61,14 @@ def _fftfreq_signed(m):
     return np.where(k < (m + 1) // 2, k, k - m) / m
 
 
-def k_pad_copy(x, buf, b, ny, nx, my, mx):
-    v = buf.reshape(b, my, mx)
+def k_pad_copy(x, buf, b, ny, nx, my, mx):  # buf (My, B, Mx)
+    v = buf.reshape(my, b, mx)
     v[...] = 0
-    v[:, :ny, :nx] = x.reshape(b, ny, nx)
+    v[:ny, :, :nx] = x.reshape(b, ny, nx).transpose(1, 0, 2)
 
 
 def k_crop_copy(buf, out, b, ny, nx, my, mx):
-    out.reshape(b, ny, nx)[...] = buf.reshape(b, my, mx)[:, :ny, :nx]
+    out.reshape(b, ny, nx)[...] = buf.reshape(my, b, mx)[:ny, :, :nx].transpose(1, 0, 2)
 
 
 def k_tf_multiply(spec, h, b, my, mx, sy, sx, use_ramp, conj, scale):
@@ -77,7 +77,7 @@ def k_tf_multiply(spec, h, b, my, mx, sy, sx, use_ramp, conj, scale):
         f = f * np.exp(-1j * TWO_PI * (_fftfreq_signed(my)[:, None] * sy + _fftfreq_signed(mx)[None, :] * sx))
     if conj:
         f = np.conj(f)
-    spec.reshape(b, my, mx)[...] *= (f * scale).astype(spec.dtype)
+    spec.reshape(my, b, mx)[...] *= (f * scale).astype(spec.dtype)[:, None, :]
 
 
 def _applied(phi, response, levels, gain, offset, lut, k):
@@ -180,12 +180,20 @@ def fake_runtime(monkeypatch):
 
         return launch
 
-    def fft_inplace(buf, device, inverse):
-        m = buf.shape[-1] * buf.shape[-2]
-        buf[...] = np.fft.ifft2(buf) * m if inverse else np.fft.fft2(buf)
+    def fft_pruned(buf, my, b, mx, ny, device, inverse):
+        """What the two pruned cuFFT passes do to the (My, B, Mx) buffer."""
+        assert buf.shape == (my, b, mx) and buf.flags["C_CONTIGUOUS"]
+        if inverse:
+            buf[...] = np.fft.ifft(buf, axis=0) * my
+            buf[:ny] = np.fft.ifft(buf[:ny], axis=-1) * mx
+            buf[ny:] = np.nan  # left half-transformed by the real pass: must never be read
+        else:
+            assert not buf[ny:].any(), "rows skipped by the row pass must be zero"
+            buf[:ny] = np.fft.fft(buf[:ny], axis=-1)
+            buf[...] = np.fft.fft(buf, axis=0)
 
     monkeypatch.setattr(_runtime, "kernel", kernel)
-    monkeypatch.setattr(_runtime, "fft_inplace", fft_inplace)
+    monkeypatch.setattr(_runtime, "fft_pruned", fft_pruned)
     monkeypatch.setattr(_runtime, "as_cupy", lambda t: t.detach().numpy())
     monkeypatch.setattr(_runtime, "on_torch_stream", lambda device: contextlib.nullcontext(0))
     return launches
