@@ -27,6 +27,7 @@ _REDUCED_KEYS = [("grid_px", "layer / grid size (px)"), ("object_px", "object si
                  ("n_train", "training objects"), ("epochs", "epochs"),
                  ("diffusers_per_epoch", "diffusers per epoch n"), ("n_test", "test objects"),
                  ("n_new_diffusers", "new test diffusers"), ("lr", "learning rate"),
+                 ("lr_decay", "learning-rate factor per epoch"),
                  ("grating_periods_mm", "grating periods (mm)")]
 
 

@@ -107,7 +107,7 @@ def _atomic_json(path: Path, payload) -> None:
 
 
 @register("diffuser-study", "Diffuser-imaging training strategies: n, depth, correlation length (JSTQE 2023)",
-          StudyConfig, runtime={"smoke": "10 s", "cpu": "≈30-45 min (7 points, resumable)",
+          StudyConfig, runtime={"smoke": "10 s", "cpu": "≈40 min (8 points of 200 objects × 5 epochs, resumable)",
                                 "paper": "GPU: ≈10 full diffuser-imaging trainings"}, scales=SCALES)
 def run(cfg: StudyConfig, out_dir: Path, *, resume: bool = False) -> dict:
     from .diffuser_imaging import train_imaging
