@@ -25,9 +25,10 @@ field Ez out of plane (TM; a scalar wave equation, like onnsim's model):
 
 Time stepping with complex fields and a smoothly switched-on CW source until steady state;
 the complex amplitude E(x) (time factor exp(-iωt) removed) is sampled on each monitor line.
-Meep grid point k carries the job's transverse sample k (a half-pixel shift of the whole
-problem), and the layer's pixel staircase is sampled point-wise (no subpixel averaging), so
-no pixel edge lies on a grid point and a mirror-symmetric profile stays mirror-symmetric.
+A Meep grid point carries each of the job's transverse samples (for an even number of
+samples by a half-pixel shift of the whole problem), and the layer's pixel staircase is
+sampled point-wise (no subpixel averaging), so no pixel edge lies on a grid point and a
+mirror-symmetric profile stays mirror-symmetric (to < 1e-4 in |E|, periodic or PML sides).
 """
 
 from __future__ import annotations
@@ -123,10 +124,13 @@ def main(job_path, out_path):
     def Y(z):
         return z - y0
 
-    # Meep's grid points lie at -width/2 + k dx, half a pixel left of the job's samples x_k.
-    # Everything (profile, heights, monitor samples) is shifted by SHIFT so that Meep grid
-    # point k carries job sample k: no interpolation and no pixel edge on a grid point.
-    SHIFT = dx / 2
+    # Meep's grid points lie at integer multiples of dx from the cell centre. The job's samples
+    # x_k = (k - (nx-1)/2) dx are such points when nx is odd, and half a pixel off when nx is
+    # even: then everything (profile, heights, monitor samples) is shifted by SHIFT = dx/2 so
+    # that a Meep grid point carries each job sample: no interpolation and no pixel edge on a
+    # grid point. (A shift for odd nx too put every grid point on a pixel edge: a symmetric
+    # ridge came out with a mirror asymmetry of 0.22 in |E|.)
+    SHIFT = dx / 2 if nx % 2 == 0 else 0.0
 
     def interp_x(values, at):
         at = np.asarray(at) + SHIFT
@@ -149,20 +153,25 @@ def main(job_path, out_path):
     else:
         def amp(p):
             return complex(-2.0, 0.0)  # plane wave of unit amplitude at the source line
-        src_size = sx
+        # Periodic: across the cell. PML sides: across the window only (a plane wave cut to the
+        # window, like onnsim's field on its grid); a source running on through the side PMLs
+        # left a mirror asymmetry of 0.01-0.02 in |E| (peak 1.7) for a symmetric ridge, which
+        # vanishes (< 1e-4) when the source stops at the PML.
+        src_size = width
+    src_x = -SHIFT if job["mode"] == "layer" else 0.0  # layer: centred on the shifted problem
 
     material_function = None
     if job["mode"] == "layer":
         # Pixel staircase sampled point-wise on Meep's grid (no subpixel averaging). One Block
         # per pixel with edges on the Ez grid points left averaged "seams" (eps 1.2-1.6) inside
         # the ridges at rounding-dependent places, breaking the ±order symmetry of a symmetric
-        # grating. Here grid point k is pixel k (see SHIFT), so no edge lies on a grid point.
+        # grating. Here a grid point carries each pixel sample (see SHIFT): no edge on a grid point.
         medium, air = mp.Medium(index=float(job["index"])), mp.Medium(index=1.0)
         y_bottom = Y(-layer)
         tol = 0.25 / res  # grid rows sit on the layer's y edges: count [bottom, top) rows
 
         def material_function(p):
-            k = int(np.floor((p.x + width / 2) / dx + 0.5))
+            k = int(np.floor((p.x + SHIFT - x[0]) / dx + 0.5))
             if periodic:
                 k %= nx
             h = heights[k] if 0 <= k < nx else 0.0
@@ -177,7 +186,7 @@ def main(job_path, out_path):
         material_function=material_function, eps_averaging=False,
         k_point=mp.Vector3() if periodic else False, force_complex_fields=True,
         sources=[mp.Source(mp.ContinuousSource(frequency=freq, width=turn_on), component=mp.Ez,
-                           center=mp.Vector3(0, Y(y_src)), size=mp.Vector3(src_size, 0), amp_func=amp)],
+                           center=mp.Vector3(src_x, Y(y_src)), size=mp.Vector3(src_size, 0), amp_func=amp)],
     )
     # steady state: switch-on plus a few transits of the cell
     sim.run(until=float(job["run_time"]))
