@@ -61,7 +61,7 @@ class FdtdValidationConfig:
     slit_z_wl: float = 20.0
     slit_window_wl: float = 32.0
     grating_resolution: float = 20.0
-    grating_periods_wl: str = "40,20,14,10,7,5,4,3,2,1.5"
+    grating_periods_wl: str = "40,20,18,16,14,10,8,7,5,4,3,2,1.5"
     grating_kinds: str = "binary,blazed4"
     grating_convergence_period_wl: float = 10.0
     grating_convergence_resolutions: str = "10,20,30"
@@ -489,21 +489,33 @@ _FIXES = """## Fixes made while validating
   further from the source than labelled. A Gaussian of waist 3λ hides this (the old table
   showed 4.2 % / 2.2 % at 10 / 20 points/λ, now 2.6 % / 0.6 %); a beam tilted at
   sin θ = 0.7 was 45 % off. The source line is now the reference plane.
+- Layer mode with an odd number of samples and layer mode with PML sides were not
+  mirror-symmetric (see the next section).
 - `optics.asm_propagate` on a 1-row grid with `pad_factor=2` pads the row too; the padded y
   axis carries an evanescent Nyquist component and the field comes out exactly halved
   (z ≫ dx). Normalised intensities are unaffected; `hardware.fdtd.asm_1d` pads x only."""
 
-_PML_NOTE = """## Open point: layer mode with absorbing (PML) sides
+_PML_NOTE = """## Layer mode with absorbing (PML) sides
 
-Layers are validated with periodic sides (gratings; the trained layer is one period of a
-periodic array, so Meep and onnsim solve the same problem). With `transverse="pml"` the
-plane wave runs through the side PMLs, and the half-pixel shift puts the problem half a
-pixel off the cell centre, so the PMLs are not mirror-symmetric about it: a symmetric ridge
-(window 10λ, 10 points/λ) showed a |E| mirror asymmetry of 0.007 in the middle 4λ and 0.022
-near the window edges (peak |E| 1.67); an odd-pixel cell made it worse (0.32). A plane wave
-cut by side PMLs is not the problem onnsim solves anyway (onnsim's window edges diffract, a
-plane wave through a PML does not), so finite apertures should be compared in source mode
-or with periodic sides and flat margins. Not pursued further."""
+Layers are validated here with periodic sides (the gratings; the trained layer is one period
+of a periodic array, so Meep and onnsim solve the same problem). With `transverse="pml"` the
+layer mode used to show a mirror asymmetry for a symmetric ridge (window 10λ, 10 points/λ:
+0.007–0.022 in |E| of peak 1.67; 0.32 with an odd number of samples). Two causes, both fixed
+(test `test_layer_mode_keeps_a_symmetric_ridge_symmetric`, periodic and PML, even and odd
+sample counts: now < 1e-4):
+
+- Meep's grid points lie at integer multiples of dx from the cell centre. The job's samples
+  are such points for an odd sample count and half a pixel off for an even one; the worker
+  shifted the problem by half a pixel in both cases, which for odd counts put every grid
+  point on a pixel edge (asymmetry 0.22). The shift is now applied for even counts only.
+- The plane-wave source ran on through the side PMLs to the cell walls; stopping it at the
+  PML (a plane wave cut to the window) removes the rest (0.011 → 3e-6). The half-pixel
+  offset of the PMLs relative to the problem was not the cause.
+
+So PML-sided layers now see a plane wave cut to the window, like onnsim's field on its grid
+(zero outside); its edges diffract over the gap before the layer, which onnsim's thin element
+does not model. A quantitative comparison of finite, PML-sided layers with onnsim's
+zero-padded ASM is not part of this run."""
 
 
 def render_markdown(res: dict, config: dict, *, figures_prefix: str | None = "", run_dir: str | None = None) -> str:
@@ -675,9 +687,14 @@ def render_markdown(res: dict, config: dict, *, figures_prefix: str | None = "",
     return "\n".join(lines)
 
 
-def write_fdtd_doc(run_dir, out_path, *, figures_prefix: str | None = None) -> Path:
+def write_fdtd_doc(run_dir, out_path, *, figures_dir: str | None = "fdtd_figures") -> Path:
     """Write the validation page (docs/validation/fdtd.md) from the run directory of a
-    ``fdtd-validation`` run (its ``results.json`` and ``config.json``)."""
+    ``fdtd-validation`` run (its ``results.json`` and ``config.json``).
+
+    The run's figures are copied next to the page into ``figures_dir`` and linked; when
+    ``figures_dir`` is None or a figure is missing, they are only named."""
+    import shutil
+
     run_dir, out_path = Path(run_dir), Path(out_path)
     res_path = run_dir / "results.json"
     if not res_path.exists():
@@ -686,7 +703,16 @@ def write_fdtd_doc(run_dir, out_path, *, figures_prefix: str | None = None) -> P
     cfg = json.loads((run_dir / "config.json").read_text())
     if cfg.get("experiment") != NAME:
         raise ValueError(f"{run_dir} is a run of {cfg.get('experiment')!r}, not {NAME!r}")
-    text = render_markdown(res, cfg["config"], figures_prefix=figures_prefix, run_dir=str(run_dir))
+    figs = res.get("figures", {})
+    prefix = None
+    if figures_dir is not None and figs and all((run_dir / p).is_file() for p in figs.values()):
+        dest = out_path.parent / figures_dir
+        dest.mkdir(parents=True, exist_ok=True)
+        for key, p in figs.items():
+            shutil.copyfile(run_dir / p, dest / Path(p).name)
+        res = dict(res, figures={k: f"{figures_dir}/{Path(p).name}" for k, p in figs.items()})
+        prefix = ""
+    text = render_markdown(res, cfg["config"], figures_prefix=prefix, run_dir=str(run_dir))
     out_path.write_text(text)
     return out_path
 

@@ -115,3 +115,14 @@ def test_doc_generator_rejects_other_runs(tmp_path):
     (tmp_path / "run" / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(ValueError, match="beam-splitter"):
         fv.write_fdtd_doc(tmp_path / "run", tmp_path / "x.md")
+
+
+def test_doc_links_copied_figures(tmp_path):
+    _synthetic_record(tmp_path / "run")
+    (tmp_path / "run" / "figures").mkdir()
+    png = b"\x89PNG\r\n\x1a\n" + b"0" * 16
+    (tmp_path / "run" / "figures" / "profiles.png").write_bytes(png)
+    (tmp_path / "docs").mkdir()
+    doc = fv.write_fdtd_doc(tmp_path / "run", tmp_path / "docs" / "fdtd.md").read_text()
+    assert "](fdtd_figures/profiles.png)" in doc
+    assert (tmp_path / "docs" / "fdtd_figures" / "profiles.png").read_bytes() == png
