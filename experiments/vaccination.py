@@ -560,10 +560,12 @@ def _intro(cfg: VaccinationConfig) -> str:
 
 
 def _notes(cfg: VaccinationConfig) -> str:
-    return ("\nNotes: lateral shifts are applied to each layer's transmittance by a Fourier (sub-pixel, "
-            "periodic) shift, axial errors change the free-space distance after the layer "
-            "(hardware/diffractive.py). The results tables above the curves list the aligned test accuracy "
-            "of the validation-selected parameters (selection on the aligned, error-free validation split).\n")
+    return ("\nNotes: each layer's lateral displacement is applied to its transmittance by a Fourier (sub-pixel, "
+            "periodic) shift; its axial displacement δ_l (the 'axial ±' column is the half-width of δ_l) moves both "
+            "neighbouring gaps: the gap after layer l changes by δ_{l+1} − δ_l, the output plane is fixed, and for "
+            "the classifier the input image lies on the plane of layer 1 (hardware/diffractive.py, "
+            "LayerDisplacements). The 'Results (test set)' table lists the aligned accuracy of the "
+            "validation-selected parameters (selection on the aligned, error-free validation split).\n")
 
 
 def _comparison(curves: dict) -> str:
