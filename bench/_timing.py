@@ -10,17 +10,20 @@ import time
 import torch
 
 
-def interleaved(fns: dict, *, repeats: int, warmup: int = 2) -> dict:
-    """Median wall time (ms) of each callable, run in alternation so drift hits all alike."""
+def interleaved(fns: dict, *, repeats: int, warmup: int = 2, clock=time.perf_counter) -> dict:
+    """Median time (ms) of each callable, run in alternation so drift hits all alike.
+
+    ``clock``: ``time.perf_counter`` (wall) or ``time.process_time`` (CPU time of the process,
+    all threads: what the work costs, less sensitive to other load on a shared machine)."""
     for fn in fns.values():
         for _ in range(warmup):
             fn()
     times = {k: [] for k in fns}
     for _ in range(repeats):
         for k, fn in fns.items():
-            t0 = time.perf_counter()
+            t0 = clock()
             fn()
-            times[k].append((time.perf_counter() - t0) * 1e3)
+            times[k].append((clock() - t0) * 1e3)
     return {k: statistics.median(v) for k, v in times.items()}
 
 

@@ -12,6 +12,7 @@ interleaved, medians. One JSON line.
 from __future__ import annotations
 
 import argparse
+import time
 
 import torch
 
@@ -43,7 +44,7 @@ def main(argv=None):
         model = OpticalSystem(*layers)
         return model, torch.optim.Adam(model.parameters(), lr=1e-2)
 
-    models = {k: onnsim_model(k) for k in ("auto", "torch")}
+    models = {k: onnsim_model(k) for k in ("auto", "scipy", "torch")}
 
     def step_onnsim(which):
         model, opt = models[which]
@@ -66,11 +67,15 @@ def main(argv=None):
         loss.backward()
         opt_t.step()
 
-    t = interleaved({"torch": step_torch, "onnsim": lambda: step_onnsim("auto"),
-                     "onnsim_torch": lambda: step_onnsim("torch")}, repeats=args.repeats)
+    fns = {"torch": step_torch, "onnsim": lambda: step_onnsim("auto"),
+           "onnsim_scipy": lambda: step_onnsim("scipy"), "onnsim_torch": lambda: step_onnsim("torch")}
+    t = interleaved(fns, repeats=args.repeats)
+    c = interleaved(fns, repeats=args.repeats, clock=time.process_time)
     emit({"bench": "d2nn_step", "n": n, "batch": b, "layers": L, "dtype": "complex64", "pad_factor": 2,
           **{f"{k}_ms": round(v, 3) for k, v in t.items()},
-          "onnsim_vs_torch": round(t["onnsim"] / t["torch"], 3)})
+          **{f"{k}_cpu_ms": round(v, 3) for k, v in c.items()},
+          "onnsim_vs_torch": round(t["onnsim"] / t["torch"], 3),
+          "onnsim_vs_torch_cpu": round(c["onnsim"] / c["torch"], 3)})
 
 
 if __name__ == "__main__":

@@ -52,8 +52,9 @@ def _targets(prop, d2nn, mesh) -> str:
                        f"{r['module_vs_torch_bare']}× the bare torch.fft pipeline.\n")
     for r in d2nn:
         ok = r["onnsim_vs_torch"] <= 0.45
+        cpu = f"; CPU time {r['onnsim_vs_torch_cpu']}×" if "onnsim_vs_torch_cpu" in r else ""
         out.append(f"- D2NN step 5 × 200², batch 32: {r['onnsim_ms']} ms = {r['onnsim_vs_torch']}× the hand-written "
-                   f"torch.fft step (target ≤ 0.45×: {'met' if ok else 'NOT met'}).\n")
+                   f"torch.fft step (target ≤ 0.45×: {'met' if ok else 'NOT met'}){cpu}.\n")
     by = {(m["impl"], m["mode"]): m["median_ms"] for m in mesh}
     if ("matrix", "fwd+bwd") in by and ("columns", "fwd+bwd") in by:
         t, c = by[("matrix", "fwd+bwd")], by[("columns", "fwd+bwd")]
@@ -61,6 +62,56 @@ def _targets(prop, d2nn, mesh) -> str:
         out.append(f"- 64-mode mesh forward+backward, 512 samples: {t} ms, {c / t:.1f}× faster than the column "
                    f"reference (target ≤ 15 ms and ≥ 3×: {'met' if ok else 'NOT met'}).\n")
     return "".join(out) + "\n"
+
+
+def _torchoptics(rows: list[dict]) -> str:
+    """The TorchOptics section: settings used, then the tables (bench/torchoptics_cmp.py)."""
+    skipped = [r for r in rows if "skipped" in r]
+    asm = [r for r in rows if r.get("bench") == "torchoptics_asm"]
+    d2nn = [r for r in rows if r.get("bench") == "torchoptics_d2nn"]
+    if not asm and not d2nn:
+        why = skipped[0]["skipped"] if skipped else "no torchoptics rows in this run"
+        return f"Not compared: {why} (`pip install -e .[bench]` installs it).\n"
+    ver = (asm or d2nn)[0].get("torchoptics_version", "?")
+    fwd = [r for r in asm if r["mode"] == "forward"]
+    checks = {r["n"]: r for r in fwd if r["batch"] == min(x["batch"] for x in fwd if x["n"] == r["n"])}
+    out = [
+        f"`bench/torchoptics_cmp.py`, TorchOptics {ver} (the `bench` extra), same run, interleaved medians (ms).\n"
+        "Same physics as above (λ = 0.75 mm, pitch 0.4 mm, z = 30 mm, complex64; TorchOptics' default\n"
+        "dtype float64 is set to float32). `torchoptics` = `Field.propagate_to_z(z, propagation_method=\"ASM\",\n"
+        "asm_pad=N/2)`: N/2 zeros per side, the same 2N × 2N grid as onnsim's `pad_factor=2`.\n"
+        "`torchoptics_default` = `Field.propagate_to_z(z)` with its defaults: method \"AUTO\" (ASM when z is\n"
+        "below its critical distance 2·x_max·Δ/λ, else direct integration) and `asm_pad=None`, i.e. 2N zeros\n"
+        "per side, a 5N × 5N grid. TorchOptics rebuilds the transfer function (float, on the padded grid) on\n"
+        "every call, fftshifts around the FFTs, and crops the padded result back with `grid_sample`\n"
+        "(nearest); onnsim caches the transfer function per `FreeSpace` and pads/crops inside one filter.\n"
+        "`onnsim_torch` = `FreeSpace(fft_backend=\"torch\")`, the same FFT library as TorchOptics.\n\n",
+        _table(asm, ["n", "batch", "mode", "onnsim_ms", "onnsim_torch_ms", "torchoptics_ms",
+                     "torchoptics_default_ms", "torchoptics_vs_onnsim", "torchoptics_vs_onnsim_torch",
+                     "torchoptics_default_vs_onnsim"]),
+        "\nSame field? Relative L2 difference of one propagation (batch 1) against onnsim's `FreeSpace`\n"
+        "(band-limited) and against onnsim with `band_limit=False`, for the timed white-noise input and a\n"
+        "smooth Gaussian beam (1/e² radius N/8 pixels):\n\n",
+        _table(list(checks.values()), ["n", "default_method", "rel_l2_noise_2x", "rel_l2_noise_2x_no_band_limit",
+                                       "rel_l2_noise_default", "rel_l2_gaussian_2x",
+                                       "rel_l2_gaussian_2x_no_band_limit", "rel_l2_gaussian_default"]),
+        "\nWith the same 2× grid TorchOptics computes the plain angular spectrum exp(i k_z z) with evanescent\n"
+        "waves decaying (onnsim removes them: the ~1e-3 differences without band limit); onnsim's Matsushima\n"
+        "band limit also drops the frequencies whose sampled transfer function aliases (at N = 200 the\n"
+        "Nyquist row and column, which white noise fills; a smooth beam has no power there). The default\n"
+        "5× grid is a different discretisation of the same convolution (the kernel's tails wrap at 5N\n"
+        "instead of 2N), so it differs for white noise but not for a smooth beam.\n",
+    ]
+    if d2nn:
+        out += [
+            "\nD2NN training step, 5 × (phase mask → 30 mm), 200×200, batch 32, Adam, intensity MSE: onnsim\n"
+            "`OpticalSystem` (default FFT backend) vs a TorchOptics `System` of 5 `PhaseModulator` at z = 0,\n"
+            "d, …, 4d measured at 5d (`measure_at_z`, ASM, 2× padding); `rel_l2_output_intensity` compares\n"
+            "the two networks' output intensity for the same random phases (one white-noise input).\n\n",
+            _table(d2nn, ["n", "batch", "layers", "onnsim_ms", "torchoptics_ms", "torchoptics_default_ms",
+                          "torchoptics_vs_onnsim", "rel_l2_output_intensity"]),
+        ]
+    return "".join(out)
 
 
 def main(argv=None):
@@ -77,13 +128,15 @@ def main(argv=None):
         prop = [r for r in recs if r.get("bench") == "asm_propagation"]
         d2nn = [r for r in recs if r.get("bench") == "d2nn_step"]
         mesh = [r for r in recs if r.get("bench") == "mesh"]
+        tocmp = [r for r in recs if r.get("bench", "").startswith("torchoptics")]
     else:
         r = str(args.repeats)
         prop = _run("propagation.py", "--repeats", r)
         d2nn = _run("d2nn_step.py", "--repeats", str(max(3, args.repeats // 2)))
         mesh = _run("mesh.py", "--repeats", str(3 * args.repeats))
+        tocmp = _run("torchoptics_cmp.py", "--repeats", str(max(3, args.repeats // 3)))
         with open(args.jsonl, "w") as f:
-            for rec in prop + d2nn + mesh:
+            for rec in prop + d2nn + mesh + tocmp:
                 f.write(json.dumps(rec) + "\n")
     machine = (f"CPU: {_cpu_model()}; {os.cpu_count()} logical cores; torch {torch.__version__}; "
                f"torch threads {torch.get_num_threads()}; Python {platform.python_version()}")
@@ -96,18 +149,20 @@ def main(argv=None):
         + _targets(prop, d2nn, mesh) +
         "## FFT backend\n\n"
         "The FFT seam (`optics/_fft.py`, DESIGN.md §8) has three backends: `torch` (reference; GPU),\n"
-        "`scipy` (scipy.fft/pocketfft, `workers` = torch threads) and `pyfftw` (FFTW via pyfftw's\n"
-        "scipy interface, plans cached; the `fft` extra). `fft_backend=\"auto\"` uses `scipy` for CPU\n"
-        "tensors when the call is batched and large (≥ 4 transforms and ≥ 2²¹ padded elements;\n"
-        "otherwise torch's lower per-call overhead wins: scipy/torch per padded filter measured\n"
-        "2.1 for batch 1 × 1024², 1.3 for 2 × 1024², 0.56 for 4 × 1024², 0.53 for 32 × 400², 1.5\n"
-        "for 32 × 64²; thresholds in `optics/_fft.py`) and `torch` otherwise (CUDA); `ONNSIM_FFT_BACKEND`\n"
-        "overrides the CPU choice. Default is\n"
-        "scipy because on this machine it measured as fast as hand-planned FFTW objects (288 ms vs\n"
-        "298 ms, N = 512, batch 32, 2× padding, forward filter) while pyfftw's scipy interface,\n"
-        "which handles padding and arbitrary inputs, was several times slower (column `pyfftw_ms`\n"
-        "below), and scipy needs no extra package. The CPU path is one fused autograd Function\n"
-        "per filter (pad → FFT → ×H → IFFT → crop) whose backward is the same filter with conj(H).\n\n"
+        "`scipy` (scipy.fft/pocketfft, `workers` = torch threads) and `pyfftw` (FFTW; a dependency).\n"
+        "`fft_backend=\"auto\"` leaves small or unbatched CPU calls on torch (≥ 4 transforms and ≥ 2²¹\n"
+        "padded elements switch; scipy/torch per padded filter measured 2.1 for batch 1 × 1024², 1.3\n"
+        "for 2 × 1024², 0.56 for 4 × 1024², 0.53 for 32 × 400², 1.5 for 32 × 64²), and for large\n"
+        "batched calls uses planned FFTW for the padded propagation filter and scipy for bare\n"
+        "transforms; CUDA tensors stay on torch; `ONNSIM_FFT_BACKEND` overrides the CPU choice.\n"
+        "The filter is one autograd Function (pad → FFT → ×H → IFFT → crop; backward: the same\n"
+        "filter with conj(H)). Its FFTW form keeps FFTW_MEASURE plans and two aligned workspaces\n"
+        "per shape (pad buffer, spectrum) and allocates only the cropped result: in a training step\n"
+        "that avoids ~40 MB of fresh, page-faulting arrays per transform, which mattered more than\n"
+        "the transform itself (one thread, CPU time per filter 32 × 200² → 400²: torch.fft 140 ms,\n"
+        "scipy 63 ms, planned FFTW 49 ms; per 5-layer training step: 1.53 s, 1.03 s, 0.56 s).\n"
+        "pyfftw's scipy-like interface (column `pyfftw_ms`, used for bare transforms only when\n"
+        "forced) allocates per call and is slower than scipy.\n\n"
         "## Angular-spectrum propagation (complex64, 2× padding)\n\n"
         "`bare` = torch.fft pipeline, `threaded` = scipy.fft numpy pipeline (the limit), `module` =\n"
         "`FreeSpace` with checks, default backend.\n\n"
@@ -118,18 +173,16 @@ def main(argv=None):
         "`FreeSpace(fft_backend=\"torch\")`. Small or unbatched calls run on torch under `auto`, so\n"
         "their module/limit ratios show per-call checks (finite, band-loss) rather than FFT speed.\n"
         + "\n## D2NN training step (5 × (PhaseMask → FreeSpace), 200×200, batch 32, Adam)\n\n"
-        + _table(d2nn, ["n", "batch", "layers", "torch_ms", "onnsim_ms", "onnsim_torch_ms", "onnsim_vs_torch"])
-        + "\nThe ≤ 0.45× target is not met. Profile of the onnsim step on this machine (quiet): the 20\n"
-        "padded transforms (32 × 400²) take ≈ 430 ms in pocketfft plus ≈ 55 ms zero-padding copies,\n"
-        "i.e. ≈ 0.6× the hand-written step's FFT time alone; scipy.fft is ≈ 1.5–1.8× faster than\n"
-        "torch.fft at this size here, not the ≈ 2.8× the issue measured for FFTW inside autograd.\n"
-        "Reaching 0.45× needs a faster transform at 400² (hand-planned FFTW objects with cached\n"
-        "aligned buffers, not pyfftw's scipy interface) and trimming the ≈ 170 ms outside the FFTs.\n"
+        + _table(d2nn, ["n", "batch", "layers", "torch_ms", "onnsim_ms", "onnsim_scipy_ms", "onnsim_torch_ms", "onnsim_vs_torch", "torch_cpu_ms", "onnsim_cpu_ms", "onnsim_vs_torch_cpu"])
+        + "\n`onnsim_ms`: default (`auto`: planned FFTW filter); `onnsim_scipy_ms` and\n"
+        "`onnsim_torch_ms`: the same network forced onto scipy / torch.fft; `*_cpu_ms`: CPU time of\n"
+        "the process (all threads), less sensitive than wall time to other load on a shared machine.\n"
+        "Before the planned-FFTW filter (scipy, fresh arrays per call, and a band-loss check that\n"
+        "took |z| through hypot) the step measured 0.88× the hand-written one.\n"
         + "\n## Mesh (bench/mesh.py)\n\n"
         + "".join(f"- `{json.dumps(m)}`\n" for m in mesh)
         + "\n## TorchOptics\n\n"
-        "Not compared: `pip install torchoptics` resolves (TorchOptics 1.0.2, no further\n"
-        "dependencies), but the comparison workloads were not written in this round.\n"
+        + _torchoptics(tocmp)
     )
     Path(args.out).write_text(text)
     print(f"wrote {args.out}")
