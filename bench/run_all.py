@@ -76,7 +76,8 @@ def _torchoptics(rows: list[dict]) -> str:
     fwd = [r for r in asm if r["mode"] == "forward"]
     checks = {r["n"]: r for r in fwd if r["batch"] == min(x["batch"] for x in fwd if x["n"] == r["n"])}
     out = [
-        f"`bench/torchoptics_cmp.py`, TorchOptics {ver} (the `bench` extra), same run, interleaved medians (ms).\n"
+        f"`bench/torchoptics_cmp.py`, TorchOptics {ver} (the `bench` extra), same run, interleaved medians (ms\n"
+        "of wall time).\n"
         "Same physics as above (λ = 0.75 mm, pitch 0.4 mm, z = 30 mm, complex64; TorchOptics' default\n"
         "dtype float64 is set to float32). `torchoptics` = `Field.propagate_to_z(z, propagation_method=\"ASM\",\n"
         "asm_pad=N/2)`: N/2 zeros per side, the same 2N × 2N grid as onnsim's `pad_factor=2`.\n"
@@ -87,8 +88,11 @@ def _torchoptics(rows: list[dict]) -> str:
         "(nearest); onnsim caches the transfer function per `FreeSpace` and pads/crops inside one filter.\n"
         "`onnsim_torch` = `FreeSpace(fft_backend=\"torch\")`, the same FFT library as TorchOptics.\n\n",
         _table(asm, ["n", "batch", "mode", "onnsim_ms", "onnsim_torch_ms", "torchoptics_ms",
-                     "torchoptics_default_ms", "torchoptics_vs_onnsim", "torchoptics_vs_onnsim_torch",
-                     "torchoptics_default_vs_onnsim"]),
+                     "torchoptics_default_ms", "torchoptics_vs_onnsim", "torchoptics_vs_onnsim_cpu",
+                     "torchoptics_vs_onnsim_torch", "torchoptics_default_vs_onnsim",
+                     "torchoptics_default_vs_onnsim_cpu"]),
+        "\n`_cpu` ratios: the same calls timed by process CPU time (steadier than wall time when other\n"
+        "jobs share the machine).\n",
         "\nSame field? Relative L2 difference of one propagation (batch 1) against onnsim's `FreeSpace`\n"
         "(band-limited) and against onnsim with `band_limit=False`, for the timed white-noise input and a\n"
         "smooth Gaussian beam (1/e² radius N/8 pixels):\n\n",
@@ -109,7 +113,7 @@ def _torchoptics(rows: list[dict]) -> str:
             "d, …, 4d measured at 5d (`measure_at_z`, ASM, 2× padding); `rel_l2_output_intensity` compares\n"
             "the two networks' output intensity for the same random phases (one white-noise input).\n\n",
             _table(d2nn, ["n", "batch", "layers", "onnsim_ms", "torchoptics_ms", "torchoptics_default_ms",
-                          "torchoptics_vs_onnsim", "rel_l2_output_intensity"]),
+                          "torchoptics_vs_onnsim", "torchoptics_vs_onnsim_cpu", "rel_l2_output_intensity"]),
         ]
     return "".join(out)
 
