@@ -272,18 +272,19 @@ class _Planned:
     (about a second, once per shape and thread count).
     """
 
-    def __init__(self, batch: tuple, n: tuple, s: tuple, dtype, workers: int):
+    def __init__(self, batch: tuple, n: tuple, s: tuple, dtype, workers: int, *, effort: str = "FFTW_MEASURE"):
         import pyfftw
 
         shape = (*batch, *s)
         self.n, self.s = n, s
         self.pad = pyfftw.zeros_aligned(shape, dtype=dtype)
         self.spec = pyfftw.empty_aligned(shape, dtype=dtype)
+        self.nbytes = self.pad.nbytes + self.spec.nbytes
         axes = (-2, -1)
         self.fw = pyfftw.FFTW(self.pad, self.spec, axes=axes, direction="FFTW_FORWARD", threads=workers,
-                              flags=("FFTW_MEASURE",))
+                              flags=(effort,))
         self.bw = pyfftw.FFTW(self.spec, self.spec, axes=axes, direction="FFTW_BACKWARD", threads=workers,
-                              flags=("FFTW_MEASURE",))
+                              flags=(effort,))
         self.pad[...] = 0  # planning may scribble on the arrays
 
     def spectrum(self, x: torch.Tensor) -> torch.Tensor:
@@ -302,7 +303,8 @@ class _Planned:
 
 
 _PLANS: dict = {}
-_PLANS_MAX = 4  # workspaces kept (each 2 × batch × padded size)
+_PLANS_MAX = 4  # workspaces kept, least recently used dropped first ...
+_PLANS_MAX_BYTES = 1 << 30  # ... and never more than this in all (each is 2 × batch × padded size)
 
 
 def _planned(x: torch.Tensor, s: tuple, workers: int) -> _Planned:
@@ -310,10 +312,13 @@ def _planned(x: torch.Tensor, s: tuple, workers: int) -> _Planned:
     plan = _PLANS.pop(key, None)
     if plan is None:
         dtype = {torch.complex64: "complex64", torch.complex128: "complex128"}[x.dtype]
+        nbytes = 2 * x[..., :1, :1].numel() * s[0] * s[1] * x.element_size()
+        if nbytes > _PLANS_MAX_BYTES // 2:  # too big to keep: quick plan, dropped after the call
+            return _Planned(tuple(x.shape[:-2]), tuple(x.shape[-2:]), s, dtype, workers, effort="FFTW_ESTIMATE")
         plan = _Planned(tuple(x.shape[:-2]), tuple(x.shape[-2:]), s, dtype, workers)
-        while len(_PLANS) >= _PLANS_MAX:
-            _PLANS.pop(next(iter(_PLANS)))
     _PLANS[key] = plan  # most recently used last
+    while len(_PLANS) > _PLANS_MAX or sum(p.nbytes for p in _PLANS.values()) > _PLANS_MAX_BYTES:
+        _PLANS.pop(next(iter(_PLANS)))
     return plan
 
 

@@ -226,3 +226,17 @@ def test_planned_workspaces_never_alias_results():
     (ga,) = torch.autograd.grad(a, x, g)
     (gb,) = torch.autograd.grad(b, x, g)
     torch.testing.assert_close(ga, gb, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.skipif(not _fft.is_available("pyfftw")[0], reason="pyfftw not installed")
+def test_planned_workspace_cache_is_bounded(monkeypatch):
+    monkeypatch.setattr(_fft, "_PLANS", {})
+    monkeypatch.setattr(_fft, "_PLANS_MAX_BYTES", 2 * 3 * 32 * 32 * 16 * 2)  # room for about two (3, 32²) c128 plans
+    h = _rand((32, 32), torch.complex128, seed=1)
+    for b in (1, 2, 3, 1):
+        x = _rand((b, 16, 16), torch.complex128, seed=b)
+        torch.testing.assert_close(_fft.filter2(x, h, backend="pyfftw"), _fft.filter2(x, h, backend="torch"))
+        assert sum(p.nbytes for p in _fft._PLANS.values()) <= _fft._PLANS_MAX_BYTES
+    big = _rand((7, 16, 16), torch.complex128, seed=9)  # larger than half the budget: not kept
+    torch.testing.assert_close(_fft.filter2(big, h, backend="pyfftw"), _fft.filter2(big, h, backend="torch"))
+    assert all(k[0][0] != 7 for k in _fft._PLANS)
