@@ -676,10 +676,12 @@ def render_markdown(res: dict, config: dict, *, figures_prefix: str | None = "",
               "experiment's registration/configuration (default suite, no Meep). The smoke run of every "
               "registered experiment (`tests/experiments/test_cli_and_records.py`) runs `fdtd-validation` in "
               "about 15 s when Meep is present and skips it with the reason when not.",
-              "- CI (`.ci/run`) does not install Meep: it is not on PyPI, the Debian package needs root and "
-              "apt-get (about a minute and ~200 MB with its MPI/HDF5 dependencies), and the CI image is not "
-              "known to provide either. The FDTD checks stay opt-in; rerun this experiment and regenerate this "
-              "page after any change to `optics` propagation, `hardware.fdtd` or the worker.", ""]
+              "- CI (`.ci/run`) does not install Meep, and the FDTD tests stay opt-in. Meep is not on PyPI; the "
+              "Debian package is small (python3-meep, libmeep, libctl, libharminv, HDF5, h5py: ≈ 14 MB "
+              "installed) but needs root, apt-get and network access at CI time, which `.ci/run` (a plain "
+              "`bash scripts/test.sh` on a clean checkout) does not assume; and the Meep tests add ≈ 2 min of "
+              "CPU. Rerun this experiment and regenerate this page after any change to `optics` propagation, "
+              "`hardware.fdtd` or the worker; `pytest -m fdtd` is the quick check (≈ 2 min).", ""]
     figs = res.get("figures", {})
     if figs:
         lines += ["## Figures", ""]
