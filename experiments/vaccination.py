@@ -54,11 +54,18 @@ from .study import (
 
 __all__ = [
     "SCALES",
+    "LayerDisplacements",
     "VaccinationConfig",
+    "classifier_arms",
     "criterion",
+    "imaging_config",
+    "imaging_vaccine",
+    "misaligned_accuracy",
     "misalignment_levels",
     "run",
+    "run_imaging",
     "sweep_classifier",
+    "vaccine",
     "write_reproduction_doc",
 ]
 
