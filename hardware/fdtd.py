@@ -422,15 +422,21 @@ def beam_comparison(kind: str, resolution: float, *, size: float, z: float, widt
 
 
 def layer_comparison(pixel_heights, pixel: float, *, z, wavelength: float = 1e-6, index: float = 1.5,
-                     resolution: float = 20, python: str | None = None, timeout: float = 600) -> dict:
-    """One period of a 1-D relief of ``len(pixel_heights)`` pixels of width ``pixel`` (m),
-    lit by a normal plane wave: Meep (layer mode, periodic sides) vs onnsim's thin element +
-    ASM (:func:`thin_element_field`, the same period), at the distances ``z`` behind the exit
-    face. ``pixel`` must be a whole number of grid steps λ/resolution.
+                     resolution: float = 20, transverse: str = "periodic", python: str | None = None,
+                     timeout: float = 600) -> dict:
+    """A 1-D relief of ``len(pixel_heights)`` pixels of width ``pixel`` (m) lit by a normal
+    plane wave: Meep (layer mode) vs onnsim's thin element exp(i·2π(n−1)h/λ) + ASM, at the
+    distances ``z`` behind the exit face. ``pixel`` must be a whole number of grid steps
+    λ/resolution.
+
+    ``transverse="periodic"``: the relief is one period of a periodic array; onnsim side
+    :func:`thin_element_field` (circular convolution on the same period). ``"pml"``: a finite
+    window with absorbing sides, lit across the window only; onnsim side :func:`asm_1d` of the
+    thin element on the window (zero outside: an aperture, linear convolution).
 
     Returns ``x``, ``heights`` (per grid sample), per distance the complex fields
     ``meep[i]``/``thin[i]``, the Pearson ``correlation`` and relative L2 ``l2`` of the |E|²
-    profiles, and the Meep ``wall_s``."""
+    profiles (over the window), and the Meep ``wall_s``."""
     import time
 
     dx = wavelength / resolution
@@ -441,9 +447,14 @@ def layer_comparison(pixel_heights, pixel: float, *, z, wavelength: float = 1e-6
     zs = tuple(float(v) for v in np.atleast_1d(z))
     t0 = time.perf_counter()
     r = run_job(FdtdJob(wavelength=wavelength, resolution=resolution, heights=h, index=index, monitors=zs,
-                        transverse="periodic"), python=python, timeout=timeout)
+                        transverse=transverse), python=python, timeout=timeout)
     wall = time.perf_counter() - t0
-    thin = np.stack([thin_element_field(h, index, wavelength, dx, d) for d in zs])
-    return {"resolution": float(resolution), "z": np.asarray(zs), "x": r.x, "heights": h, "meep": r.fields,
-            "thin": thin, "correlation": [intensity_correlation(m, t) for m, t in zip(r.fields, thin)],
+    if transverse == "periodic":
+        thin = np.stack([thin_element_field(h, index, wavelength, dx, d) for d in zs])
+    else:
+        t0_field = np.exp(2j * math.pi * (index - 1) * h / wavelength)
+        thin = np.stack([asm_1d(t0_field, dx, d, wavelength) for d in zs])
+    return {"resolution": float(resolution), "transverse": transverse, "z": np.asarray(zs), "x": r.x,
+            "heights": h, "meep": r.fields, "thin": thin,
+            "correlation": [intensity_correlation(m, t) for m, t in zip(r.fields, thin)],
             "l2": [intensity_error(m, t) for m, t in zip(r.fields, thin)], "wall_s": wall}
