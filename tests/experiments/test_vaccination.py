@@ -175,3 +175,18 @@ def test_imaging_part_trains_a_vaccinated_network_and_writes_its_curve(tmp_path,
     assert (out / "figures" / "imaging_pcc_vs_misalignment.png").is_file()
     text = vac.write_reproduction_doc(tmp_path / "doc.md", out).read_text()
     assert "### Imaging network" in text and (tmp_path / "doc_img_imaging.png").is_file()
+
+
+@pytest.mark.parametrize("scale", ["smoke", "cpu", "paper"])
+def test_every_scale_builds_both_parts(scale):
+    cfg = build_config(EXPERIMENTS["vaccination"], scale, ["--networks", "classifier,imaging"])
+    assert cfg.factor_list[0] == 0 and 1.0 in cfg.factor_list
+    icfg = vac.imaging_config(cfg)
+    assert icfg.seed == cfg.seed and icfg.grid_px >= icfg.object_px
+
+
+def test_bad_imaging_overrides_are_rejected():
+    with pytest.raises(ValueError, match="key=value"):
+        _smoke(imaging_overrides="epochs")
+    with pytest.raises(ValueError, match="unknown option --nope"):
+        vac.imaging_config(_smoke(imaging_overrides="nope=1"))
