@@ -422,6 +422,7 @@ def evaluate_all(cfg: ImagingConfig, model: DiffuserImager, known: torch.Tensor)
             "fitted_period_mean_m": float(fitted[ok].mean()) if ok.any() else float("nan"),
             "fitted_period_std_m": float(fitted[ok].std()) if ok.sum() > 1 else float("nan"),
             "fit_failures": int((~ok).sum()),
+            "separated_fraction": float((ok & (dips < 0.9)).double().mean()),
             "resolved_fraction": float((ok & ((fitted - p).abs() < 0.1 * p) & (dips < 0.9)).double().mean())})
     s["lens_geometry"] = ev.lens_geometry(cfg)
     return {"summary": s, "pairs": r, "objects": objects, "new": new, "gratings": gratings, "grating_out": g_out,

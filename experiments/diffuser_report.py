@@ -65,9 +65,34 @@ def _reductions(cfg: dict) -> str:
             + f"\n\nUnchanged from the paper: {kept}.\n")
 
 
+def _grating_dips(run: Path, cfg: dict) -> list[float]:
+    """Fraction of new diffusers whose fitted three-bar profile has both dips < 0.9 of the
+    neighbouring peaks, recomputed from ``model.pt`` (for records written before the
+    summary held it)."""
+    import torch
+
+    from . import diffuser_eval as ev
+    from .diffuser_imaging import build_imaging_network, new_diffusers
+
+    c = ImagingConfig(**{**cfg, "device": "cpu"})
+    state = torch.load(Path(run) / "model.pt", map_location="cpu", weights_only=False)
+    model = build_imaging_network(c)
+    with torch.no_grad():
+        model.phase.copy_(state["phase"])
+    periods = ev.parse_periods(c)
+    gratings, new = ev.grating_objects(c, periods), new_diffusers(c, c.n_new_diffusers)
+    with torch.no_grad():
+        out = torch.cat([model(gratings[i:i + 1], new) for i in range(len(periods))])
+    fits = ev.grating_periods(c, out, periods)
+    return [sum(math.isfinite(f["dip"]) and f["dip"] < 0.9 for f in row) / len(row) for row in fits]
+
+
 def _imaging_section(run: Path, figs: dict) -> tuple[str, dict]:
     s = _load(run, "summary.json")
     cfg = _load(run, "config.json")["config"]
+    if s["gratings"] and "separated_fraction" not in s["gratings"][0]:
+        for g, frac in zip(s["gratings"], _grating_dips(run, cfg)):
+            g["separated_fraction"] = frac
     gap = s["pcc_gap_known_minus_new"]
     margin_fs = s["pcc_new"] - s["pcc_free_space_new"]
     margin_lens = s["pcc_new"] - s["pcc_lens_new"]
@@ -76,7 +101,8 @@ def _imaging_section(run: Path, figs: dict) -> tuple[str, dict]:
     ok = lambda b: "**met**" if b else "**not met**"  # noqa: E731
     g_rows = "\n".join(
         f"| {g['period_m'] * 1e3:.1f} | {g['fitted_period_mean_m'] * 1e3:.2f} ± {g['fitted_period_std_m'] * 1e3:.2f} | "
-        f"{100 * (g['fitted_period_mean_m'] / g['period_m'] - 1):+.1f} % | {g['resolved_fraction']:.2f} | "
+        f"{100 * (g['fitted_period_mean_m'] / g['period_m'] - 1):+.1f} % | {g['separated_fraction']:.2f} | "
+        f"{g['resolved_fraction']:.2f} | "
         f"{g['pcc_new']:.3f} |" for g in s["gratings"])
     lens = s["lens_geometry"]
     region_mm = cfg["object_px"] * cfg["pitch_m"] * 1e3
@@ -106,9 +132,12 @@ image at v = {lens['v_m'] * 1e3:.0f} mm (2f–2f, magnification {lens['magnifica
 
 ### Resolution: three-bar gratings (period from three Gaussians fitted to the y-averaged output)
 
-| period (mm) | fitted (mm, mean ± std over new diffusers) | error | resolved fraction | PCC |
-|---|---|---|---|---|
+| period (mm) | fitted (mm, mean ± std over new diffusers) | error | three bars separated | resolved | PCC |
+|---|---|---|---|---|---|
 {g_rows}
+
+"Separated": both fitted dips below 0.9 of the neighbouring peaks; "resolved": separated and the fitted
+period within 10 % of the design (fractions of the new diffusers).
 
 Training: {s['train_wall_time_s'] / 60:.1f} min; whole run (training, evaluation, figures) {s['total_wall_time_s'] / 60:.1f} min
 on the shared 2-core CPU.
@@ -172,14 +201,26 @@ def _study_section(run: Path, figs: dict) -> tuple[str, dict]:
         if mix and single:
             best = max(single.values())
             trends["mix"] = means[mix[0]] >= best
+            mk = dict(have("mix"))[mix[0]]
+            per = [prog[mk][f"pcc_new_s{s:g}"] - max(prog[k][f"pcc_new_s{s:g}"] for _, k in have("sigma"))
+                   for s in sig_test]
             out.append(f"Mean over test σ: mixed-σ training {means[mix[0]]:.4f} vs best single σ {best:.4f} -> "
                        f"published finding (a range of L generalises better) "
-                       f"{'**reproduced**' if trends['mix'] else '**not reproduced**'}.\n")
-        sig_rows = have("sigma")
+                       f"{'**reproduced**' if trends['mix'] else '**not reproduced**'}. Mixed minus the best "
+                       "single-σ network per test σ: " + ", ".join(f"{s:g}λ {d:+.4f}" for s, d in zip(sig_test, per))
+                       + ".\n")
+        sig_rows = sorted(have("sigma"))
         if len(sig_rows) >= 2:
-            fid = [(v, prog[k]["pcc_none"], prog[k]["pcc_new_own"]) for v, k in sig_rows]
-            out.append("Fidelity (PCC without diffuser) vs distortion removal (PCC through new diffusers of the training σ): "
-                       + "; ".join(f"σ = {v:g}λ: {a:.3f} / {b:.3f}" for v, a, b in fid) + ".\n")
+            fid = [(v, prog[k]["pcc_none"], prog[k][f"pcc_new_s{min(sig_test):g}"]) for v, k in sig_rows]
+            fid_up = all(a[1] < b[1] for a, b in zip(fid, fid[1:]))
+            strong_down = all(a[2] > b[2] for a, b in zip(fid, fid[1:]))
+            trends["tradeoff"] = fid_up and strong_down
+            out.append("Fidelity (PCC without diffuser) / PCC through the strongest new diffusers "
+                       f"(σ = {min(sig_test):g}λ), by training σ: "
+                       + "; ".join(f"{v:g}λ: {a:.4f} / {b:.4f}" for v, a, b in fid)
+                       + f". Published trade-off (smaller training L: lower fidelity, better distortion removal) "
+                       f"{'**reproduced**' if trends['tradeoff'] else '**not reproduced**'}"
+                       f" (fidelity rises with training σ: {fid_up}; strong-diffuser PCC falls with it: {strong_down}).\n")
     out.append("\n\n".join(f"![{k}]({v})" for k, v in figs.items()) + "\n")
     return "\n".join(out), {"trends": trends}
 
@@ -249,6 +290,17 @@ of them. Loss −PCC + E (α = 1, β = 0.5), Adam, ×0.99 per epoch. MNIST grey 
   i.e. a blur of about a millimetre referred to the object 40 mm away), so a good lens is a strong baseline
   here; it is reported as measured.
 - **Initial phases** zero (free space); the paper's initialisation is unstated.
+- **Gratings.** The grating test uses networks trained on digits only (as in the paper). At the reduced
+  scale the three bars come out separated but too close together (period under-estimated, table above): the
+  network, trained on ≈10³ digit presentations, pulls light towards the area where digits lie (MNIST strokes
+  fill about 20/28 of the object square), and the outer bars of the larger periods sit near the edge of the
+  24 mm square. The published ≈ 0.74 grating PCC needs the full training; the 10.8 and 12 mm periods do not fit
+  the reduced object square and are tested only at paper scale.
+- **Known vs new gap and steps per epoch.** The gap measures how much the network adapts to the n diffusers
+  of the last epoch. It grows with the number of optimiser steps spent on one diffuser set and shrinks with n
+  (study, table above); a first cpu attempt with 150 steps per epoch at a constant rate 0.03 showed a
+  validation gap of ≈ 0.05 by epoch 5 and was stopped; the cpu scale therefore uses 75 steps per epoch and the
+  decaying rate.
 """
     vac = _vaccination_section(Path(vaccination_run) if vaccination_run else None, doc_path)
     doc_path.write_text("\n".join([header, im_text, st_text, vac, deviations]))
