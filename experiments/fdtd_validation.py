@@ -578,7 +578,12 @@ def render_markdown(res: dict, config: dict, *, figures_prefix: str | None = "",
     lines.append(f"- Trained layer ({lay['pixels']} pixels of {lay['pixel_wl']:g}λ, relief up to "
                  f"{lay['max_height_m'] * 1e6:.2f} µm, focusing into {lay['spots']} spots at {lay['z_wl']:g}λ): "
                  f"Meep vs onnsim output intensity Pearson r = {top['correlation'][-1]:.4f}, relative L2 "
-                 f"{_pct(top['l2'][-1], 1)} % at {top['resolution']:g} points/λ.")
+                 f"{_pct(top['l2'][-1], 1)} % at {top['resolution']:g} points/λ (one period of a periodic array)"
+                 + (f"; as a finite window with absorbing sides vs onnsim's zero-padded ASM r = "
+                    f"{lay['window_comparisons'][-1]['correlation'][-1]:.4f}, L2 "
+                    f"{_pct(lay['window_comparisons'][-1]['l2'][-1], 1)} % at "
+                    f"{lay['window_comparisons'][-1]['resolution']:g} points/λ." if lay.get("window_comparisons")
+                    else "."))
     n = res["index"]
     worst = {k: max((r for r in res["gratings"] if r["kind"] == k), key=lambda r: r["main_rel_err"])
              for k in res["validity"]}

@@ -99,7 +99,7 @@ def test_doc_generated_from_a_run_record_states_the_numbers(tmp_path):
     assert "binary π grating (feature = half period): relative error of η₊₁ < 5 % holds for feature ≥ N·λ " \
            "with N = 5 (first failure at feature 2.5λ" in doc
     assert "N = 5 (first failure at feature 2.5λ, so 2.5 < N_true ≤ 5)" in doc
-    assert "Pearson r = 0.9617, relative L2 24.0 % at 20 points/λ" in doc
+    assert "Pearson r = 0.9617, relative L2 24.0 % at 20 points/λ (one period of a periodic array)." in doc
     assert "| binary | 20 | 10 | 40.00 | 42.00 |" in doc
     # fixed template parts: bridge, unit conversion, CI decision; figures named, not linked
     assert "length unit a = 1 µm" in doc and "`.ci/run`) does not install Meep" in doc

@@ -187,7 +187,7 @@ def test_trained_layer_meep_vs_onnsim():
     Measured (Debian Meep 1.25): Pearson r of the output |E|² 0.925 (0.962 at 20 points/λ),
     relative L2 33 %; onnsim puts 27.0 / 27.2 / 27.2 % of the power in the spots, Meep
     21.8 / 26.1 / 22.7 %. Bounds: r > 0.88, L2 < 0.45, Meep spot powers within 8 points of
-    onnsim's and each spot ≥ 3× its share of a flat output (≈ 20 s)."""
+    onnsim's and each spot ≥ 3× its share of a flat output (≈ 35 s with the window case)."""
     from hardware.export import phase_to_height
     from experiments.fdtd_validation import _spot_fractions, train_focusing_layer
 
@@ -204,6 +204,10 @@ def test_trained_layer_meep_vs_onnsim():
     assert np.allclose(thin, t["spot_fractions"], atol=1e-6)  # same model as in training
     assert max(abs(a - b) for a, b in zip(meep, thin)) < 0.08, (meep, thin)
     assert min(meep) > 3 * (3 / 48), meep
+    # the same relief as a finite window (PML sides) vs onnsim's zero-padded ASM of the
+    # aperture: measured r = 0.978, L2 19 % at 10 points/λ
+    w = layer_comparison(h, 2 * LAM, z=[40 * LAM], resolution=10, transverse="pml")
+    assert w["correlation"][0] > 0.95 and w["l2"][0] < 0.27, (w["correlation"], w["l2"])
 
 
 @pytest.mark.fdtd
