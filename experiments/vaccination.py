@@ -174,15 +174,17 @@ class VaccinationConfig:
 # 5 layers), digits resized to 32 px, 8000 training images (10% held out for validation), 1000
 # test images, 4 epochs, 16 draws per misalignment level; the classifier only (the imaging part
 # is opt-in: --networks classifier,imaging; at cpu scale it is the diffuser-imaging cpu geometry,
-# 120² at 0.3 mm, lr 0.03, 8 diffusers per epoch, trained on 200 objects for 5 epochs as in
-# diffuser-study, tested on 50 test objects × 4 new diffusers)
+# 120² at 0.3 mm, with its training pinned here so that later changes of that experiment's
+# scale do not change this one: 12 diffusers per epoch, lr 0.03 decayed ×0.92 per epoch, 200
+# objects, 5 epochs; tested on 50 test objects × 4 new diffusers)
 SCALES = {
     "smoke": dict(grid_px=24, layers=2, gap_m=0.01, image_px=12, region_px=2, region_spacing_px=5, n_train=100,
                   n_test=40, epochs=1, batch_size=25, test_factors="0,1,2", test_draws=2, imaging_scale="smoke",
                   imaging_test_objects=8),
     "cpu": dict(grid_px=64, image_px=32, region_px=4, region_spacing_px=10, n_train=8000, n_test=1000, epochs=4,
                 lr_step_epochs=2, test_draws=16, imaging_scale="cpu", imaging_test_objects=50,
-                imaging_overrides="n_train=200,epochs=5,n_val=12,n_val_new=2"),
+                imaging_overrides="diffusers_per_epoch=12,n_train=200,epochs=5,lr=0.03,lr_decay=0.92,n_val=12,"
+                                  "n_val_new=2"),
     "paper": dict(),
 }
 
@@ -408,6 +410,7 @@ def run_imaging(cfg: VaccinationConfig, out_dir: Path, *, resume: bool) -> dict:
     over the misalignment grid. Returns figures, report section, datasets, criterion, results."""
     di = _imaging_module()
     icfg = imaging_config(cfg)
+    records.write_config(out_dir / "imaging_config.json", "diffuser-imaging (vaccination part)", icfg, icfg.seed)
     path = out_dir / "sweep.json"
     done = _load_json(path, resume)
     objects = di.encode_objects(icfg, di.load_objects(icfg, "test", cfg.imaging_test_objects))
@@ -629,7 +632,9 @@ def write_reproduction_doc(doc_path: Path, *run_dirs: Path, title: str = "Vaccin
                       _criterion_text(criterion(curves), "classifier", "test accuracy") + "\n",
                       _comparison(curves) + "\n", f"![classifier accuracy vs misalignment]({fig_name})\n"]
         if "imaging" in cfg.network_list:
-            icfg = imaging_config(cfg)
+            rec = run_dir / "imaging_config.json"  # as run (the diffuser-imaging scales may change later)
+            icfg = (_imaging_module().ImagingConfig(**json.loads(rec.read_text())["config"]) if rec.exists()
+                    else imaging_config(cfg))
             curves = {arm: [sweep[f"imaging/{arm}/{lv['factor']:g}"] for lv in misalignment_levels(cfg)]
                       for arm in ARMS}
             fig_name = f"{doc_path.stem}_{run_dir.name}_imaging.png"
@@ -639,7 +644,9 @@ def write_reproduction_doc(doc_path: Path, *run_dirs: Path, title: str = "Vaccin
             parts += ["### Imaging network: PCC vs test misalignment (mean ± std over draws)\n",
                       (f"diffuser-imaging geometry at scale {cfg.imaging_scale!r}"
                       f"{' with ' + cfg.imaging_overrides if cfg.imaging_overrides else ''}: {icfg.layers} layers of "
-                      f"{icfg.grid_px}² at {icfg.pitch_m * 1e3:g} mm, {icfg.layer_gap_m * 1e3:g} mm apart; vaccination "
+                      f"{icfg.grid_px}² at {icfg.pitch_m * 1e3:g} mm, {icfg.layer_gap_m * 1e3:g} mm apart, trained on "
+                       f"{icfg.n_train} objects × {icfg.epochs} epochs × {icfg.diffusers_per_epoch} diffusers per epoch, "
+                       f"lr {icfg.lr:g} ×{icfg.lr_decay:g} per epoch; vaccination "
                       f"±{cfg.imaging_shift_max_px:g} px (±{cfg.imaging_shift_max_px * icfg.pitch_m * 1e3:.2f} mm) "
                       f"lateral, ±{cfg.imaging_axial_max_m * 1e3:.2f} mm axial per layer; PCC over the object region, "
                       f"{cfg.imaging_test_objects} test objects × {cfg.imaging_test_diffusers} new diffusers.\n"),

@@ -173,6 +173,8 @@ def test_imaging_part_trains_a_vaccinated_network_and_writes_its_curve(tmp_path,
     report = (out / "report.md").read_text()
     assert "Imaging network: PCC vs test misalignment" in report
     assert (out / "figures" / "imaging_pcc_vs_misalignment.png").is_file()
+    recorded = json.loads((out / "imaging_config.json").read_text())["config"]  # the imaging settings as run
+    assert recorded["layers"] == icfg.layers and recorded["pitch_m"] == icfg.pitch_m
     text = vac.write_reproduction_doc(tmp_path / "doc.md", out).read_text()
     assert "### Imaging network" in text and (tmp_path / "doc_img_imaging.png").is_file()
 
