@@ -110,12 +110,17 @@ class Grid:
 
     # -- derived grids -----------------------------------------------------------------
     def padded_shape(self, pad_factor: float) -> tuple[int, int]:
-        """Shape after zero padding by ``pad_factor`` (≥ 1) per axis, rounded up."""
+        """Shape after zero padding by ``pad_factor`` (≥ 1) per axis, rounded up.
+
+        An axis of one sample is not padded: a ``(1, nx)`` grid is a 1-D problem (the field is
+        invariant along y), whose only y frequency is 0. Padding it would instead model a
+        strip one pitch tall and hand half its power to the Nyquist row.
+        """
         if isinstance(pad_factor, bool) or not isinstance(pad_factor, (int, float)) or not (
             math.isfinite(pad_factor) and pad_factor >= 1
         ):
             raise ValueError(f"pad_factor must be a finite number ≥ 1, got {pad_factor!r}")
-        return (int(math.ceil(self.ny * pad_factor - 1e-9)), int(math.ceil(self.nx * pad_factor - 1e-9)))
+        return tuple(n if n == 1 else int(math.ceil(n * pad_factor - 1e-9)) for n in (self.ny, self.nx))
 
     def with_shape(self, shape) -> "Grid":
         """Same pitch, another shape."""
