@@ -232,8 +232,12 @@ def _vaccination_section(run: Path | None, doc_path: Path) -> str:
                 "Not included in this generation: pass `--vaccination RUN_DIR`.\n")
     from .vaccination import write_reproduction_doc
 
+    import inspect
+
     tmp = doc_path.parent / f"{doc_path.stem}_vaccination.md"
-    write_reproduction_doc(Path(run), tmp, title="Vaccination against misalignment")
+    first = next(iter(inspect.signature(write_reproduction_doc).parameters))
+    args = (tmp, Path(run)) if first == "doc_path" else (Path(run), tmp)
+    write_reproduction_doc(*args, title="Vaccination against misalignment")
     text = tmp.read_text()
     tmp.unlink()
     return "\n".join(("#" + line) if line.startswith("#") else line for line in text.splitlines()) + "\n"
