@@ -290,7 +290,7 @@ Diffusers: heights N(25λ, (8λ)²) per pixel smoothed by a unit-sum Gaussian of
 Δn = 0.74; each epoch draws n new diffusers held fixed for the epoch and every object of a batch passes all
 of them. Loss −PCC + E (α = 1, β = 0.5), Adam, ×0.99 per epoch. MNIST grey value = field amplitude.
 """
-    deviations = f"""## Deviations and choices, explained
+    deviations = """## Deviations and choices, explained
 
 - **Correlation length.** Our diffusers have phase std 1.05 rad for σ = 4λ (published ≈ 1.1 rad), and the
   documented estimator (fit of exp(−πr²/L²) to the mean-removed transmittance autocorrelation over

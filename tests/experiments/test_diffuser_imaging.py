@@ -98,7 +98,7 @@ def test_three_gaussian_fit_recovers_period_of_blurred_bars():
     p = 8.4e-3
     grating = ev.grating_objects(cfg, [p])[0].double()
     # blur by a Gaussian (std 1.2 mm) so that the bars look like an imperfect image
-    y, x = cfg.grid.coords()
+    _, x = cfg.grid.coords()
     k = torch.exp(-(x / 1.2e-3) ** 2 / 2)
     k = k / k.sum()
     blurred = torch.from_numpy(np.apply_along_axis(lambda r: np.convolve(r, k.numpy(), mode="same"), 1,
