@@ -133,6 +133,25 @@ def _verdicts(full: dict) -> list[str]:
     return out
 
 
+def _dynamics(full: dict) -> str:
+    """Best vs last validation accuracy of each full-scale arm (training stability)."""
+    lines = []
+    for (ds, bs, ps), r in sorted(full.items()):
+        for label, name in METHODS:
+            hist = r["arms"].get(label, {}).get("history")
+            if not hist:
+                continue
+            best = max(hist, key=lambda h: h["val_accuracy"])
+            last = hist[-1]
+            lines.append(f"| {ds} | {name} | {100 * best['val_accuracy']:.1f} (epoch {best['epoch']}) | "
+                         f"{100 * last['val_accuracy']:.1f} (epoch {last['epoch']}) |")
+    if not lines:
+        return ""
+    return ("Physical validation accuracy, best epoch vs last epoch (the gap is what validation-based "
+            "selection protects against):\n\n| dataset | method | best (%) | last (%) |\n|---|---|---|---|\n"
+            + "\n".join(lines) + "\n\n")
+
+
 def _sweep_figure(runs, path: Path) -> Path | None:
     pts = {"bs": {}, "ps": {}}
     for r in runs:
@@ -312,6 +331,7 @@ selected on a held-out validation split (10% of the 60,000 training images).
     if v:
         parts.append("Against the issue's criteria:\n\n" + "\n".join(v) + "\n\n")
     parts.append(_spread_text(full))
+    parts.append(_dynamics(full))
     if curves:
         parts.append(f"![validation accuracy per epoch](figures/{curves.name})\n\n")
     parts.append("## 2. The other error configurations (reduced)\n\n")
@@ -351,6 +371,19 @@ at `high` every method, DAT included, fell to chance at this small scale).
 - **Error realization.** One static draw per mesh (error seed 1) — the paper's draws are not
   available, so rows differ by the luck of the draw; direct-deploy accuracy in particular
   depends strongly on which MZIs get the large errors.
+- **PAT and direct deployment are stronger here than published.** With one error draw per
+  level the direct-deploy row is partly luck (see the spread over draws above); PAT has no
+  such excuse. Candidates we could not settle without the reference runs: our epoch selection
+  on the *physical* validation accuracy (the reference picks the best physical test epoch, which
+  should favour it, not us), per-sample input normalisation and phase initialisation details,
+  and the error realizations themselves. The error model follows REFERENCE.md §A term by term
+  (tests pin the erroneous coupler matrix and its (1 ± ε)/2 power split against the reference
+  formula, and the sampled error statistics), yet the ±4-point agreement of direct/PAT that the issue asks for as evidence of
+  equivalence is *not* shown by these runs.
+- **DAT after the warm-up.** When the SEPN weight switches from 0 to 1 (epoch 21) the physical
+  validation accuracy peaks, then drifts down while the training loss rises (table above).
+  Validation-based selection keeps the peak; a lower SEPN learning rate or a ramped weight
+  after the warm-up are the obvious things to try.
 - **Reduced rows** (sections 2 and 3) use 2 epochs at full data instead of 50: the 2-core machine
   cannot run 5 configurations × 2 datasets × 4 methods × 50 epochs in a session. They show the
   ordering direct < PAT < DAT, not converged accuracies.
