@@ -383,7 +383,9 @@ at `high` every method, DAT included, fell to chance at this small scale).
 - **DAT after the warm-up.** When the SEPN weight switches from 0 to 1 (epoch 21) the physical
   validation accuracy peaks, then drifts down while the training loss rises (table above).
   Validation-based selection keeps the peak; a lower SEPN learning rate or a ramped weight
-  after the warm-up are the obvious things to try.
+  after the warm-up are the obvious things to try. The reduced rows have no warm-up (SEPN
+  weight 1 from the first step): there the same instability shows at the largest errors
+  (see the σ = 0.10 points of the sweep).
 - **Reduced rows** (sections 2 and 3) use 2 epochs at full data instead of 50: the 2-core machine
   cannot run 5 configurations × 2 datasets × 4 methods × 50 epochs in a session. They show the
   ordering direct < PAT < DAT, not converged accuracies.
