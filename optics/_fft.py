@@ -218,6 +218,13 @@ class _IFFT2(torch.autograd.Function):
         return torch.from_numpy(gx), None, None
 
 
+def _transfer_grad(gspec: torch.Tensor, spec: torch.Tensor) -> torch.Tensor:
+    """h̄ = Σ_batch conj(F pad(x)) ⊙ F pad(g) / M, shape ``(My, Mx)``."""
+    my, mx = spec.shape[-2:]
+    prod = gspec * spec.conj()
+    return (prod.reshape(-1, my, mx).sum(0) if prod.dim() > 2 else prod) / (my * mx)
+
+
 class _Filter(torch.autograd.Function):
     """y = crop(F^{-1}(h ⊙ F pad(x))).
 
@@ -253,9 +260,7 @@ class _Filter(torch.autograd.Function):
         gspec = impl.fft2(_np(g), s, workers)
         gh = None
         if ctx.needs_input_grad[1]:
-            spec = ctx.saved_tensors[1]
-            prod = torch.from_numpy(gspec) * spec.conj()
-            gh = prod.reshape(-1, *s).sum(0) / (s[0] * s[1]) if prod.dim() > 2 else prod / (s[0] * s[1])
+            gh = _transfer_grad(torch.from_numpy(gspec), ctx.saved_tensors[1])
         gx = None
         if ctx.needs_input_grad[0]:
             gspec *= _np(h).conj()
@@ -349,8 +354,7 @@ class _PlannedFilter(torch.autograd.Function):
         gspec = plan.spectrum(g)
         gh = None
         if ctx.needs_input_grad[1]:
-            prod = gspec * ctx.saved_tensors[1].conj()
-            gh = prod.reshape(-1, *s).sum(0) / (s[0] * s[1]) if prod.dim() > 2 else prod / (s[0] * s[1])
+            gh = _transfer_grad(gspec, ctx.saved_tensors[1])
         gx = None
         if ctx.needs_input_grad[0]:
             gspec.mul_(h.conj())
