@@ -163,10 +163,9 @@ def _sweep_figure(runs, path: Path) -> Path | None:
             pts[kind][c[f"{kind}_sigma"]] = r
     if not pts["bs"] and not pts["ps"]:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from . import figures  # sets the Agg backend
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
     for ax, kind, title in ((axes[0], "bs", "beam-splitter error only"), (axes[1], "ps", "phase-shifter error only")):
@@ -184,20 +183,16 @@ def _sweep_figure(runs, path: Path) -> Path | None:
     axes[0].set_ylabel("physical test accuracy (%)")
     axes[1].legend(fontsize=8)
     fig.suptitle("MNIST, 3 × 64-mode meshes: accuracy on the physical system vs error level")
-    fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return figures._save(fig, path)
 
 
 def _curves_figure(full: dict, path: Path) -> Path | None:
     if not full:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from . import figures  # sets the Agg backend
 
     keys = sorted(full)
     fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.8), squeeze=False)
@@ -212,11 +207,8 @@ def _curves_figure(full: dict, path: Path) -> Path | None:
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("validation accuracy, physical (%)")
     axes[0][-1].legend(fontsize=8)
-    fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return figures._save(fig, path)
 
 
 DPNN_LABELS = (("diffractive-pat", "PAT"), ("diffractive-dat", "DAT w/o IS"), ("diffractive-dat-is", "DAT w/ IS"))
@@ -284,12 +276,13 @@ def _spread_text(full: dict) -> str:
         path = r["dir"] / "direct_deploy_seeds.json"
         if not path.exists():
             continue
-        v = [100 * a for a in json.loads(path.read_text()).values()]
+        accs = json.loads(path.read_text())
+        v = [100 * a for a in accs.values()]
         mean = sum(v) / len(v)
         sd = (sum((a - mean) ** 2 for a in v) / max(len(v) - 1, 1)) ** 0.5
         pub = PUBLISHED.get((bs, ps), {}).get(ds)
         lines.append(f"- {ds}, bs = {bs}, ps = {ps}: the direct-deploy network on {len(v)} independent error draws "
-                     f"(seeds {', '.join(json.loads(path.read_text()))}): {mean:.1f} ± {sd:.1f}% "
+                     f"(seeds {', '.join(accs)}): {mean:.1f} ± {sd:.1f}% "
                      f"(range {min(v):.1f}–{max(v):.1f}%)" + (f"; published {pub[0]}%." if pub else "."))
     if not lines:
         return ""

@@ -185,10 +185,10 @@ def validity_threshold(rows: list[dict], tolerance: float) -> dict:
 
 
 def _figures(fig_dir: Path, res: dict, arrays: dict) -> dict:
-    import matplotlib
     import matplotlib.ticker
 
-    matplotlib.use("Agg")
+    from . import figures  # sets the Agg backend; figures._save writes and closes
+
     import matplotlib.pyplot as plt
 
     out = {}
@@ -206,9 +206,7 @@ def _figures(fig_dir: Path, res: dict, arrays: dict) -> dict:
         ax.set_ylabel("|E|² (normalised per µm)")
         ax.set_title(f"{kind}: z = {rows[0]['z'] * 1e6:g} µm", fontsize=10)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(fig_dir / "profiles.png", dpi=110)
-    plt.close(fig)
+    figures._save(fig, fig_dir / "profiles.png")
     out["profiles"] = "figures/profiles.png"
 
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -233,9 +231,7 @@ def _figures(fig_dir: Path, res: dict, arrays: dict) -> dict:
     ax.set_ylabel("relative error (%)")
     ax.set_title("convergence with resolution", fontsize=10)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(fig_dir / "convergence.png", dpi=110)
-    plt.close(fig)
+    figures._save(fig, fig_dir / "convergence.png")
     out["convergence"] = "figures/convergence.png"
 
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.8))
@@ -262,9 +258,7 @@ def _figures(fig_dir: Path, res: dict, arrays: dict) -> dict:
     a2.set_title("+1 order efficiency", fontsize=10)
     for ax in (a1, a2):
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(fig_dir / "grating_validity.png", dpi=110)
-    plt.close(fig)
+    figures._save(fig, fig_dir / "grating_validity.png")
     out["grating_validity"] = "figures/grating_validity.png"
 
     lay = res["layer"]
@@ -284,9 +278,7 @@ def _figures(fig_dir: Path, res: dict, arrays: dict) -> dict:
     a2.set_ylabel("|E|² (normalised)")
     a2.set_title(f"output at z = {top['z_wl'][-1]:g}λ: Pearson r = {top['correlation'][-1]:.4f}", fontsize=10)
     a2.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(fig_dir / "trained_layer.png", dpi=110)
-    plt.close(fig)
+    figures._save(fig, fig_dir / "trained_layer.png")
     out["trained_layer"] = "figures/trained_layer.png"
     return out
 
@@ -507,9 +499,10 @@ _FIXES = """## Fixes made while validating
   sin θ = 0.7 was 45 % off. The source line is now the reference plane.
 - Layer mode with an odd number of samples and layer mode with PML sides were not
   mirror-symmetric (see the next section).
-- `optics.asm_propagate` on a 1-row grid with `pad_factor=2` pads the row too; the padded y
-  axis carries an evanescent Nyquist component and the field comes out exactly halved
-  (z ≫ dx). Normalised intensities are unaffected; `hardware.fdtd.asm_1d` pads x only."""
+- `optics.asm_propagate` on a 1-row grid with `pad_factor=2` padded the row too; the padded y
+  axis carried an evanescent Nyquist component and the field came out exactly halved
+  (z ≫ dx; normalised intensities were unaffected). Fixed in `Grid.padded_shape`: a
+  one-sample axis is not padded."""
 
 _PML_NOTE = """## Layer mode with absorbing (PML) sides
 
