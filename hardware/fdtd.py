@@ -341,24 +341,17 @@ def grating_validity_sweep(periods_wl=(20, 10, 5, 3, 2), kinds=("binary", "blaze
 def asm_1d(profile, dx: float, z: float, wavelength: float) -> np.ndarray:
     """onnsim's angular-spectrum propagation of a 1-D field (linear convolution).
 
-    The 1-D cut is a ``(1, 2·nx)`` :class:`optics.Grid` holding the field zero-padded in x only,
-    propagated by :func:`optics.functional.propagation.asm_propagate` with ``pad_factor=1`` and
-    cropped back. (``pad_factor=2`` on a ``(1, nx)`` grid would also pad the single row: the
-    padded y axis then holds an evanescent Nyquist component and the result is exactly half
-    the 1-D field for z ≫ dx — harmless for normalised intensities, but not the field.)"""
+    The 1-D cut is a ``(1, nx)`` :class:`optics.Grid` propagated by
+    :func:`optics.functional.propagation.asm_propagate` with 2× zero padding (a one-sample
+    axis is never padded, so this is the 1-D problem)."""
     import torch
 
     from optics import Field, Grid
     from optics.functional.propagation import asm_propagate
 
     e = np.asarray(profile, dtype=complex).reshape(-1)
-    n = e.size
-    lo = n // 2
-    padded = np.zeros(2 * n, dtype=complex)
-    padded[lo:lo + n] = e
-    f = Field(torch.as_tensor(padded)[None, :], Grid((1, 2 * n), (dx, dx)), wavelength)
-    out = asm_propagate(f, z, pad_factor=1, check_sampling=False).data[0].numpy()
-    return out[lo:lo + n]
+    f = Field(torch.as_tensor(e)[None, :], Grid((1, e.size), (dx, dx)), wavelength)
+    return asm_propagate(f, z, pad_factor=2, check_sampling=False).data[0].numpy()
 
 
 def normalized_intensity(field) -> np.ndarray:
