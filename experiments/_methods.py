@@ -5,20 +5,25 @@ from __future__ import annotations
 from training import METHODS
 
 ALIASES = {"direct": "ideal"}
+# method variants: name -> (training method, extra TrainConfig settings)
+VARIANTS = {"pat-field": ("pat", {"pat_fusion": "field"})}
 
 
-def parse_methods(spec: str) -> list[tuple[str, str, bool]]:
-    """``[(label, method, internal_states)]``; ``-is`` asks for internal states (DAT/PAT)."""
+def parse_methods(spec: str) -> list[tuple[str, str, bool, dict]]:
+    """``[(label, method, internal_states, options)]``; ``-is`` asks for internal states
+    (PAT/DAT); ``pat-field`` is PAT with the measured amplitude fused into the output field
+    (``TrainConfig.pat_fusion="field"``) instead of the measured scores replacing the numerical ones."""
     out = []
     for item in (s.strip() for s in spec.split(",") if s.strip()):
         internal = item.endswith("-is")
-        method = ALIASES.get(item[:-3] if internal else item, item[:-3] if internal else item)
+        base = item[:-3] if internal else item
+        method, options = VARIANTS.get(base, (ALIASES.get(base, base), {}))
         if method not in METHODS:
-            raise ValueError(f"unknown method {item!r} in {spec!r}; use {', '.join(METHODS)} "
-                             "(add -is to pat/dat for internal states)")
+            raise ValueError(f"unknown method {item!r} in {spec!r}; use {', '.join(METHODS)} or "
+                             f"{', '.join(VARIANTS)} (add -is to pat/dat for internal states)")
         if internal and method not in ("pat", "dat"):
             raise ValueError(f"{item!r}: internal states apply to pat and dat only")
-        out.append((item, method, internal))
+        out.append((item, method, internal, dict(options)))
     if not out:
         raise ValueError("no methods given")
     return out

@@ -71,7 +71,7 @@ SCALES = {
 def diffractive_arms(cfg, preset: str, prefix: str = "diffractive") -> list[Arm]:
     feats = parse_ints(cfg.sepn_features, "sepn_features", 3)
     arms = []
-    for label, method, internal in parse_methods(cfg.methods):
+    for label, method, internal, options in parse_methods(cfg.methods):
         def build(method=method):
             task = diffractive_task(grid_px=cfg.grid_px, pitch_m=cfg.pitch_m, wavelength_m=cfg.wavelength_m,
                                     layers=cfg.layers, gap_m=cfg.gap_m, image_px=cfg.image_px,
@@ -82,7 +82,7 @@ def diffractive_arms(cfg, preset: str, prefix: str = "diffractive") -> list[Arm]
         tc = TrainConfig(method=method, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.learning_rate,
                          sepn_lr=cfg.sepn_learning_rate, sepn_features=feats, lr_step_epochs=cfg.lr_step_epochs,
                          dat_warmup_epochs=cfg.dat_warmup_epochs, internal_states=internal,
-                         val_fraction=cfg.val_fraction, seed=cfg.seed)
+                         val_fraction=cfg.val_fraction, seed=cfg.seed, **options)
         arms.append(Arm(f"{prefix}-{label}", "diffractive", method, build, tc))
     return arms
 

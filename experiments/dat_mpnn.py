@@ -64,7 +64,7 @@ SCALES = {
 def arms_for(cfg: DatMpnnConfig, preset: str) -> list[Arm]:
     feats = parse_ints(cfg.sepn_features, "sepn_features", 3)
     arms = []
-    for label, method, internal in parse_methods(cfg.methods):
+    for label, method, internal, options in parse_methods(cfg.methods):
         def build(method=method):
             task = mesh_task(modes=cfg.modes, meshes=cfg.meshes, seed=cfg.seed)
             return task, PhysicalSystem(task.device_model, preset=preset, seed=cfg.error_seed), \
@@ -72,7 +72,7 @@ def arms_for(cfg: DatMpnnConfig, preset: str) -> list[Arm]:
         tc = TrainConfig(method=method, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.learning_rate,
                          sepn_lr=cfg.sepn_learning_rate, sepn_features=feats, lr_step_epochs=cfg.lr_step_epochs,
                          dat_warmup_epochs=cfg.dat_warmup_epochs, internal_states=internal, joint=cfg.joint,
-                         val_fraction=cfg.val_fraction, seed=cfg.seed)
+                         val_fraction=cfg.val_fraction, seed=cfg.seed, **options)
         arms.append(Arm(f"mesh-{label}", "mesh", method, build, tc))
     return arms
 

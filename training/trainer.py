@@ -7,8 +7,13 @@ Methods (``TrainConfig.method``):
   through it (misalignment "vaccination", Mengu et al. 2020, and friends).
 * ``pat`` — physics-aware training (Wright et al. 2022): the loss is evaluated on the
   physical system's measured output; gradients flow through the ideal model at the same
-  inputs and parameters (:class:`training.fusion.PhysicalForward`). With
-  ``internal_states`` every measured layer is fused, not only the output.
+  inputs and parameters (:class:`training.fusion.PhysicalForward`). ``pat_fusion="scores"``
+  (default; the PAT baseline of the DAT paper's reference code, THPCILab/DAT_MPNN) replaces
+  the class scores by the measured ones and differentiates the numerical model at its own
+  states; ``"field"`` fuses the measured amplitude into the numerical output field before
+  detection (as DAT's state fusion does), so the detection Jacobian is taken at the measured
+  amplitudes — a stronger variant. With ``internal_states`` every measured internal layer is
+  fused as well (amplitude fusion: the next layer needs a complex field).
 * ``dat`` — dual adaptive training (Zheng et al. 2023): one SEPN per photonic layer corrects
   the numerical model (``z ← z + w·SEPN(z)``, identity at start). Each step (1) measures the
   physical outputs (and internal states with ``internal_states``), (2) updates the SEPNs on
@@ -21,8 +26,11 @@ Methods (``TrainConfig.method``):
   4 (parameters do not change in between): one physical query per step, where the
   reference code spends two.
 
-Model selection uses a held-out validation split (never the test set), on the physical
-system when one is given (``select_on="auto"``). Checkpoints are written atomically every
+Model selection uses a held-out validation split (never the test set). ``select_on="auto"``
+selects on the physical system for the methods that train against it (``pat``, ``dat``) and
+on the numerical model for ``ideal`` and ``noise``: direct deployment means no access to the
+hardware before deployment, so its epoch must not be picked by physical measurements (the
+physical system, when given, is then only used to report the deployed accuracy). Checkpoints are written atomically every
 epoch and resume exactly (same final parameters as an uninterrupted run with the same seed).
 """
 
@@ -63,6 +71,7 @@ class TrainConfig:
     sepn_kernel: int = 3
     dat_warmup_epochs: int = 0
     internal_states: bool = False
+    pat_fusion: str = "scores"
     joint: bool = False
     val_fraction: float = 0.1
     select_on: str = "auto"
@@ -82,6 +91,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction!r}")
+        if self.pat_fusion not in ("scores", "field"):
+            raise ValueError(f"pat_fusion must be 'scores' or 'field', got {self.pat_fusion!r}")
         if self.select_on not in ("auto", "physical", "numeric"):
             raise ValueError(f"select_on must be 'auto', 'physical' or 'numeric', got {self.select_on!r}")
         if not isinstance(self.dat_warmup_epochs, int) or self.dat_warmup_epochs < 0:
@@ -167,14 +178,17 @@ class Trainer:
         self.queries = {"train": 0, "validation": 0}
 
     # -- one step per method -----------------------------------------------------------
-    def _sepn_hook(self, weight: float, fuse_with=None, fuse_all: bool = False, n_layers: int = 0):
+    def _sepn_hook(self, weight: float, fuse_with=None, fuse_layers=()):
+        """Per-layer hook: add ``weight`` × SEPN correction, then fuse the measured amplitude
+        ``fuse_with[i]`` into layer ``i`` for ``i`` in ``fuse_layers``."""
         task = self.task
+        fuse_layers = frozenset(fuse_layers)
 
         def hook(i, z):
             if self.sepns is not None and weight:
                 img = task.to_image(z)
                 z = z + weight * task.from_image(self.sepns[i](img), z)
-            if fuse_with is not None and (fuse_all or i == n_layers - 1):
+            if fuse_with is not None and i in fuse_layers:
                 z = fuse_amplitude(z, fuse_with[i].reshape(z.shape))
             return z
 
@@ -203,8 +217,14 @@ class Trainer:
             scores = task.scores(task.intensity(out))
         elif cfg.method == "pat":
             reading, taps = self._measure(x)
-            out, _ = task.numeric(x, hook=self._sepn_hook(0.0, taps, cfg.internal_states, n))
-            scores = task.scores(physical_forward(task.intensity(out), reading))
+            fuse = set(range(n - 1)) if cfg.internal_states else set()
+            if cfg.pat_fusion == "field":
+                fuse.add(n - 1)
+            out, _ = task.numeric(x, hook=self._sepn_hook(0.0, taps, fuse) if fuse else None)
+            if cfg.pat_fusion == "field":
+                scores = task.scores(physical_forward(task.intensity(out), reading))
+            else:  # the measured scores forward, the numerical model's own Jacobian backward
+                scores = physical_forward(task.scores(task.intensity(out)), task.scores(reading))
         else:  # dat
             reading, taps = self._measure(x)
             _, states = task.numeric(x, hook=self._sepn_hook(1.0))
@@ -218,7 +238,8 @@ class Trainer:
             if not cfg.joint:
                 self.pnn_opt.zero_grad()
             w = 0.0 if self.epoch < cfg.dat_warmup_epochs else 1.0
-            out, _ = task.numeric(x, hook=self._sepn_hook(w, taps, cfg.internal_states, n))
+            fuse = range(n) if cfg.internal_states else (n - 1,)
+            out, _ = task.numeric(x, hook=self._sepn_hook(w, taps, fuse))
             scores = task.scores(physical_forward(task.intensity(out), reading))
             stats["similarity"] = float(sim.detach())
         loss = F.cross_entropy(scores, labels)
@@ -257,7 +278,7 @@ class Trainer:
 
     def _select_physical(self) -> bool:
         if self.config.select_on == "auto":
-            return self.physical is not None
+            return self.physical is not None and self.config.method in ("pat", "dat")
         if self.config.select_on == "physical" and self.physical is None:
             raise ValueError("select_on='physical' needs a physical system")
         return self.config.select_on == "physical"

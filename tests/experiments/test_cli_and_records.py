@@ -111,3 +111,13 @@ def test_interrupted_study_resumes_to_the_same_result(tmp_path, monkeypatch):
     for k in reference:
         for field in ("numeric_accuracy", "physical_accuracy", "best_epoch", "queries_train"):
             assert resumed[k][field] == reference[k][field], (k, field)
+
+
+def test_method_lists_map_to_training_settings():
+    from experiments._methods import parse_methods
+
+    assert parse_methods("direct, pat,pat-field-is,dat-is") == [
+        ("direct", "ideal", False, {}), ("pat", "pat", False, {}),
+        ("pat-field-is", "pat", True, {"pat_fusion": "field"}), ("dat-is", "dat", True, {})]
+    with pytest.raises(ValueError, match="internal states apply to pat and dat only"):
+        parse_methods("noise-is")

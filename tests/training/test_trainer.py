@@ -47,6 +47,72 @@ def test_pat_gradient_is_ideal_gradient_at_physical_outputs():
     assert not torch.allclose(pat[0], ideal[0])
 
 
+def _pat_step_gradients(fusion: str, task, device, images, labels):
+    """Gradients the trainer's PAT step leaves on the PNN parameters (optimizer step disabled)."""
+    trainer = Trainer(task, TrainConfig(method="pat", pat_fusion=fusion), physical=device)
+    trainer.pnn_opt.step = lambda *a, **k: None
+    trainer.step(images, labels)
+    return [p.grad.clone() for p in task.pnn_parameters()]
+
+
+def test_pat_step_scores_and_field_fusion_match_their_definitions():
+    task = mesh_task(dtype=torch.float64)
+    device = PhysicalSystem(task.model, preset="bs=0.1,ps=0.1", seed=3)
+    images, labels = synthetic_images(8)
+    images = images.double()
+    x = task.encode(images)
+    measured = device.measure(x)
+    params = task.pnn_parameters()
+    # "scores" (reference PAT): dL/ds at the measured scores, pulled back through the
+    # numerical model's own scores(intensity(out))
+    s_leaf = task.scores(measured).clone().requires_grad_(True)
+    (dl_ds,) = torch.autograd.grad(F.cross_entropy(s_leaf, labels), s_leaf)
+    out, _ = task.numeric(x)
+    ref_scores = torch.autograd.grad(task.scores(task.intensity(out)), params, grad_outputs=dl_ds)
+    # "field": the output field's amplitude replaced by the measured one (numerical phase), then
+    # dL/dI at I = measured pulled back through |z_fused|² and the numerical model before it
+    fused_leaf = None
+
+    def hook(i, z):
+        nonlocal fused_leaf
+        if i == task.n_layers - 1:
+            fused_leaf = fuse_amplitude(z, measured.reshape(z.shape))
+            return fused_leaf
+        return z
+
+    out, _ = task.numeric(x, hook=hook)
+    i_leaf = measured.clone().requires_grad_(True)
+    (dl_di,) = torch.autograd.grad(F.cross_entropy(task.scores(i_leaf), labels), i_leaf)
+    ref_field = torch.autograd.grad(task.intensity(out), params, grad_outputs=dl_di)
+    got_scores = _pat_step_gradients("scores", task, device, images, labels)
+    got_field = _pat_step_gradients("field", task, device, images, labels)
+    for a, b in zip(got_scores, ref_scores):
+        assert torch.allclose(a, b, rtol=1e-10, atol=1e-13)
+    for a, b in zip(got_field, ref_field):
+        assert torch.allclose(a, b, rtol=1e-10, atol=1e-13)
+    assert not torch.allclose(got_scores[0], got_field[0])  # two different rules
+
+
+def test_auto_selection_is_numerical_for_direct_deployment_and_physical_for_pat():
+    images, labels = synthetic_images(60, seed=4)
+    queries = {}
+    for method in ("ideal", "pat"):
+        task = mesh_task(seed=5)
+        device = PhysicalSystem(task.model, preset="bs=0.2,ps=0.2", seed=6)
+        trainer = Trainer(task, TrainConfig(method=method, epochs=2, batch_size=20, val_fraction=0.25),
+                          physical=device)
+        trainer.fit(images, labels, progress=False)
+        queries[method] = trainer.queries["validation"]
+    # direct deployment never touches the hardware before deployment
+    assert queries == {"ideal": 0, "pat": 2}, queries  # one batched query per validation pass
+    task = mesh_task(seed=5)
+    device = PhysicalSystem(task.model, preset="bs=0.2,ps=0.2", seed=6)
+    forced = Trainer(task, TrainConfig(epochs=1, batch_size=20, val_fraction=0.25, select_on="physical"),
+                     physical=device)
+    forced.fit(images, labels, progress=False)
+    assert forced.queries["validation"] == 1
+
+
 def test_state_fusion_takes_measured_amplitude_and_numerical_phase():
     z = torch.tensor([1 + 1j, -2.0 + 0j], dtype=torch.complex128, requires_grad=True)
     fused = fuse_amplitude(z, torch.tensor([4.0, 9.0], dtype=torch.float64))
@@ -123,6 +189,8 @@ def test_bad_configuration():
         Trainer(task, TrainConfig(method="dat"))
     with pytest.raises(ValueError, match="pass error_model="):
         Trainer(task, TrainConfig(method="noise"))
+    with pytest.raises(ValueError, match="pat_fusion must be 'scores' or 'field', got 'logits'"):
+        TrainConfig(method="pat", pat_fusion="logits")
     with pytest.raises(ValueError, match="batch_size must be a positive int"):
         TrainConfig(batch_size=0)
     odd = mesh_task(modes=9, meshes=1, classes=3)  # 3×3 states: SEPN needs multiples of 4

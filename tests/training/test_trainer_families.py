@@ -11,8 +11,8 @@ from _synthetic import diffractive_task, synthetic_images
 
 # random initial masks on a 32×32 grid throw light out of the window: expected here
 @pytest.mark.filterwarnings("ignore::optics.SamplingWarning")
-@pytest.mark.parametrize("method,internal", [("ideal", False), ("noise", False), ("pat", True), ("dat", True),
-                                             ("dat", False)])
+@pytest.mark.parametrize("method,internal", [("ideal", False), ("noise", False), ("pat", True), ("pat", False),
+                                             ("dat", True), ("dat", False)])
 def test_methods_on_a_diffractive_classifier(method, internal):
     task = diffractive_task()
     device = PhysicalSystem(task.device_model, preset="medium", seed=1)
@@ -30,7 +30,9 @@ def test_methods_on_a_diffractive_classifier(method, internal):
     assert changed
     steps = 3  # 54 training samples in batches of 20
     assert result["queries"]["train"] == (steps if method in ("pat", "dat") else 0)
-    assert result["queries"]["validation"] == 1  # 6 validation samples, one physical batch
+    # 6 validation samples, one physical batch; direct deployment and noise training select
+    # on the numerical model (no hardware before deployment)
+    assert result["queries"]["validation"] == (1 if method in ("pat", "dat") else 0)
 
 
 def test_digital_baselines_train_in_the_same_loop():
