@@ -2,14 +2,14 @@
 # Reproduction runs for docs/reproduction/dat.md (issue 11): REFERENCE.md §A and §B.
 # Every run is resumable: run this script again after an interruption and finished arms
 # are skipped (each run directory keeps progress.json and per-arm checkpoints).
-# Usage: bash scripts/reproduce_dat.sh [part ...]   parts: main other sweep dpnn (default: all)
+# Usage: bash scripts/reproduce_dat.sh [part ...]   parts: main other sweep dpnn draws (default: all)
 # Writes runs/repro/<name>/; then `python -m experiments.dat_report` writes the write-up.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || bash scripts/setup.sh
 PY=.venv/bin/python
 ROOT=${ONNSIM_REPRO_ROOT:-runs/repro}
-parts=${*:-main other sweep dpnn}
+parts=${*:-main other sweep dpnn draws}
 # reduced-epoch settings (stated in the write-up): the other joint configurations run
 # OTHER_EPOCHS epochs with the SEPN switched on after OTHER_WARMUP (the paper's 20 of 50);
 # the sweep runs SWEEP_EPOCHS epochs with SEPNs from the first step
@@ -57,6 +57,15 @@ for part in $parts; do
                   "detector=full_scale_photons=10000,read_noise=0.003,adc_bits=10"; do
         run "dpnn-${spec%%=*}" dat-dpnn --scale cpu --preset "${spec#*=}" --methods $METHODS
       done ;;
-    *) echo "unknown part: $part (main other sweep dpnn)" >&2; exit 2 ;;
+    draws)
+      # PAT at bs = ps = 0.06 on other hidden error draws (the main run is draw 1): how much of the
+      # gap to the published PAT value is the draw
+      for ds in mnist fashion-mnist; do
+        for seed in ${DRAW_SEEDS:-2 3 4 5 6}; do
+          run "draws/pat-$ds-seed$seed" dat-mpnn --scale paper --dataset $ds --bs-sigma 0.06 --ps-sigma 0.06 \
+              --methods pat --error-seed $seed
+        done
+      done ;;
+    *) echo "unknown part: $part (main other sweep dpnn draws)" >&2; exit 2 ;;
   esac
 done
