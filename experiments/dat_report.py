@@ -136,6 +136,22 @@ def _verdicts(full: dict) -> list[str]:
     return out
 
 
+def _reduced_checks(reduced: dict) -> str:
+    """Direct and PAT of the reduced rows against the published values (±4 points)."""
+    n_ok, lines = {"direct": 0, "PAT": 0}, {"direct": [], "PAT": []}
+    for (ds, bs, ps), r in sorted(reduced.items()):
+        pub = PUBLISHED.get((bs, ps), {}).get(ds)
+        for label, name, i in METHODS[:2]:
+            acc = _acc(r, label)
+            if pub and acc is not None:
+                d = 100 * acc - pub[i]
+                n_ok[name] += abs(d) <= 4
+                lines[name].append(f"{ds} {bs}/{ps}: {d:+.1f}")
+    parts = [f"{name} within ±4 points of the published value at {n_ok[name]} of {len(v)} levels "
+             f"({'; '.join(v)})" for name, v in lines.items() if v]
+    return ("- " + "\n- ".join(parts) + " (ours − published, points).\n\n") if parts else ""
+
+
 def _dynamics(full: dict) -> str:
     """Best vs last validation accuracy of each full-scale arm (training stability)."""
     lines = []
@@ -398,7 +414,7 @@ selected on a held-out validation split (10% of the 60,000 training images).
                         "SEPN weight 1 from the start") +
                      f"), {red_cfg['n_train']} training images. The published values are after 50 epochs, so "
                      "these rows show the ordering of the methods, not the final accuracies.\n\n"
-                     + _mesh_table(reduced, with_costs=False) + "\n\n")
+                     + _mesh_table(reduced, with_costs=False) + "\n\n" + _reduced_checks(reduced))
     else:
         parts.append("Not run yet.\n\n")
     parts.append("## 3. Error sweep (MNIST, reduced epochs)\n\n")
@@ -442,7 +458,13 @@ at `high` every method, DAT included, fell to chance at this small scale).
 - **Error realization.** One static draw per mesh (error seed 1) — the paper's draws are stored
   in the reference repository as binary files we do not have, so rows differ by the luck of the
   draw; direct-deploy accuracy in particular depends strongly on which MZIs get the large
-  errors (the spread table above). The error model follows REFERENCE.md §A term by term (tests
+  errors (the spread tables above: one trained network's direct-deploy accuracy has a standard
+  deviation of 2–7 points over draws, PAT's 3–6, so a ±4-point test of one draw against another
+  single draw fails often even for identical error models; the distribution tests — published
+  value inside the range of our draws — are the meaningful check). The error model follows
+  REFERENCE.md §A term by term, as does the reference code's (THPCILab/DAT_MPNN, read for this:
+  ε on both couplers of an MZI as √(1 ± ε), N(0, σ²) radians added to θ and φ, none on the input
+  phase screen or on the fixed slots) (tests
   pin the erroneous coupler matrix and its (1 ± ε)/2 power split against the reference formula,
   and the sampled error statistics).
 - **DAT after the warm-up.** When the SEPN weight switches from 0 to 1 (epoch 21) the physical

@@ -93,6 +93,7 @@ def test_report_tables_verdicts_and_figures(tmp_path):
     assert "**10 epochs**" in sec2 and "after 4 epochs" in sec2
     assert "| mnist | 0.04 | 0.04 | 10 | 81.0 / 96.8 | 81.0 / 86.3 | 88.0 / 92.6 |" in sec2
     assert "| mnist | 0.04 | 0.04 | 2 |" not in sec2
+    assert "- PAT within ±4 points of the published value at 0 of 1 levels (mnist 0.04/0.04: -4.6)" in sec2
     # diffractive: recovery (0.72 − 0.40) / (0.80 − 0.40) = 80%
     assert "| 80% |" in text
     assert "recovers 80% of the accuracy lost by direct deployment (criterion ≥ 70%: met) and beats PAT" in text
