@@ -451,7 +451,7 @@ at `high` every method, DAT included, fell to chance at this small scale).
   detection Jacobian was taken at the measured amplitudes. That variant is kept as `pat-field`
   (`TrainConfig(pat_fusion="field")`) and reported in its own column: it is not the paper's
   baseline, and it is much stronger — close to DAT w/o IS, which is `pat-field` plus the SEPNs.
-  (Its numbers come from the runs made before the rename: the same algorithm, same seeds.)
+  (Where a run predates the rename, its `pat-field` arm is the old `pat` arm: same algorithm, same seeds.)
 - **SEPN gradients.** The reference code lets the SEPN similarity-loss gradients leak into the
   PNN phases before the task step ("joint"); onnsim keeps the two updates separate by default
   (`--joint True` reproduces the leak). The runs above use the default.
