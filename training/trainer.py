@@ -231,8 +231,7 @@ class Trainer:
             num = [task.intensity(s) for s in states]
             sim = similarity_loss(num, taps) if cfg.internal_states else similarity_loss(num[-1:], taps[-1:])
             self.sepn_opt.zero_grad()
-            if not cfg.joint:
-                self.pnn_opt.zero_grad()
+            self.pnn_opt.zero_grad()  # joint: the similarity gradients stay for the task step
             sim.backward()
             self.sepn_opt.step()
             if not cfg.joint:

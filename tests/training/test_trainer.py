@@ -176,6 +176,26 @@ def test_dat_beats_ideal_on_the_physical_system_under_strong_errors():
     assert acc["dat"] > acc["ideal"] + 0.1, acc
 
 
+def test_joint_dat_gradients_do_not_accumulate_across_steps():
+    # reference code: PNN grads zeroed at each iteration start; the similarity gradients leak
+    # into the PNN step of the same iteration only
+    images, labels = synthetic_images(20, seed=3)
+    task = mesh_task(modes=16, meshes=2, seed=2, dtype=torch.float64)
+    device = PhysicalSystem(task.model, preset="bs=0.1,ps=0.1", seed=4)
+    grads = {}
+    for joint in (False, True):
+        trainer = Trainer(task, TrainConfig(method="dat", joint=joint, sepn_features=(4, 6, 8)), physical=device)
+        trainer.pnn_opt.step = trainer.sepn_opt.step = lambda *a, **k: None
+        runs = []
+        for _ in range(2):
+            trainer.step(images, labels)
+            runs.append([p.grad.clone() for p in task.pnn_parameters()])
+        for a, b in zip(*runs):
+            assert torch.allclose(a, b, rtol=1e-12, atol=1e-15)  # same batch, same parameters
+        grads[joint] = runs[0]
+    assert not torch.allclose(grads[True][0], grads[False][0])  # the leak is there in joint mode
+
+
 def test_similarity_loss_zero_for_proportional_intensities():
     a = torch.rand(3, 16, dtype=torch.float64)
     assert float(similarity_loss([a], [2.5 * a])) == pytest.approx(0.0, abs=1e-20)
