@@ -469,8 +469,10 @@ at `high` every method, DAT included, fell to chance at this small scale).
   and the sampled error statistics).
 - **DAT after the warm-up.** When the SEPN weight switches from 0 to 1 (epoch 21) the physical
   validation accuracy peaks, then drifts down while the training loss rises (table above).
-  Validation-based selection keeps the peak; a lower SEPN learning rate or a ramped weight
-  after the warm-up are the obvious things to try. The reduced rows have no warm-up (SEPN
+  Validation-based selection keeps the peak. The reference's "joint" leak is not what prevents
+  this: `--joint True` runs (`runs/dat-joint/`, stopped at epoch 41) drift the same way (MNIST
+  DAT w/ IS 93.1% at epoch 29 → 80–91% after; Fashion-MNIST DAT w/o IS 81% → 46%). A lower SEPN
+  learning rate or a ramped weight after the warm-up are the next things to try. The reduced rows have no warm-up (SEPN
   weight 1 from the first step): there the same instability shows at the largest errors
   (see the σ = 0.10 points of the sweep).
 - **Reduced rows** (sections 2 and 3) run fewer epochs at full data (stated in each section): the
