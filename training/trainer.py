@@ -30,8 +30,9 @@ Model selection uses a held-out validation split (never the test set). ``select_
 selects on the physical system for the methods that train against it (``pat``, ``dat``) and
 on the numerical model for ``ideal`` and ``noise``: direct deployment means no access to the
 hardware before deployment, so its epoch must not be picked by physical measurements (the
-physical system, when given, is then only used to report the deployed accuracy). Checkpoints are written atomically every
-epoch and resume exactly (same final parameters as an uninterrupted run with the same seed).
+physical system, when given, is then only used to report the deployed accuracy). Checkpoints
+are written atomically every epoch and resume exactly (same final parameters as an
+uninterrupted run with the same seed).
 """
 
 from __future__ import annotations
@@ -217,11 +218,12 @@ class Trainer:
             scores = task.scores(task.intensity(out))
         elif cfg.method == "pat":
             reading, taps = self._measure(x)
+            field = cfg.pat_fusion == "field"
             fuse = set(range(n - 1)) if cfg.internal_states else set()
-            if cfg.pat_fusion == "field":
+            if field:
                 fuse.add(n - 1)
             out, _ = task.numeric(x, hook=self._sepn_hook(0.0, taps, fuse) if fuse else None)
-            if cfg.pat_fusion == "field":
+            if field:
                 scores = task.scores(physical_forward(task.intensity(out), reading))
             else:  # the measured scores forward, the numerical model's own Jacobian backward
                 scores = physical_forward(task.scores(task.intensity(out)), task.scores(reading))
@@ -234,8 +236,6 @@ class Trainer:
             self.pnn_opt.zero_grad()  # joint: the similarity gradients stay for the task step
             sim.backward()
             self.sepn_opt.step()
-            if not cfg.joint:
-                self.pnn_opt.zero_grad()
             w = 0.0 if self.epoch < cfg.dat_warmup_epochs else 1.0
             fuse = range(n) if cfg.internal_states else (n - 1,)
             out, _ = task.numeric(x, hook=self._sepn_hook(w, taps, fuse))
