@@ -74,6 +74,11 @@ def _acc(run: dict, label: str, key: str = "physical_accuracy"):
     return None if arm is None else arm.get(key)
 
 
+def _level(config: dict) -> tuple:
+    """``(dataset, bs, ps)`` of a dat-mpnn run configuration."""
+    return config["dataset"], round(config["bs_sigma"], 3), round(config["ps_sigma"], 3)
+
+
 def _mesh_runs(runs, *, full: bool):
     out = {}
     for r in runs:
@@ -81,7 +86,7 @@ def _mesh_runs(runs, *, full: bool):
             continue
         c = r["config"]
         is_full = c["epochs"] >= 50 and c["n_train"] >= 60000
-        key = (c["dataset"], round(c["bs_sigma"], 3), round(c["ps_sigma"], 3))
+        key = _level(c)
         if is_full == full and (key not in out or c["epochs"] > out[key]["config"]["epochs"]):
             out[key] = r
     return out
@@ -122,7 +127,7 @@ def _verdicts(full: dict) -> list[str]:
         pub = PUBLISHED.get((bs, ps), {}).get(ds)
         if not pub:
             continue
-        ours = [_acc(r, lbl) for lbl in ("mesh-ideal", "mesh-pat", "mesh-dat", "mesh-dat-is")]
+        ours = {i: _acc(r, lbl) for lbl, _, i in METHODS if i is not None}  # by published column
         if ours[3] is not None:
             ok = 100 * ours[3] >= pub[3]
             out.append(f"- {ds}, bs = {bs}, ps = {ps}: DAT w/ IS {_pct(ours[3])}% vs published {pub[3]}% — "
@@ -308,7 +313,7 @@ def _mean_sd(v):
 def _spread_text(full: dict) -> str:
     rows = []
     inside = total = 0
-    for (ds, bs0, ps0), r in sorted(full.items()):
+    for (ds, _, _), r in sorted(full.items()):
         path = r["dir"] / "direct_deploy_draws.json"
         if not path.exists():
             continue
@@ -348,7 +353,7 @@ def _pat_draws_text(root: Path, full: dict) -> str:
     for r in collect(Path(root) / "draws"):
         c = r["config"]
         acc = _acc(r, "mesh-pat")
-        key = (c["dataset"], round(c["bs_sigma"], 3), round(c["ps_sigma"], 3))
+        key = _level(c)
         if acc is not None and key in by_ds:
             by_ds[key][c.get("error_seed", 1)] = acc
     rows = []
@@ -464,17 +469,16 @@ at `high` every method, DAT included, fell to chance at this small scale).
   value inside the range of our draws — are the meaningful check). The error model follows
   REFERENCE.md §A term by term, as does the reference code's (THPCILab/DAT_MPNN, read for this:
   ε on both couplers of an MZI as √(1 ± ε), N(0, σ²) radians added to θ and φ, none on the input
-  phase screen or on the fixed slots) (tests
-  pin the erroneous coupler matrix and its (1 ± ε)/2 power split against the reference formula,
-  and the sampled error statistics).
+  phase screen or on the fixed slots); tests pin the erroneous coupler matrix and its (1 ± ε)/2
+  power split against the reference formula, and the sampled error statistics.
 - **DAT after the warm-up.** When the SEPN weight switches from 0 to 1 (epoch 21) the physical
   validation accuracy peaks, then drifts down while the training loss rises (table above).
   Validation-based selection keeps the peak. The reference's "joint" leak is not what prevents
   this: `--joint True` runs (`runs/dat-joint/`, stopped at epoch 41) drift the same way (MNIST
   DAT w/ IS 93.1% at epoch 29 → 80–91% after; Fashion-MNIST DAT w/o IS 81% → 46%). A lower SEPN
-  learning rate or a ramped weight after the warm-up are the next things to try. The reduced rows have no warm-up (SEPN
-  weight 1 from the first step): there the same instability shows at the largest errors
-  (see the σ = 0.10 points of the sweep).
+  learning rate or a ramped weight after the warm-up are the next things to try. The sweep
+  (section 3) has no warm-up (SEPN weight 1 from the first step): there the same instability
+  shows at the largest errors (the σ = 0.10 points).
 - **Reduced rows** (sections 2 and 3) run fewer epochs at full data (stated in each section): the
   2-core machine cannot run 5 configurations × 2 datasets × 5 methods × 50 epochs in a session.
   They show the ordering of the methods, not converged accuracies.
