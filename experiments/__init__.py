@@ -20,5 +20,5 @@ from .registry import EXPERIMENTS, SCALES, Experiment, register  # noqa: E402
 __all__ = ["EXPERIMENTS", "SCALES", "Experiment", "register"]
 
 # each module registers itself
-from . import (baselines, beam_splitter, d2nn_classifier, dat_dpnn, dat_mpnn, diffuser_imaging,  # noqa: E402,F401
-               diffuser_study, fdtd_validation, quickstart, vaccination)
+from . import (baselines, beam_splitter, d2nn_classifier, dat_dpnn, dat_drift, dat_mpnn,  # noqa: E402,F401
+               diffuser_imaging, diffuser_study, fdtd_validation, quickstart, vaccination)

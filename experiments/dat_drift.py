@@ -1,0 +1,273 @@
+"""dat-drift — direct deployment, PAT and DAT against a drifting device behind a socket.
+
+The physical system is served by ``python -m hardware.serve`` (started here on a free
+loopback port unless ``--device-address`` names a running server) and reached through
+:class:`hardware.RemoteDevice`. Its MZI phases drift (a random walk per phase shifter, rate in
+rad/√s; drift time = device queries × ``seconds_per_query``). Every arm starts from the same
+device state (t = 0: counters, noise stream and drift reset through ``load_state_dict``),
+trains (direct: numerically; PAT/DAT: against the device), then is *deployed*: rounds of
+``round_queries`` device queries each — inference traffic, and for the recalibrating arms
+their recalibration — followed by one test-set evaluation on the device. Every arm spends
+the same number of queries per round, so the arms see the same drift at the same x.
+
+Recalibration strategies (method suffixes):
+
+* ``dat-adapt`` — DAT keeps adapting: ``adapt_steps`` :meth:`training.Trainer.step` calls per
+  round on training images (the SEPNs and the PNN keep learning from measurements);
+* ``pat-finetune`` — a scheduled PAT fine-tune of ``finetune_steps`` steps whenever
+  ``finetune_every`` queries have passed since the last one;
+* plain ``direct``, ``pat``, ``dat`` — trained once, never recalibrated.
+
+"Static accuracy" of an arm is its first deployed evaluation (right after training).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import torch
+
+from hardware import RemoteDevice
+from training import TrainConfig, Trainer, evaluate
+
+from . import records
+from ._methods import parse_ints
+from .registry import register
+from .study import load_data, mesh_task
+
+__all__ = ["DatDriftConfig", "run", "STRATEGIES", "start_local_server"]
+
+#: label -> (training method, recalibration)
+STRATEGIES = {"direct": ("ideal", None), "pat": ("pat", None), "dat": ("dat", None),
+              "pat-finetune": ("pat", "finetune"), "dat-adapt": ("dat", "adapt")}
+
+
+@dataclass(frozen=True)
+class DatDriftConfig:
+    device_address: str = ""  # tcp://127.0.0.1:PORT of a running `python -m hardware.serve`; "" = start one
+    device_token: str = ""
+    dataset: str = "mnist"
+    methods: str = "direct,pat,dat,pat-finetune,dat-adapt"
+    modes: int = 16
+    meshes: int = 2
+    bs_sigma: float = 0.06  # static errors of the local server
+    ps_sigma: float = 0.06
+    phase_random_walk_rad_per_sqrt_s: float = 0.02  # drift of the local server
+    seconds_per_query: float = 1.0
+    drift_seed: int = 0
+    n_train: int = 1000
+    n_test: int = 300
+    epochs: int = 4
+    batch_size: int = 50
+    learning_rate: float = 1e-2
+    sepn_learning_rate: float = 1e-3
+    sepn_features: str = "2,2,2"
+    rounds: int = 30
+    round_queries: int = 20
+    adapt_steps: int = 4
+    finetune_every: int = 100
+    finetune_steps: int = 10
+    timeout_s: float = 60.0
+    seed: int = 0
+    error_seed: int = 1
+
+    def __post_init__(self):
+        bad = [m for m in self.methods.split(",") if m.strip() not in STRATEGIES]
+        if bad or not self.methods.strip():
+            raise ValueError(f"unknown method(s) {bad} in {self.methods!r}; choose from {', '.join(STRATEGIES)}")
+        parse_ints(self.sepn_features, "sepn_features", 3)
+        if self.device_address and not self.device_address.startswith("tcp://"):
+            raise ValueError(f"device_address must look like tcp://127.0.0.1:5555, got {self.device_address!r}")
+        if not 0 < self.adapt_steps < self.round_queries or not 0 < self.finetune_steps < self.round_queries:
+            raise ValueError("adapt_steps and finetune_steps must be in [1, round_queries)")
+
+
+SCALES = {
+    "smoke": dict(n_train=200, n_test=100, epochs=1, batch_size=50, rounds=3, round_queries=6, adapt_steps=2,
+                  finetune_every=6, finetune_steps=2, methods="direct,dat,dat-adapt"),
+    "cpu": dict(),
+    "paper": dict(modes=64, meshes=3, n_train=20000, n_test=2000, epochs=10, batch_size=100, rounds=100),
+}
+
+
+def start_local_server(cfg: DatDriftConfig) -> tuple[subprocess.Popen, str]:
+    """``python -m hardware.serve`` on a free loopback port; returns (process, address)."""
+    cmd = [sys.executable, "-m", "hardware.serve", "--port", "0", "--modes", str(cfg.modes), "--meshes",
+           str(cfg.meshes), "--preset", f"bs={cfg.bs_sigma},ps={cfg.ps_sigma}", "--error-seed", str(cfg.error_seed),
+           "--model-seed", str(cfg.seed), "--phase-random-walk", str(cfg.phase_random_walk_rad_per_sqrt_s),
+           "--seconds-per-query", str(cfg.seconds_per_query), "--drift-seed", str(cfg.drift_seed)]
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    line = proc.stdout.readline()
+    if " at tcp://" not in line:
+        proc.kill()
+        raise RuntimeError(f"the local device server did not start: {line.strip()} {proc.stderr.read().strip()}")
+    return proc, line.rsplit(" at ", 1)[1].split()[0]
+
+
+def _check_matches(device, task) -> None:
+    own = {k: list(v.shape) for k, v in task.device_model.state_dict().items()}
+    theirs = {k: v["shape"] for k, v in device.description.get("parameters", {}).items()}
+    if device.family != "mesh" or own != theirs:
+        raise ValueError(f"the device at {device.address} ({device.family}, {len(theirs)} parameters) does not "
+                         f"match the task ({len(own)} parameters): serve --modes/--meshes like this run's")
+
+
+def _deploy(cfg, label, task, trainer, device, data, log) -> dict:
+    """Rounds of traffic (+ recalibration) and one device evaluation each."""
+    x, y, xt, yt = data
+    recal = STRATEGIES[label][1]
+    gen = torch.Generator().manual_seed(cfg.seed + 4242)
+
+    def batch():
+        idx = torch.randint(len(y), (cfg.batch_size,), generator=gen)
+        return x[idx], y[idx]
+
+    def device_accuracy():
+        device.load_parameters(task.device_model.state_dict())
+        return evaluate(task, xt, yt, physical=device, batch_size=len(yt))["accuracy"]
+
+    curve = [{"queries": device.queries, "accuracy": device_accuracy(), "recalibration_queries": 0}]
+    last_ft, recal_total = device.queries, 0
+    for r in range(cfg.rounds):
+        start = device.queries
+        if recal == "adapt":
+            for _ in range(cfg.adapt_steps):
+                trainer.step(*batch())
+        elif recal == "finetune" and device.queries - last_ft >= cfg.finetune_every:
+            for _ in range(cfg.finetune_steps):
+                trainer.step(*batch())
+            last_ft = device.queries
+        recal_total += device.queries - start
+        device.load_parameters(task.device_model.state_dict())
+        while device.queries - start < cfg.round_queries:  # inference traffic
+            device.measure(task.encode(batch()[0]))
+        acc = device_accuracy()
+        curve.append({"queries": device.queries, "accuracy": acc, "recalibration_queries": recal_total})
+        log(f"[{label}] round {r + 1}/{cfg.rounds}: {device.queries} queries, device accuracy {100 * acc:.1f}%")
+    return {"curve": curve, "static_accuracy": curve[0]["accuracy"], "final_accuracy": curve[-1]["accuracy"],
+            "min_accuracy": min(c["accuracy"] for c in curve), "recalibration_queries": recal_total}
+
+
+def _arm(cfg, label, device, data, log) -> dict:
+    method = STRATEGIES[label][0]
+    device.load_state_dict(device.initial_state)  # every arm starts at t = 0
+    task = mesh_task(modes=cfg.modes, meshes=cfg.meshes, seed=cfg.seed)
+    _check_matches(device, task)
+    tc = TrainConfig(method=method, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.learning_rate,
+                     sepn_lr=cfg.sepn_learning_rate, sepn_features=parse_ints(cfg.sepn_features, "sepn_features", 3),
+                     lr_step_epochs=max(cfg.epochs, 1), seed=cfg.seed, eval_batch_size=max(cfg.n_test, 1))
+    trainer = Trainer(task, tc, physical=device if method != "ideal" else None)
+    t0 = time.perf_counter()
+    x, y = data[0], data[1]
+    fit = trainer.fit(x, y, progress=False)
+    trainer.load_best()
+    train_queries = device.queries
+    # recalibration runs at the final learning rate, without a scheduler
+    trainer.config = replace(tc, dat_warmup_epochs=0)
+    r = _deploy(cfg, label, task, trainer, device, data, log)
+    numeric = evaluate(task, data[2], data[3])["accuracy"]
+    r.update(method=method, train_queries=train_queries, best_val_accuracy=fit["best_val_accuracy"],
+             numeric_accuracy=numeric, total_queries=device.queries, wall_time_s=time.perf_counter() - t0,
+             reconnects=device.reconnects, resends=device.resends)
+    return r
+
+
+def _figure(results: dict, cfg, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for label, r in results.items():
+        q = [c["queries"] for c in r["curve"]]
+        ax.plot(q, [100 * c["accuracy"] for c in r["curve"]], marker=".", label=label)
+    ax.set_xlabel(f"elapsed device queries (1 query = {cfg.seconds_per_query:g} s of drift)")
+    ax.set_ylabel("test accuracy on the device (%)")
+    ax.set_title("accuracy under phase drift")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+@register("dat-drift", "direct vs PAT vs DAT (with recalibration) against a drifting device over ZeroMQ",
+          DatDriftConfig, runtime={"smoke": "15 s", "cpu": "5 min", "paper": "hours"}, scales=SCALES)
+def run(cfg: DatDriftConfig, out_dir: Path, *, resume: bool = False) -> dict:
+    records.write_config(out_dir / "config.json", "dat-drift", cfg, cfg.seed)
+    torch.manual_seed(cfg.seed)
+    data = load_data(cfg.dataset, cfg.n_train, cfg.n_test, cfg.seed)
+    prog_path = out_dir / "progress.json"
+    results = json.loads(prog_path.read_text()) if (resume and prog_path.exists()) else {}
+    proc, address = (None, cfg.device_address) if cfg.device_address else start_local_server(cfg)
+    try:
+        device = RemoteDevice(address, token=cfg.device_token or None, timeout_s=cfg.timeout_s)
+        description = device.describe()
+        for label in (m.strip() for m in cfg.methods.split(",")):
+            if label in results:
+                print(f"[{label}] already finished (resumed)")
+                continue
+            results[label] = _arm(cfg, label, device, data, lambda s: print(s, flush=True))
+            tmp = prog_path.with_name(prog_path.name + ".tmp")
+            tmp.write_text(json.dumps(results, indent=1))
+            tmp.replace(prog_path)
+        device.close()
+    finally:
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    return _record(cfg, out_dir, results, description, address)
+
+
+def _record(cfg, out_dir: Path, results: dict, description: dict, address: str) -> dict:
+    fig = _figure(results, cfg, out_dir / "figures" / "accuracy_vs_queries.png")
+    summary = {k: {kk: v[kk] for kk in ("method", "static_accuracy", "final_accuracy", "min_accuracy",
+                                        "numeric_accuracy", "train_queries", "recalibration_queries",
+                                        "total_queries", "wall_time_s")} for k, v in results.items()}
+    for v in summary.values():
+        v["retained"] = v["final_accuracy"] / v["static_accuracy"] if v["static_accuracy"] else 0.0
+    datasets = {}
+    for k, v in results.items():
+        datasets[f"{k}/queries"] = ([c["queries"] for c in v["curve"]], "device queries (calls)")
+        datasets[f"{k}/accuracy"] = ([c["accuracy"] for c in v["curve"]], "1 (fraction of the test set)")
+    records.write_results(out_dir / "results.h5", attrs={"experiment": "dat-drift", "seed": cfg.seed,
+                                                         "config": asdict(cfg), "versions": records.versions(),
+                                                         "summary": summary, "device": description}, datasets=datasets)
+    records.atomic_torch_save({"summary": summary}, out_dir / "model.pt")
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    rows = "\n".join(f"| {k} | {v['method']} | {100 * v['static_accuracy']:.1f} | {100 * v['final_accuracy']:.1f} | "
+                     f"{100 * v['min_accuracy']:.1f} | {100 * v['retained']:.0f} | {v['train_queries']} | "
+                     f"{v['recalibration_queries']} | {v['total_queries']} |" for k, v in summary.items())
+    drift = description.get("drifts", [])
+    text = f"""# dat-drift: training against a drifting device over ZeroMQ
+
+Device: {address} — {description.get('family')} ({len(description.get('parameters', {}))} parameter tensors),
+drift {json.dumps(drift)}, clock {description.get('clock', '?')}, {description.get('seconds_per_query', '?')} s per
+query. {cfg.n_train} training images ({cfg.dataset}), {cfg.n_test} test images measured on the device after every
+round of {cfg.round_queries} queries, {cfg.rounds} rounds.
+
+| arm | method | static (%) | final (%) | minimum (%) | final / static (%) | training queries | recalibration queries | total queries |
+|---|---|---|---|---|---|---|---|---|
+{rows}
+
+"Static" is the first evaluation after training; every arm spends the same queries per round, so
+the same x means the same drift.
+
+## Figures
+
+![accuracy vs elapsed queries](figures/{fig.name})
+"""
+    (out_dir / "report.md").write_text(text)
+    return summary
