@@ -1,4 +1,4 @@
-"""The fused GPU operations: ``torch.autograd.Function`` s with hand-written backwards.
+"""The fused GPU operations, registered as torch custom operators (``torch.library``).
 
 * :func:`filter2` — ``crop(ifft2(H · R · fft2(pad(x))))`` (angular-spectrum propagation and
   every other transfer-function filter; optional shift ramp ``R``): pad-copy kernel into a
@@ -15,6 +15,25 @@
   shared memory (each column is one ``__syncthreads`` step); the backward is the adjoint
   sweep with the block gradients accumulated by atomics.
 
+Custom operators (namespace ``onnsim``; each has a fake implementation, so ``torch.compile``
+traces through it without a graph break, and the forward ops an autograd formula):
+
+* ``onnsim::filter2(x, h, shift, conj, want_spectrum) -> (y, spectrum)`` — the filter with
+  ``H`` or ``conj(H)``; ``spectrum`` is the padded ``F pad(x)`` in the ``(My, B, Mx)``
+  layout when ``want_spectrum`` (needed for the gradient w.r.t. ``h`` and by a spectrum
+  check), else empty. Its backward is the same operator with ``conj`` flipped, plus torch
+  ops for ``h̄``.
+* ``onnsim::phase_modulate(u, phase, lut, origin, block, levels, gain, offset) -> y`` and
+  ``onnsim::phase_modulate_backward(...) -> (ū, φ̄)``.
+* ``onnsim::mesh_columns(state, t, save_states) -> (out, states)`` and
+  ``onnsim::mesh_columns_backward(grad, t, states) -> (s̄, T̄)``.
+
+Gradients that are not wanted come back as empty tensors from the backward operators. The
+backward is not differentiable again (double backward raises), as before. Calling the
+operators needs CuPy only when they actually run (CUDA tensors); the CPU tests run them
+with NumPy standing in for the CuPy runtime (tests/cupy_kernels/test_ops_glue.py), which
+is how ``torch.library.opcheck`` checks them without a GPU.
+
 Conventions (PyTorch's conjugate-Wirtinger gradients, for real losses L and complex z the
 incoming gradient is g = ∂L/∂Re z + i ∂L/∂Im z; for a C-linear map y = A x the VJP is
 x̄ = A^H ȳ):
@@ -23,23 +42,25 @@ x̄ = A^H ȳ):
 * phase:   ū = ȳ · conj(t),  φ̄ = Σ_batch Re(conj(ȳ) · i · u · t) · dφ'/dφ
 * mesh:    s̄_l = T_l^H s̄_{l+1},  T̄_l = Σ_batch s̄_{l+1} s_l^H (restricted to each 2×2 pair)
 
-All inputs must be CUDA tensors; dispatching (and the torch fallback) is in
-:func:`cupy_kernels.use_cupy` and the library call sites.
+All inputs of the public functions must be CUDA tensors; dispatching (and the torch
+fallback) is in :func:`cupy_kernels.use_cupy` and the library call sites.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import numpy as np
 import torch
+from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from . import _runtime as R
 from .reference import shift_ramp
 
 __all__ = ["filter2", "phase_modulate", "mesh_columns", "filter_unsupported", "mesh_unsupported",
-           "mesh_shape_unsupported"]
+           "mesh_shape_unsupported", "OPS"]
 
 _SHARED_LIMIT = 48 * 1024  # bytes of dynamic shared memory a block may use without opt-in
 
@@ -78,11 +99,9 @@ def filter_unsupported(x: torch.Tensor, h: torch.Tensor) -> str | None:
     return None
 
 
-def _run_filter(src: torch.Tensor, h: torch.Tensor, shift, conj: bool, check=None, keep_spec=False,
-                grad_h_from=None):
-    """The fused filter on contiguous ``src`` (B, ny, nx); returns (out, spectrum copy or None,
-    grad_h or None). ``grad_h_from``: the saved forward spectrum, to form H̄ from this
-    (backward) pass's padded spectrum before it is filtered."""
+def _run_filter(src: torch.Tensor, h: torch.Tensor, shift, conj: bool, keep_spec: bool):
+    """The fused filter on contiguous ``src`` (B, ny, nx); returns (out, copy of the padded
+    spectrum ``F pad(src)`` in the (My, B, Mx) layout, or None)."""
     b, ny, nx = src.shape
     my, mx = h.shape
     prec = R.precision_of(src.dtype)
@@ -93,50 +112,77 @@ def _run_filter(src: torch.Tensor, h: torch.Tensor, shift, conj: bool, check=Non
         R.kernel("propagation", "pad_copy", prec, dev)(
             grid, block, (R.as_cupy(src), buf_cp, _i64(b), _i32(ny), _i32(nx), _i32(my), _i32(mx)))
         R.fft_pruned(buf_cp, my, b, mx, ny, dev, inverse=False)
-    if check is not None:
-        check(buf.transpose(0, 1))  # (B, My, Mx), as torch.fft.fft2 would give it
     spec = buf.clone() if keep_spec else None
-    grad_h = None
-    if grad_h_from is not None:
-        fwd = grad_h_from
-        if shift is not None:
-            fwd = fwd * shift_ramp((my, mx), *shift, dtype=fwd.dtype, device=fwd.device)[:, None, :]
-        grad_h = (buf * fwd.conj()).sum(1) / (my * mx)
-    sy, sx = (0.0, 0.0) if shift is None else shift
+    sy, sx = (0.0, 0.0) if not shift else shift
     out = torch.empty(b, ny, nx, dtype=src.dtype, device=src.device)
     with R.on_torch_stream(src.device) as dev:
         grid, block = _blocks(my * mx)
         R.kernel("propagation", "tf_multiply", prec, dev)(
             grid, block, (buf_cp, R.as_cupy(h), _i64(b), _i32(my), _i32(mx), _real(sy, prec), _real(sx, prec),
-                          _i32(shift is not None), _i32(conj), _real(1.0 / (my * mx), prec)))
+                          _i32(bool(shift)), _i32(conj), _real(1.0 / (my * mx), prec)))
         R.fft_pruned(buf_cp, my, b, mx, ny, dev, inverse=True)
         grid, block = _blocks(out.numel())
         R.kernel("propagation", "crop_copy", prec, dev)(
             grid, block, (buf_cp, R.as_cupy(out), _i64(b), _i32(ny), _i32(nx), _i32(my), _i32(mx)))
-    return out, spec, grad_h
+    return out, spec
 
 
-class _Filter(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, h, shift, check):
-        batch, (ny, nx) = x.shape[:-2], x.shape[-2:]
-        hc = R.contiguous(h)
-        src = R.contiguous(x).view(-1, ny, nx)
-        out, spec, _ = _run_filter(src, hc, shift, False, check, keep_spec=ctx.needs_input_grad[1])
-        ctx.shift, ctx.batch = shift, tuple(batch)
-        ctx.save_for_backward(hc, spec) if spec is not None else ctx.save_for_backward(hc)
-        return out.view(*batch, ny, nx)
+def _flat_batch(x: torch.Tensor):
+    n = 1
+    for d in x.shape[:-2]:
+        n = n * d
+    return n
 
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, g):
-        h = ctx.saved_tensors[0]
-        spec = ctx.saved_tensors[1] if ctx.needs_input_grad[1] else None
-        ny, nx = g.shape[-2:]
-        src = R.contiguous(g).view(-1, ny, nx)
-        gx, _, gh = _run_filter(src, h, ctx.shift, True, grad_h_from=spec)
-        gx = gx.view(*ctx.batch, ny, nx) if ctx.needs_input_grad[0] else None
-        return gx, gh, None, None
+
+@torch.library.custom_op("onnsim::filter2", mutates_args=(),
+                         schema="(Tensor x, Tensor h, float[]? shift, bool conj, bool want_spectrum) -> (Tensor, Tensor)")
+def _filter_op(x, h, shift, conj, want_spectrum):
+    """``(crop(F⁻¹(H' · F pad(x))), F pad(x) or empty)`` with ``H' = H·R`` (``conj(H·R)``
+    when ``conj``); ``shift``: ``[sy, sx]`` of the ramp ``R``, or None/[] for none."""
+    ny, nx = x.shape[-2:]
+    src = R.contiguous(x).view(-1, ny, nx)
+    out, spec = _run_filter(src, R.contiguous(h), _shift_pair(shift), conj, want_spectrum)
+    return out.view(x.shape), (spec if spec is not None else x.new_empty(0))
+
+
+@_filter_op.register_fake
+def _filter_fake(x, h, shift, conj, want_spectrum):
+    out = x.new_empty(x.shape)
+    spec = x.new_empty(h.shape[0], _flat_batch(x), h.shape[1]) if want_spectrum else x.new_empty(0)
+    return out, spec
+
+
+def _shift_pair(shift):
+    return None if not shift else (float(shift[0]), float(shift[1]))
+
+
+def _filter_setup(ctx, inputs, output):
+    x, h, shift, conj, want_spectrum = inputs
+    spec = output[1]
+    ctx.mark_non_differentiable(spec)
+    want_h = ctx.needs_input_grad[1]
+    if want_h and (conj or not want_spectrum):
+        raise RuntimeError("onnsim::filter2: a gradient w.r.t. h needs conj=False and want_spectrum=True")
+    ctx.shift, ctx.conj = shift, conj
+    ctx.save_for_backward(h, spec if want_h else None)
+
+
+@once_differentiable
+def _filter_backward(ctx, g, _g_spectrum):
+    h, spec = ctx.saved_tensors
+    want_h = ctx.needs_input_grad[1]
+    gx, gspec = torch.ops.onnsim.filter2(g, h, ctx.shift, not ctx.conj, want_h)
+    gh = None
+    if want_h:  # H̄ = Σ_batch conj(R · F pad(x)) · F pad(ȳ) / M, both spectra (My, B, Mx)
+        my, mx = h.shape
+        shift = _shift_pair(ctx.shift)
+        fwd = spec if shift is None else spec * shift_ramp((my, mx), *shift, dtype=spec.dtype,
+                                                            device=spec.device)[:, None, :]
+        gh = (gspec * fwd.conj()).sum(1) / (my * mx)
+    return (gx if ctx.needs_input_grad[0] else None), gh, None, None, None
+
+
+_filter_op.register_autograd(_filter_backward, setup_context=_filter_setup)
 
 
 def filter2(x: torch.Tensor, h: torch.Tensor, *, shift=None, spectrum_check=None) -> torch.Tensor:
@@ -149,71 +195,121 @@ def filter2(x: torch.Tensor, h: torch.Tensor, *, shift=None, spectrum_check=None
             differentiable too.
         shift: optional ``(sy, sx)`` in padded pixels: multiplies by the shift ramp
             :func:`cupy_kernels.reference.shift_ramp` (translation of the padded plane).
-        spectrum_check: called with the padded spectrum (a torch view, not for gradients).
+        spectrum_check: called with the padded spectrum ``(B, My, Mx)`` (batch flattened; a
+            torch view, not for gradients). The operator then returns the spectrum as a
+            second output: one more padded buffer, freed after the check unless ``h``
+            needs a gradient.
     """
     why = filter_unsupported(x, h)
     if why:
         raise ValueError(f"cupy_kernels.filter2 {why}")
-    if shift is not None:
-        shift = (float(shift[0]), float(shift[1]))
-    return _Filter.apply(x, h, shift, spectrum_check)
+    return _filter(x, h, shift, spectrum_check)
+
+
+def _filter(x, h, shift, spectrum_check):
+    """:func:`filter2` after validation (the CPU tests call it with a NumPy runtime)."""
+    shift = None if shift is None else [float(shift[0]), float(shift[1])]
+    want = spectrum_check is not None or (h.requires_grad and torch.is_grad_enabled())
+    out, spec = torch.ops.onnsim.filter2(x, h, shift, False, want)
+    if spectrum_check is not None:
+        spectrum_check(spec.detach().transpose(0, 1))  # (B, My, Mx), as torch.fft.fft2 would give it
+    return out
 
 
 # ======================================================================================
 # phase modulation
 # ======================================================================================
-class _PhaseModulate(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, u, phase, geom, response, lut):
-        ny, nx = u.shape[-2:]
-        uc = R.contiguous(u)
-        pc = R.contiguous(phase)
-        lc = R.contiguous(lut)
-        out = torch.empty_like(uc)
-        b = uc.numel() // (ny * nx)
-        prec = R.precision_of(uc.dtype)
-        with R.on_torch_stream(uc.device) as dev:
-            grid, block = _blocks(ny * nx)
-            R.kernel("modulation", "phase_mod_fwd", prec, dev)(
-                grid, block, (R.as_cupy(uc), R.as_cupy(pc), R.as_cupy(out), _i64(b), _i32(ny), _i32(nx),
-                              *_geom_args(geom), *_response_args(response, prec), R.as_cupy(lc), _i32(_k(lc, response))))
-        ctx.geom, ctx.response = geom, response
-        ctx.save_for_backward(uc if ctx.needs_input_grad[1] else None, pc, lc)
-        return out
+def _response(levels: int, gain: float, offset: float, lut) -> tuple:
+    """Kernel arguments (response on, levels, gain, offset, K) of the modulator response."""
+    k = int(lut.numel()) if lut is not None else 0
+    on = not (levels == 0 and gain == 1 and offset == 0 and k == 0)
+    return int(on), int(levels), float(gain), float(offset), k
 
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, g):
-        uc, pc, lc = ctx.saved_tensors
-        want_u, want_p = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-        gc = R.contiguous(g)
-        ny, nx = gc.shape[-2:]
-        b = gc.numel() // (ny * nx)
-        prec = R.precision_of(gc.dtype)
-        gu = torch.empty_like(gc) if want_u else gc.new_empty(1)
-        gp = torch.empty_like(pc) if want_p else pc.new_empty(1)
-        u_arg = uc if uc is not None else gc  # not read unless want_p
-        with R.on_torch_stream(gc.device) as dev:
-            grid, block = _blocks(ny * nx)
-            R.kernel("modulation", "phase_mod_bwd", prec, dev)(
-                grid, block, (R.as_cupy(gc), R.as_cupy(u_arg), R.as_cupy(pc), R.as_cupy(gu), R.as_cupy(gp),
-                              _i32(want_u), _i32(want_p), _i64(b), _i32(ny), _i32(nx), *_geom_args(ctx.geom),
-                              *_response_args(ctx.response, prec), R.as_cupy(lc), _i32(_k(lc, ctx.response))))
-        return (gu if want_u else None), (gp if want_p else None), None, None, None
+
+def _phase_launch(name, prec, n_pix, head, geom, resp, lut, like):
+    on, levels, gain, offset, k = resp
+    lc = R.contiguous(lut) if k else like.new_zeros(1, dtype=like.real.dtype)  # dummy pointer when K = 0
+    with R.on_torch_stream(like.device) as dev:
+        grid, block = _blocks(n_pix)
+        R.kernel("modulation", name, prec, dev)(
+            grid, block, (*head, *_geom_args(geom), _i32(on), _i32(levels), _real(gain, prec), _real(offset, prec),
+                          R.as_cupy(lc), _i32(k)))
+
+
+def _geometry(phase, origin, block) -> tuple:
+    ay, ax = phase.shape
+    return ay, ax, int(origin[0]), int(origin[1]), int(block)
+
+
+@torch.library.custom_op(
+    "onnsim::phase_modulate", mutates_args=(),
+    schema="(Tensor u, Tensor phase, Tensor? lut, int[] origin, bool block, int levels, float gain, float offset) -> Tensor")
+def _phase_op(u, phase, lut, origin, block, levels, gain, offset):
+    """``u · t`` (see :func:`phase_modulate`); ``phase`` in ``u``'s real dtype, ``lut`` (K,)
+    or None, ``block``: zero transmission outside the window."""
+    ny, nx = u.shape[-2:]
+    uc, pc = R.contiguous(u), R.contiguous(phase)
+    out = torch.empty_like(uc)
+    prec = R.precision_of(uc.dtype)
+    head = (R.as_cupy(uc), R.as_cupy(pc), R.as_cupy(out), _i64(uc.numel() // (ny * nx)), _i32(ny), _i32(nx))
+    _phase_launch("phase_mod_fwd", prec, ny * nx, head, _geometry(phase, origin, block),
+                  _response(levels, gain, offset, lut), lut, uc)
+    return out
+
+
+@_phase_op.register_fake
+def _phase_fake(u, phase, lut, origin, block, levels, gain, offset):
+    return torch.empty_like(u, memory_format=torch.contiguous_format)
+
+
+@torch.library.custom_op(
+    "onnsim::phase_modulate_backward", mutates_args=(),
+    schema="(Tensor grad, Tensor? u, Tensor phase, Tensor? lut, int[] origin, bool block, int levels, float gain, "
+           "float offset, bool want_u, bool want_phase) -> (Tensor, Tensor)")
+def _phase_backward_op(grad, u, phase, lut, origin, block, levels, gain, offset, want_u, want_phase):
+    """``(ū or empty, φ̄ or empty)``; ``u`` (the forward input) is needed for ``φ̄`` only."""
+    if want_phase and u is None:
+        raise ValueError("onnsim::phase_modulate_backward: the phase gradient needs the forward input u")
+    gc, pc = R.contiguous(grad), R.contiguous(phase)
+    ny, nx = gc.shape[-2:]
+    prec = R.precision_of(gc.dtype)
+    gu = torch.empty_like(gc) if want_u else gc.new_empty(1)  # 1-element placeholders: never written
+    gp = torch.empty_like(pc) if want_phase else pc.new_empty(1)
+    u_arg = R.contiguous(u) if want_phase else gc  # not read unless want_phase
+    head = (R.as_cupy(gc), R.as_cupy(u_arg), R.as_cupy(pc), R.as_cupy(gu), R.as_cupy(gp), _i32(want_u),
+            _i32(want_phase), _i64(gc.numel() // (ny * nx)), _i32(ny), _i32(nx))
+    _phase_launch("phase_mod_bwd", prec, ny * nx, head, _geometry(phase, origin, block),
+                  _response(levels, gain, offset, lut), lut, gc)
+    return (gu if want_u else gc.new_empty(0)), (gp if want_phase else pc.new_empty(0))
+
+
+@_phase_backward_op.register_fake
+def _phase_backward_fake(grad, u, phase, lut, origin, block, levels, gain, offset, want_u, want_phase):
+    gu = torch.empty_like(grad, memory_format=torch.contiguous_format) if want_u else grad.new_empty(0)
+    gp = torch.empty_like(phase, memory_format=torch.contiguous_format) if want_phase else phase.new_empty(0)
+    return gu, gp
+
+
+def _phase_setup(ctx, inputs, output):
+    u, phase, lut, origin, block, levels, gain, offset = inputs
+    ctx.args = (origin, block, levels, gain, offset)
+    ctx.save_for_backward(u if ctx.needs_input_grad[1] else None, phase, lut)
+
+
+@once_differentiable
+def _phase_backward(ctx, g):
+    u, phase, lut = ctx.saved_tensors
+    want_u, want_p = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+    gu, gp = torch.ops.onnsim.phase_modulate_backward(g, u, phase, lut, *ctx.args, want_u, want_p)
+    return (gu if want_u else None), (gp if want_p else None), None, None, None, None, None, None
+
+
+_phase_op.register_autograd(_phase_backward, setup_context=_phase_setup)
 
 
 def _geom_args(geom):
     ay, ax, oy, ox, block = geom
     return _i32(ay), _i32(ax), _i32(oy), _i32(ox), _i32(block)
-
-
-def _response_args(response, prec):
-    on, levels, gain, offset, _has_lut = response
-    return _i32(on), _i32(levels), _real(gain, prec), _real(offset, prec)
-
-
-def _k(lut, response) -> int:
-    return int(lut.numel()) if response[4] else 0
 
 
 def phase_modulate(u: torch.Tensor, phase: torch.Tensor, *, origin=(0, 0), outside: str = "transmit",
@@ -238,11 +334,17 @@ def phase_modulate(u: torch.Tensor, phase: torch.Tensor, *, origin=(0, 0), outsi
 
         return phase_modulate_reference(u, phase, origin=origin, outside=outside, levels=levels, gain=gain,
                                         offset=offset, lut=lut)
-    return _PhaseModulate.apply(u, *_phase_arguments(u, phase, origin, outside, levels, gain, offset, lut))
+    return _phase(u, phase, origin, outside, levels, gain, offset, lut)
+
+
+def _phase(u, phase, origin, outside, levels, gain, offset, lut):
+    """:func:`phase_modulate` after the device checks (the CPU tests call it with a NumPy runtime)."""
+    return torch.ops.onnsim.phase_modulate(u, *_phase_arguments(u, phase, origin, outside, levels, gain, offset, lut))
 
 
 def _phase_arguments(u, phase, origin, outside, levels, gain, offset, lut):
-    """Validated ``(phase in the field's real dtype, geom, response, lut)`` for the Function."""
+    """Validated ``(phase in the field's real dtype, lut or None, origin, block, levels, gain,
+    offset)``: the operator's arguments after ``u``."""
     if u.dtype not in (torch.complex64, torch.complex128) or u.dim() < 2:
         raise ValueError(f"cupy_kernels.phase_modulate needs complex64/complex128 u (*batch, ny, nx), got "
                          f"{u.dtype} {tuple(u.shape)}")
@@ -260,11 +362,8 @@ def _phase_arguments(u, phase, origin, outside, levels, gain, offset, lut):
         raise ValueError(f"levels must be ≥ 0 (0 = no quantization), got {levels}")
     rdtype = u.real.dtype
     has_lut = lut is not None and lut.numel() > 0
-    lut_t = (lut.detach().to(u.device, rdtype).reshape(-1) if has_lut else torch.zeros(1, dtype=rdtype, device=u.device))
-    on = not (levels == 0 and gain == 1 and offset == 0 and not has_lut)
-    response = (int(on), levels, float(gain), float(offset), bool(has_lut))
-    geom = (ay, ax, oy, ox, int(outside == "block"))
-    return phase.to(rdtype), geom, response, lut_t
+    lut_t = lut.detach().to(u.device, rdtype).reshape(-1) if has_lut else None
+    return phase.to(rdtype), lut_t, [oy, ox], outside == "block", levels, float(gain), float(offset)
 
 
 # ======================================================================================
@@ -305,43 +404,76 @@ def mesh_shape_unsupported(dtype: torch.dtype, batch: int, n_pad: int) -> str | 
     return None
 
 
-class _MeshColumns(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, state, t):
-        b, n_pad = state.shape
-        n_cols, pairs = t.shape[:2]
-        tc = R.contiguous(t)
-        out = R.contiguous(state).clone()
-        save = ctx.needs_input_grad[1]
-        saved = out.new_empty(n_cols, b, n_pad) if save else out.new_empty(1)
-        block, shared = _mesh_launch(n_pad, out.dtype)
-        grid = (math.ceil(b / block[1]),)
-        prec = R.precision_of(out.dtype)
-        with R.on_torch_stream(out.device) as dev:
-            R.kernel("mesh", "mesh_fwd", prec, dev)(
-                grid, block, (R.as_cupy(out), R.as_cupy(tc), R.as_cupy(saved), _i32(save), _i32(b), _i32(pairs),
-                              _i32(0), _i32(n_cols)), shared_mem=shared)
-        ctx.save_for_backward(tc, saved if save else None)
-        return out
+@torch.library.custom_op("onnsim::mesh_columns", mutates_args=(),
+                         schema="(Tensor state, Tensor t, bool save_states) -> (Tensor, Tensor)")
+def _mesh_op(state, t, save_states):
+    """``(state after all columns, the state before each column (L, B, 2P) or empty)``."""
+    b, n_pad = state.shape
+    n_cols, pairs = t.shape[:2]
+    tc = R.contiguous(t)
+    out = R.contiguous(state).clone()
+    saved = out.new_empty(n_cols, b, n_pad) if save_states else out.new_empty(1)  # placeholder: never written
+    block, shared = _mesh_launch(n_pad, out.dtype)
+    grid = (math.ceil(b / block[1]),)
+    prec = R.precision_of(out.dtype)
+    with R.on_torch_stream(out.device) as dev:
+        R.kernel("mesh", "mesh_fwd", prec, dev)(
+            grid, block, (R.as_cupy(out), R.as_cupy(tc), R.as_cupy(saved), _i32(save_states), _i32(b), _i32(pairs),
+                          _i32(0), _i32(n_cols)), shared_mem=shared)
+    return out, (saved if save_states else out.new_empty(0))
 
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, g):
-        tc, saved = ctx.saved_tensors
-        want_t = ctx.needs_input_grad[1]
-        grad = R.contiguous(g).clone()
-        b, n_pad = grad.shape
-        n_cols, pairs = tc.shape[:2]
-        gt = torch.zeros_like(tc) if want_t else tc.new_zeros(1)
-        block, shared = _mesh_launch(n_pad, grad.dtype)
-        grid = (math.ceil(b / block[1]),)
-        prec = R.precision_of(grad.dtype)
-        with R.on_torch_stream(grad.device) as dev:
-            R.kernel("mesh", "mesh_bwd", prec, dev)(
-                grid, block, (R.as_cupy(grad), R.as_cupy(tc), R.as_cupy(saved if want_t else grad),
-                              R.as_cupy(torch.view_as_real(gt)), _i32(want_t), _i32(b), _i32(pairs), _i32(0),
-                              _i32(n_cols)), shared_mem=shared)
-        return (grad if ctx.needs_input_grad[0] else None), (gt if want_t else None)
+
+@_mesh_op.register_fake
+def _mesh_fake(state, t, save_states):
+    out = state.new_empty(state.shape)
+    saved = state.new_empty(t.shape[0], state.shape[0], state.shape[1]) if save_states else state.new_empty(0)
+    return out, saved
+
+
+@torch.library.custom_op("onnsim::mesh_columns_backward", mutates_args=(),
+                         schema="(Tensor grad, Tensor t, Tensor? states) -> (Tensor, Tensor)")
+def _mesh_backward_op(grad, t, states):
+    """``(s̄, T̄ or empty)``: the adjoint sweep; ``T̄`` needs the saved ``states``."""
+    tc = R.contiguous(t)
+    want_t = states is not None
+    g = R.contiguous(grad).clone()
+    b, n_pad = g.shape
+    n_cols, pairs = tc.shape[:2]
+    gt = torch.zeros_like(tc) if want_t else tc.new_zeros(1)
+    block, shared = _mesh_launch(n_pad, g.dtype)
+    grid = (math.ceil(b / block[1]),)
+    prec = R.precision_of(g.dtype)
+    with R.on_torch_stream(g.device) as dev:
+        R.kernel("mesh", "mesh_bwd", prec, dev)(
+            grid, block, (R.as_cupy(g), R.as_cupy(tc), R.as_cupy(R.contiguous(states) if want_t else g),
+                          R.as_cupy(torch.view_as_real(gt)), _i32(want_t), _i32(b), _i32(pairs), _i32(0),
+                          _i32(n_cols)), shared_mem=shared)
+    return g, (gt if want_t else tc.new_empty(0))
+
+
+@_mesh_backward_op.register_fake
+def _mesh_backward_fake(grad, t, states):
+    gt = t.new_empty(t.shape) if states is not None else t.new_empty(0)
+    return grad.new_empty(grad.shape), gt
+
+
+def _mesh_setup(ctx, inputs, output):
+    state, t, save_states = inputs
+    ctx.mark_non_differentiable(output[1])
+    want_t = ctx.needs_input_grad[1]
+    if want_t and not save_states:
+        raise RuntimeError("onnsim::mesh_columns: a gradient w.r.t. t needs save_states=True")
+    ctx.save_for_backward(t, output[1] if want_t else None)
+
+
+@once_differentiable
+def _mesh_backward(ctx, g, _g_states):
+    t, states = ctx.saved_tensors
+    gs, gt = torch.ops.onnsim.mesh_columns_backward(g, t, states)
+    return (gs if ctx.needs_input_grad[0] else None), (gt if ctx.needs_input_grad[1] else None), None
+
+
+_mesh_op.register_autograd(_mesh_backward, setup_context=_mesh_setup)
 
 
 def mesh_columns(state: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -351,4 +483,14 @@ def mesh_columns(state: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     why = mesh_unsupported(state, t)
     if why:
         raise ValueError(f"cupy_kernels.mesh_columns {why}")
-    return _MeshColumns.apply(state, t)
+    return _mesh(state, t)
+
+
+def _mesh(state, t):
+    """:func:`mesh_columns` after validation (the CPU tests call it with a NumPy runtime)."""
+    save = t.requires_grad and torch.is_grad_enabled()
+    return torch.ops.onnsim.mesh_columns(state, t, save)[0]
+
+
+#: The custom operators registered here (``torch.ops.onnsim.<name>``).
+OPS = ("filter2", "phase_modulate", "phase_modulate_backward", "mesh_columns", "mesh_columns_backward")

@@ -1,8 +1,8 @@
-"""CPU run of the autograd Functions in ``cupy_kernels.ops`` with the CuPy runtime replaced by
+"""CPU run of the custom operators in ``cupy_kernels.ops`` with the CuPy runtime replaced by
 NumPy stand-ins: every launch is checked against the kernel's CUDA signature (parsed from
 the source: argument count, pointer vs scalar, int vs long long vs the precision's float
 type) and executed by a NumPy transcription of the kernel; cuFFT is ``numpy.fft``
-(unnormalised both ways, in place). This exercises the Functions' glue — argument order,
+(unnormalised both ways, in place). This exercises the operators' glue — argument order,
 saved tensors, shapes, flags, the gradients they return — against the torch references,
 including ``gradcheck``. The real kernels are compared on a GPU by test_gpu_kernels.py."""
 
@@ -220,7 +220,7 @@ TOL = {torch.complex64: dict(atol=2e-4, rtol=2e-4), torch.complex128: dict(atol=
 def test_filter_function_glue(fake_runtime, cdtype, shift, generator):
     x = _c(generator, 2, 3, 6, 5, dtype=cdtype)
     h = _c(generator, 12, 11, dtype=cdtype)
-    _check_grads(lambda a, b: ops._Filter.apply(a, b, shift, None), lambda a, b: filter_reference(a, b, shift),
+    _check_grads(lambda a, b: ops._filter(a, b, shift, None), lambda a, b: filter_reference(a, b, shift),
                  (x, h), generator, TOL[cdtype])
     names = [n for n, *_ in fake_runtime]
     assert names[:3] == ["pad_copy", "tf_multiply", "crop_copy"]
@@ -229,9 +229,9 @@ def test_filter_function_glue(fake_runtime, cdtype, shift, generator):
 def test_filter_function_gradcheck_and_spectrum_check(fake_runtime, generator):
     x = _c(generator, 2, 4, 5).requires_grad_()
     h = _c(generator, 8, 9).requires_grad_()
-    assert torch.autograd.gradcheck(lambda a, b: ops._Filter.apply(a, b, (0.3, 0.7), None), (x, h))
+    assert torch.autograd.gradcheck(lambda a, b: ops._filter(a, b, (0.3, 0.7), None), (x, h))
     seen = []
-    ops._Filter.apply(x.detach(), h.detach(), None, lambda s: seen.append(s.clone()))
+    ops._filter(x.detach(), h.detach(), None, lambda s: seen.append(s.clone()))
     torch.testing.assert_close(seen[0], torch.fft.fft2(x.detach(), s=(8, 9)))
 
 
@@ -245,10 +245,10 @@ def test_phase_function_glue(fake_runtime, cdtype, case, generator):
     if case == "quantized_lut":
         kw.update(levels=8, gain=0.9, offset=0.2, lut=torch.randn(6, generator=generator, dtype=torch.float64) * 0.2)
     phase = (torch.rand(*shape, generator=generator, dtype=torch.float64) * 10 - 3).to(rdtype)
-    # the public function refuses CPU tensors; it builds the Function's arguments with this
-    fargs = lambda a, p: ops._phase_arguments(a, p, kw["origin"], kw["outside"], kw.get("levels", 0),  # noqa: E731
-                                              kw.get("gain", 1.0), kw.get("offset", 0.0), kw.get("lut"))
-    _check_grads(lambda a, p: ops._PhaseModulate.apply(a, *fargs(a, p)),
+    # the public function refuses CPU tensors; past its device check it calls this
+    call = lambda a, p: ops._phase(a, p, kw["origin"], kw["outside"], kw.get("levels", 0),  # noqa: E731
+                                   kw.get("gain", 1.0), kw.get("offset", 0.0), kw.get("lut"))
+    _check_grads(call,
                  lambda a, p: phase_modulate_reference(a, p, **kw), (u, phase), generator, TOL[cdtype])
 
 
@@ -257,14 +257,14 @@ def test_phase_function_gradcheck(fake_runtime, generator):
     p = torch.rand(3, 4, generator=generator, dtype=torch.float64).requires_grad_()
     lut = torch.randn(5, generator=generator, dtype=torch.float64) * 0.1
     assert torch.autograd.gradcheck(
-        lambda a, q: ops._PhaseModulate.apply(a, q, (3, 4, 1, 1, 1), (1, 0, 1.2, 0.1, True), lut), (u, p))
+        lambda a, q: torch.ops.onnsim.phase_modulate(a, q, lut, [1, 1], True, 0, 1.2, 0.1), (u, p))
 
 
 @pytest.mark.parametrize("n_cols, pairs, batch", [(6, 3, 4), (1, 1, 2), (9, 5, 3)])
 def test_mesh_function_glue(fake_runtime, cdtype, n_cols, pairs, batch, generator):
     state = _c(generator, batch, 2 * pairs, dtype=cdtype)
     t = _c(generator, n_cols, pairs, 2, 2, dtype=cdtype) / 2
-    _check_grads(ops._MeshColumns.apply, mesh_columns_reference, (state, t), generator, TOL[cdtype])
+    _check_grads(ops._mesh, mesh_columns_reference, (state, t), generator, TOL[cdtype])
     (name, grid, block, shared), = [ln for ln in fake_runtime if ln[0] == "mesh_fwd"][:1]
     assert grid[0] * block[1] >= batch and block[0] * block[1] <= 1024
     assert shared == block[1] * 2 * pairs * (8 if cdtype == torch.complex64 else 16)
@@ -273,27 +273,27 @@ def test_mesh_function_glue(fake_runtime, cdtype, n_cols, pairs, batch, generato
 def test_mesh_function_gradcheck(fake_runtime, generator):
     state = _c(generator, 3, 6).requires_grad_()
     t = _c(generator, 4, 3, 2, 2).requires_grad_()
-    assert torch.autograd.gradcheck(ops._MeshColumns.apply, (state, t))
+    assert torch.autograd.gradcheck(ops._mesh, (state, t))
 
 
 def test_partial_gradients_take_the_dummy_buffers(fake_runtime, generator):
-    """Inputs that need no gradient: the Functions pass 1-element placeholders and 0 flags."""
+    """Inputs that need no gradient: the operators pass 1-element placeholders and 0 flags."""
     u = _c(generator, 2, 5, 6).requires_grad_()
     p = torch.rand(5, 6, generator=generator, dtype=torch.float64)  # no grad
-    out = ops._PhaseModulate.apply(u, *ops._phase_arguments(u, p, (0, 0), "transmit", 0, 1.0, 0.0, None))
+    out = ops._phase(u, p, (0, 0), "transmit", 0, 1.0, 0.0, None)
     g = _c(generator, 2, 5, 6)
     gu, = torch.autograd.grad(out, u, g)
     torch.testing.assert_close(gu, g * torch.polar(torch.ones_like(p), -p))
     state = _c(generator, 3, 8).requires_grad_()
     t = _c(generator, 5, 4, 2, 2)  # no grad: no saved states
-    out = ops._MeshColumns.apply(state, t)
+    out = ops._mesh(state, t)
     gs, = torch.autograd.grad(out, state, g.new_ones(3, 8))
     ref = state.detach().clone().requires_grad_()
     gr, = torch.autograd.grad(mesh_columns_reference(ref, t), ref, g.new_ones(3, 8))
     torch.testing.assert_close(gs, gr)
     x = _c(generator, 2, 4, 4)
     h = _c(generator, 8, 8).requires_grad_()
-    out = ops._Filter.apply(x, h, None, None)
+    out = ops._filter(x, h, None, None)
     gh, = torch.autograd.grad(out, h, torch.ones_like(out))
     hr = h.detach().clone().requires_grad_()
     ghr, = torch.autograd.grad(filter_reference(x, hr), hr, torch.ones_like(out))
