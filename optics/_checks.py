@@ -42,10 +42,22 @@ def positive_float(value, name: str, unit: str = "m") -> float:
     return value
 
 
+def fraction(value, name: str) -> float:
+    """Return ``value`` as a float in [0, 1], or raise a ValueError naming ``name``."""
+    value = finite_float(value, name, "a fraction of 1")
+    if not 0 <= value <= 1:
+        raise ValueError(f"{name} must be a fraction in [0, 1], got {value!r}")
+    return value
+
+
 def check_complex(data, name: str = "field data") -> None:
-    """Raise a TypeError unless ``data`` is a complex torch tensor."""
+    """Raise a TypeError unless ``data`` is a complex64 or complex128 torch tensor."""
     if not isinstance(data, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(data).__name__}")
+    if data.is_complex() and data.dtype not in (torch.complex64, torch.complex128):
+        raise TypeError(f"{name} must be torch.complex64 or torch.complex128, got {data.dtype} "
+                        "(half-precision complex is not supported by the propagators); "
+                        "convert with data.to(torch.complex64)")
     if not data.is_complex():
         raise TypeError(
             f"{name} must be complex (torch.complex64 or torch.complex128), got {data.dtype}; "
@@ -74,3 +86,59 @@ def real_dtype_of(dtype: torch.dtype) -> torch.dtype:
 def complex_dtype_of(dtype: torch.dtype) -> torch.dtype:
     """complex128 for float64/complex128, complex64 otherwise."""
     return torch.complex128 if dtype in (torch.float64, torch.complex128) else torch.complex64
+
+
+def available_memory(device=None) -> int | None:
+    """Bytes that can be allocated now on ``device`` (CPU: MemAvailable of /proc/meminfo,
+    capped by a cgroup limit; CUDA: free device memory), or None when unknown."""
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    if device.type == "cuda":
+        try:
+            return int(torch.cuda.mem_get_info(device)[0])
+        except Exception:  # noqa: BLE001 - no driver: unknown, do not refuse
+            return None
+    if device.type != "cpu":
+        return None
+    avail = None
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    avail = int(line.split()[1]) * 1024
+                    break
+    except OSError:
+        return None
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(path) as fh:
+                limit = fh.read().strip()
+            usage_path = path.replace("memory.max", "memory.current").replace("limit_in_bytes", "usage_in_bytes")
+            with open(usage_path) as fh:
+                used = int(fh.read().strip())
+        except (OSError, ValueError):
+            continue
+        if limit.isdigit():
+            room = max(0, int(limit) - used)
+            avail = room if avail is None else min(avail, room)
+        break
+    return avail
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:.3g} GiB"
+
+
+def check_memory(nbytes: float, what: str, device=None) -> None:
+    """Refuse up front (MemoryError) when ``what`` needs more than the memory available.
+
+    ``nbytes`` is an estimate of the working set; the message states it and what is available,
+    so a huge request is refused with an explanation instead of being killed by the kernel.
+    Cheap: one read of /proc/meminfo, only for requests above 256 MiB.
+    """
+    if nbytes < 2**28:
+        return
+    avail = available_memory(device)
+    if avail is not None and nbytes > avail:
+        where = "GPU" if torch.device(device if device is not None else "cpu").type == "cuda" else "host"
+        raise MemoryError(f"{what} needs about {_gib(nbytes)} but only {_gib(avail)} of {where} memory is "
+                          "available; use a smaller grid (fewer pixels) or a smaller batch")

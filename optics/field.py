@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ._checks import check_complex, check_finite, complex_dtype_of, positive_float
+from ._checks import check_complex, check_finite, complex_dtype_of, finite_float, positive_float
 from .grid import Grid
 
 
@@ -51,9 +51,20 @@ class Field:
         """A plane wave of the given amplitude, tilted by ``angle = (θy, θx)`` radians.
 
         A positive θx tilts the wave towards +x: u = A exp(+i k (x sin θx + y sin θy)).
+        Each angle must be finite with |θ| ≤ π/2 (a forward-travelling wave); ``amplitude``
+        finite; ``dtype`` torch.complex64 or torch.complex128.
         """
-        yy, xx = grid.meshgrid(dtype=torch.float64, device=device)
+        _check_grid(grid)
         k = 2 * math.pi / positive_float(wavelength, "wavelength")
+        amplitude = finite_float(amplitude, "plane_wave amplitude", "field units")
+        if not isinstance(angle, (tuple, list)) or len(angle) != 2:
+            raise ValueError(f"plane_wave angle must be a pair (θy, θx) in radians, got {angle!r}")
+        angle = tuple(finite_float(a, "plane_wave angle", "rad") for a in angle)
+        if max(abs(a) for a in angle) > math.pi / 2:
+            raise ValueError(f"plane_wave angle must lie in [-π/2, π/2] rad (a forward-travelling wave), "
+                             f"got {angle!r}")
+        _check_dtype(dtype)
+        yy, xx = grid.meshgrid(dtype=torch.float64, device=device)
         phase = k * (xx * math.sin(angle[1]) + yy * math.sin(angle[0]))
         data = (amplitude * torch.exp(1j * phase)).to(dtype)
         return cls(data.expand(*batch_shape, *grid.shape).clone(), grid, wavelength)
@@ -65,11 +76,21 @@ class Field:
 
         Normalised to unit power (∑|u|² dA = 1).
         """
+        _check_grid(grid)
+        positive_float(wavelength, "wavelength")
         w0 = positive_float(waist, "waist")
+        if not isinstance(center, (tuple, list)) or len(center) != 2:
+            raise ValueError(f"gaussian center must be a pair (y, x) in metres, got {center!r}")
+        center = tuple(finite_float(c, "gaussian center") for c in center)
+        _check_dtype(dtype)
         yy, xx = grid.meshgrid(dtype=torch.float64, device=device)
         r2 = (yy - center[0]) ** 2 + (xx - center[1]) ** 2
         u = torch.exp(-r2 / w0**2)
-        u = u / torch.sqrt((u.abs() ** 2).sum() * grid.cell_area)
+        norm = (u.abs() ** 2).sum() * grid.cell_area
+        if not float(norm) > 0:
+            raise ValueError(f"gaussian waist {w0!r} m at center {center!r} m leaves no power on {grid!r}: "
+                             "the beam must overlap the grid by at least a few pixels")
+        u = u / torch.sqrt(norm)
         return cls(u.to(dtype), grid, wavelength)
 
     # -- properties --------------------------------------------------------------------
@@ -120,6 +141,16 @@ class Field:
     def __repr__(self) -> str:
         return (f"Field(batch_shape={tuple(self.batch_shape)}, grid={self.grid!r}, "
                 f"wavelength={self.wavelength:.6g} m, dtype={self.dtype})")
+
+
+def _check_grid(grid) -> None:
+    if not isinstance(grid, Grid):
+        raise TypeError(f"grid must be an optics.Grid, got {type(grid).__name__}")
+
+
+def _check_dtype(dtype) -> None:
+    if dtype not in (torch.complex64, torch.complex128):
+        raise TypeError(f"dtype must be torch.complex64 or torch.complex128, got {dtype!r}")
 
 
 def as_complex(x: torch.Tensor) -> torch.Tensor:

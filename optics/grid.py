@@ -19,7 +19,7 @@ from numbers import Integral
 
 import torch
 
-from ._checks import positive_float
+from ._checks import check_memory, positive_float
 
 
 def _pair(value, name: str):
@@ -93,7 +93,12 @@ class Grid:
         return y, x
 
     def meshgrid(self, *, dtype=torch.float64, device=None) -> tuple[torch.Tensor, torch.Tensor]:
-        """2-D coordinates ``(Y, X)`` in metres, each shaped ``(ny, nx)``."""
+        """2-D coordinates ``(Y, X)`` in metres, each shaped ``(ny, nx)``.
+
+        Raises a MemoryError up front when a few complex arrays of this grid (what any caller
+        builds from the coordinates) would not fit in the memory available.
+        """
+        self.check_memory(device=device)
         y, x = self.coords(dtype=dtype, device=device)
         return torch.meshgrid(y, x, indexing="ij")
 
@@ -107,6 +112,13 @@ class Grid:
         fy = torch.fft.fftfreq(self.ny, d=self.dy, dtype=dtype, device=device)
         fx = torch.fft.fftfreq(self.nx, d=self.dx, dtype=dtype, device=device)
         return fy, fx
+
+    def check_memory(self, shape=None, *, arrays: int = 6, itemsize: int = 16, device=None) -> None:
+        """MemoryError (stating the estimate and the memory available) when ``arrays`` arrays of
+        ``shape`` (default: this grid's) with ``itemsize`` bytes per element do not fit."""
+        ny, nx = self.shape if shape is None else shape
+        check_memory(arrays * itemsize * ny * nx, f"a {ny}×{nx} grid ({arrays} arrays of {itemsize} bytes per pixel)",
+                     device)
 
     # -- derived grids -----------------------------------------------------------------
     def padded_shape(self, pad_factor: float) -> tuple[int, int]:

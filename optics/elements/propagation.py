@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from .. import _fft
-from .._checks import finite_float, positive_float
+from .._checks import finite_float, fraction, positive_float
 from ..field import Field
 from ..functional import propagation as P
 from ..grid import Grid
@@ -33,7 +33,14 @@ class FreeSpace(nn.Module):
         band_limit: Matsushima band limit for ``asm``.
         taper: raised-cosine roll-off inside the band limit for ``asm`` (fraction, 0 = sharp).
         check_sampling: run the sampling checks (at construction for transfer functions,
-            and per call for the power removed by the band limit).
+            and, when validating, for the power removed by the band limit: on the first
+            call per batch shape, and on every call when ``pad_factor < 2``, where a loss
+            is an error rather than a warning).
+        validate: check each call's input: non-finite values raise a clear ValueError
+            (read off the first output sample of each field, see
+            :func:`optics.functional.propagation._check_finite_result`), and the band-limit
+            loss as above. ``None`` (default): on for CPU fields, off for CUDA fields, whose
+            checks would each synchronise with the host; ``True`` / ``False`` force it.
         fft_backend: FFT implementation: ``"auto"`` (threaded scipy.fft on CPU, torch.fft
             on GPU), ``"torch"``, ``"scipy"`` or ``"pyfftw"`` (see :mod:`optics._fft`).
         backend: ``"auto"`` (fused CuPy kernel for CUDA fields when CuPy works, torch
@@ -47,7 +54,7 @@ class FreeSpace(nn.Module):
     def __init__(self, grid: Grid, wavelength: float, distance: float, *, method: str = "asm",
                  pad_factor: float = 2, band_limit: bool = True, taper: float = 0.0, check_sampling: bool = True,
                  sampling_tol: float = 1e-2, dtype=torch.complex64, fft_backend: str = "auto",
-                 backend: str = "auto"):
+                 backend: str = "auto", validate: bool | None = None):
         super().__init__()
         if not isinstance(grid, Grid):
             raise TypeError(f"FreeSpace grid must be an optics.Grid, got {type(grid).__name__}")
@@ -61,7 +68,11 @@ class FreeSpace(nn.Module):
         self.band_limit = bool(band_limit)
         self.taper = P._check_taper(taper)
         self.check_sampling = bool(check_sampling)
-        self.sampling_tol = float(sampling_tol)
+        self.sampling_tol = fraction(sampling_tol, "sampling_tol")
+        if validate not in (None, True, False):
+            raise ValueError(f"validate must be None (CPU fields only), True or False, got {validate!r}")
+        self.validate = validate
+        self._band_checked: set = set()  # batch shapes whose band-limit loss was checked
         ok, why = _fft.is_available(fft_backend)  # raises for an unknown name
         if not ok:
             raise RuntimeError(f"FreeSpace fft_backend {fft_backend!r} is unavailable: {why}; "
@@ -95,14 +106,36 @@ class FreeSpace(nn.Module):
 
     def forward(self, field: Field) -> Field:
         check_field_matches("FreeSpace", field, self.grid, self.wavelength)
-        P._check_field(field)
+        validate = getattr(self, "validate", None)
+        if validate is None:
+            validate = field.device.type == "cpu"
         check = None
-        if self.method == "asm" and self.band_limit and self.check_sampling:
-            check = P._band_loss_check(field, self.distance, self.pad_factor, self.taper, self.sampling_tol)
+        if validate and self.method == "asm" and self.band_limit and self.check_sampling:
+            shape = tuple(field.data.shape)
+            checked = self.__dict__.setdefault("_band_checked", set())
+            if float(self.pad_factor) < 2 or shape not in checked:
+                check = P._band_loss_check(field, self.distance, self.pad_factor, self.taper, self.sampling_tol)
+                checked.add(shape)
         h = self._transfer(field.dtype, field.device)
-        return field.replace(data=P.apply_transfer_function(field.data, h, spectrum_check=check,
-                                                                 fft_backend=self.fft_backend,
-                                                                 backend=getattr(self, "backend", "auto")))
+        out = P.apply_transfer_function(field.data, h, spectrum_check=check, fft_backend=self.fft_backend,
+                                        backend=getattr(self, "backend", "auto"))
+        if check is not None:
+            check.finish()
+        if validate:
+            P._check_finite_result(out, field.data)
+        return field.replace(data=out)
+
+    def warm_up(self, dtype=None, threads: int | None = None) -> float:
+        """Plan this layer's FFTW filter now (or load it from the wisdom cache) rather than
+        on the first call; returns the planning time in seconds. A no-op (0.0) unless the
+        planned filter serves it (CPU, pyfftw installed, ``fft_backend`` "auto" or "pyfftw")."""
+        h = self.transfer
+        if (self.fft_backend not in ("auto", "pyfftw") or h.device.type != "cpu"
+                or not _fft.is_available("pyfftw")[0]):
+            return 0.0
+        from .. import _fftw
+
+        return _fftw.warm_up(self.grid.shape, tuple(h.shape[-2:]), h.dtype if dtype is None else dtype, threads)
 
     def extra_repr(self) -> str:
         return (f"grid={self.grid!r}, wavelength={self.wavelength:.6g} m, distance={self.distance:.6g} m, "

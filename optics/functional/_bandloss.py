@@ -2,7 +2,9 @@
 
 The check runs on the padded spectrum that propagation computes anyway: the weights
 ``1 − |H|²`` over the propagating frequencies that the band limit (and its taper) attenuate
-are precomputed per set-up, so a check costs one gather over those frequencies only.
+are precomputed per set-up, so a check costs one gather over those frequencies only, plus
+one pass over the field for its total power (Parseval: the padded spectrum's total power is
+``My·Mx·Σ|data|²``). :class:`LossCheck` sums over the batch chunks a filter shows it.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ def edge_window(f: torch.Tensor, limit: float, taper: float) -> torch.Tensor:
 
 
 def padded_freqs(grid: Grid, shape, device):
+    grid.check_memory(shape, device=device)  # transfer function and FFT work arrays on the padded grid
     fy = torch.fft.fftfreq(shape[0], d=grid.dy, dtype=torch.float64, device=device)
     fx = torch.fft.fftfreq(shape[1], d=grid.dx, dtype=torch.float64, device=device)
     return fy[:, None], fx[None, :]
@@ -52,24 +55,59 @@ def loss_weights(grid: Grid, wavelength: float, z_abs: float, pad_factor: float,
     return idx, loss[idx]
 
 
-def band_loss(spectrum: torch.Tensor, data: torch.Tensor, weights) -> float:
-    """Fraction of the total power (all batch elements) that the band limit removes.
-
-    ``spectrum`` is the padded FFT of ``data``; by Parseval its total power is
-    ``My·Mx·∑|data|²``.
-    """
+def removed_power(spectrum: torch.Tensor, weights) -> float:
+    """Σ (1 − |H|²)|S|² over the attenuated frequencies of a padded spectrum ``(..., My, Mx)``."""
     idx, w = weights
     with torch.no_grad():
         s = spectrum.detach().reshape(*spectrum.shape[:-2], -1).index_select(-1, idx)
-        removed = ((s.real.double() ** 2 + s.imag.double() ** 2) * w).sum()
-        # runs on every propagation: Σ re² + im² on the real view (|z| and vector_norm of a
-        # complex tensor go through hypot, 10x slower); double-precision fallback on overflow
+        # Σ re² + im² on the real view (|z| and vector_norm of a complex tensor go through
+        # hypot, 10x slower)
+        return float(((s.real.double() ** 2 + s.imag.double() ** 2) * w).sum())
+
+
+def total_power(data: torch.Tensor) -> float:
+    """Σ|data|², with a double-precision fallback on overflow."""
+    with torch.no_grad():
         d = data.detach()
         total = float(torch.view_as_real(d.resolve_conj()).square().sum()) if d.is_complex() else float(d.square().sum())
         if not (0 < total < float("inf")):
-            total = float((data.detach().abs().double() ** 2).sum())
-        total *= spectrum.shape[-1] * spectrum.shape[-2]
-        return float(removed) / total if total > 0 else 0.0
+            total = float((d.abs().double() ** 2).sum())
+        return total
+
+
+class LossCheck:
+    """A spectrum check that sums the removed power over the chunks a filter shows it.
+
+    Call it with the padded spectrum of the whole batch or of consecutive batch chunks (the
+    chunked FFTW filter), then :meth:`finish` once the filter is done: it compares the lost
+    fraction of the whole batch with ``tol`` and warns or raises through :func:`report`.
+    """
+
+    def __init__(self, weights, data: torch.Tensor, grid: Grid, wavelength: float, distance: float,
+                 pad_factor: float, tol: float):
+        self.weights, self.data, self.tol = weights, data, tol
+        self.setup = (grid, wavelength, distance, pad_factor)
+        self.removed, self.m = 0.0, 0
+
+    def __call__(self, spectrum: torch.Tensor) -> None:
+        self.removed += removed_power(spectrum, self.weights)
+        self.m = spectrum.shape[-1] * spectrum.shape[-2]
+
+    def finish(self) -> None:
+        total = total_power(self.data) * self.m
+        lost = self.removed / total if total > 0 else 0.0
+        if lost > self.tol:
+            grid, lam, z, pad = self.setup
+            report(self.data, grid, lam, z, pad, lost, self.tol)
+
+
+def warned(grid: Grid, wavelength: float, distance: float, pad_factor: float) -> bool:
+    """True when this set-up has had its (once per set-up) warning: checking again is moot."""
+    return pad_factor >= 2 and _key(grid, wavelength, distance, pad_factor) in _WARNED
+
+
+def _key(grid, wavelength, distance, pad_factor):
+    return (grid, wavelength, f"{distance:.2g}", pad_factor)  # near-identical gaps count as one set-up
 
 
 def _user_stacklevel() -> int:
@@ -95,7 +133,7 @@ def report(data: torch.Tensor, grid: Grid, wavelength: float, distance: float, p
     """Warn (pad ≥ 2: the light leaves the window) or raise (pad < 2: in-window error)."""
     lim = band_limit_frequency(grid, wavelength, abs(distance), pad_factor)
     if pad_factor >= 2:
-        key = (grid, wavelength, f"{distance:.2g}", pad_factor)  # near-identical gaps count as one set-up
+        key = _key(grid, wavelength, distance, pad_factor)
         if key in _WARNED:
             return
         _WARNED.add(key)

@@ -38,7 +38,7 @@ import math
 
 import torch
 
-from .._checks import SamplingError, check_finite, finite_float, positive_float
+from .._checks import SamplingError, check_finite, finite_float, fraction, positive_float
 from .. import _fft
 from ..field import Field
 from ..grid import Grid
@@ -298,17 +298,28 @@ def _check_asm_setup(field: Field, z: float, pad_factor, band_limit: bool) -> No
 
 
 def _band_loss_check(field: Field, z: float, pad_factor, taper: float, tol: float):
-    """A spectrum check for apply_transfer_function, or None when nothing is removed."""
+    """A spectrum check (:class:`_bandloss.LossCheck`) for apply_transfer_function, or None when
+    nothing is removed or the set-up has already been warned about. Call its ``finish()``
+    after the filter."""
+    if _bl.warned(field.grid, field.wavelength, z, float(pad_factor)):
+        return None
     weights = _bl.loss_weights(field.grid, field.wavelength, abs(z), float(pad_factor), taper, field.device)
     if weights is None:
         return None
+    return _bl.LossCheck(weights, field.data, field.grid, field.wavelength, z, pad_factor, tol)
 
-    def check(spectrum):
-        lost = _bl.band_loss(spectrum, field.data, weights)
-        if lost > tol:
-            _bl.report(field.data, field.grid, field.wavelength, z, pad_factor, lost, tol)
 
-    return check
+def _check_finite_result(out: torch.Tensor, data: torch.Tensor) -> None:
+    """Raise the clear non-finite-input error when the filtered ``out`` says there was one.
+
+    A NaN or inf anywhere in a field reaches every frequency of its padded spectrum and from
+    there every output sample (0·inf and inf − inf are NaN), so the first output sample of
+    each field tells: a check of ``B`` values instead of ``B·ny·nx``. A finite input that
+    overflowed in the transform is told apart by the exact check, which then passes."""
+    with torch.no_grad():
+        if bool(torch.isfinite(out[..., :1, :1]).all()):
+            return
+    check_finite(data, "Field data")
 
 
 def asm_propagate(field: Field, distance, *, pad_factor: float = 2, band_limit: bool = True,
@@ -348,6 +359,7 @@ def asm_propagate(field: Field, distance, *, pad_factor: float = 2, band_limit: 
     z = _distance(distance)
     z_val = float(z.detach()) if isinstance(z, torch.Tensor) else z
     field.grid.padded_shape(pad_factor)  # validates pad_factor
+    sampling_tol = fraction(sampling_tol, "sampling_tol")
     h = _asm_tf_shared(field.grid, field.wavelength, z, pad_factor, band_limit, field.dtype, field.device,
                        taper)
     check = None
@@ -355,8 +367,10 @@ def asm_propagate(field: Field, distance, *, pad_factor: float = 2, band_limit: 
         _check_asm_setup(field, z_val, pad_factor, band_limit)
         if band_limit:
             check = _band_loss_check(field, z_val, pad_factor, _check_taper(taper), sampling_tol)
-    return field.replace(data=apply_transfer_function(field.data, h, spectrum_check=check,
-                                                           fft_backend=fft_backend, backend=backend))
+    out = apply_transfer_function(field.data, h, spectrum_check=check, fft_backend=fft_backend, backend=backend)
+    if check is not None:
+        check.finish()
+    return field.replace(data=out)
 
 
 def fresnel_propagate(field: Field, distance, *, pad_factor: float = 2,

@@ -159,3 +159,62 @@ def test_mask_shape_and_type_errors():
     with pytest.raises(TypeError, match="phase must be real"):
         phase_mask(field, torch.zeros(16, 16, dtype=torch.complex64))
     assert math.isfinite(float(phase_mask(field, torch.zeros(16, 16)).power()))
+
+
+@pytest.mark.filterwarnings("ignore:ComplexHalf support is experimental")
+def test_half_precision_complex_is_refused_at_construction():
+    with pytest.raises(TypeError, match=r"Field data must be torch.complex64 or torch.complex128, got torch.complex32"):
+        Field(torch.ones(4, 4, dtype=torch.complex32), Grid(4, 1e-6), LAM)
+    with pytest.raises(TypeError, match=r"dtype must be torch.complex64 or torch.complex128"):
+        Field.plane_wave(Grid(4, 1e-6), LAM, dtype=torch.complex32)
+
+
+@pytest.mark.parametrize("angle,match", [
+    ((float("nan"), 0.0), "angle must be finite"),
+    ((0.0, float("inf")), "angle must be finite"),
+    ((0.0, 2.0), r"angle must lie in \[-π/2, π/2\]"),
+    ((-1.6, 0.0), r"angle must lie in \[-π/2, π/2\]"),
+    ((0.1,), "pair"),
+])
+def test_plane_wave_bad_angle(angle, match):
+    with pytest.raises(ValueError, match=match):
+        Field.plane_wave(Grid(4, 1e-6), LAM, angle=angle)
+
+
+def test_plane_wave_grazing_angle_is_allowed_and_finite():
+    u = Field.plane_wave(Grid(4, 1e-6), LAM, angle=(0.0, math.pi / 2), dtype=torch.complex128)
+    assert torch.allclose(u.intensity(), torch.ones(4, 4, dtype=torch.float64))
+
+
+def test_plane_wave_and_gaussian_bad_numbers():
+    grid = Grid(8, 1e-6)
+    with pytest.raises(ValueError, match="amplitude must be finite"):
+        Field.plane_wave(grid, LAM, amplitude=float("nan"))
+    with pytest.raises(ValueError, match="center must be finite"):
+        Field.gaussian(grid, LAM, 2e-6, center=(float("nan"), 0.0))
+    with pytest.raises(ValueError, match="wavelength"):
+        Field.gaussian(grid, -LAM, 2e-6)
+    # a beam that misses the grid entirely used to normalise 0/0 into NaN
+    with pytest.raises(ValueError, match="leaves no power"):
+        Field.gaussian(grid, LAM, 1e-9, center=(1.0, 0.0))
+
+
+@pytest.mark.parametrize("tol", [-1.0, 1.5, float("nan")])
+def test_bad_sampling_tol(tol):
+    with pytest.raises(ValueError, match="sampling_tol"):
+        asm_propagate(_field(), 1e-6, sampling_tol=tol)
+    with pytest.raises(ValueError, match="sampling_tol"):
+        FreeSpace(Grid(16, 0.5e-6), LAM, 1e-6, sampling_tol=tol)
+
+
+def test_huge_grid_is_refused_up_front_with_estimate_and_available_memory():
+    from optics._checks import available_memory
+    avail = available_memory()
+    if avail is None:
+        pytest.skip("available memory unknown on this platform")
+    n = int(math.isqrt(avail // 16)) + 1  # one complex128 array of n² pixels alone exceeds it
+    grid = Grid(n, 1e-6)
+    with pytest.raises(MemoryError, match=r"needs about .* GiB but only .* GiB of host memory is available"):
+        Field.plane_wave(grid, LAM)
+    with pytest.raises(MemoryError, match=r"GiB"):
+        FreeSpace(Grid(n // 2, 1e-6), LAM, 1e-6)
