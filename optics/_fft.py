@@ -131,12 +131,14 @@ def resolve_backend(backend: str, x: torch.Tensor, s: tuple[int, int] | None = N
     ``s``: the (padded) transform shape (default ``x``'s last two dims), for the "auto"
     choice, which keeps torch below :data:`AUTO_MIN_BATCH` / :data:`AUTO_MIN_ELEMENTS`.
     ``op``: ``"filter"`` (padded propagation filter: auto prefers planned pyfftw) or
-    ``"fft"`` (bare transform: auto prefers scipy).
+    ``"fft"`` (bare transform: auto prefers scipy). While ``torch.compile`` traces
+    (:func:`torch.compiler.is_compiling`), ``"auto"`` is always ``"torch"``: dynamo traces
+    ``torch.fft`` into the graph but breaks it at every numpy/FFTW call.
     """
     _check_name(backend)
     cpu = x.device.type == "cpu"
     if backend == "auto":
-        if not cpu:
+        if not cpu or torch.compiler.is_compiling():  # dynamo traces torch.fft, not the numpy/FFTW backends
             return "torch"
         env = os.environ.get(ENV_VAR, "").strip()
         if env and env != "auto":
