@@ -1,5 +1,11 @@
 """Command line: ``python -m experiments list | run NAME [--key value ...] | show RUN_DIR | export RUN_DIR |
-fdtd-doc RUN_DIR OUT.md``."""
+fdtd-doc RUN_DIR OUT.md``.
+
+``run`` also works under ``torchrun`` (data-parallel training on torch.distributed), e.g.
+``torchrun --nproc_per_node 2 -m experiments run dat-mpnn --scale smoke``. User errors print
+``error: …`` on one line and exit with code 2; SIGINT/SIGTERM stop at the next safe point,
+print the ``--resume`` command and exit with 130.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +15,19 @@ import json
 import sys
 from pathlib import Path
 
+from training.checkpoint import CheckpointError
+from training.distributed import init as dist_init
+from training.distributed import resolve_device
+from training.tracking import require_tensorboard
+
 from . import EXPERIMENTS
 from . import export, records
-from .registry import SCALES, build_config
+from .registry import SCALES, build_config, help_config, invoke
+from .runtime import Interrupted, Runtime
+
+# errors a user can cause and fix: one line and exit code 2 (--debug shows the traceback)
+USER_ERRORS = (ValueError, TypeError, FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError,
+               CheckpointError, RuntimeError, MemoryError, OSError)
 
 
 def _list(_args) -> int:
@@ -29,13 +45,11 @@ def _run(args, extra: list[str]) -> int:
         return 2
     exp = EXPERIMENTS[args.name]
     if args.help_config:
-        print(f"options of {args.name} (defaults at scale {args.scale!r}):")
-        base = exp.scales.get(args.scale, {})
-        for f in dataclasses.fields(exp.config_type):
-            print(f"  --{f.name.replace('_', '-')} {base.get(f.name, f.default)!r}")
+        print(help_config(exp, args.scale))
         return 0
     try:
         cfg = build_config(exp, args.scale, extra)
+        device = resolve_device(args.device)
     except (TypeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -47,13 +61,52 @@ def _run(args, extra: list[str]) -> int:
     if args.resume and args.out is None:
         print("error: --resume needs --out RUN_DIR (the run to continue)", file=sys.stderr)
         return 2
-    out = Path(args.out) if args.out else records.new_run_dir(Path(args.root), args.name)
-    (out / "figures").mkdir(parents=True, exist_ok=True)
-    print(f"[{args.name}] scale {args.scale}, writing to {out}")
-    summary = exp.run(cfg, out, resume=args.resume)
-    print(json.dumps(summary, indent=2))
-    print(f"[{args.name}] report: {out / 'report.md'}")
+    ctx = dist_init(device)
+    rt = Runtime(ctx=ctx, tensorboard=Path(args.tensorboard) if args.tensorboard else None)
+    lock = None
+    try:
+        if rt.tensorboard is not None:
+            require_tensorboard()  # fail now, not after the first epoch
+        out = None
+        if ctx.is_main:
+            out = Path(args.out) if args.out else records.new_run_dir(Path(args.root), args.name)
+            lock = records.claim_run_dir(out, experiment=args.name, config=cfg, resume=args.resume,
+                                         overwrite=args.overwrite)
+            records.write_config(out / "config.json", args.name, cfg, getattr(cfg, "seed", 0), runtime=rt.record())
+        out = Path(ctx.broadcast(None if out is None else str(out)))
+        if ctx.is_main:
+            print(f"[{args.name}] scale {args.scale}, device {rt.device}"
+                  f"{f', {ctx.world_size} ranks' if ctx.distributed else ''}, writing to {out}", flush=True)
+        with rt.catch_signals():
+            summary = invoke(exp, cfg, out, resume=args.resume, runtime=rt)
+    except Interrupted:
+        if ctx.is_main:
+            cmd = " ".join(["python -m experiments run", args.name, "--scale", args.scale, "--out", str(out),
+                            "--resume", *extra] + (["--device", args.device] if args.device != "auto" else []))
+            print(f"[{args.name}] interrupted; checkpoints are in {out}. Continue with:\n  {cmd}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        if ctx.is_main:
+            print(f"[{args.name}] stopped at once; continue from the last checkpoint with --out {args.out or '…'} "
+                  "--resume", file=sys.stderr)
+        return 130
+    except USER_ERRORS as exc:
+        if args.debug:
+            raise
+        print(f"error: {_one_line(exc)} (--debug shows the traceback)", file=sys.stderr)
+        return 2
+    finally:
+        if lock is not None:
+            lock.release()
+    if ctx.is_main:
+        print(json.dumps(summary, indent=2, default=str))
+        print(f"[{args.name}] report: {out / 'report.md'}")
     return 0
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if isinstance(exc, (ValueError, TypeError)) else f"{type(exc).__name__}: {text}"
 
 
 def _show(args) -> int:
@@ -78,6 +131,11 @@ def main(argv=None) -> int:
     r.add_argument("--scale", default="cpu", choices=SCALES,
                    help="smoke (seconds, for tests), cpu (this 2-core machine; default), paper (published, GPU)")
     r.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    r.add_argument("--overwrite", action="store_true", help="replace the run in --out (it is deleted)")
+    r.add_argument("--device", default="auto",
+                   help="auto (CUDA when available; default), cpu, cuda or cuda:N; under torchrun cuda = cuda:LOCAL_RANK")
+    r.add_argument("--tensorboard", metavar="DIR", help="log per-epoch scalars to DIR (needs tensorboard)")
+    r.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     r.add_argument("--help-config", action="store_true", help="list this experiment's options")
     s = sub.add_parser("show", help="print a run's report")
     s.add_argument("run_dir")

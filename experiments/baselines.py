@@ -13,6 +13,7 @@ from training import MLP, ComplexLinearNetwork, DigitalTask, LeNet5, TrainConfig
 
 from . import records
 from .registry import register
+from .runtime import Runtime
 from .study import Arm, load_data, run_arms, write_study_record
 
 __all__ = ["BaselinesConfig", "run"]
@@ -57,14 +58,17 @@ def _builder(name: str, cfg: BaselinesConfig):
 
 @register("baselines", "Digital baselines (MLP, LeNet-5, complex-linear counterpart of the mesh network)",
           BaselinesConfig, runtime={"smoke": "5 s", "cpu": "3 min", "paper": "20 min"}, scales=SCALES)
-def run(cfg: BaselinesConfig, out_dir: Path, *, resume: bool = False) -> dict:
+def run(cfg: BaselinesConfig, out_dir: Path, *, resume: bool = False, runtime: Runtime | None = None) -> dict:
+    runtime = runtime or Runtime()
     records.write_config(out_dir / "config.json", "baselines", cfg, cfg.seed)
     data = load_data(cfg.dataset, cfg.n_train, cfg.n_test, cfg.seed)
     arms = [Arm(name, "digital", "ideal", _builder(name, cfg),
                 TrainConfig(method="ideal", epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.learning_rate,
                             val_fraction=cfg.val_fraction, seed=cfg.seed, lr_step_epochs=max(1, cfg.epochs)))
             for name in cfg.models.split(",")]
-    results = run_arms(out_dir, arms, data, resume=resume)
+    results = run_arms(out_dir, arms, data, resume=resume, runtime=runtime)
+    if not runtime.is_main:
+        return {}
     intro = (f"Digital networks trained by the same loop on {cfg.dataset} ({cfg.n_train} training images incl. "
              f"{100 * cfg.val_fraction:.0f}% validation, {cfg.epochs} epochs). `complex-linear` is the digital "
              f"counterpart of the {cfg.complex_depth}-mesh network: {cfg.complex_depth} unconstrained complex "

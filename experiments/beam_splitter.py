@@ -29,6 +29,8 @@ from tqdm import tqdm
 from optics import Field, FreeSpace, Grid, OpticalSystem, PhaseMask
 from optics.functional import circular_aperture, modulate, region_energies, rs_propagate, shift, ten_region_layout
 
+from training.checkpoint import save_checkpoint
+
 from . import records
 from .registry import register
 
@@ -197,7 +199,7 @@ def run(cfg: BeamSplitterConfig, out_dir: Path, *, resume: bool = False) -> dict
             curve[k].append(float(v.detach()))
         bar.set_postfix(efficiency=f"{curve['efficiency'][-1]:.3f}", nonuniformity=f"{curve['uniformity'][-1]:.3f}")
         if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
-            records.atomic_torch_save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+            save_checkpoint({"model": model.state_dict(), "optimizer": opt.state_dict(),
                                        "curve": curve, "step": step + 1}, ckpt_path)
 
     with torch.no_grad():

@@ -12,6 +12,7 @@ from pathlib import Path
 from . import records
 from .dat_dpnn import DatDpnnConfig, diffractive_arms, diffractive_figures
 from .registry import register
+from .runtime import Runtime
 from .study import load_data, run_arms, write_study_record
 
 __all__ = ["D2nnConfig", "run"]
@@ -48,10 +49,13 @@ SCALES = {
 
 @register("d2nn-classifier", "Diffractive classifier of Lin et al. 2018 (REFERENCE §D)", D2nnConfig,
           runtime={"smoke": "5 s", "cpu": "10 min", "paper": "hours (GPU)"}, scales=SCALES)
-def run(cfg: D2nnConfig, out_dir: Path, *, resume: bool = False) -> dict:
+def run(cfg: D2nnConfig, out_dir: Path, *, resume: bool = False, runtime: Runtime | None = None) -> dict:
+    runtime = runtime or Runtime()
     records.write_config(out_dir / "config.json", "d2nn-classifier", cfg, cfg.seed)
     data = load_data(cfg.dataset, cfg.n_train, cfg.n_test, cfg.seed)
-    results = run_arms(out_dir, diffractive_arms(cfg, cfg.preset, prefix="d2nn"), data, resume=resume)
+    results = run_arms(out_dir, diffractive_arms(cfg, cfg.preset, prefix="d2nn"), data, resume=resume, runtime=runtime)
+    if not runtime.is_main:
+        return {}
     extra = diffractive_figures(out_dir, cfg, list(results)[0], data)
     intro = (f"{cfg.layers} phase-only layers of {cfg.grid_px}×{cfg.grid_px} at {cfg.pitch_m * 1e3:.2f} mm, "
              f"λ {cfg.wavelength_m * 1e3:.2f} mm, {cfg.gap_m * 1e3:.0f} mm apart; {cfg.dataset} resized to "

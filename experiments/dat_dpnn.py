@@ -19,6 +19,7 @@ from training import TrainConfig
 from . import figures, records
 from ._methods import parse_ints, parse_methods
 from .registry import register
+from .runtime import Runtime
 from .study import Arm, diffractive_task, load_data, run_arms, write_study_record
 
 __all__ = ["DatDpnnConfig", "run", "diffractive_arms", "diffractive_figures"]
@@ -113,10 +114,13 @@ def diffractive_figures(out_dir: Path, cfg, label: str, data) -> list[tuple[str,
 
 @register("dat-dpnn", "DAT vs PAT vs direct deployment on a diffractive PNN (REFERENCE §B)", DatDpnnConfig,
           runtime={"smoke": "15 s", "cpu": "4 min", "paper": "hours (GPU)"}, scales=SCALES)
-def run(cfg: DatDpnnConfig, out_dir: Path, *, resume: bool = False) -> dict:
+def run(cfg: DatDpnnConfig, out_dir: Path, *, resume: bool = False, runtime: Runtime | None = None) -> dict:
+    runtime = runtime or Runtime()
     records.write_config(out_dir / "config.json", "dat-dpnn", cfg, cfg.seed)
     data = load_data(cfg.dataset, cfg.n_train, cfg.n_test, cfg.seed)
-    results = run_arms(out_dir, diffractive_arms(cfg, cfg.preset), data, resume=resume)
+    results = run_arms(out_dir, diffractive_arms(cfg, cfg.preset), data, resume=resume, runtime=runtime)
+    if not runtime.is_main:
+        return {}
     last = list(results)[-1]
     extra = diffractive_figures(out_dir, cfg, last, data)
     intro = (f"{cfg.layers} phase layers ({cfg.active_px}×{cfg.active_px} modulated of {cfg.grid_px}×{cfg.grid_px}, "

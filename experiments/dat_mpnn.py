@@ -20,6 +20,7 @@ from training import TrainConfig
 from . import records
 from ._methods import parse_ints, parse_methods
 from .registry import register
+from .runtime import Runtime
 from .study import Arm, load_data, mesh_task, run_arms, write_study_record
 
 __all__ = ["DatMpnnConfig", "run"]
@@ -79,11 +80,14 @@ def arms_for(cfg: DatMpnnConfig, preset: str) -> list[Arm]:
 
 @register("dat-mpnn", "DAT vs PAT vs direct deployment on the 3-mesh interference PNN (REFERENCE §A)",
           DatMpnnConfig, runtime={"smoke": "10 s", "cpu": "15 min", "paper": "hours (GPU)"}, scales=SCALES)
-def run(cfg: DatMpnnConfig, out_dir: Path, *, resume: bool = False) -> dict:
+def run(cfg: DatMpnnConfig, out_dir: Path, *, resume: bool = False, runtime: Runtime | None = None) -> dict:
+    runtime = runtime or Runtime()
     records.write_config(out_dir / "config.json", "dat-mpnn", cfg, cfg.seed)
     preset = f"bs={cfg.bs_sigma},ps={cfg.ps_sigma}"
     data = load_data(cfg.dataset, cfg.n_train, cfg.n_test, cfg.seed)
-    results = run_arms(out_dir, arms_for(cfg, preset), data, resume=resume)
+    results = run_arms(out_dir, arms_for(cfg, preset), data, resume=resume, runtime=runtime)
+    if not runtime.is_main:
+        return {}
     intro = (f"{cfg.meshes} Clements meshes of {cfg.modes} modes, electro-optic activations, {cfg.dataset} "
              f"({cfg.n_train} training images incl. {100 * cfg.val_fraction:.0f}% validation, {cfg.n_test} test), "
              f"{cfg.epochs} epochs of batch {cfg.batch_size}. Physical system: static errors {preset} "

@@ -44,6 +44,8 @@ from optics.functional import apply_transfer_function, asm_transfer_function, ra
 from training import load_dataset, pcc
 from training.transforms import pad_to, resize, to_float
 
+from training.checkpoint import save_checkpoint
+
 from . import records
 
 __all__ = ["ImagingConfig", "SCALES", "DiffuserImager", "build_imaging_network", "imaging_objective",
@@ -376,7 +378,7 @@ def train_imaging(cfg: ImagingConfig, out_dir: Path, *, misalignment_sampler: Ca
         wall += time.perf_counter() - t0
         h["wall_time_s"] = wall
         history.append(h)
-        records.atomic_torch_save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+        save_checkpoint({"model": model.state_dict(), "optimizer": opt.state_dict(),
                                    "scheduler": sched.state_dict(), "mis_gen": mis_gen.get_state(),
                                    "history": history, "epoch": epoch + 1, "wall_time_s": wall}, ckpt_path)
         if progress:

@@ -20,6 +20,7 @@ from . import records
 from .dat_dpnn import DatDpnnConfig, diffractive_arms, diffractive_figures
 from .dat_mpnn import DatMpnnConfig, arms_for
 from .registry import register
+from .runtime import Runtime
 from .study import load_data, run_arms, write_study_record
 
 __all__ = ["QuickstartConfig", "run"]
@@ -91,13 +92,17 @@ def _diffractive_cfg(cfg: QuickstartConfig) -> DatDpnnConfig:
 
 @register("quickstart", "Main job: mesh and diffractive networks under joint errors, ideal vs PAT vs DAT",
           QuickstartConfig, runtime={"smoke": "30 s", "cpu": "3 min", "paper": "hours (GPU)"}, scales=SCALES)
-def run(cfg: QuickstartConfig, out_dir: Path, *, resume: bool = False) -> dict:
+def run(cfg: QuickstartConfig, out_dir: Path, *, resume: bool = False, runtime: Runtime | None = None) -> dict:
+    runtime = runtime or Runtime()
     records.write_config(out_dir / "config.json", "quickstart", cfg, cfg.seed)
     mcfg, dcfg = _mesh_cfg(cfg), _diffractive_cfg(cfg)
     results = run_arms(out_dir, arms_for(mcfg, f"bs={cfg.mesh_bs_sigma},ps={cfg.mesh_ps_sigma}"),
-                       load_data(cfg.dataset, cfg.mesh_n_train, cfg.n_test, cfg.seed), resume=resume)
+                       load_data(cfg.dataset, cfg.mesh_n_train, cfg.n_test, cfg.seed), resume=resume, runtime=runtime)
     ddata = load_data(cfg.dataset, cfg.diffractive_n_train, cfg.n_test, cfg.seed)
-    results.update(run_arms(out_dir, diffractive_arms(dcfg, cfg.diffractive_preset), ddata, resume=resume))
+    results.update(run_arms(out_dir, diffractive_arms(dcfg, cfg.diffractive_preset), ddata, resume=resume,
+                            runtime=runtime))
+    if not runtime.is_main:
+        return {}
     diff = {k: v for k, v in results.items() if v["family"] == "diffractive"}
     best = max(diff, key=lambda k: diff[k]["physical_accuracy"])
     extra = diffractive_figures(out_dir, dcfg, best, ddata)

@@ -14,7 +14,8 @@ import typing
 from dataclasses import dataclass, field
 from typing import Callable
 
-__all__ = ["Experiment", "EXPERIMENTS", "SCALES", "register", "parse_overrides", "build_config"]
+__all__ = ["Experiment", "EXPERIMENTS", "SCALES", "register", "parse_overrides", "build_config", "check_values",
+           "help_config", "field_docs", "invoke"]
 
 SCALES = ("smoke", "cpu", "paper")
 
@@ -35,7 +36,7 @@ EXPERIMENTS: dict[str, Experiment] = {}
 
 def register(name: str, description: str, config_type: type, runtime, scales: dict | None = None,
              requires: Callable | None = None):
-    """Decorator registering ``run(config, out_dir, *, resume)`` under ``name``.
+    """Decorator registering ``run(config, out_dir, *, resume, runtime)`` under ``name``.
 
     ``requires``: optional ``() -> (ok, why)`` saying whether an external tool the run needs is
     present; the CLI refuses to start without it and the smoke tests skip with ``why``."""
@@ -56,6 +57,17 @@ def register(name: str, description: str, config_type: type, runtime, scales: di
         EXPERIMENTS[name] = Experiment(name, description, config_type, fn, runtime, scales, requires)
         return fn
     return wrap
+
+
+def invoke(exp: Experiment, cfg, out_dir, *, resume: bool, runtime=None):
+    """Call ``exp.run``, passing ``runtime`` when the experiment accepts one."""
+    import inspect
+
+    if runtime is not None and "runtime" in inspect.signature(exp.run).parameters:
+        return exp.run(cfg, out_dir, resume=resume, runtime=runtime)
+    if runtime is not None and runtime.ctx.distributed:
+        raise ValueError(f"{exp.name} does not support several processes: run it without torchrun")
+    return exp.run(cfg, out_dir, resume=resume)
 
 
 def _convert(raw: str, typ, key: str):
@@ -91,10 +103,84 @@ def parse_overrides(config_type: type, pairs: list[str], base: dict | None = Non
         except StopIteration:
             raise ValueError(f"--{key.replace('_', '-')} needs a value") from None
         values[key] = _convert(raw, hints.get(key, fields[key].type), key.replace("_", "-"))
+    check_values(config_type, values)
     try:
         return config_type(**values)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"invalid configuration for {config_type.__name__}: {exc}") from None
+
+
+COUNT_SUFFIXES = ("_px", "_size", "epochs", "layers", "meshes", "modes", "steps", "draws", "points", "_batch",
+                 "per_epoch", "classes", "every")
+
+
+def _is_count(name: str) -> bool:
+    return (name.startswith("n_") or name.endswith(COUNT_SUFFIXES)) and "warmup" not in name
+
+
+def _is_rate(name: str) -> bool:
+    return name in ("lr", "sepn_lr") or name.endswith("learning_rate")
+
+
+def check_values(config_type: type, values: dict) -> None:
+    """Rules every experiment shares, checked before any work: a count (an int field whose
+    default is ≥ 1) must be ≥ 1; every float must be finite; a learning rate must lie in
+    (0, 10]. (Counts are recognised by name: ``n_*``, ``*_px``, ``*epochs``, ``layers``, … .) A violation raises ``ValueError`` naming the option, the value and what is allowed."""
+    import math
+
+    for f in dataclasses.fields(config_type):
+        v = values.get(f.name, f.default)
+        opt = f"--{f.name.replace('_', '-')}"
+        if isinstance(v, bool):
+            continue
+        if isinstance(v, int) and _is_count(f.name) and isinstance(f.default, int) and f.default >= 1:
+            if v < 1:
+                raise ValueError(f"{opt} must be ≥ 1, got {v}")
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ValueError(f"{opt} must be a finite number, got {v}")
+        if _is_rate(f.name) and isinstance(v, (int, float)) and not 0 < v <= 10:
+            raise ValueError(f"{opt} must lie in (0, 10] (typical 1e-4 … 0.1), got {v}")
+
+
+def help_config(exp: Experiment, scale: str) -> str:
+    """Every option of ``exp`` with its value at ``scale``, type and the field's comment."""
+    lines = [f"options of {exp.name} (values at scale {scale!r}; SI units unless the name carries one):"]
+    base = exp.scales.get(scale, {})
+    hints = typing.get_type_hints(exp.config_type)
+    docs = field_docs(exp.config_type)
+    for f in dataclasses.fields(exp.config_type):
+        typ = getattr(hints.get(f.name), "__name__", str(hints.get(f.name)))
+        doc = docs.get(f.name, "")
+        lines.append(f"  --{f.name.replace('_', '-'):<28} {base.get(f.name, f.default)!r:<14} ({typ})"
+                     + (f"  {doc}" if doc else ""))
+    return "\n".join(lines)
+
+
+def field_docs(config_type: type) -> dict:
+    """Comments of a dataclass's fields: a ``# comment`` on the field's line, or a string
+    literal on the line after it (read from the source; empty when unavailable)."""
+    import ast
+    import inspect
+    import textwrap
+
+    try:
+        src = textwrap.dedent(inspect.getsource(config_type))
+    except (OSError, TypeError):
+        return {}
+    lines = src.splitlines()
+    tree = ast.parse(src)
+    out = {}
+    body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+    for i, node in enumerate(body):
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            line = lines[node.lineno - 1]
+            if "#" in line:
+                out[node.target.id] = line.split("#", 1)[1].strip()
+            nxt = body[i + 1] if i + 1 < len(body) else None
+            if isinstance(nxt, ast.Expr) and isinstance(getattr(nxt, "value", None), ast.Constant) \
+                    and isinstance(nxt.value.value, str):
+                out[node.target.id] = " ".join(nxt.value.value.split())
+    return out
 
 
 def build_config(exp: Experiment, scale: str, pairs: list[str]):

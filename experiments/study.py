@@ -23,7 +23,10 @@ from photonics import MeshNetwork
 from training import DiffractiveTask, MeshTask, TrainConfig, Trainer, evaluate, load_dataset, subset
 from training.baselines import count_parameters
 
+from training.checkpoint import CheckpointError, atomic_json, atomic_torch_save, atomic_write, read_json, sha256, verify
+
 from . import figures, records
+from .runtime import Interrupted, Runtime
 
 __all__ = ["Arm", "load_data", "mesh_task", "diffractive_task", "run_arms", "write_study_record"]
 
@@ -40,9 +43,15 @@ class Arm:
 
 
 def load_data(dataset: str, n_train: int, n_test: int, seed: int):
-    """Float images in [0, 1] and labels: a stratified training subset and the first test images."""
+    """Float images in [0, 1] and labels: a stratified training subset and the first test images.
+
+    Asking for more images than the dataset holds is an error (never a silent clamp)."""
     x, y = load_dataset(dataset, "train")
     xt, yt = load_dataset(dataset, "test")
+    for name, n, have, split in (("n_train", n_train, len(y), "training"), ("n_test", n_test, len(yt), "test")):
+        if not 1 <= n <= have:
+            raise ValueError(f"--{name.replace('_', '-')} must lie in [1, {have}] ({dataset} has {have} {split} "
+                             f"images), got {n}")
     if n_train < len(y):
         x, y = subset(x, y, n_train, generator=torch.Generator().manual_seed(seed))
     xt, yt = xt[:n_test], yt[:n_test]
@@ -68,64 +77,113 @@ def diffractive_task(*, grid_px: int, pitch_m: float, wavelength_m: float, layer
     return DiffractiveTask(OpticalSystem(*parts), regions, wavelength_m, image_px=image_px, temperature=temperature)
 
 
-def _atomic_json(path: Path, payload) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=1))
-    tmp.replace(path)
+def _progress(out_dir: Path, resume: bool) -> dict:
+    """Finished arms from ``progress.json``, every file they recorded verified first (a resume
+    checks all it needs before any training starts)."""
+    path = out_dir / "progress.json"
+    if not (resume and path.exists()):
+        return {}
+    done = read_json(path, what="progress record")
+    for label, r in done.items():
+        for rel, digest in r.get("files", {}).items():
+            verify(out_dir / rel, digest)
+    last = [r["files_after"] for r in done.values() if "files_after" in r]
+    if last:
+        for rel, digest in last[-1].items():
+            verify(out_dir / rel, digest)
+    for ck in sorted((out_dir / "checkpoints").glob("*.pt")):
+        if not ck.name.endswith(".best.pt") and ck.with_name(ck.name + ".sha256").exists():
+            try:
+                verify(ck)
+            except CheckpointError:
+                prev = ck.with_name(ck.name + ".prev")
+                if not prev.exists():
+                    raise
+                verify(prev)  # the trainer falls back to it
+    return done
 
 
-def run_arms(out_dir: Path, arms: list[Arm], data, *, resume: bool, progress: bool = True) -> dict:
-    """Train and evaluate every arm; returns ``results[label]`` dicts (JSON-able)."""
+def run_arms(out_dir: Path, arms: list[Arm], data, *, resume: bool, progress: bool = True,
+             runtime: Runtime | None = None) -> dict:
+    """Train and evaluate every arm; returns ``results[label]`` dicts (JSON-able).
+
+    Under several ranks every rank trains and evaluates its shards; rank 0 alone writes."""
+    rt = runtime or Runtime()
+    ctx = rt.ctx
     x, y, xt, yt = data
     ckpt_dir = out_dir / "checkpoints"
-    ckpt_dir.mkdir(exist_ok=True)
+    if ctx.is_main:
+        ckpt_dir.mkdir(exist_ok=True)
     prog_path = out_dir / "progress.json"
-    done = json.loads(prog_path.read_text()) if (resume and prog_path.exists()) else {}
+    done = _progress(out_dir, resume) if ctx.is_main else {}
+    done = ctx.broadcast(done)
     results = {}
-    states = {}
     for i, arm in enumerate(arms):
         if arm.label in done:
             results[arm.label] = done[arm.label]
-            print(f"[{arm.label}] already finished (resumed)")
+            if ctx.is_main:
+                print(f"[{arm.label}] already finished (resumed)")
             continue
-        print(f"[{i + 1}/{len(arms)}] {arm.label}: family {arm.family}, method {arm.method}", flush=True)
+        if ctx.is_main:
+            print(f"[{i + 1}/{len(arms)}] {arm.label}: family {arm.family}, method {arm.method}", flush=True)
         t0, c0 = time.perf_counter(), time.process_time()
         task, physical, error_model = arm.build()
-        trainer = Trainer(task, arm.config, physical=physical, error_model=error_model)
-        fit = trainer.fit(x, y, checkpoint=ckpt_dir / f"{arm.label}.pt", resume=resume, progress=progress)
+        trainer = Trainer(task, rt.train_config(arm.config), physical=physical, error_model=error_model, ctx=ctx,
+                          logger=rt.logger(arm.label))
+        fit = trainer.fit(x, y, checkpoint=ckpt_dir / f"{arm.label}.pt", resume=resume,
+                          progress=progress and rt.progress, should_stop=rt.should_stop)
+        if fit["interrupted"]:
+            raise Interrupted()
         trainer.load_best()
-        numeric = evaluate(task, xt, yt, batch_size=arm.config.eval_batch_size)
+        numeric = evaluate(task, xt, yt, batch_size=arm.config.eval_batch_size, ctx=ctx)
         r = {"family": arm.family, "method": arm.method, "numeric_accuracy": numeric["accuracy"],
              "best_epoch": fit["best_epoch"], "best_val_accuracy": fit["best_val_accuracy"],
              "history": fit["history"], "queries_train": fit["queries"]["train"],
              "queries_validation": fit["queries"]["validation"],
+             "samples_train": fit["samples"]["train"], "samples_validation": fit["samples"]["validation"],
              "pnn_real_parameters": count_parameters(task.device_model, real=True),
              "sepn_real_parameters": (sum(s.n_real_parameters() for s in trainer.sepns)
                                       if trainer.sepns is not None else 0),
-             "confusion_numeric": numeric["confusion"].tolist()}
+             "confusion_numeric": numeric["confusion"].tolist(), "world_size": ctx.world_size}
         if physical is not None:
             physical.load_parameters(task.device_model.state_dict())
             before = physical.queries
-            phys = evaluate(task, xt, yt, physical=physical, batch_size=arm.config.eval_batch_size)
+            phys = evaluate(task, xt, yt, physical=physical, batch_size=arm.config.eval_batch_size, ctx=ctx)
             r["physical_accuracy"] = phys["accuracy"]
-            r["queries_test"] = physical.queries - before
+            r["queries_test"] = ctx.max(physical.queries - before)
             r["confusion_physical"] = phys["confusion"].tolist()
-            if not _has(out_dir / "errors.h5", arm.family):  # one hidden realization per family
-                physical.save_errors(out_dir / "errors.h5", name=arm.family)
+            if ctx.is_main and not _has(out_dir / "errors.h5", arm.family):  # one hidden realization per family
+                save_errors = physical.save_errors
+                atomic_write(out_dir / "errors.h5", lambda p: _copy_and_add(out_dir / "errors.h5", p, save_errors,
+                                                                          arm.family))
         r["wall_time_s"] = time.perf_counter() - t0
         # CPU seconds of this process, all threads: on a shared machine the wall time grows
         # with the load, this does not (≈ threads × wall time when the machine is idle)
-        r["cpu_time_s"] = time.process_time() - c0
+        r["cpu_time_s"] = ctx.sum(time.process_time() - c0)
         results[arm.label] = r
-        states[arm.label] = task.state_dict()
-        records.atomic_torch_save(task.state_dict(), ckpt_dir / f"{arm.label}.best.pt")
-        done[arm.label] = r
-        _atomic_json(prog_path, done)
-        acc = r.get("physical_accuracy")
-        print(f"[{arm.label}] test accuracy: numerical {100 * r['numeric_accuracy']:.2f}%"
-              + (f", physical {100 * acc:.2f}%" if acc is not None else "")
-              + f" ({r['wall_time_s']:.0f} s)", flush=True)
+        if ctx.is_main:
+            best = ckpt_dir / f"{arm.label}.best.pt"
+            atomic_torch_save({k: v.cpu() for k, v in task.state_dict().items()}, best)
+            r["files"] = {str(best.relative_to(out_dir)): sha256(best)}
+            if (out_dir / "errors.h5").exists():
+                r["files_after"] = {"errors.h5": sha256(out_dir / "errors.h5")}
+            done[arm.label] = r
+            atomic_json(prog_path, done)
+            acc = r.get("physical_accuracy")
+            print(f"[{arm.label}] test accuracy: numerical {100 * r['numeric_accuracy']:.2f}%"
+                  + (f", physical {100 * acc:.2f}%" if acc is not None else "")
+                  + f" ({r['wall_time_s']:.0f} s)", flush=True)
+        ctx.barrier()
+        rt.check_stop()
     return results
+
+
+def _copy_and_add(existing: Path, tmp: Path, save_errors, name: str) -> None:
+    import shutil
+
+    if existing.exists():
+        shutil.copyfile(existing, tmp)
+    save_errors(tmp, name=name)
 
 
 def _has(path: Path, name: str) -> bool:
@@ -133,14 +191,26 @@ def _has(path: Path, name: str) -> bool:
 
     if not path.exists():
         return False
-    with h5py.File(path, "r") as f:
-        return name in f
+    try:
+        with h5py.File(path, "r") as f:
+            return name in f
+    except OSError as exc:
+        raise CheckpointError(f"{path} cannot be read ({exc}); restore it or start again with --overwrite") from None
 
 
 def best_states(out_dir: Path, labels) -> dict:
     """The saved validation-selected state of every arm."""
-    return {k: torch.load(out_dir / "checkpoints" / f"{k}.best.pt", map_location="cpu", weights_only=False)
-            for k in labels}
+    out = {}
+    for k in labels:
+        path = out_dir / "checkpoints" / f"{k}.best.pt"
+        try:
+            out[k] = torch.load(path, map_location="cpu", weights_only=True)
+        except FileNotFoundError:
+            raise CheckpointError(f"{path} is missing; start the run again with --overwrite") from None
+        except Exception as exc:  # noqa: BLE001 - any unpickling failure is a corrupt file
+            raise CheckpointError(f"{path} cannot be read ({type(exc).__name__}); start again with --overwrite") \
+                from None
+    return out
 
 
 def write_study_record(out_dir: Path, name: str, cfg, results: dict, *, title: str, intro: str,
@@ -173,8 +243,8 @@ def write_study_record(out_dir: Path, name: str, cfg, results: dict, *, title: s
         "experiment": name, "seed": cfg.seed, "config": asdict(cfg), "versions": records.versions(),
         "summary": summary, "units": "accuracies are fractions; times in s; queries are physical forward calls",
     }, datasets=datasets)
-    records.atomic_torch_save(best_states(out_dir, results), out_dir / "model.pt")
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    atomic_torch_save(best_states(out_dir, results), out_dir / "model.pt")
+    atomic_json(out_dir / "summary.json", summary, indent=2)
     rows = []
     for k, v in results.items():
         phys = v.get("physical_accuracy")
@@ -211,5 +281,5 @@ is given), never on the test set. SEPNs are discarded at deployment.
 Files: `config.json`, `results.h5` (units as attributes), `model.pt` (selected parameters of every
 arm), `errors.h5` (the hidden error realizations, for the record), `summary.json`.
 """
-    (out_dir / "report.md").write_text(text)
+    atomic_write(out_dir / "report.md", lambda p: p.write_text(text))
     return summary

@@ -43,6 +43,7 @@ from training import TrainConfig
 
 from . import figures, records
 from .registry import register
+from .runtime import Runtime
 from .study import (
     Arm,
     best_states,
@@ -483,7 +484,8 @@ def run_imaging(cfg: VaccinationConfig, out_dir: Path, *, resume: bool) -> dict:
 # -- the experiment -----------------------------------------------------------------------------------
 @register("vaccination", "Misalignment vaccination of diffractive networks (Mengu et al. 2020; REFERENCE §C, §D)",
           VaccinationConfig, runtime={"smoke": "15 s", "cpu": "20 min", "paper": "hours (GPU)"}, scales=SCALES)
-def run(cfg: VaccinationConfig, out_dir: Path, *, resume: bool = False) -> dict:
+def run(cfg: VaccinationConfig, out_dir: Path, *, resume: bool = False, runtime: Runtime | None = None) -> dict:
+    runtime = runtime or Runtime()
     out_dir = Path(out_dir)
     (out_dir / "figures").mkdir(parents=True, exist_ok=True)
     records.write_config(out_dir / "config.json", "vaccination", cfg, cfg.seed)
@@ -494,7 +496,7 @@ def run(cfg: VaccinationConfig, out_dir: Path, *, resume: bool = False) -> dict:
     results, crit = {}, {}
     if "classifier" in cfg.network_list:
         data = load_data(cfg.dataset, cfg.n_train, cfg.n_test, cfg.seed)
-        results = run_arms(out_dir, classifier_arms(cfg), data, resume=resume)
+        results = run_arms(out_dir, classifier_arms(cfg), data, resume=resume, runtime=runtime)
         curves = sweep_classifier(cfg, out_dir, data, resume=resume)
         crit["classifier"] = criterion(curves)
         fig = curve_figure(curves, out_dir / "figures" / "classifier_accuracy_vs_misalignment.png",

@@ -164,6 +164,23 @@ class PhysicalSystem:
         self.samples += batch
         return (reading, taps) if internal_states else reading
 
+    def to(self, device) -> "PhysicalSystem":
+        """Move the device's model and errors to ``device`` (a torch device or string); the
+        detector-noise stream stays on the CPU, so readings do not depend on the device's RNG."""
+        device = torch.device(device)
+        self.__model.to(device)
+        if self.__family == "mesh":
+            meshes = tuple(m.to(device) for m in self.__errors.meshes)
+            self.__errors = MeshNetworkErrors(meshes, self.__errors.detector)
+        self.__physics = self.__build()
+        return self
+
+    def fork_noise(self, stream: int) -> None:
+        """Re-seed the detector-noise stream as stream ``stream`` of this device (rank ``r``
+        of a data-parallel run measures its shard with stream ``r``: independent noise)."""
+        g = torch.Generator().manual_seed(int(self.__noise.initial_seed()) + 1_000_003 * (int(stream) + 1))
+        self.__noise = g
+
     def state_dict(self) -> dict:
         """Counters and the detector-noise stream (not the errors), for exact resume."""
         return {"queries": self.queries, "samples": self.samples, "noise_rng": self.__noise.get_state()}

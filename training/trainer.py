@@ -31,35 +31,60 @@ selects on the physical system for the methods that train against it (``pat``, `
 on the numerical model for ``ideal`` and ``noise``: direct deployment means no access to the
 hardware before deployment, so its epoch must not be picked by physical measurements (the
 physical system, when given, is then only used to report the deployed accuracy). Checkpoints
-are written atomically every epoch and resume exactly (same final parameters as an
-uninterrupted run with the same seed).
+are written atomically every epoch (with a checksum, the previous one kept as a fallback,
+:mod:`training.checkpoint`) and resume exactly (same final parameters as an uninterrupted run
+with the same seed).
+
+One engine for every task. Besides the classification tasks, a task may define
+
+* ``objective(out, x, y)`` — the training loss of the numerical output (default: softmax
+  cross-entropy of ``scores(intensity(out))`` against the labels ``y``);
+* ``start_epoch(epoch)`` — per-epoch state drawn from the epoch number alone (e.g. the
+  diffusers of an imaging epoch), so that a resumed run draws the same;
+* ``validate(x, y, *, ctx, batch_size)`` — validation metrics (a dict of floats, reduced over
+  ranks) with ``selection_metric`` naming the one to select on (default: accuracy).
+
+Devices and ranks: ``TrainConfig.device`` (``auto`` = CUDA when available) holds the task,
+SEPNs, physical system and every batch (data stay on the CPU and move per batch, from pinned
+memory on CUDA). Under ``torchrun`` each rank trains on its shard of every global batch and
+gradients are summed over ranks (:mod:`training.distributed`); one process is unchanged bit
+for bit.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-import os
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .distributed import DistContext, resolve_device
 from .fusion import fuse_amplitude, physical_forward
 from .losses import normalized_intensity_mse
 from .metrics import confusion_matrix
 
-__all__ = ["METHODS", "TrainConfig", "Trainer", "evaluate"]
+__all__ = ["METHODS", "TrainConfig", "Trainer", "evaluate", "similarity_loss", "RUNTIME_KEYS"]
 
 METHODS = ("ideal", "noise", "pat", "dat")
+# settings that change where a run computes, not what it computes: a resumed run may differ in them
+RUNTIME_KEYS = ("device",)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Settings of one training run (SI units; epochs and counts are plain numbers)."""
+    """Settings of one training run (SI units; epochs and counts are plain numbers).
+
+    ``select``: ``"best"`` keeps the epoch with the best validation metric, ``"last"`` the
+    final epoch. ``device``: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``.
+    """
 
     method: str = "ideal"
     epochs: int = 5
@@ -76,8 +101,10 @@ class TrainConfig:
     joint: bool = False
     val_fraction: float = 0.1
     select_on: str = "auto"
+    select: str = "best"
     eval_batch_size: int = 1000
     seed: int = 0
+    device: str = "auto"
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -88,16 +115,22 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
         for name in ("lr", "sepn_lr", "lr_gamma"):
             v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+            if isinstance(v, bool) or not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
                 raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
+        if self.lr > 10 or self.sepn_lr > 10:
+            raise ValueError(f"learning rates above 10 diverge for every model here, got lr={self.lr!r}, "
+                             f"sepn_lr={self.sepn_lr!r} (typical: 1e-4 … 0.1)")
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction!r}")
         if self.pat_fusion not in ("scores", "field"):
             raise ValueError(f"pat_fusion must be 'scores' or 'field', got {self.pat_fusion!r}")
         if self.select_on not in ("auto", "physical", "numeric"):
             raise ValueError(f"select_on must be 'auto', 'physical' or 'numeric', got {self.select_on!r}")
+        if self.select not in ("best", "last"):
+            raise ValueError(f"select must be 'best' or 'last', got {self.select!r}")
         if not isinstance(self.dat_warmup_epochs, int) or self.dat_warmup_epochs < 0:
             raise ValueError(f"dat_warmup_epochs must be an int ≥ 0, got {self.dat_warmup_epochs!r}")
+        resolve_device(self.device) if self.device != "auto" else None
         object.__setattr__(self, "sepn_features", tuple(self.sepn_features))
 
 
@@ -115,44 +148,76 @@ def _batches(n: int, batch_size: int, generator: torch.Generator | None):
         yield order[i:i + batch_size]
 
 
-def evaluate(task, images, labels, *, physical=None, batch_size: int = 1000) -> dict:
-    """Accuracy, mean cross-entropy and confusion matrix, numerically or on ``physical``."""
-    correct, loss_sum = 0, 0.0
-    n_classes = None
-    preds = []
+def _to(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    if x.device == device:
+        return x
+    if device.type == "cuda" and x.device.type == "cpu":
+        return x.pin_memory().to(device, non_blocking=True)
+    return x.to(device)
+
+
+def evaluate(task, images, labels, *, physical=None, batch_size: int = 1000, ctx: DistContext | None = None) -> dict:
+    """Accuracy, mean cross-entropy and confusion matrix, numerically or on ``physical``.
+
+    Under several ranks (``ctx``) each rank evaluates its shard of every batch; the counts
+    are summed over ranks, so every rank returns the totals of one process.
+    """
+    ctx = ctx or DistContext(device=_task_device(task))
+    correct, loss_sum, n_seen = 0, 0.0, 0
+    confusion = None
     with torch.no_grad():
-        for idx in _batches(len(labels), batch_size, None):
-            x = task.encode(images[idx])
+        for batch in _batches(len(labels), batch_size, None):
+            idx = ctx.shard(batch)
+            if len(idx) == 0:
+                continue
+            x = task.encode(_to(images[idx], ctx.device))
             if physical is None:
                 out, _ = task.numeric(x)
                 scores = task.scores(task.intensity(out))
             else:
                 scores = task.scores(physical.measure(x))
-            y = labels[idx]
+            y = _to(labels[idx], scores.device)
             loss_sum += float(F.cross_entropy(scores, y, reduction="sum"))
-            p = scores.argmax(-1)
-            preds.append(p)
-            correct += int((p == y).sum())
-            n_classes = scores.shape[-1]
-    confusion = confusion_matrix(torch.cat(preds), labels, n_classes)
+            correct += int((scores.argmax(-1) == y).sum())
+            c = confusion_matrix(scores.argmax(-1).cpu(), y.cpu(), scores.shape[-1])
+            confusion = c if confusion is None else confusion + c
+            n_seen += len(idx)
+    n_classes = ctx.max(0 if confusion is None else confusion.shape[0])
+    if confusion is None:
+        confusion = torch.zeros(n_classes, n_classes, dtype=torch.int64)
+    correct, loss_sum = ctx.sum(correct), ctx.sum(loss_sum)
+    confusion = ctx.sum(confusion)
     return {"accuracy": correct / len(labels), "loss": loss_sum / len(labels), "confusion": confusion}
 
 
+def _task_device(task) -> torch.device:
+    for p in task.parameters():
+        return p.device
+    return torch.device("cpu")
+
+
 class Trainer:
-    """Trains ``task`` (a :class:`training.tasks.MeshTask` or ``DiffractiveTask``) by one method.
+    """Trains ``task`` by one method (module docstring).
 
     Args:
-        task: the model wrapped in its task.
+        task: the model wrapped in its task (:mod:`training.tasks`).
         config: a :class:`TrainConfig`.
-        physical: a :class:`hardware.PhysicalSystem` wrapping ``task.device_model`` (needed by
-            ``pat`` and ``dat``; used for physical validation when given).
+        physical: a physical system wrapping ``task.device_model`` (needed by ``pat`` and
+            ``dat``; used for physical validation when given).
         error_model: an error model (``hardware`` presets) for ``noise``.
+        ctx: the rank and device (:func:`training.distributed.init`); default one process on
+            ``config.device``.
+        logger: optional ``logger(record: dict)`` called on rank 0 after every epoch (e.g.
+            :class:`training.tracking.TensorBoardLogger`).
     """
 
-    def __init__(self, task, config: TrainConfig, *, physical=None, error_model=None):
+    def __init__(self, task, config: TrainConfig, *, physical=None, error_model=None, ctx: DistContext | None = None,
+                 logger: Callable | None = None):
         if not isinstance(config, TrainConfig):
             raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+        self.ctx = ctx if ctx is not None else DistContext(device=resolve_device(config.device))
         self.task, self.config, self.physical, self.error_model = task, config, physical, error_model
+        self.logger = logger
         m = config.method
         if m in ("pat", "dat") and physical is None:
             raise ValueError(f"method {m!r} trains against hardware: pass physical=PhysicalSystem(...)")
@@ -161,6 +226,13 @@ class Trainer:
                              "(e.g. hardware.error_model(family, 'medium', ...))")
         if physical is not None and physical.family != task.family:
             raise ValueError(f"the physical system is {physical.family!r} but the task is {task.family!r}")
+        dev = self.ctx.device
+        task.to(dev)
+        if physical is not None:
+            if hasattr(physical, "to"):
+                physical.to(dev)
+            if self.ctx.distributed and hasattr(physical, "fork_noise"):
+                physical.fork_noise(self.ctx.rank)  # independent detector noise on every rank
         self.pnn_opt = torch.optim.Adam(task.pnn_parameters(), lr=config.lr)
         self.pnn_sched = torch.optim.lr_scheduler.StepLR(self.pnn_opt, config.lr_step_epochs, config.lr_gamma)
         self.sepns = None
@@ -170,13 +242,17 @@ class Trainer:
             self.sepns = nn.ModuleList(
                 SEPN(config.sepn_features, kernel_size=config.sepn_kernel, dtype=task.complex_dtype,
                      generator=torch.Generator().manual_seed(config.seed * 7919 + 101 + i))
-                for i in range(task.n_layers))
+                for i in range(task.n_layers)).to(dev)
             self.sepn_opt = torch.optim.Adam(self.sepns.parameters(), lr=config.sepn_lr)
             self.sepn_sched = torch.optim.lr_scheduler.StepLR(self.sepn_opt, config.lr_step_epochs, config.lr_gamma)
         self.history: list[dict] = []
         self.epoch = 0
         self.best = {"accuracy": -1.0, "epoch": -1, "state": None}
-        self.queries = {"train": 0, "validation": 0}
+        self._queries = {"train": 0, "validation": 0}  # measurement rounds of global batches (reduced)
+        self._samples = {"train": 0, "validation": 0}  # measured samples, all ranks (reduced)
+        self._calls = {"train": 0, "validation": 0}     # this rank's calls since the last reduction
+        self._measured = {"train": 0, "validation": 0}
+        self._partial = {"step": 0, "sums": {}, "err_gen": None}  # progress inside an interrupted epoch
 
     # -- one step per method -----------------------------------------------------------
     def _sepn_hook(self, weight: float, fuse_with=None, fuse_layers=()):
@@ -199,25 +275,64 @@ class Trainer:
         """Write the current PNN parameters into the hardware (as an experimenter would)."""
         self.physical.load_parameters(self.task.device_model.state_dict())
 
-    def _measure(self, x):
+    def _count(self, kind: str, before: int, n: int) -> None:
+        self._calls[kind] += self.physical.queries - before
+        self._measured[kind] += n
+
+    @property
+    def queries(self) -> dict:
+        """Physical measurement rounds ``{"train", "validation"}``: one per measured global
+        batch, whatever the number of ranks (this rank's count until the epoch's reduction)."""
+        return {k: v + self._calls[k] for k, v in self._queries.items()}
+
+    @property
+    def samples(self) -> dict:
+        """Measured samples ``{"train", "validation"}`` summed over ranks."""
+        return {k: v + self._measured[k] for k, v in self._samples.items()}
+
+    def _reduce_queries(self) -> None:
+        """Fold this rank's measurement calls into the run totals (same numbers as one process:
+        the shards of one global batch are one measurement round; samples add up)."""
+        for kind in ("train", "validation"):
+            calls, measured = self.ctx.max(self._calls[kind]), self.ctx.sum(self._measured[kind])
+            self._queries[kind] += calls
+            self._samples[kind] += measured
+            self._calls[kind] = self._measured[kind] = 0
+
+    def _measure(self, x, n: int):
         """Measured output and internal intensities, the output being the detector reading."""
         self._program()
         before = self.physical.queries
         reading, taps = self.physical.measure(x, internal_states=True)
-        self.queries["train"] += self.physical.queries - before
+        self._count("train", before, n)
         return reading, list(taps[:-1]) + [reading.reshape(taps[-1].shape)]
 
-    def step(self, images: torch.Tensor, labels: torch.Tensor, *, generator=None) -> dict:
-        cfg, task = self.config, self.task
+    def _objective(self, out, x, y):
+        task = self.task
+        if hasattr(task, "objective"):
+            return task.objective(out, x, y), None
+        scores = task.scores(task.intensity(out))
+        return F.cross_entropy(scores, y), scores
+
+    def _backward(self, loss, n_local: int, n_global: int | None) -> None:
+        scale = self.ctx.loss_scale(n_local, n_global or n_local)
+        (loss if scale is None else loss * scale).backward()
+
+    def step(self, images: torch.Tensor, labels: torch.Tensor, *, generator=None, n_global: int | None = None) -> dict:
+        """One optimisation step on a batch (this rank's shard of a global batch of
+        ``n_global`` samples; default: the batch is the global batch). Returns local stats."""
+        cfg, task, ctx = self.config, self.task, self.ctx
+        images, labels = _to(images, ctx.device), _to(labels, ctx.device)
+        n_local = len(labels)
         x = task.encode(images)
         n = task.n_layers
         stats = {}
         if cfg.method in ("ideal", "noise"):
             errors = task.sample_errors(self.error_model, generator) if cfg.method == "noise" else None
             out, _ = task.numeric(x, errors=errors)
-            scores = task.scores(task.intensity(out))
+            loss, scores = self._objective(out, x, labels)
         elif cfg.method == "pat":
-            reading, taps = self._measure(x)
+            reading, taps = self._measure(x, n_local)
             field = cfg.pat_fusion == "field"
             fuse = set(range(n - 1)) if cfg.internal_states else set()
             if field:
@@ -227,60 +342,61 @@ class Trainer:
                 scores = task.scores(physical_forward(task.intensity(out), reading))
             else:  # the measured scores forward, the numerical model's own Jacobian backward
                 scores = physical_forward(task.scores(task.intensity(out)), task.scores(reading))
+            loss = F.cross_entropy(scores, labels)
         else:  # dat
-            reading, taps = self._measure(x)
+            reading, taps = self._measure(x, n_local)
             _, states = task.numeric(x, hook=self._sepn_hook(1.0))
             num = [task.intensity(s) for s in states]
             sim = similarity_loss(num, taps) if cfg.internal_states else similarity_loss(num[-1:], taps[-1:])
             self.sepn_opt.zero_grad()
             self.pnn_opt.zero_grad()  # joint: the similarity gradients stay for the task step
-            sim.backward()
+            self._backward(sim, n_local, n_global)
+            ctx.all_reduce_grads(self.sepns.parameters())
             self.sepn_opt.step()
             w = 0.0 if self.epoch < cfg.dat_warmup_epochs else 1.0
             fuse = range(n) if cfg.internal_states else (n - 1,)
             out, _ = task.numeric(x, hook=self._sepn_hook(w, taps, fuse))
             scores = task.scores(physical_forward(task.intensity(out), reading))
+            loss = F.cross_entropy(scores, labels)
             stats["similarity"] = float(sim.detach())
-        loss = F.cross_entropy(scores, labels)
         if not (cfg.method == "dat" and cfg.joint):
             self.pnn_opt.zero_grad()
-        loss.backward()
+        self._backward(loss, n_local, n_global)
+        ctx.all_reduce_grads(self.pnn_opt.param_groups[0]["params"])
         self.pnn_opt.step()
         stats["loss"] = float(loss.detach())
-        stats["accuracy"] = float((scores.detach().argmax(-1) == labels).float().mean())
+        if scores is not None:
+            stats["accuracy"] = float((scores.detach().argmax(-1) == labels).float().mean())
         return stats
 
-    # -- epochs, selection, checkpoints -------------------------------------------------
-    def _state(self) -> dict:
-        s = {"epoch": self.epoch, "task": copy.deepcopy(self.task.state_dict()), "pnn_opt": self.pnn_opt.state_dict(),
-             "pnn_sched": self.pnn_sched.state_dict(), "history": self.history, "best": self.best,
-             "queries": dict(self.queries), "config": asdict(self.config)}
-        if self.sepns is not None:
-            s.update(sepns=self.sepns.state_dict(), sepn_opt=self.sepn_opt.state_dict(),
-                     sepn_sched=self.sepn_sched.state_dict())
-        if self.physical is not None:
-            s["physical"] = self.physical.state_dict()
-        return s
-
-    def _load(self, s: dict) -> None:
-        self.epoch = s["epoch"]
-        self.task.load_state_dict(s["task"])
-        self.pnn_opt.load_state_dict(s["pnn_opt"])
-        self.pnn_sched.load_state_dict(s["pnn_sched"])
-        self.history, self.best, self.queries = s["history"], s["best"], s["queries"]
-        if self.sepns is not None:
-            self.sepns.load_state_dict(s["sepns"])
-            self.sepn_opt.load_state_dict(s["sepn_opt"])
-            self.sepn_sched.load_state_dict(s["sepn_sched"])
-        if self.physical is not None and "physical" in s:
-            self.physical.load_state_dict(s["physical"])
-
+    # -- validation and selection --------------------------------------------------------
     def _select_physical(self) -> bool:
         if self.config.select_on == "auto":
             return self.physical is not None and self.config.method in ("pat", "dat")
         if self.config.select_on == "physical" and self.physical is None:
             raise ValueError("select_on='physical' needs a physical system")
         return self.config.select_on == "physical"
+
+    @property
+    def selection_metric(self) -> str:
+        return getattr(self.task, "selection_metric", "accuracy")
+
+    def validate(self, images, labels, *, physical: bool = False) -> dict:
+        """Validation metrics of the current parameters (numerical, or measured)."""
+        if hasattr(self.task, "validate"):
+            if physical:
+                raise ValueError("this task validates numerically only")
+            with torch.no_grad():
+                return self.task.validate(images, labels, ctx=self.ctx, batch_size=self.config.eval_batch_size)
+        if physical:
+            self._program()
+            before = self.physical.queries
+        shard_n = sum(len(self.ctx.shard(b)) for b in _batches(len(labels), self.config.eval_batch_size, None))
+        r = evaluate(self.task, images, labels, physical=self.physical if physical else None,
+                     batch_size=self.config.eval_batch_size, ctx=self.ctx)
+        if physical:
+            self._count("validation", before, shard_n)
+        return {"accuracy": r["accuracy"], "loss": r["loss"]}
 
     def split(self, n: int):
         """Deterministic train/validation indices for ``n`` samples."""
@@ -289,61 +405,158 @@ class Trainer:
         n_val = int(round(self.config.val_fraction * n))
         return perm[n_val:], perm[:n_val]
 
-    def fit(self, images: torch.Tensor, labels: torch.Tensor, *, checkpoint: str | Path | None = None,
-            resume: bool = False, progress: bool = True) -> dict:
-        """Train for ``config.epochs`` epochs; returns the history and the selected state."""
-        cfg = self.config
+    # -- checkpoints ---------------------------------------------------------------------
+    def _state(self) -> dict:
+        s = {"format": 2, "epoch": self.epoch, "task": copy.deepcopy(self.task.state_dict()),
+             "pnn_opt": self.pnn_opt.state_dict(), "pnn_sched": self.pnn_sched.state_dict(),
+             "history": self.history, "best": self.best, "queries": dict(self.queries),
+             "samples": dict(self.samples), "config": asdict(self.config), "world_size": self.ctx.world_size,
+             "partial": self._partial}
+        if self.sepns is not None:
+            s.update(sepns=self.sepns.state_dict(), sepn_opt=self.sepn_opt.state_dict(),
+                     sepn_sched=self.sepn_sched.state_dict())
+        if self.physical is not None:
+            s["physical"] = self.ctx.gather(self.physical.state_dict())  # one per rank (noise streams)
+        return s
+
+    def _load(self, s: dict, path) -> None:
+        if s.get("format") != 2:
+            raise CheckpointError(f"{path} was written by an older onnsim (no format 2); start again with --overwrite")
+        free = RUNTIME_KEYS + ("epochs",)  # a run may be extended by more epochs
+        stored = {k: v for k, v in s["config"].items() if k not in free}
+        now = {k: v for k, v in asdict(self.config).items() if k not in free}
+        stored["sepn_features"] = tuple(stored.get("sepn_features", ()))
+        diff = sorted(k for k in set(stored) | set(now) if stored.get(k) != now.get(k))
+        if diff:
+            changes = ", ".join(f"{k}: {stored.get(k)!r} -> {now.get(k)!r}" for k in diff)
+            raise CheckpointError(f"{path} was trained with other settings ({changes}); resume with the same "
+                                  "settings or start again with --overwrite")
+        if s["world_size"] != self.ctx.world_size and self.physical is not None:
+            raise CheckpointError(f"{path} was written by {s['world_size']} rank(s), this run has "
+                                  f"{self.ctx.world_size}: resume with the same number of processes")
+        self.epoch = s["epoch"]
+        self.task.load_state_dict(s["task"])
+        self.pnn_opt.load_state_dict(s["pnn_opt"])
+        self.pnn_sched.load_state_dict(s["pnn_sched"])
+        self.history, self.best = s["history"], s["best"]
+        self._queries, self._samples = dict(s["queries"]), dict(s["samples"])
+        self._partial = s["partial"]
+        if self.sepns is not None:
+            self.sepns.load_state_dict(s["sepns"])
+            self.sepn_opt.load_state_dict(s["sepn_opt"])
+            self.sepn_sched.load_state_dict(s["sepn_sched"])
+        if self.physical is not None and "physical" in s:
+            self.physical.load_state_dict(s["physical"][self.ctx.rank])
+
+    def resume_from(self, checkpoint) -> bool:
+        """Load ``checkpoint`` (verified; a corrupt latest one falls back to the previous);
+        False when there is none."""
+        s = load_checkpoint(checkpoint, map_location=self.ctx.device)
+        if s is None:
+            return False
+        self._load(s, checkpoint)
+        return True
+
+    # -- the loop ------------------------------------------------------------------------
+    def fit(self, images: torch.Tensor, labels: torch.Tensor, *, val=None, checkpoint: str | Path | None = None,
+            resume: bool = False, progress: bool = True, should_stop: Callable[[], bool] | None = None) -> dict:
+        """Train for ``config.epochs`` epochs; returns the history and the selected state.
+
+        Args:
+            images, labels: training data (on the CPU; batches move to the device).
+            val: ``(images, labels)`` for validation; default: ``val_fraction`` held out.
+            checkpoint: file written after every epoch (rank 0); ``resume`` continues from it.
+            should_stop: polled after every epoch; when it returns True the loop stops after
+                writing the checkpoint (``interrupted`` is then True in the result).
+        """
+        cfg, ctx = self.config, self.ctx
         if len(images) != len(labels):
             raise ValueError(f"{len(images)} images but {len(labels)} labels")
-        if checkpoint is not None and resume and Path(checkpoint).exists():
-            self._load(torch.load(checkpoint, map_location="cpu", weights_only=False))
-        train_idx, val_idx = self.split(len(labels))
-        if len(val_idx) == 0:
-            raise ValueError("validation split is empty: raise val_fraction or give more samples")
+        if checkpoint is not None and resume:
+            self.resume_from(checkpoint)
+        if val is None:
+            train_idx, val_idx = self.split(len(labels))
+            if len(val_idx) == 0:
+                raise ValueError("validation split is empty: raise val_fraction or give more samples")
+            val_x, val_y = images[val_idx], labels[val_idx]
+        else:
+            train_idx, (val_x, val_y) = torch.arange(len(labels)), val
+        if len(train_idx) == 0:
+            raise ValueError("no training samples left after the validation split")
         use_physical = self._select_physical()
-        while self.epoch < cfg.epochs:
+        tty = sys.stderr.isatty()
+        interrupted = False
+        while self.epoch < cfg.epochs and not interrupted:
+            if hasattr(self.task, "start_epoch"):
+                self.task.start_epoch(self.epoch)
             gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + self.epoch)
             err_gen = torch.Generator().manual_seed(cfg.seed * 1_000_033 + self.epoch + 17)
             batches = list(_batches(len(train_idx), cfg.batch_size, gen))
-            bar = tqdm(batches, desc=f"{cfg.method} epoch {self.epoch + 1}/{cfg.epochs}", disable=not progress,
-                       leave=False)
-            sums = {}
-            for b in bar:
-                idx = train_idx[b]
-                st = self.step(images[idx], labels[idx], generator=err_gen)
+            start = self._partial["step"]
+            sums = dict(self._partial["sums"]) if ctx.is_main else {}  # partial sums are global totals
+            if start:
+                err_gen.set_state(self._partial["err_gen"])
+            bar = tqdm(batches, desc=f"{cfg.method} epoch {self.epoch + 1}/{cfg.epochs}", leave=False, initial=start,
+                       disable=not (progress and ctx.is_main), mininterval=0.1 if tty else 60.0)
+            for j, b in enumerate(batches):
+                if j < start:
+                    continue
+                idx = train_idx[ctx.shard(b)]
+                st = self.step(images[idx], labels[idx], generator=err_gen, n_global=len(b))
                 for k, v in st.items():
                     sums[k] = sums.get(k, 0.0) + v * len(idx)
-                bar.set_postfix(loss=f"{st['loss']:.3f}")
-            record = {k: v / len(train_idx) for k, v in sums.items()}
+                bar.update(1)
+                bar.set_postfix(loss=f"{st['loss']:.3f}", refresh=False)
+                if should_stop is not None and j + 1 < len(batches) and ctx.broadcast(bool(should_stop())):
+                    # a safe point inside the epoch: keep where we are, the partial sums and the error stream
+                    keys = sorted(sums)
+                    self._partial = {"step": j + 1, "sums": dict(zip(keys, ctx.sum([sums[k] for k in keys]))),
+                                     "err_gen": err_gen.get_state()}
+                    interrupted = True
+                    break
+            bar.close()
+            if interrupted:
+                self._reduce_queries()
+                self._save(checkpoint)
+                break
+            self._partial = {"step": 0, "sums": {}, "err_gen": None}
+            keys = sorted(sums)
+            totals = ctx.sum([sums[k] for k in keys])
+            record = {k: t / len(train_idx) for k, t in zip(keys, totals)}
             record["epoch"] = self.epoch + 1
             record["lr"] = self.pnn_opt.param_groups[0]["lr"]
-            before = 0
-            if use_physical:
-                self._program()
-                before = self.physical.queries
-            val = evaluate(self.task, images[val_idx], labels[val_idx],
-                           physical=self.physical if use_physical else None, batch_size=cfg.eval_batch_size)
-            if use_physical:
-                self.queries["validation"] += self.physical.queries - before
-            record["val_accuracy"] = val["accuracy"]
-            record["val_loss"] = val["loss"]
+            val = self.validate(val_x, val_y, physical=use_physical)
+            record.update({f"val_{k}": v for k, v in val.items()})
+            self._reduce_queries()
             self.history.append(record)
-            if val["accuracy"] > self.best["accuracy"]:
-                self.best = {"accuracy": val["accuracy"], "epoch": self.epoch + 1,
+            score = val[self.selection_metric]
+            if cfg.select == "last" or score > self.best["accuracy"]:
+                self.best = {"accuracy": score, "epoch": self.epoch + 1,
                              "state": copy.deepcopy(self.task.state_dict())}
             self.pnn_sched.step()
             if self.sepns is not None:
                 self.sepn_sched.step()
             self.epoch += 1
-            if checkpoint is not None:
-                tmp = Path(str(checkpoint) + ".tmp")
-                torch.save(self._state(), tmp)
-                os.replace(tmp, checkpoint)
-            if progress:
+            self._save(checkpoint)
+            if ctx.is_main and self.logger is not None:
+                self.logger(record)
+            if progress and ctx.is_main:
+                shown = ", ".join(f"val {k} {v:.4f}" for k, v in val.items() if k != "loss")
                 tqdm.write(f"[{cfg.method}] epoch {self.epoch}: loss {record['loss']:.4f}, "
-                           f"val acc {'(physical) ' if use_physical else ''}{record['val_accuracy']:.4f}")
+                           f"{'(physical) ' if use_physical else ''}{shown}")
+            if should_stop is not None and self.epoch < cfg.epochs and ctx.broadcast(bool(should_stop())):
+                interrupted = True
         return {"history": self.history, "best_epoch": self.best["epoch"], "best_val_accuracy": self.best["accuracy"],
-                "queries": dict(self.queries)}
+                "best_val": self.best["accuracy"], "queries": dict(self.queries), "samples": dict(self.samples),
+                "interrupted": interrupted}
+
+    def _save(self, checkpoint) -> None:
+        if checkpoint is None:
+            return
+        state = self._state()  # collective (gathers the ranks' noise streams)
+        if self.ctx.is_main:
+            save_checkpoint(state, checkpoint)
+        self.ctx.barrier()
 
     def load_best(self) -> None:
         """Load the validation-selected parameters into the task."""

@@ -1,0 +1,171 @@
+"""Files that survive crashes: atomic writes, checksums, verified checkpoints.
+
+Every file a run writes goes to a temporary name in the same directory, is flushed to disk
+(``fsync``) and renamed into place (``os.replace`` is atomic on POSIX): a reader sees the old
+file or the new one, never a torn one. Checkpoints additionally carry a SHA-256 checksum in a
+sidecar ``NAME.sha256`` and keep the previous good checkpoint as ``NAME.prev`` until the new
+one has been written and verified, so a corrupt latest checkpoint falls back to the one
+before it (a resumed run then repeats one epoch, and being deterministic, ends the same).
+
+Errors about files are :class:`CheckpointError` (a ``ValueError``) with one line naming the
+file and what to do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+__all__ = ["CheckpointError", "atomic_write", "atomic_json", "atomic_torch_save", "sha256",
+           "save_checkpoint", "load_checkpoint", "verify", "read_json"]
+
+
+class CheckpointError(ValueError):
+    """A run file is missing, corrupt or does not match its checksum."""
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp_path)``, fsync the result and rename it to ``path``; returns ``path``."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def atomic_json(path, payload, *, indent: int = 1) -> Path:
+    """Write ``payload`` as JSON atomically."""
+    text = json.dumps(payload, indent=indent)
+    return atomic_write(path, lambda p: p.write_text(text))
+
+
+def atomic_torch_save(obj, path) -> Path:
+    """``torch.save`` atomically."""
+    return atomic_write(path, lambda p: torch.save(obj, p))
+
+
+def sha256(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_json(path, *, what: str = "file"):
+    """Parse a JSON file; a corrupt one raises :class:`CheckpointError` naming it."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CheckpointError(f"{what} {path} does not exist") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{what} {path} is corrupt ({type(exc).__name__}: {exc}); restore it or start "
+                              f"the run again with --overwrite") from None
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def _prev(path: Path) -> Path:
+    return path.with_name(path.name + ".prev")
+
+
+def verify(path, expected: str | None = None) -> str:
+    """Check ``path`` against ``expected`` (or its ``.sha256`` sidecar); returns the digest."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path} does not exist")
+    if expected is None:
+        side = _sidecar(path)
+        if not side.exists():
+            raise CheckpointError(f"{path} has no checksum file {side.name}: it was not completely written")
+        expected = side.read_text().strip()
+    digest = sha256(path)
+    if digest != expected:
+        raise CheckpointError(f"{path} is corrupt (checksum {digest[:12]}… does not match the recorded "
+                              f"{expected[:12]}…)")
+    return digest
+
+
+def _torch_load(path: Path, map_location):
+    try:
+        return torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure is a corrupt file
+        raise CheckpointError(f"{path} cannot be read ({type(exc).__name__}: {str(exc)[:120]})") from None
+
+
+def save_checkpoint(obj, path) -> str:
+    """Write a checkpoint atomically with its checksum, keeping the previous one as ``.prev``
+    until the new one is on disk and verified. Returns the SHA-256 digest."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.new")
+    try:
+        torch.save(obj, tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        digest = sha256(tmp)
+        _torch_load(tmp, "cpu")  # readable before it replaces anything
+        if path.exists() and _sidecar(path).exists():
+            os.replace(path, _prev(path))
+            os.replace(_sidecar(path), _sidecar(_prev(path)))
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    atomic_write(_sidecar(path), lambda p: p.write_text(digest + "\n"))
+    _fsync_dir(path.parent)
+    return digest
+
+
+def load_checkpoint(path, *, map_location="cpu", expected: str | None = None, fallback: bool = True):
+    """Load a verified checkpoint; ``None`` when neither it nor its ``.prev`` exists.
+
+    A corrupt latest checkpoint falls back to ``.prev`` with a warning (``fallback``); when
+    nothing good is left, :class:`CheckpointError` names the files.
+    """
+    path = Path(path)
+    candidates = [path] + ([_prev(path)] if fallback and expected is None else [])
+    errors = []
+    for p in candidates:
+        if not p.exists():
+            continue
+        try:
+            verify(p, expected)
+            obj = _torch_load(p, map_location)
+        except CheckpointError as exc:
+            errors.append(str(exc))
+            continue
+        if errors:
+            warnings.warn(f"{errors[0]}; resuming from the previous checkpoint {p.name}", stacklevel=2)
+        return obj
+    if errors:
+        raise CheckpointError("; ".join(errors) + " — no good checkpoint left: start again with --overwrite")
+    return None

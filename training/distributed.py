@@ -1,0 +1,193 @@
+"""Devices and data parallelism on ``torch.distributed`` (gloo on CPU, NCCL on CUDA).
+
+One process trains alone unless it was started by ``torchrun`` (the ``WORLD_SIZE``,
+``RANK``, ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT`` variables torchrun sets; see
+https://pytorch.org/docs/stable/elastic/run.html). Then :func:`init` joins the process group
+and every rank trains the same model on a shard of every *global* batch:
+
+* the global batches come from the same seeded permutation as in one process, and rank ``r``
+  of ``W`` takes ``torch.tensor_split(batch, W)[r]`` (:func:`DistContext.shard`): one process
+  and ``W`` processes see the same global batches;
+* every rank scales its mean loss by ``n_local / n_global`` (:meth:`DistContext.loss_scale`)
+  and the gradients are summed over ranks (:meth:`DistContext.all_reduce_grads`), so the
+  optimiser sees the gradient of the global-batch mean, as in one process (up to the float
+  summation order);
+* metrics are sums reduced over ranks; only rank 0 writes files.
+
+The gradient all-reduce is written out instead of wrapping the model in
+``DistributedDataParallel``: the training methods run the model several times per step
+(measurement, SEPN update, fused task pass) through hooks, which DDP's one-forward-one-backward
+contract does not cover. With one process every collective is skipped, so a CPU run is bit
+for bit what it was before this module existed.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+
+__all__ = ["DistContext", "resolve_device", "init", "single"]
+
+
+def resolve_device(spec: str | torch.device | None = "auto", *, local_rank: int = 0) -> torch.device:
+    """``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+
+    Under torchrun, ``"auto"``/``"cuda"`` mean the GPU of the local rank (``cuda:LOCAL_RANK``).
+    Raises a clear ``ValueError`` for anything else, or for CUDA on a machine without it.
+    """
+    if isinstance(spec, torch.device):
+        spec = str(spec)
+    spec = "auto" if spec is None else str(spec).strip().lower()
+    if spec == "auto":
+        spec = "cuda" if torch.cuda.is_available() else "cpu"
+    if spec == "cpu":
+        return torch.device("cpu")
+    if spec == "cuda" or (spec.startswith("cuda:") and spec[5:].isdigit()):
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {spec!r} asked for, but CUDA is not available here "
+                             "(use --device cpu or auto)")
+        index = local_rank if spec == "cuda" else int(spec[5:])
+        if index >= torch.cuda.device_count():
+            raise ValueError(f"device cuda:{index} does not exist: this machine has "
+                             f"{torch.cuda.device_count()} CUDA device(s)")
+        return torch.device("cuda", index)
+    raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {spec!r}")
+
+
+@dataclass(frozen=True)
+class DistContext:
+    """Where this process stands: its rank among ``world_size`` ranks and its device."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0: the only rank that writes checkpoints, records and figures."""
+        return self.rank == 0
+
+    # -- data ----------------------------------------------------------------------------
+    def shard(self, indices: torch.Tensor) -> torch.Tensor:
+        """This rank's part of a global batch: contiguous, sizes differ by at most one."""
+        if not self.distributed:
+            return indices
+        return torch.tensor_split(indices, self.world_size)[self.rank]
+
+    def loss_scale(self, n_local: int, n_global: int) -> float | None:
+        """Factor turning a local mean loss into this rank's share of the global mean
+        (``None`` in one process: leave the loss untouched)."""
+        return n_local / n_global if self.distributed else None
+
+    # -- collectives (no-ops in one process) ---------------------------------------------
+    def all_reduce_grads(self, params) -> None:
+        """Sum the gradients of ``params`` over ranks (a missing gradient counts as zero)."""
+        if not self.distributed:
+            return
+        import torch.distributed as dist
+
+        params = [p for p in params if p.requires_grad]
+        grads = []
+        for p in params:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+            grads.append(p.grad)
+        if not grads:
+            return
+        flat = torch.cat([g.reshape(-1) if not g.is_complex() else torch.view_as_real(g).reshape(-1)
+                          for g in grads])
+        dist.all_reduce(flat)
+        i = 0
+        for g in grads:
+            view = torch.view_as_real(g) if g.is_complex() else g
+            n = view.numel()
+            view.copy_(flat[i:i + n].view_as(view))
+            i += n
+
+    def sum(self, values):
+        """Sum of a number, a list of numbers or a tensor over ranks (float64 on the wire)."""
+        return self._reduce(values, "sum")
+
+    def max(self, values):
+        return self._reduce(values, "max")
+
+    def _reduce(self, values, op: str):
+        if not self.distributed:
+            return values
+        import torch.distributed as dist
+
+        is_tensor = isinstance(values, torch.Tensor)
+        t = (values.detach().to(self.device, torch.float64) if is_tensor
+             else torch.tensor(values, dtype=torch.float64, device=self.device))
+        dist.all_reduce(t, op=dist.ReduceOp.SUM if op == "sum" else dist.ReduceOp.MAX)
+        if is_tensor:
+            return t.to(values.dtype).cpu() if values.device.type == "cpu" else t.to(values.dtype)
+        out = t.tolist()
+        if isinstance(values, int):
+            return int(round(out))
+        if isinstance(values, (list, tuple)) and all(isinstance(v, int) for v in values):
+            return [int(round(v)) for v in out]
+        return out
+
+    def gather(self, obj) -> list:
+        """Every rank's ``obj`` (picklable, small), in rank order."""
+        if not self.distributed:
+            return [obj]
+        import torch.distributed as dist
+
+        out = [None] * self.world_size
+        dist.all_gather_object(out, obj)
+        return out
+
+    def broadcast(self, obj):
+        """Rank 0's ``obj`` on every rank."""
+        if not self.distributed:
+            return obj
+        import torch.distributed as dist
+
+        box = [obj]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def barrier(self) -> None:
+        if self.distributed:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+
+def single(device: str | torch.device | None = "auto") -> DistContext:
+    """A one-process context on ``device`` (see :func:`resolve_device`)."""
+    return DistContext(device=resolve_device(device))
+
+
+def init(device: str | torch.device | None = "auto", *, timeout_s: float = 1800.0) -> DistContext:
+    """Join the process group that torchrun describes in the environment, or return a
+    one-process context when there is none (``WORLD_SIZE`` unset or 1).
+
+    The backend is NCCL when the device is CUDA and gloo otherwise. Idempotent: a group that
+    is already initialised is reused.
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    if world <= 1:
+        return single(device)
+    import datetime
+
+    import torch.distributed as dist
+
+    rank = int(os.environ["RANK"])
+    local_rank = int(os.environ.get("LOCAL_RANK", rank))
+    dev = resolve_device(device, local_rank=local_rank)
+    if dev.type == "cuda":
+        torch.cuda.set_device(dev)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo", rank=rank, world_size=world,
+                                timeout=datetime.timedelta(seconds=timeout_s))
+    return DistContext(rank=rank, world_size=world, local_rank=local_rank, device=dev)
