@@ -6,10 +6,12 @@ Three backends, chosen per call with ``backend=``:
 * ``"scipy"`` — ``scipy.fft`` (pocketfft) threaded with ``workers``; always installed.
 * ``"pyfftw"`` — FFTW through ``pyfftw`` (the ``fft`` extra), threaded, plans cached.
 
-``"auto"`` (the default) picks a threaded CPU backend for CPU tensors when the transform is
-batched and large (see :data:`AUTO_MIN_BATCH`) and ``"torch"`` otherwise: ``"pyfftw"`` for the
-padded filter of propagation (planned FFTW on reused aligned workspaces, :class:`_Planned`)
-when pyfftw is installed, ``"scipy"`` for bare transforms and without pyfftw; the
+``"auto"`` (the default) picks, for CPU tensors: for the padded filter of propagation,
+``"pyfftw"`` (the chunked planned filter of :mod:`optics._fftw`: per-field chunks on small
+reused workspaces, plans independent of the batch size and persisted as FFTW wisdom) from
+:data:`AUTO_FILTER_MIN_ELEMENTS` padded elements at any batch size, ``"torch"`` below; for
+bare transforms (and filters without pyfftw) ``"scipy"`` when the transform is batched and
+large (see :data:`AUTO_MIN_BATCH`), ``"torch"`` otherwise. The
 environment variable ``ONNSIM_FFT_BACKEND`` (one of the names above) replaces that CPU
 choice, for benchmarking. The CPU backends are optional twins of the torch reference
 (STYLE habit 9): each transform is a ``torch.autograd.Function`` whose backward is the
@@ -122,6 +124,11 @@ def _check_name(name) -> None:
 # batch 32 × 400² 0.53, batch 32 × 256² 0.55, batch 32 × 128² 0.88, batch 32 × 64² 1.5.
 AUTO_MIN_BATCH = 4
 AUTO_MIN_ELEMENTS = 1 << 21
+# The padded filter moves to the chunked FFTW filter (optics._fftw) from this many padded
+# elements in all, at any batch size: CPU time planned/torch, one thread, forward and
+# forward+backward, 200² → 400²: 0.93 / 0.94 (batch 1), 0.73 / 0.60 (batch 8); 64² → 128²:
+# 0.95 / 0.96 (batch 1); 16² → 32²: 1.44 / 1.28 (batch 1: per-call overhead wins there).
+AUTO_FILTER_MIN_ELEMENTS = 1 << 14
 
 
 def resolve_backend(backend: str, x: torch.Tensor, s: tuple[int, int] | None = None, *,
@@ -148,10 +155,10 @@ def resolve_backend(backend: str, x: torch.Tensor, s: tuple[int, int] | None = N
         else:
             batch = x[..., :1, :1].numel()
             my, mx = tuple(x.shape[-2:]) if s is None else s
+            if op == "filter" and is_available("pyfftw")[0]:
+                return "pyfftw" if batch * my * mx >= AUTO_FILTER_MIN_ELEMENTS else "torch"
             big = batch >= AUTO_MIN_BATCH and batch * my * mx >= AUTO_MIN_ELEMENTS
-            if not big:
-                return "torch"
-            return "pyfftw" if op == "filter" and is_available("pyfftw")[0] else "scipy"
+            return "scipy" if big else "torch"
     if backend != "torch":
         if not cpu:
             raise ValueError(f"FFT backend {backend!r} works on CPU tensors only, got a tensor on "
@@ -270,100 +277,6 @@ class _Filter(torch.autograd.Function):
         return gx, gh, None, None, None
 
 
-class _Planned:
-    """FFTW plans and aligned workspaces for one padded filter shape (the pyfftw backend).
-
-    ``pad`` (zero outside the input's corner, which is all that is ever written) is
-    transformed out of place into ``spec``, multiplied there, and transformed back in place:
-    two FFTW executions, no allocation but the cropped result. The plans are FFTW_MEASURE
-    (about a second, once per shape and thread count).
-    """
-
-    def __init__(self, batch: tuple, n: tuple, s: tuple, dtype, workers: int, *, effort: str = "FFTW_MEASURE"):
-        import pyfftw
-
-        shape = (*batch, *s)
-        self.n, self.s = n, s
-        self.pad = pyfftw.zeros_aligned(shape, dtype=dtype)
-        self.spec = pyfftw.empty_aligned(shape, dtype=dtype)
-        self.nbytes = self.pad.nbytes + self.spec.nbytes
-        axes = (-2, -1)
-        self.fw = pyfftw.FFTW(self.pad, self.spec, axes=axes, direction="FFTW_FORWARD", threads=workers,
-                              flags=(effort,))
-        self.bw = pyfftw.FFTW(self.spec, self.spec, axes=axes, direction="FFTW_BACKWARD", threads=workers,
-                              flags=(effort,))
-        self.pad[...] = 0  # planning may scribble on the arrays
-
-    def spectrum(self, x: torch.Tensor) -> torch.Tensor:
-        """F pad(x), in the workspace ``spec`` (valid until the next call)."""
-        ny, nx = self.n
-        torch.from_numpy(self.pad)[..., :ny, :nx].copy_(x)
-        self.fw.execute()
-        return torch.from_numpy(self.spec)
-
-    def finish(self) -> torch.Tensor:
-        """crop(F^{-1} spec) as a new tensor."""
-        self.bw.execute()
-        ny, nx = self.n
-        m = self.s[0] * self.s[1]
-        return torch.from_numpy(self.spec)[..., :ny, :nx].mul(1.0 / m)
-
-
-_PLANS: dict = {}
-_PLANS_MAX = 4  # workspaces kept, least recently used dropped first ...
-_PLANS_MAX_BYTES = 1 << 30  # ... and never more than this in all (each is 2 × batch × padded size)
-
-
-def _planned(x: torch.Tensor, s: tuple, workers: int) -> _Planned:
-    key = (tuple(x.shape), s, x.dtype, workers)
-    plan = _PLANS.pop(key, None)
-    if plan is None:
-        dtype = {torch.complex64: "complex64", torch.complex128: "complex128"}[x.dtype]
-        nbytes = 2 * x[..., :1, :1].numel() * s[0] * s[1] * x.element_size()
-        if nbytes > _PLANS_MAX_BYTES // 2:  # too big to keep: quick plan, dropped after the call
-            return _Planned(tuple(x.shape[:-2]), tuple(x.shape[-2:]), s, dtype, workers, effort="FFTW_ESTIMATE")
-        plan = _Planned(tuple(x.shape[:-2]), tuple(x.shape[-2:]), s, dtype, workers)
-    _PLANS[key] = plan  # most recently used last
-    while len(_PLANS) > _PLANS_MAX or sum(p.nbytes for p in _PLANS.values()) > _PLANS_MAX_BYTES:
-        _PLANS.pop(next(iter(_PLANS)))
-    return plan
-
-
-class _PlannedFilter(torch.autograd.Function):
-    """:class:`_Filter` on planned FFTW transforms and reused aligned workspaces."""
-
-    @staticmethod
-    def forward(ctx, x, h, workers, check):
-        s = tuple(h.shape[-2:])
-        plan = _planned(x, s, workers)
-        spec = plan.spectrum(x)
-        if check is not None:
-            check(spec)
-        ctx.workers = workers
-        if ctx.needs_input_grad[1]:
-            ctx.save_for_backward(h, spec.clone())
-        else:
-            ctx.save_for_backward(h)
-        spec.mul_(h)
-        return plan.finish()
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, g):
-        h = ctx.saved_tensors[0]
-        s = tuple(h.shape[-2:])
-        plan = _planned(g, s, ctx.workers)
-        gspec = plan.spectrum(g)
-        gh = None
-        if ctx.needs_input_grad[1]:
-            gh = _transfer_grad(gspec, ctx.saved_tensors[1])
-        gx = None
-        if ctx.needs_input_grad[0]:
-            gspec.mul_(h.conj())
-            gx = plan.finish()
-        return gx, gh, None, None
-
-
 # --------------------------------------------------------------------------------------
 # the seam
 # --------------------------------------------------------------------------------------
@@ -399,7 +312,9 @@ def filter2(x: torch.Tensor, h: torch.Tensor, *, backend: str = "auto", threads:
     if not fast:
         return _torch_filter(x, h, spectrum_check)
     if name == "pyfftw":
-        return _PlannedFilter.apply(x, h, _workers(threads), spectrum_check)
+        from . import _fftw
+
+        return _fftw.filter2(x, h, _workers(threads), spectrum_check)
     return _Filter.apply(x, h, _impl(name), _workers(threads), spectrum_check)
 
 

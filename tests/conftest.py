@@ -6,6 +6,14 @@ import pytest
 import torch
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache_dir(tmp_path_factory):
+    """Tests never write to the user's cache (FFTW wisdom, optics._wisdom): a session tmp dir."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ONNSIM_CACHE_DIR", str(tmp_path_factory.mktemp("onnsim-cache")))
+        yield
+
+
 @pytest.fixture(params=[torch.complex64, torch.complex128], ids=["c64", "c128"])
 def cdtype(request):
     """Both complex precisions; physics assertions use complex128."""

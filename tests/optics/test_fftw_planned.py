@@ -1,0 +1,210 @@
+"""The chunked FFTW filter (optics._fftw), its byte-bounded workspace cache, the FFTW wisdom
+kept across processes (optics._wisdom), and FreeSpace's per-call validation.
+
+No timing thresholds here; speed is measured in bench/ (docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from optics import Field, FreeSpace, Grid, SamplingError, SamplingWarning, _fft
+
+pytestmark = pytest.mark.skipif(not _fft.is_available("pyfftw")[0], reason="pyfftw not installed")
+
+from optics import _fftw, _wisdom  # noqa: E402  (imports pyfftw lazily; the module itself is plain)
+
+ROOT = Path(__file__).resolve().parents[2]
+LAM, PITCH = 0.75e-3, 0.4e-3
+
+
+def _rand(shape, dtype=torch.complex128, seed=0):
+    return torch.randn(shape, dtype=dtype, generator=torch.Generator().manual_seed(seed))
+
+
+def _values_and_grads(backend, x, h):
+    xl, hl = x.clone().requires_grad_(True), h.clone().requires_grad_(True)
+    out = _fft.filter2(xl, hl, backend=backend)
+    (out * _rand(out.shape, out.dtype, seed=9).conj()).real.sum().backward()
+    return out.detach(), xl.grad, hl.grad
+
+
+@pytest.fixture
+def fresh_cache(monkeypatch):
+    monkeypatch.setattr(_fftw, "_CACHE", {})
+    return _fftw._CACHE
+
+
+@pytest.mark.parametrize("chunk", [1, 3])
+def test_batch_above_the_workspace_bound_matches_torch(monkeypatch, fresh_cache, chunk):
+    """A workspace bound smaller than one field: the batch runs field by field on a workspace
+    used once; with 3-field chunks a batch of 7 ends on a partial chunk. Values and both
+    gradients equal the torch.fft filter."""
+    monkeypatch.setattr(_fftw, "CHUNK_FIELDS", chunk)
+    x, h = _rand((7, 10, 9)), _rand((20, 18), seed=1)
+    if chunk == 1:
+        monkeypatch.setenv(_fftw.LIMIT_ENV, "0.001")  # 1 kB: below one field's workspace
+    ref = _values_and_grads("torch", x, h)
+    got = _values_and_grads("pyfftw", x, h)
+    for a, b in zip(got, ref):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+    if chunk == 1:
+        assert fresh_cache == {}  # too big for the bound: not kept
+    else:
+        assert [ws.chunk for ws in fresh_cache.values()] == [3]
+
+
+def test_batch_shape_and_complex64(fresh_cache):
+    x, h = _rand((2, 3, 8, 6), torch.complex64), _rand((16, 12), torch.complex64, seed=1)
+    ref = _values_and_grads("torch", x, h)
+    got = _values_and_grads("pyfftw", x, h)
+    for a, b in zip(got, ref):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+    y = _fft.filter2(x, h, backend="pyfftw")
+    assert y.shape == x.shape and y.dtype == torch.complex64
+
+
+def test_plans_do_not_depend_on_the_batch_size(fresh_cache):
+    h = _rand((16, 16), seed=1)
+    for b in (1, 2, 5, 33):
+        _fft.filter2(_rand((b, 8, 8), seed=b), h, backend="pyfftw")
+    assert len(fresh_cache) == 1
+
+
+def test_workspace_cache_is_an_lru_bounded_in_bytes(monkeypatch, fresh_cache):
+    one = 2 * 32 * 32 * 16  # pad + spec of one (32, 32) complex128 field
+    monkeypatch.setenv(_fftw.LIMIT_ENV, str(2.5 * one / (1 << 20)))  # room for two
+    assert _fftw.workspace_limit() == int(2.5 * one)
+    h = _rand((32, 32), seed=1)
+    for n in (8, 9, 10):  # three shapes, one workspace each
+        x = _rand((2, n, n), seed=n)
+        torch.testing.assert_close(_fft.filter2(x, h, backend="pyfftw"), _fft.filter2(x, h, backend="torch"))
+        assert _fftw.cached_bytes() <= _fftw.workspace_limit()
+    assert [k[0] for k in fresh_cache] == [(9, 9), (10, 10)]  # the least recently used went first
+    _fft.filter2(_rand((1, 9, 9)), h, backend="pyfftw")  # a hit moves it to the end
+    assert [k[0] for k in fresh_cache] == [(10, 10), (9, 9)]
+    _fftw.release()
+    assert _fftw.cached_bytes() == 0
+
+
+def test_workspace_limit_default_and_bad_values(monkeypatch):
+    monkeypatch.delenv(_fftw.LIMIT_ENV, raising=False)
+    assert 0 < _fftw.workspace_limit() <= 1 << 30
+    monkeypatch.setenv(_fftw.LIMIT_ENV, "lots")
+    with pytest.raises(ValueError, match="ONNSIM_FFT_WORKSPACE_MB.*MiB"):
+        _fftw.workspace_limit()
+
+
+def test_cache_dir_is_read_at_call_time(monkeypatch, tmp_path):
+    monkeypatch.setenv(_wisdom.CACHE_ENV, str(tmp_path / "a"))
+    assert _wisdom.cache_dir() == tmp_path / "a"
+    monkeypatch.delenv(_wisdom.CACHE_ENV)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert _wisdom.cache_dir() == tmp_path / "xdg" / "onnsim"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert _wisdom.cache_dir() == Path.home() / ".cache" / "onnsim"
+
+
+_PLAN_FROM_WISDOM_ONLY = """
+import torch
+from optics import _fftw, _wisdom
+print("loaded", _wisdom.load())
+try:
+    _fftw.Workspace((24, 20), (48, 40), "complex64", 1, 1, flags=("FFTW_MEASURE", "FFTW_WISDOM_ONLY"))
+    print("planned from wisdom")
+except RuntimeError:
+    print("no wisdom")
+"""
+
+
+def _python(code, cache):
+    env = {**os.environ, _wisdom.CACHE_ENV: str(cache)}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_wisdom_round_trip_across_processes(tmp_path):
+    cache = tmp_path / "cache"
+    assert "no wisdom" in _python(_PLAN_FROM_WISDOM_ONLY, cache)  # nothing stored yet
+    _python("import torch\nfrom optics import _fftw\n_fftw.warm_up((24, 20), (48, 40), torch.complex64, 1)",
+            cache)
+    files = list((cache / "fftw").glob("*.json"))
+    assert len(files) == 1 and json.loads(files[0].read_text())["format"] == 1
+    out = _python(_PLAN_FROM_WISDOM_ONLY, cache)
+    assert "loaded True" in out and "planned from wisdom" in out
+
+
+def test_unreadable_or_unwritable_wisdom_is_a_warning(monkeypatch, tmp_path):
+    monkeypatch.setenv(_wisdom.CACHE_ENV, str(tmp_path))
+    path = _wisdom.wisdom_path()
+    path.parent.mkdir(parents=True)
+    path.write_text("{not json")
+    with pytest.warns(RuntimeWarning, match="not loaded"):
+        assert _wisdom.load() is False
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv(_wisdom.CACHE_ENV, str(blocker))  # a file where the directory should be
+    with pytest.warns(RuntimeWarning, match="not saved"):
+        assert _wisdom.save() is False
+
+
+def test_freespace_warm_up_plans_ahead(fresh_cache):
+    layer = FreeSpace(Grid(12, PITCH), LAM, 0.01)
+    assert layer.warm_up() >= 0.0
+    assert [k[:2] for k in fresh_cache] == [((12, 12), (24, 24))]
+    assert FreeSpace(Grid(12, PITCH), LAM, 0.01, fft_backend="torch").warm_up() == 0.0
+
+
+# --------------------------------------------------------------------------------------
+# FreeSpace validation (per call, no full-field scans)
+# --------------------------------------------------------------------------------------
+@pytest.mark.filterwarnings("ignore::optics.SamplingWarning")
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+@pytest.mark.parametrize("fft_backend", ["auto", "torch", "pyfftw"])
+def test_freespace_rejects_non_finite_input_by_default(bad, fft_backend):
+    grid = Grid(16, PITCH)
+    layer = FreeSpace(grid, LAM, 0.005, fft_backend=fft_backend)
+    data = _rand((3, 16, 16), torch.complex64)
+    layer(Field(data, grid, LAM))  # fine
+    data[1, 9, 4] = bad
+    with pytest.raises(ValueError, match="1 NaN or infinite"):
+        layer(Field(data, grid, LAM))
+    out = FreeSpace(grid, LAM, 0.005, fft_backend=fft_backend, validate=False)(Field(data, grid, LAM))
+    assert not torch.isfinite(out.data[1]).any()  # not checked: the NaN spreads over that field
+    assert torch.isfinite(out.data[[0, 2]]).all()
+
+
+def test_freespace_finite_check_tells_overflow_from_bad_input():
+    grid = Grid(8, PITCH)
+    data = torch.full((8, 8), 3e38, dtype=torch.complex64)  # finite, but its spectrum overflows
+    out = FreeSpace(grid, LAM, 0.001, fft_backend="torch")(Field(data, grid, LAM))
+    assert out.data.shape == (8, 8)
+
+
+def test_freespace_band_loss_checked_when_validating():
+    grid = Grid(64, 0.5e-6)
+    yy, xx = grid.meshgrid()
+    u = torch.exp(-(xx**2 + yy**2) / (0.6e-6) ** 2).to(torch.complex128)
+    lam = 1e-6
+    batch = torch.stack([u, u, u])  # batch chunks of the planned filter: the loss of all of them
+    lost = FreeSpace(grid, lam, 200e-6, pad_factor=1, dtype=torch.complex128)
+    for _ in range(2):  # an error on every call
+        with pytest.raises(SamplingError, match=r"pad_factor = 1 < 2"):
+            lost(Field(batch, grid, lam))
+    FreeSpace(grid, lam, 200e-6, pad_factor=1, dtype=torch.complex128, validate=False)(Field(batch, grid, lam))
+    with pytest.warns(SamplingWarning, match="leaves the"):
+        FreeSpace(grid, 0.999 * lam, 200e-6, dtype=torch.complex128)(Field(batch, grid, 0.999 * lam))
+
+
+def test_bad_validate_flag():
+    with pytest.raises(ValueError, match="validate must be"):
+        FreeSpace(Grid(8, PITCH), LAM, 0.001, validate="yes")
