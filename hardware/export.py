@@ -174,6 +174,9 @@ def export_heights(phases: torch.Tensor, *, wavelength: float, pitch: float, mat
         phases = phases[None]
     if phases.ndim != 3:
         raise ValueError(f"phases must have shape (L, ny, nx) or (ny, nx), got {tuple(phases.shape)}")
+    if 0 in phases.shape:
+        raise ValueError(f"phases must hold at least one layer of at least 1×1 pixels, got shape "
+                         f"{tuple(phases.shape)}")
     _finite(pitch, "pitch (m)")
     if pitch <= 0:
         raise ValueError(f"pitch must be > 0 m, got {pitch!r}")

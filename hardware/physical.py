@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from optics import Field, FreeSpace, OpticalSystem
+from optics._checks import check_complex, check_finite
 
 from .diffractive import DiffractivePhysics, phase_layers
 from .errors import DiffractiveErrors, MeshNetworkErrors
@@ -118,17 +119,34 @@ class PhysicalSystem:
         if missing or extra:
             raise ValueError(f"state dict does not match the device: missing {missing}, unexpected {extra}")
         for k, v in state.items():
+            if not isinstance(v, torch.Tensor):
+                raise TypeError(f"parameter {k!r} must be a torch.Tensor, got {type(v).__name__}")
             if tuple(v.shape) != tuple(own[k].shape):
                 raise ValueError(f"parameter {k!r} has shape {tuple(v.shape)}, the device expects {tuple(own[k].shape)}")
+            if v.is_floating_point() or v.is_complex():
+                check_finite(v.detach(), f"parameter {k!r}")
         with torch.no_grad():
             self.__model.load_state_dict({k: v.detach().clone() for k, v in state.items()})
+
+    def __check_field(self, x: Field) -> None:
+        """The field must lie on the grid (and at the wavelength) of the device's first layer."""
+        first = self.__model.layers[0]
+        grid = getattr(first, "grid", None)
+        if grid is not None and x.grid != grid:
+            raise ValueError(f"measure: the device was built for {grid!r} but received a field on {x.grid!r}; "
+                             "resample the input onto the device's grid")
+        lam = next((layer.wavelength for layer in self.__model.layers if isinstance(layer, FreeSpace)), None)
+        if lam is not None and not math.isclose(x.wavelength, lam, rel_tol=1e-9):
+            raise ValueError(f"measure: the device works at wavelength {lam!r} m but received a field at "
+                             f"{x.wavelength!r} m")
+        check_finite(x.data.detach(), "measure input field data")
 
     def measure(self, x, *, internal_states: bool = False):
         """Detector readings (no gradients); optionally the intensities inside.
 
         Args:
-            x: input — a :class:`optics.Field` (diffractive) or a complex mode tensor
-                ``(..., n)`` (mesh network).
+            x: input — a :class:`optics.Field` (diffractive) on the device's grid and at its
+                wavelength, or a complex mode tensor ``(..., n)`` (mesh network); finite.
             internal_states: also return a list of intensities after each photonic layer
                 (each free-space gap for diffractive networks, each mesh for mesh networks).
 
@@ -143,6 +161,7 @@ class PhysicalSystem:
             if self.__family == "diffractive":
                 if not isinstance(x, Field):
                     raise TypeError(f"a diffractive system measures an optics.Field, got {type(x).__name__}")
+                self.__check_field(x)
                 x = x.replace(data=x.data.detach())
                 out, states = self.__physics.forward(x)
                 reading = out.intensity() if isinstance(out, Field) else out
@@ -152,6 +171,11 @@ class PhysicalSystem:
             else:
                 if not isinstance(x, torch.Tensor):
                     raise TypeError(f"a mesh system measures a complex tensor (..., n), got {type(x).__name__}")
+                check_complex(x, "measure input")
+                n = self.__model.meshes[0].n
+                if x.dim() == 0 or x.shape[-1] != n:
+                    raise ValueError(f"measure input must be (..., n) with n = {n} modes, got shape {tuple(x.shape)}")
+                check_finite(x.detach(), "measure input")
                 out, taps = self.__physics.forward(x.detach())
                 reading, sample_dims = out, 1
                 batch = math.prod(x.shape[:-1])

@@ -17,8 +17,10 @@ at the top when the plate or mask is viewed from +z (as in the PNG).
 from __future__ import annotations
 
 import json
+import os
 import struct
 import zlib
+from contextlib import contextmanager
 from pathlib import Path
 
 import h5py
@@ -34,10 +36,22 @@ __all__ = ["SCHEMA", "write_hdf5", "read_hdf5", "write_png16", "read_png16", "wr
 SCHEMA = "onnsim.export/1"
 
 
+@contextmanager
+def _naming_path(path, action: str):
+    """Re-raise I/O errors of h5py, gdstk and PIL (which often omit it) with the path."""
+    try:
+        yield
+    except (OSError, KeyError, ValueError, RuntimeError) as exc:
+        if str(path) in str(exc):
+            raise
+        kind = type(exc) if isinstance(exc, OSError) else ValueError
+        raise kind(f"cannot {action} {os.fspath(path)!r}: {exc}") from exc
+
+
 def write_hdf5(hmap: HeightMap, path: Path, *, attrs: dict | None = None) -> Path:
     """All layers in one file; datasets carry a ``units`` attribute."""
     path = Path(path)
-    with h5py.File(path, "w") as f:
+    with _naming_path(path, "write HDF5 file"), h5py.File(path, "w") as f:
         f.attrs.update({"schema": SCHEMA, "pitch_m": hmap.pitch, "wavelength_m": hmap.wavelength,
                         "levels": -1 if hmap.levels is None else hmap.levels, "base_thickness_m": hmap.base_thickness,
                         "material": json.dumps(hmap.material.to_dict()), "height_per_2pi_m": hmap.period,
@@ -54,7 +68,7 @@ def write_hdf5(hmap: HeightMap, path: Path, *, attrs: dict | None = None) -> Pat
 
 def read_hdf5(path: Path) -> HeightMap:
     """Read a file written by :func:`write_hdf5`."""
-    with h5py.File(path, "r") as f:
+    with _naming_path(path, "read HDF5 file"), h5py.File(path, "r") as f:
         if f.attrs.get("schema") != SCHEMA:
             raise ValueError(f"{path} is not an onnsim export (schema {f.attrs.get('schema')!r}, expected {SCHEMA!r})")
         m = json.loads(f.attrs["material"])
@@ -108,8 +122,9 @@ def read_png16(png: Path) -> torch.Tensor:
     """Heights (m) ``(ny, nx)`` from a PNG written by :func:`write_png16` and its sidecar."""
     from PIL import Image
 
-    meta = json.loads(Path(png).with_suffix(".json").read_text())
-    grey = np.asarray(Image.open(png)).astype(np.float64)
+    with _naming_path(png, "read PNG height map (and its .json sidecar)"):
+        meta = json.loads(Path(png).with_suffix(".json").read_text())
+        grey = np.asarray(Image.open(png)).astype(np.float64)
     return torch.from_numpy(meta["height_at_zero_m"] + grey * meta["m_per_level"])
 
 
@@ -227,5 +242,6 @@ def write_gds(hmap: HeightMap, path: Path) -> Path:
         for (r, c), k in np.ndenumerate(lev):
             y0 = (ny - 1 - r) * p
             cell.add(gdstk.rectangle((c * p, y0), ((c + 1) * p, y0 + p), layer=int(k), datatype=0))
-    lib.write_gds(str(path))
+    with _naming_path(path, "write GDSII file"):
+        lib.write_gds(str(path))
     return Path(path)

@@ -27,6 +27,7 @@ Conventions (REFERENCE.md §A, pinned by ``tests/photonics/test_mzi_conventions.
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 
@@ -170,8 +171,11 @@ def haar_unitary(n: int, *, generator: torch.Generator | None = None, dtype=torc
         generator: torch random generator (explicit randomness; ``None`` uses torch's default).
         dtype: complex64 or complex128.
     """
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+        raise ValueError(f"haar_unitary size n must be an integer ≥ 1, got {n!r}")
     if dtype not in (torch.complex64, torch.complex128):
         raise TypeError(f"dtype must be torch.complex64 or torch.complex128, got {dtype}")
+    n = int(n)
     g = torch.randn(2, n, n, generator=generator, dtype=torch.float64)
     q, r = torch.linalg.qr(torch.complex(g[0], g[1]))
     d = torch.diagonal(r)

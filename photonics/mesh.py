@@ -27,7 +27,7 @@ import math
 import torch
 from torch import nn
 
-from optics._checks import check_complex, complex_dtype_of
+from optics._checks import check_complex, check_finite, complex_dtype_of
 
 from . import _engine
 from .decompose import MeshPhases, clements_decompose, reck_decompose
@@ -107,6 +107,8 @@ class _Mesh(nn.Module):
         """Load phases from :func:`clements_decompose`/:func:`reck_decompose` (in place)."""
         if phases.layout != self.layout:
             raise ValueError(f"phases were computed for {phases.layout}, this mesh is {self.layout}")
+        for name in ("theta", "phi", "input_phases"):
+            check_finite(torch.as_tensor(getattr(phases, name)), f"mesh phases {name}")
         self.theta.copy_(phases.theta)
         self.phi.copy_(phases.phi)
         self.input_phases.copy_(phases.input_phases)
@@ -131,6 +133,17 @@ class _Mesh(nn.Module):
             raise ValueError(f"from_unitary needs a square (n, n) matrix, got shape {tuple(getattr(u, 'shape', ()))}")
         mesh = cls(n, init="identity_bar", **kwargs)
         return mesh.program(mesh._decompose(u))
+
+    def check_finite(self) -> "_Mesh":
+        """Raise a ValueError naming the parameter when a phase is NaN or infinite; returns self.
+
+        Called by ``forward`` for CPU inputs (a diverged training run then fails with this
+        message instead of returning NaN)."""
+        for name in ("theta", "phi", "input_phases", "output_phases"):
+            value = getattr(self, name)
+            if value is not None:
+                check_finite(value.detach(), f"mesh phases {name}")
+        return self
 
     # -- evaluation ---------------------------------------------------------------------
     @property
@@ -207,6 +220,9 @@ class _Mesh(nn.Module):
                 f"mesh input is {x.dtype} but the mesh computes in {self.complex_dtype}; convert the "
                 "input or the mesh (mesh.double() for complex128, mesh.float() for complex64)"
             )
+        if x.device.type == "cpu":  # on CUDA each check would synchronise with the host
+            check_finite(x, "mesh input")
+            self.check_finite()
         import cupy_kernels  # lazily (DESIGN.md §1)
 
         cupy_kernels.check_backend(backend)
