@@ -76,14 +76,16 @@ def _as_real_param(value, name: str, unit: str, fname: str, like: torch.Tensor) 
             raise TypeError(f"{fname}: {name} must be real (in {unit}), got a {value.dtype} tensor")
         t = value.to(device=like.device, dtype=torch.promote_types(value.dtype, dtype)
                      if value.is_floating_point() else dtype)
+        with torch.no_grad():  # a tensor's values are read back (a host synchronisation on a GPU)
+            if t.numel() and not bool(torch.isfinite(t).all()):
+                raise ValueError(f"{fname}: {name} must be finite (in {unit}), got {value!r}")
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):  # checked on the host: no read-back, no graph break under torch.compile
+            raise ValueError(f"{fname}: {name} must be finite (in {unit}), got {value!r}")
         t = torch.tensor(float(value), dtype=torch.float64, device=like.device).to(dtype)
     else:
         raise TypeError(f"{fname}: {name} must be a float or a real tensor (in {unit}), "
                         f"got {type(value).__name__}")
-    with torch.no_grad():
-        if t.numel() and not bool(torch.isfinite(t).all()):
-            raise ValueError(f"{fname}: {name} must be finite (in {unit}), got {value!r}")
     batch = like.shape[:-2]
     try:
         torch.broadcast_shapes(t.shape, batch)
