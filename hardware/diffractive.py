@@ -14,11 +14,20 @@ error-free realization reproduces the ideal model bit for bit):
    periodic: an integer-pixel shift is ``torch.roll``);
 6. the free space after layer l propagates over its distance + ``gap_error[l]``.
 The input field is shifted by ``input_shift`` first.
+
+Host synchronisation: a realization is frozen, so :class:`DiffractivePhysics` reads every
+scalar it needs (gains, offsets, shifts, rotations, whether the response is ideal, whether
+a LUT is nonzero) once, at construction (:func:`error_constants`: one host read per error
+tensor), and keeps the LUTs on the device of the field after the first call. Its forward
+pass reads nothing back from tensors, so it neither waits for a GPU nor breaks a
+``torch.compile`` graph. Editing the realization's tensors in place after construction is
+detected (by their version counters, which costs no synchronisation) and raises.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -28,7 +37,8 @@ from optics.functional import rotate, shift
 
 from .errors import DiffractiveErrors
 
-__all__ = ["applied_phase", "physical_transmittance", "DiffractivePhysics", "phase_layers"]
+__all__ = ["applied_phase", "physical_transmittance", "DiffractivePhysics", "phase_layers", "error_constants",
+           "ErrorConstants"]
 
 
 def phase_layers(model: OpticalSystem) -> list[PhaseMask]:
@@ -47,9 +57,44 @@ def _gaussian_blur(x: torch.Tensor, sigma_px: float) -> torch.Tensor:
     return y[0, 0]
 
 
-def applied_phase(phase: torch.Tensor, errors: DiffractiveErrors, layer: int) -> torch.Tensor:
-    """The phase (rad) a modulator actually applies for programmed ``phase`` ``(ny, nx)``."""
-    if errors.response_ideal:
+@dataclass(frozen=True)
+class ErrorConstants:
+    """The scalars of a :class:`DiffractiveErrors` realization as Python numbers (read once).
+
+    ``gain``, ``offset``, ``rotation`` (rad), ``shift`` ((dy, dx) m), ``gap`` (m) and
+    ``has_lut`` (any nonzero LUT sample) per layer; ``input_shift`` (dy, dx) m;
+    ``response_ideal``: :attr:`DiffractiveErrors.response_ideal`.
+    """
+
+    gain: tuple
+    offset: tuple
+    has_lut: tuple
+    rotation: tuple
+    shift: tuple
+    gap: tuple
+    input_shift: tuple
+    response_ideal: bool
+
+
+def error_constants(errors: DiffractiveErrors) -> ErrorConstants:
+    """Read the scalars the forward model needs from ``errors`` (host reads: call once)."""
+    return ErrorConstants(
+        gain=tuple(errors.phase_gain.tolist()), offset=tuple(errors.phase_offset.tolist()),
+        has_lut=tuple(bool(v) for v in errors.phase_lut.ne(0).any(dim=1).tolist()),
+        rotation=tuple(errors.layer_rotation.tolist()), shift=tuple(tuple(v) for v in errors.layer_shift.tolist()),
+        gap=tuple(errors.gap_error.tolist()), input_shift=tuple(errors.input_shift.tolist()),
+        response_ideal=bool(errors.response_ideal))
+
+
+def applied_phase(phase: torch.Tensor, errors: DiffractiveErrors, layer: int, *,
+                  constants: ErrorConstants | None = None, lut: torch.Tensor | None = None) -> torch.Tensor:
+    """The phase (rad) a modulator actually applies for programmed ``phase`` ``(ny, nx)``.
+
+    ``constants``: :func:`error_constants` of ``errors`` (read here when not given: host
+    reads); ``lut``: this layer's LUT already on ``phase``'s device and dtype (else copied).
+    """
+    c = error_constants(errors) if constants is None else constants
+    if c.response_ideal:
         return phase
     two_pi = 2 * math.pi
     phi = torch.remainder(phase, two_pi)
@@ -57,9 +102,9 @@ def applied_phase(phase: torch.Tensor, errors: DiffractiveErrors, layer: int) ->
         levels = 2**errors.phase_bits
         quantized = torch.remainder(torch.round(phi / two_pi * levels), levels) * (two_pi / levels)
         phi = phi + (quantized - phi).detach()  # straight-through gradient for noise-aware training
-    lut = errors.phase_lut[layer].to(phi.device, phi.dtype)
-    out = errors.phase_gain[layer].item() * phi + errors.phase_offset[layer].item()
-    if bool(lut.any()):
+    out = c.gain[layer] * phi + c.offset[layer]
+    if c.has_lut[layer]:
+        lut = (errors.phase_lut[layer] if lut is None else lut).to(phi.device, phi.dtype)  # no-op when given
         k = lut.shape[0]
         u = phi / two_pi * k
         i0 = torch.floor(u).long() % k
@@ -70,21 +115,24 @@ def applied_phase(phase: torch.Tensor, errors: DiffractiveErrors, layer: int) ->
     return out
 
 
-def physical_transmittance(mask: PhaseMask, errors: DiffractiveErrors, layer: int, dtype) -> torch.Tensor:
-    """Complex transmittance ``(ny, nx)`` of phase layer ``layer`` as built."""
+def physical_transmittance(mask: PhaseMask, errors: DiffractiveErrors, layer: int, dtype, *,
+                           constants: ErrorConstants | None = None, lut: torch.Tensor | None = None) -> torch.Tensor:
+    """Complex transmittance ``(ny, nx)`` of phase layer ``layer`` as built (``constants``,
+    ``lut``: see :func:`applied_phase`)."""
+    c = error_constants(errors) if constants is None else constants
     ideal = mask.transmittance(dtype)
-    if errors.response_ideal and errors.fill_factor == 1:
+    if c.response_ideal and errors.fill_factor == 1:
         t = ideal
     else:
         amp = ideal.abs()
-        phi = applied_phase(mask.full_phase().to(amp.dtype), errors, layer)
+        phi = applied_phase(mask.full_phase().to(amp.dtype), errors, layer, constants=c, lut=lut)
         t = torch.polar(amp, phi).to(dtype)
         if errors.fill_factor < 1:
             t = errors.fill_factor * t + (1 - errors.fill_factor) * amp.to(dtype)
-    angle = float(errors.layer_rotation[layer])
+    angle = c.rotation[layer]
     if angle:
         t = rotate(t, angle, grid=mask.grid, mode="bilinear")
-    dy, dx = (float(v) for v in errors.layer_shift[layer])
+    dy, dx = c.shift[layer]
     if dy or dx:
         t = shift(t, dy, dx, grid=mask.grid)
     return t
@@ -94,7 +142,11 @@ class DiffractivePhysics:
     """Evaluates an :class:`OpticalSystem` of PhaseMask/FreeSpace layers under fixed errors.
 
     Free-space layers with a gap error are rebuilt once (their transfer functions cached).
+    The realization's scalars are read at construction (see the module docstring); the
+    forward pass makes no host reads.
     """
+
+    _ERROR_TENSORS = DiffractiveErrors._TENSORS
 
     def __init__(self, model: OpticalSystem, errors: DiffractiveErrors):
         if not isinstance(model, OpticalSystem):
@@ -104,6 +156,9 @@ class DiffractivePhysics:
             raise ValueError(f"error realization has {errors.n_layers} layers but the model has {n_masks} PhaseMask layers")
         self.model = model
         self.errors = errors
+        self.constants = error_constants(errors)
+        self._versions = self._tensor_versions()
+        self._luts: dict = {}  # (device, dtype) -> (L, K) LUTs there: one copy, not one per call
         self._free = {}
         mask_seen, used = -1, set()
         for i, layer in enumerate(model.layers):
@@ -111,25 +166,50 @@ class DiffractivePhysics:
                 mask_seen += 1
             elif isinstance(layer, FreeSpace) and mask_seen >= 0 and mask_seen not in used:
                 used.add(mask_seen)  # gap_error[l]: the first free space after mask l
-                gap = float(errors.gap_error[mask_seen])
+                gap = self.constants.gap[mask_seen]
                 if gap:
                     self._free[i] = FreeSpace(layer.grid, layer.wavelength, layer.distance + gap,
                                               method=layer.method, pad_factor=layer.pad_factor,
                                               band_limit=layer.band_limit, taper=layer.taper,
                                               check_sampling=layer.check_sampling,
-                                              sampling_tol=layer.sampling_tol, dtype=layer.transfer.dtype)
+                                              sampling_tol=layer.sampling_tol, dtype=layer.transfer.dtype,
+                                              fft_backend=layer.fft_backend, backend=getattr(layer, "backend", "auto"),
+                                              validate=getattr(layer, "validate", None))
+
+    def _tensor_versions(self) -> tuple:
+        return tuple(getattr(self.errors, name)._version for name in self._ERROR_TENSORS)
+
+    def _check_unchanged(self) -> None:
+        """Raise when the realization's tensors were edited in place after construction
+        (version counters: host-side integers, no synchronisation)."""
+        if self._tensor_versions() != self._versions:
+            raise RuntimeError("the DiffractiveErrors realization was modified in place after DiffractivePhysics "
+                               "read it; realizations are frozen: build a new DiffractiveErrors and DiffractivePhysics")
+
+    def _lut(self, device, dtype) -> torch.Tensor | None:
+        if not any(self.constants.has_lut):
+            return None
+        key = (device, dtype)
+        lut = self._luts.get(key)
+        if lut is None:
+            lut = self._luts[key] = self.errors.phase_lut.to(device, dtype)
+        return lut
 
     def forward(self, field: Field):
         """Returns ``(output, states)`` with the output of every element."""
-        e = self.errors
-        dy, dx = (float(v) for v in e.input_shift)
+        if not torch.compiler.is_compiling():  # a compiled graph holds the constants it was traced with
+            self._check_unchanged()
+        e, c = self.errors, self.constants
+        dy, dx = c.input_shift
         if dy or dx:
             field = shift(field, dy, dx)
         states = []
         mask_index = 0
         for i, layer in enumerate(self.model.layers):
             if isinstance(layer, PhaseMask):
-                t = physical_transmittance(layer, e, mask_index, field.dtype)
+                luts = self._lut(layer.phase.device, field.data.real.dtype)
+                t = physical_transmittance(layer, e, mask_index, field.dtype, constants=c,
+                                           lut=None if luts is None else luts[mask_index])
                 field = field.replace(data=field.data * t.to(field.device))
                 mask_index += 1
             elif i in self._free:
