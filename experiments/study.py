@@ -237,7 +237,8 @@ def write_study_record(out_dir: Path, name: str, cfg, results: dict, *, title: s
         datasets[f"{k}/train_loss"] = ([h["loss"] for h in v["history"]], "1 (cross-entropy)")
         datasets[f"{k}/confusion"] = (torch.tensor(conf[k]), "count (rows true, columns predicted)")
     datasets.update(extra_datasets or {})
-    summary = {k: {kk: vv for kk, vv in v.items() if not kk.startswith("confusion") and kk != "history"}
+    summary = {k: {kk: vv for kk, vv in v.items()
+                   if not kk.startswith("confusion") and kk not in ("history", "files", "files_after")}
                for k, v in results.items()}
     records.write_results(out_dir / "results.h5", attrs={
         "experiment": name, "seed": cfg.seed, "config": asdict(cfg), "versions": records.versions(),

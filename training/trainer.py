@@ -366,7 +366,7 @@ class Trainer:
         self.pnn_opt.step()
         stats["loss"] = float(loss.detach())
         if scores is not None:
-            stats["accuracy"] = float((scores.detach().argmax(-1) == labels).float().mean())
+            stats["accuracy"] = int((scores.detach().argmax(-1) == labels).sum()) / n_local  # exact count
         return stats
 
     # -- validation and selection --------------------------------------------------------

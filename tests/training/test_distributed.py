@@ -1,0 +1,132 @@
+"""Data parallelism on torch.distributed (gloo, 2 CPU processes under torchrun): the same
+global batches as one process give the same parameters, histories and query counts."""
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from training.distributed import DistContext, resolve_device
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _env():
+    env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK")}
+    env.update(OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    return env
+
+
+def torchrun(*args, nproc=2, timeout=240, check=True):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc),
+           "--master_addr", "127.0.0.1", "--master_port", str(_free_port()), *args]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_env(), cwd=ROOT)
+    if check and res.returncode != 0:
+        raise AssertionError(f"torchrun failed ({res.returncode}):\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
+    return res
+
+
+def _alone(kind, epochs, out):
+    res = subprocess.run([sys.executable, str(HERE / "_ddp_worker.py"), kind, str(epochs), str(out)],
+                         capture_output=True, text=True, timeout=240, env=_env(), cwd=ROOT)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return torch.load(out, weights_only=False)
+
+
+@pytest.mark.parametrize("kind", ["mesh-dat", "diffractive-pat"])
+def test_two_ranks_train_like_one_process(tmp_path, kind):
+    # 150 samples, 20% validation, batch 25: 5 global batches per epoch, split 13/12 over ranks,
+    # and 30 validation samples in batches of 7 (the last one split 1/1): every shard path is used.
+    one = _alone(kind, 2, tmp_path / "one.pt")
+    torchrun(str(HERE / "_ddp_worker.py"), kind, "2", str(tmp_path / "two.pt"))
+    two = torch.load(tmp_path / "two.pt", weights_only=False)
+    assert two["world_size"] == 2 and one["world_size"] == 1
+    # the same global batches: parameters agree to float64 summation-order rounding (the
+    # gradient of a global batch is summed in two halves instead of one pass)
+    for k, a in one["state"].items():
+        torch.testing.assert_close(two["state"][k], a, rtol=1e-9, atol=1e-10, msg=k)
+    for h1, h2 in zip(one["history"], two["history"]):
+        assert h1.keys() == h2.keys()
+        for key in h1:
+            assert h2[key] == pytest.approx(h1[key], rel=1e-9, abs=1e-12), key
+    # measurement rounds and measured samples add up to the one-process totals
+    assert two["queries"] == one["queries"]
+    assert two["samples"] == one["samples"]
+    assert one["queries"]["train"] == 2 * 5  # one round per global batch
+
+
+def test_shards_partition_every_batch():
+    batch = torch.arange(13)
+    for world in (1, 2, 3, 5):
+        parts = [DistContext(rank=r, world_size=world).shard(batch) for r in range(world)]
+        assert torch.equal(torch.cat(parts), batch)
+        assert max(map(len, parts)) - min(map(len, parts)) <= 1
+
+
+def test_device_strings():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    for bad in ("gpu", "cuda:x", "tpu"):
+        with pytest.raises(ValueError, match="device must be auto, cpu, cuda or cuda:N"):
+            resolve_device(bad)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            resolve_device("cuda")
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def test_killed_rank_resumes_under_torchrun_to_the_uninterrupted_result(tmp_path):
+    import json
+    import signal
+    import time
+
+    args = ["-m", "experiments", "run", "dat-mpnn", "--scale", "smoke", "--methods", "dat", "--epochs", "12",
+            "--device", "cpu"]
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    torchrun(*args, "--out", str(full))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+           "--master_port", str(_free_port()), *args, "--out", str(cut)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env(), cwd=ROOT)
+    try:
+        marker = cut / "checkpoints" / "mesh-dat.pt.sha256"  # the first epoch's checkpoint is complete
+        deadline = time.monotonic() + 180
+        while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        ranks = _children(proc.pid)
+        assert marker.exists() and ranks, "the run ended or never checkpointed before it could be killed"
+        os.kill(ranks[-1], signal.SIGKILL)  # one rank dies mid-run; torchrun ends the other
+        assert proc.wait(timeout=120) != 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert not (cut / "summary.json").exists()
+    torchrun(*args, "--out", str(cut), "--resume")
+    a, b = (json.loads((d / "summary.json").read_text())["mesh-dat"] for d in (full, cut))
+    for key in ("numeric_accuracy", "physical_accuracy", "best_epoch", "best_val_accuracy", "queries_train",
+                "queries_validation", "queries_test", "samples_train"):
+        assert a[key] == b[key], key
+    ma, mb = (torch.load(d / "model.pt", weights_only=True)["mesh-dat"] for d in (full, cut))
+    for k in ma:
+        assert torch.equal(ma[k], mb[k]), k  # gloo's two-rank sum is order-free: bit for bit
