@@ -10,10 +10,12 @@ ask :func:`use_cupy`. ``"auto"`` takes the CuPy kernels only for CUDA tensors wh
 ``"torch"`` always runs the torch reference; ``"cupy"`` insists and raises a clear error
 when it cannot (no CuPy/GPU: the message carries :func:`why_unavailable`).
 
-Operations (:mod:`cupy_kernels.ops`, each a ``torch.autograd.Function`` with a hand-written
-backward): :func:`filter2` (fused transfer-function filter for propagation),
+Operations (:mod:`cupy_kernels.ops`, each a torch custom operator ``torch.ops.onnsim.*``
+with a fake implementation and a hand-written backward, so ``torch.compile`` traces through
+them): :func:`filter2` (fused transfer-function filter for propagation),
 :func:`phase_modulate` (fused phase modulation + placement of the phase window) and
-:func:`mesh_columns` (MZI mesh columns in one launch). Torch references of each are in
+:func:`mesh_columns` (MZI mesh columns in one launch). The availability probe is a
+constant to ``torch.compile`` (probed once, never traced). Torch references of each are in
 :mod:`cupy_kernels.reference`; CUDA sources in :mod:`cupy_kernels._sources` (compiled to PTX
 without a GPU by :func:`cupy_kernels._nvrtc.compile_ptx` in the CPU tests).
 """
@@ -22,14 +24,22 @@ from __future__ import annotations
 
 import functools
 
+import torch
+
 __all__ = ["BACKENDS", "is_available", "why_unavailable", "check_backend", "use_cupy", "filter2",
            "phase_modulate", "mesh_columns", "pool_bytes"]
 
 BACKENDS = ("auto", "torch", "cupy")
 
 
-@functools.lru_cache(maxsize=1)
+@torch.compiler.assume_constant_result  # dynamo calls it (a constant) instead of tracing the import of cupy
 def _probe() -> str | None:
+    """None when CuPy can allocate on a CUDA device, else the reason it cannot (cached)."""
+    return _probe_once()
+
+
+@functools.lru_cache(maxsize=1)
+def _probe_once() -> str | None:
     """None when CuPy can allocate on a CUDA device, else the reason it cannot."""
     try:
         import cupy  # noqa: F401  (the only cupy import in the project)

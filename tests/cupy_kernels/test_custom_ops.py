@@ -147,6 +147,21 @@ def test_backward_is_not_differentiable_again(fake_runtime, generator):  # noqa:
             sum(g.abs().sum() for g in grads).backward()
 
 
+def test_availability_probe_is_a_constant_to_dynamo():
+    """Dispatch asks ``is_available()`` under ``torch.compile`` too (CUDA tensors): dynamo
+    must take the probe's result as a constant, not trace ``import cupy`` (a graph break)."""
+    import torch._dynamo as dynamo
+
+    def f(x):
+        return x + 1 if cupy_kernels.is_available() else x - 1
+
+    dynamo.reset()
+    x = torch.ones(3)
+    out = torch.compile(f, backend="eager", fullgraph=True)(x)
+    torch.testing.assert_close(out, x + 1 if cupy_kernels.is_available() else x - 1)
+    dynamo.reset()
+
+
 # -- GPU: the same checks on the real kernels ----------------------------------------------
 def _needs_cupy():
     if not cupy_kernels.is_available():
@@ -165,3 +180,45 @@ def test_opcheck_gpu(index):
 def test_compiled_operators_gpu(generator):
     _needs_cupy()
     _compiled_matches_reference(_chain_inputs(generator, "cuda"), dict(atol=1e-9, rtol=1e-9))
+
+
+@pytest.mark.gpu
+def test_compiled_d2nn_step_on_the_kernels_gpu(generator):
+    """A D2NN step with every PhaseMask/FreeSpace on the CuPy kernels compiles into one graph
+    (custom operators, no break) and matches the eager torch path."""
+    _needs_cupy()
+    import torch._dynamo as dynamo
+    from optics import Field, FreeSpace, Grid, OpticalSystem, PhaseMask
+
+    grid = Grid(32, 0.4e-3)
+
+    def build(backend):
+        g = torch.Generator().manual_seed(0)
+        layers = []
+        for i in range(3):
+            layers += [PhaseMask(grid, active_shape=(24, 20), init="uniform", generator=g, backend=backend),
+                       FreeSpace(grid, 0.75e-3, 0.02 + 0.005 * i, backend=backend, validate=False)]
+        return OpticalSystem(*layers).cuda()
+
+    x = _c(generator, 4, 32, 32, dtype=torch.complex64, device="cuda")
+    target = torch.rand(4, 32, 32, generator=generator).cuda()
+    grads = []
+    for backend, compile_it in (("cupy", True), ("torch", False)):
+        model = build(backend)
+
+        def step(x, target):
+            return ((model(Field(x, grid, 0.75e-3)).intensity() - target) ** 2).mean()
+
+        if compile_it:
+            dynamo.reset()
+            explain = dynamo.explain(step)(x, target)
+            assert explain.graph_break_count == 0, [b.reason for b in explain.break_reasons]
+            dynamo.reset()
+            step = torch.compile(step, backend="aot_eager", fullgraph=True)
+        loss = step(x, target)
+        loss.backward()
+        grads.append((loss.detach(), [p.grad for p in model.parameters()]))
+    (l1, g1), (l2, g2) = grads
+    torch.testing.assert_close(l1, l2, atol=1e-5, rtol=1e-4)
+    for a, b in zip(g1, g2):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
