@@ -36,6 +36,7 @@ from __future__ import annotations
 import functools
 import math
 
+import numpy as np
 import torch
 
 from .._checks import SamplingError, check_finite, finite_float, fraction, positive_float
@@ -316,9 +317,12 @@ def _check_finite_result(out: torch.Tensor, data: torch.Tensor) -> None:
     there every output sample (0·inf and inf − inf are NaN), so the first output sample of
     each field tells: a check of ``B`` values instead of ``B·ny·nx``. A finite input that
     overflowed in the transform is told apart by the exact check, which then passes."""
-    with torch.no_grad():
-        if bool(torch.isfinite(out[..., :1, :1]).all()):
+    o = out.detach()
+    if o.device.type == "cpu" and not o.is_conj():  # numpy: a few µs instead of torch dispatches
+        if np.isfinite(o.numpy()[..., 0, 0]).all():
             return
+    elif bool(torch.isfinite(o[..., 0, 0]).all()):
+        return
     check_finite(data, "Field data")
 
 

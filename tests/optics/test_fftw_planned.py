@@ -29,9 +29,9 @@ def _rand(shape, dtype=torch.complex128, seed=0):
     return torch.randn(shape, dtype=dtype, generator=torch.Generator().manual_seed(seed))
 
 
-def _values_and_grads(backend, x, h):
+def _values_and_grads(backend, x, h, threads=None):
     xl, hl = x.clone().requires_grad_(True), h.clone().requires_grad_(True)
-    out = _fft.filter2(xl, hl, backend=backend)
+    out = _fft.filter2(xl, hl, backend=backend, threads=threads)
     (out * _rand(out.shape, out.dtype, seed=9).conj()).real.sum().backward()
     return out.detach(), xl.grad, hl.grad
 
@@ -71,11 +71,31 @@ def test_batch_shape_and_complex64(fresh_cache):
     assert y.shape == x.shape and y.dtype == torch.complex64
 
 
-def test_plans_do_not_depend_on_the_batch_size(fresh_cache):
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_plans_do_not_depend_on_the_batch_size(fresh_cache, threads):
     h = _rand((16, 16), seed=1)
-    for b in (1, 2, 5, 33):
-        _fft.filter2(_rand((b, 8, 8), seed=b), h, backend="pyfftw")
-    assert len(fresh_cache) == 1
+    for b in (1, 2, 3):
+        _fft.filter2(_rand((b, 8, 8), seed=b), h, backend="pyfftw", threads=threads)
+    keys = set(fresh_cache)
+    assert len(keys) == (1 if threads == 1 else 1 + threads)  # one lane of `threads`, `threads` lanes of one
+    for b in (5, 31, 33):
+        _fft.filter2(_rand((b, 8, 8), seed=b), h, backend="pyfftw", threads=threads)
+    assert set(fresh_cache) == keys
+
+
+def test_parallel_lanes_match_torch_with_a_spectrum_check(fresh_cache):
+    """Chunks spread over 3 lanes (threads): values, gradients, and a check that sees every
+    chunk's spectrum once (its sum over the lanes equals the whole batch's)."""
+    x, h = _rand((11, 10, 9)), _rand((20, 18), seed=1)
+    ref = _values_and_grads("torch", x, h)
+    got = _values_and_grads("pyfftw", x, h, threads=3)
+    for a, b in zip(got, ref):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+    seen = []
+    _fft.filter2(x, h, backend="pyfftw", threads=3, spectrum_check=lambda s: seen.append(s.abs().square().sum()))
+    total = torch.fft.fft2(x, s=(20, 18)).abs().square().sum()
+    assert len(seen) == 11
+    torch.testing.assert_close(sum(seen), total)
 
 
 def test_workspace_cache_is_an_lru_bounded_in_bytes(monkeypatch, fresh_cache):
@@ -85,10 +105,11 @@ def test_workspace_cache_is_an_lru_bounded_in_bytes(monkeypatch, fresh_cache):
     h = _rand((32, 32), seed=1)
     for n in (8, 9, 10):  # three shapes, one workspace each
         x = _rand((2, n, n), seed=n)
-        torch.testing.assert_close(_fft.filter2(x, h, backend="pyfftw"), _fft.filter2(x, h, backend="torch"))
+        torch.testing.assert_close(_fft.filter2(x, h, backend="pyfftw", threads=1),
+                                   _fft.filter2(x, h, backend="torch"))
         assert _fftw.cached_bytes() <= _fftw.workspace_limit()
     assert [k[0] for k in fresh_cache] == [(9, 9), (10, 10)]  # the least recently used went first
-    _fft.filter2(_rand((1, 9, 9)), h, backend="pyfftw")  # a hit moves it to the end
+    _fft.filter2(_rand((1, 9, 9)), h, backend="pyfftw", threads=1)  # a hit moves it to the end
     assert [k[0] for k in fresh_cache] == [(10, 10), (9, 9)]
     _fftw.release()
     assert _fftw.cached_bytes() == 0
@@ -159,8 +180,9 @@ def test_unreadable_or_unwritable_wisdom_is_a_warning(monkeypatch, tmp_path):
 
 def test_freespace_warm_up_plans_ahead(fresh_cache):
     layer = FreeSpace(Grid(12, PITCH), LAM, 0.01)
-    assert layer.warm_up() >= 0.0
-    assert [k[:2] for k in fresh_cache] == [((12, 12), (24, 24))]
+    assert layer.warm_up(threads=2) >= 0.0
+    assert {k[:2] for k in fresh_cache} == {((12, 12), (24, 24))}
+    assert {k[3] for k in fresh_cache} == {1, 2}  # FFTW threads: a single field, and lanes
     assert FreeSpace(Grid(12, PITCH), LAM, 0.01, fft_backend="torch").warm_up() == 0.0
 
 
