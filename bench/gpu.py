@@ -9,10 +9,11 @@ buffers are torch allocations; ``cupy_pool_mb`` adds CuPy's pool, i.e. cuFFT wor
 * ``d2nn_step``: one Adam training step of 5 × (PhaseMask → FreeSpace) on 400² with 2×
   padding, batch 64, intensity MSE (``eager``: the onnsim model with ``backend="torch"``;
   ``cupy``: the same model with ``backend="cupy"``; ``compile``: the hand-written torch
-  step under torch.compile);
+  step under torch.compile; ``compile_cupy``: the ``cupy`` model's forward + loss under
+  ``torch.compile(fullgraph=True)``, the kernels as custom operators in the graph);
 * ``mesh``: forward+backward of a 64-mode Clements mesh, batch 1024 (``eager``: matrix path;
   ``eager_columns``: torch column path; ``compile``: torch.compile of the column path;
-  ``cupy``: the column kernel).
+  ``cupy``: the column kernel; ``compile_cupy``: the column kernel under torch.compile).
 
 One JSON line per workload and implementation; without CUDA (or CuPy) one line
 ``{"bench": "gpu", "skipped": reason}`` and exit status 0.
@@ -110,16 +111,22 @@ def bench_d2nn(args, dev, use_cupy, use_compile):
     x = torch.randn(b, n, n, dtype=torch.complex64, generator=gen).to(dev)
     target = torch.rand(b, n, n, generator=gen).to(dev)
 
-    def model_step(backend):
+    def model_step(backend, compiled=False):
         layers = []
         for _ in range(L):
             layers += [PhaseMask(grid, backend=backend), FreeSpace(grid, LAM, Z, backend=backend, check_sampling=False)]
         model = OpticalSystem(*layers).to(dev)
         opt = torch.optim.Adam(model.parameters(), lr=1e-2)
 
+        def loss_fn():
+            return (model(Field(x, grid, LAM)).intensity() - target).square().mean()
+
+        if compiled:  # forward + loss in one graph (fullgraph: a break is an error line); AOTAutograd backward
+            loss_fn = torch.compile(loss_fn, fullgraph=True)
+
         def step():
             opt.zero_grad(set_to_none=True)
-            loss = (model(Field(x, grid, LAM)).intensity() - target).square().mean()
+            loss = loss_fn()
             loss.backward()
             opt.step()
 
@@ -148,6 +155,8 @@ def bench_d2nn(args, dev, use_cupy, use_compile):
         fns["compile"] = step_compiled
     if use_cupy:
         fns["cupy"] = model_step("cupy")
+        if use_compile:
+            fns["compile_cupy"] = model_step("cupy", compiled=True)  # the custom operators inside a compiled graph
     stats = _timed(fns, args.repeats)
     _emit_all("d2nn_step", stats, "eager", {"n": n, "batch": b, "layers": L, "pad_factor": 2, "dtype": "complex64"})
 
@@ -177,6 +186,14 @@ def bench_mesh(args, dev, use_cupy, use_compile):
         fns["compile"] = run_compiled
     if use_cupy:
         fns["cupy"] = step(method="columns", backend="cupy")
+        if use_compile:
+            compiled_cupy = torch.compile(lambda v: mesh(v, method="columns", backend="cupy"), fullgraph=True)
+
+            def run_compiled_cupy():
+                mesh.zero_grad(set_to_none=True)
+                compiled_cupy(x).abs().square().sum().backward()
+
+            fns["compile_cupy"] = run_compiled_cupy
     stats = _timed(fns, args.repeats)
     _emit_all("mesh", stats, "eager", {"n": n, "batch": b, "dtype": "complex64", "mode": "fwd+bwd"})
 
