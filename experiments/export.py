@@ -19,6 +19,7 @@ import argparse
 import json
 import math
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -31,7 +32,7 @@ from optics.functional import shift
 
 from . import figures
 
-__all__ = ["FORMATS", "SWEEPS", "load_design", "simulate", "tolerance_sweep", "threshold", "export_run", "add_parser",
+__all__ = ["FORMATS", "SWEEPS", "Design", "designs", "load_design", "simulate", "tolerance_sweep", "threshold", "export_run", "add_parser",
            "main"]
 
 FORMATS = ("hdf5", "png", "csv", "stl", "gds")
@@ -44,9 +45,54 @@ SWEEPS = {  # name: (grid, random?, label)
 }
 
 
+CLASSIFIER_RUNS = ("quickstart", "dat-dpnn", "d2nn-classifier", "vaccination")
+PHASE_RUNS = ("beam-splitter", "diffuser-imaging", "vaccination")  # designs without a test-set task
+
+
+@dataclass
+class Design:
+    """One exportable diffractive design of a run.
+
+    ``phases`` ``(L, ny, nx)`` rad at ``wavelength_m`` on pixels of ``pitch_m``; ``task`` (a
+    trained DiffractiveTask) and ``dcfg`` only for classifiers, whose tolerance report sweeps
+    the test accuracy; other designs (beam splitter, imaging) get the fabrication files only.
+    """
+
+    arm: str
+    phases: torch.Tensor
+    wavelength_m: float
+    pitch_m: float
+    task: object = None
+    dcfg: object = None
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"{path} is missing: not a finished run directory") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not valid JSON ({exc})") from None
+
+
+def _load_torch(path: Path):
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except FileNotFoundError:
+        raise ValueError(f"{path} is missing; the run did not finish") from None
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure: a corrupt file
+        raise ValueError(f"{path} cannot be read ({type(exc).__name__}: {exc})") from None
+
+
+def _run_config(run_dir: Path) -> tuple[str, dict]:
+    cfg = _read_json(run_dir / "config.json")
+    if not isinstance(cfg, dict) or "experiment" not in cfg or not isinstance(cfg.get("config"), dict):
+        raise ValueError(f"{run_dir / 'config.json'} is not an onnsim run configuration")
+    return cfg["experiment"], cfg["config"]
+
+
 def _diffractive_config(run_dir: Path):
-    cfg = json.loads((run_dir / "config.json").read_text())
-    name, c = cfg["experiment"], cfg["config"]
+    name, c = _run_config(run_dir)
     if name == "quickstart":
         from .quickstart import QuickstartConfig, _diffractive_cfg
         return _diffractive_cfg(QuickstartConfig(**c))
@@ -56,31 +102,109 @@ def _diffractive_config(run_dir: Path):
     if name == "d2nn-classifier":
         from .d2nn_classifier import D2nnConfig
         return D2nnConfig(**c)
-    raise ValueError(f"run {run_dir} is a {name!r} run; export needs a diffractive run "
-                     "(quickstart, dat-dpnn or d2nn-classifier)")
+    if name == "vaccination":
+        from .vaccination import VaccinationConfig
+        return VaccinationConfig(**c)
+    raise ValueError(f"run {run_dir} is a {name!r} run, which has no trained diffractive classifier")
 
 
-def load_design(run_dir: Path, arm: str | None = None):
-    """``(task, dcfg, arm)``: the trained DiffractiveTask of ``arm`` (default: the diffractive arm
-    with the best physical accuracy)."""
-    from .dat_dpnn import diffractive_arms
+def _classifier_arms(summary: dict) -> dict:
+    return {k: v for k, v in summary.items() if isinstance(v, dict) and v.get("family") == "diffractive"}
 
+
+def _phase_designs(run_dir: Path, name: str, c: dict) -> dict:
+    """``{arm: loader}`` of the designs that are phase masks only (no classifier task)."""
+    if name == "beam-splitter":
+        def load():
+            state = _load_torch(run_dir / "model.pt")
+            keys = sorted((k for k in state if k.endswith(".phase")), key=lambda k: [int(p) if p.isdigit() else p
+                                                                                       for p in k.split(".")])
+            if not keys:
+                raise ValueError(f"{run_dir / 'model.pt'} holds no phase masks")
+            phases = torch.stack([state[k].detach().double() for k in keys])
+            return Design("beam-splitter", phases, float(c["wavelength_m"]), float(c["pitch_m"]))
+        return {"beam-splitter": load}
+    if name == "diffuser-imaging":
+        def load():
+            phases = _load_torch(run_dir / "model.pt")["phase"]
+            return Design("diffuser-imaging", phases.detach().double(), float(c["wavelength_m"]), float(c["pitch_m"]))
+        return {"diffuser-imaging": load}
+    if name == "vaccination" and (run_dir / "imaging_config.json").exists():
+        ic = _read_json(run_dir / "imaging_config.json")["config"]
+        model = _load_torch(run_dir / "model.pt")
+        out = {}
+        for k, v in model.items():
+            if k.startswith("imaging-") and isinstance(v, dict) and "phase" in v:
+                out[k] = (lambda k=k, v=v: Design(k, torch.as_tensor(v["phase"]).detach().double(),
+                                                   float(ic["wavelength_m"]), float(ic["pitch_m"])))
+        return out
+    return {}
+
+
+def designs(run_dir: Path) -> dict:
+    """``{arm: loader}`` for every diffractive design of a finished run (classifier arms first,
+    best physical accuracy first); ``loader()`` returns a :class:`Design`. Empty when the run
+    holds no diffractive design (e.g. a mesh-only run)."""
     run_dir = Path(run_dir)
     if not (run_dir / "summary.json").exists():
         raise ValueError(f"{run_dir} is not a finished run directory (no summary.json)")
-    summary = json.loads((run_dir / "summary.json").read_text())
-    diff = {k: v for k, v in summary.items() if v.get("family") == "diffractive"}
-    if not diff:
-        raise ValueError(f"run {run_dir} has no diffractive arm (arms: {', '.join(summary)})")
-    if arm is None:
-        arm = max(diff, key=lambda k: diff[k].get("physical_accuracy", diff[k]["numeric_accuracy"]))
-    elif arm not in diff:
-        raise ValueError(f"unknown diffractive arm {arm!r}; available: {', '.join(diff)}")
+    name, c = _run_config(run_dir)
+    summary = _read_json(run_dir / "summary.json")
+    out = {}
+    if name in CLASSIFIER_RUNS and isinstance(summary, dict):
+        arms = _classifier_arms(summary)
+        order = sorted(arms, key=lambda k: -arms[k].get("physical_accuracy", arms[k].get("numeric_accuracy", 0.0)))
+        for k in order:
+            out[k] = lambda k=k: _load_classifier(run_dir, k)
+    if name in PHASE_RUNS:
+        out.update(_phase_designs(run_dir, name, c))
+    return out
+
+
+def _load_classifier(run_dir: Path, arm: str) -> Design:
     dcfg = _diffractive_config(run_dir)
-    task, _, _ = diffractive_arms(dcfg, "none")[0].build()
-    task.load_state_dict(torch.load(run_dir / "checkpoints" / f"{arm}.best.pt", map_location="cpu",
-                                    weights_only=False))
-    return task.eval(), dcfg, arm
+    if type(dcfg).__name__ == "VaccinationConfig":
+        from .vaccination import _classifier_task
+        task = _classifier_task(dcfg)
+    else:
+        from .dat_dpnn import diffractive_arms
+        task, _, _ = diffractive_arms(dcfg, "none")[0].build()
+    best = run_dir / "checkpoints" / f"{arm}.best.pt"
+    if best.exists():
+        state = _load_torch(best)
+    else:  # the checkpoints were removed: model.pt holds the selected state of every arm
+        model = _load_torch(run_dir / "model.pt")
+        if arm not in model:
+            raise ValueError(f"neither {best} nor {run_dir / 'model.pt'} holds the parameters of {arm!r}")
+        state = model[arm]
+    task.load_state_dict(state)
+    task.eval()
+    return Design(arm, _phases(task), float(dcfg.wavelength_m), float(dcfg.pitch_m), task, dcfg)
+
+
+def load_design(run_dir: Path, arm: str | None = None):
+    """``(task, dcfg, arm)``: the trained DiffractiveTask of classifier ``arm`` (default: the
+    diffractive arm with the best physical accuracy)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "summary.json").exists():
+        raise ValueError(f"{run_dir} is not a finished run directory (no summary.json)")
+    d = _choose(run_dir, arm)
+    if d.task is None:
+        raise ValueError(f"design {d.arm!r} of {run_dir} is not a classifier (phase masks only)")
+    return d.task, d.dcfg, d.arm
+
+
+def _choose(run_dir: Path, arm: str | None) -> Design:
+    found = designs(run_dir)
+    if not found:
+        name, _ = _run_config(run_dir)
+        raise ValueError(f"run {run_dir} ({name}) holds no diffractive design to export; export needs a run of "
+                         f"{', '.join(sorted(set(CLASSIFIER_RUNS + PHASE_RUNS)))}")
+    if arm is None:
+        arm = next(iter(found))
+    elif arm not in found:
+        raise ValueError(f"unknown diffractive arm {arm!r}; available: {', '.join(found)}")
+    return found[arm]()
 
 
 def _phases(task) -> torch.Tensor:
@@ -238,14 +362,15 @@ def export_run(run_dir: Path, *, arm: str | None = None, formats=("all",), mater
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
         raise ValueError(f"unknown format(s) {', '.join(unknown)}; choose from {', '.join(FORMATS)} or all")
-    task, dcfg, arm = load_design(run_dir, arm)
-    wl = float(dcfg.wavelength_m)
+    design = _choose(run_dir, arm)
+    task, dcfg, arm = design.task, design.dcfg, design.arm
+    wl = design.wavelength_m
     mat = get_material(material) if material else min(MATERIALS.values(),
                                                       key=lambda m: abs(math.log(m.wavelength / wl)))
     if abs(math.log(mat.wavelength / wl)) > 0.1:
         log(f"note: {mat.name} values hold at {mat.wavelength * 1e9:.4g} nm, the design is at {wl * 1e9:.4g} nm")
-    kw = dict(wavelength=wl, pitch=float(dcfg.pitch_m), material=mat, base_thickness=base_thickness_mm * 1e-3)
-    phases = _phases(task)
+    kw = dict(wavelength=wl, pitch=design.pitch_m, material=mat, base_thickness=base_thickness_mm * 1e-3)
+    phases = design.phases
     hmap = export_heights(phases, levels=levels, **kw)
     out = run_dir / "export"
     out.mkdir(exist_ok=True)
@@ -263,7 +388,10 @@ def export_run(run_dir: Path, *, arm: str | None = None, formats=("all",), mater
             else:
                 written.append(writers.write_gds(hmap, out / "layers.gds"))
     result = None
-    if tolerance:
+    if tolerance and task is None:
+        log(f"no tolerance report for {arm}: the accuracy sweep needs a classifier (this design is phase "
+            "masks only); fabrication files written")
+    elif tolerance:
         from .study import load_data
         _, _, xt, yt = load_data(dcfg.dataset, 10, n_test, dcfg.seed)
         result = tolerance_sweep(task, hmap, xt, yt, continuous=export_heights(phases, **kw), draws=draws, seed=seed)
@@ -305,7 +433,7 @@ def main(args) -> int:
         export_run(Path(args.run_dir), arm=args.arm, formats=[f.strip() for f in args.format.split(",")],
                    material=args.material, levels=args.levels or None, base_thickness_mm=args.base_thickness_mm,
                    tolerance=args.tolerance, draws=args.draws, n_test=args.n_test, seed=args.seed)
-    except (ValueError, ImportError, FileNotFoundError) as exc:
+    except (ValueError, ImportError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
