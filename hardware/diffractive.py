@@ -192,7 +192,9 @@ class DiffractivePhysics:
         key = (device, dtype)
         lut = self._luts.get(key)
         if lut is None:
-            lut = self._luts[key] = self.errors.phase_lut.to(device, dtype)
+            # once per device and dtype; non_blocking: a blocking copy from pageable host memory
+            # would wait for the stream (the source is staged at once, so this is safe)
+            lut = self._luts[key] = self.errors.phase_lut.to(dtype).to(device, non_blocking=True)
         return lut
 
     def forward(self, field: Field):

@@ -82,7 +82,8 @@ def _as_real_param(value, name: str, unit: str, fname: str, like: torch.Tensor) 
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         if not math.isfinite(value):  # checked on the host: no read-back, no graph break under torch.compile
             raise ValueError(f"{fname}: {name} must be finite (in {unit}), got {value!r}")
-        t = torch.tensor(float(value), dtype=torch.float64, device=like.device).to(dtype)
+        # filled on the device: torch.tensor(value, device=...) would copy from the host and wait
+        t = torch.full((), float(value), dtype=torch.float64, device=like.device).to(dtype)
     else:
         raise TypeError(f"{fname}: {name} must be a float or a real tensor (in {unit}), "
                         f"got {type(value).__name__}")
