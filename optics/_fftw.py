@@ -44,7 +44,8 @@ from torch.autograd.function import once_differentiable
 
 from . import _wisdom
 
-__all__ = ["CHUNK_FIELDS", "LIMIT_ENV", "workspace_limit", "release", "warm_up", "filter2", "cached_bytes"]
+__all__ = ["CHUNK_FIELDS", "LIMIT_ENV", "workspace_limit", "release", "prepare", "warm_up", "filter2",
+           "cached_bytes"]
 
 CHUNK_FIELDS = 1  # fields per FFTW execution (measured best, see the module docstring)
 LIMIT_ENV = "ONNSIM_FFT_WORKSPACE_MB"
@@ -159,6 +160,14 @@ def warm_up(n: tuple, s: tuple, dtype: torch.dtype = torch.complex64, threads: i
     workers = torch.get_num_threads() if threads is None else int(threads)
     wss = {id(w): w for b in (1, workers * CHUNK_FIELDS) for w in _workspaces(tuple(n), tuple(s), dtype, workers, b)}
     return sum(w.plan_s for w in wss.values())
+
+
+def prepare() -> None:
+    """Import pyfftw and this machine's wisdom now (a second or so of imports, once per
+    process), so that the first filter call only plans, from the wisdom."""
+    import pyfftw  # noqa: F401
+
+    _wisdom.load()
 
 
 _POOL = None

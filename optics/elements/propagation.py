@@ -8,6 +8,7 @@ from torch import nn
 from .. import _fft
 from .._checks import finite_float, fraction, positive_float
 from ..field import Field
+from ..functional import _bandloss as _bl
 from ..functional import propagation as P
 from ..grid import Grid
 from ._base import check_field_matches
@@ -78,10 +79,17 @@ class FreeSpace(nn.Module):
             raise RuntimeError(f"FreeSpace fft_backend {fft_backend!r} is unavailable: {why}; "
                                f"available: {_fft.available()}")
         self.fft_backend = fft_backend
+        if fft_backend in ("auto", "pyfftw") and _fft.is_available("pyfftw")[0]:
+            from .. import _fftw
+
+            _fftw.prepare()  # imports and wisdom now, not in the first call
         import cupy_kernels  # lazily (DESIGN.md §1); validation only, CuPy is not imported
 
         self.backend = cupy_kernels.check_backend(backend)
         self.register_buffer("transfer", self._build(dtype, None), persistent=False)
+        if method == "asm" and self.band_limit and self.check_sampling:  # the band-loss weights, now
+            _bl.loss_weights(grid, self.wavelength, abs(self.distance), float(pad_factor), self.taper,
+                             torch.device("cpu"))
 
     def _build(self, dtype, device) -> torch.Tensor:
         kw = dict(pad_factor=self.pad_factor, dtype=dtype, device=device)
