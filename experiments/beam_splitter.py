@@ -24,14 +24,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from optics import Field, FreeSpace, Grid, OpticalSystem, PhaseMask
 from optics.functional import circular_aperture, modulate, region_energies, rs_propagate, shift, ten_region_layout
 
-from training.checkpoint import save_checkpoint
+from training import TrainConfig, Trainer
+from training.design import DesignTask
 
 from . import records
+from .runtime import Interrupted, Runtime
 from .registry import register
 
 __all__ = ["BeamSplitterConfig", "run"]
@@ -168,7 +169,11 @@ def _save_figures(fig_dir: Path, cfg, grid, model, regions, base_out, out, curve
           BeamSplitterConfig, runtime={"smoke": "2 s", "cpu": "10 s", "paper": "10 s"},
           scales={"smoke": {"grid_px": 48, "steps": 20, "misalignment_points": 3,
                             "region_size_m": 1.6e-3, "region_spacing_m": 4e-3, "input_aperture_radius_m": 6e-3}})
-def run(cfg: BeamSplitterConfig, out_dir: Path, *, resume: bool = False) -> dict:
+def run(cfg: BeamSplitterConfig, out_dir: Path, *, resume: bool = False, runtime: Runtime | None = None) -> dict:
+    rt = runtime or Runtime()
+    if rt.ctx.distributed:
+        raise ValueError("beam-splitter optimises one input field: there is nothing to split over ranks; "
+                         "run it without torchrun")
     t0 = time.perf_counter()
     grid = Grid(cfg.grid_px, cfg.pitch_m)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -176,31 +181,30 @@ def run(cfg: BeamSplitterConfig, out_dir: Path, *, resume: bool = False) -> dict
     regions, _ = ten_region_layout(grid, size=cfg.region_size_m, spacing=cfg.region_spacing_m)
     field = _input_field(cfg, grid)
     p_in = field.power()
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
-    curve = {"loss": [], "efficiency": [], "uniformity": []}
-    ckpt_path = out_dir / "checkpoint.pt"
-    start = 0
-    if resume and (ckpt := records.load_checkpoint(ckpt_path)) is not None:
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        curve, start = ckpt["curve"], ckpt["step"]
-        print(f"[beam-splitter] resumed from step {start}")
     records.write_config(out_dir / "config.json", "beam-splitter", cfg, cfg.seed)
 
-    bar = tqdm(range(start, cfg.steps), desc="training masks", unit="step", initial=start, total=cfg.steps)
-    for step in bar:
-        out, _ = _forward(model, field)
+    def objective(out):
         m = _metrics(out, regions, p_in)
-        loss = -m["efficiency"] + cfg.uniformity_weight * m["uniformity"]
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        for k, v in (("loss", loss), ("efficiency", m["efficiency"]), ("uniformity", m["uniformity"])):
-            curve[k].append(float(v.detach()))
-        bar.set_postfix(efficiency=f"{curve['efficiency'][-1]:.3f}", nonuniformity=f"{curve['uniformity'][-1]:.3f}")
-        if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
-            save_checkpoint({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                                       "curve": curve, "step": step + 1}, ckpt_path)
+        return -m["efficiency"] + cfg.uniformity_weight * m["uniformity"]
+
+    def metrics(out):
+        m = _metrics(out, regions, p_in)
+        return {"efficiency": m["efficiency"], "uniformity": m["uniformity"]}
+
+    # one design step per engine epoch (a dataset of one input field); the learning curve is
+    # the validation record of every step, i.e. the metrics after that step's update
+    task = DesignTask(model, field, objective=objective, metrics=metrics)
+    trainer = Trainer(task, TrainConfig(method="ideal", epochs=cfg.steps, batch_size=1, lr=cfg.learning_rate,
+                                        lr_step_epochs=cfg.steps, lr_gamma=1.0, select="last", seed=cfg.seed,
+                                        device=rt.device), ctx=rt.ctx)
+    fit = trainer.fit(*task.data(), val=task.data(), checkpoint=out_dir / "checkpoint.pt", resume=resume,
+                      progress=False, should_stop=rt.should_stop)
+    if fit["interrupted"]:
+        raise Interrupted()
+    model = task.system.cpu()
+    field = field.to("cpu")
+    curve = {"loss": [h["loss"] for h in fit["history"]], "efficiency": [h["val_efficiency"] for h in fit["history"]],
+             "uniformity": [h["val_uniformity"] for h in fit["history"]]}
 
     with torch.no_grad():
         out, states = _forward(model, field)

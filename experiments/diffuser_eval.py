@@ -34,7 +34,7 @@ from scipy.optimize import curve_fit  # noqa: E402
 from optics.functional import apply_transfer_function, asm_transfer_function, circular_aperture  # noqa: E402
 from optics.functional import thin_lens_phase  # noqa: E402
 
-from .diffuser_imaging import ImagingConfig, device_of, object_region, pair_pcc  # noqa: E402
+from .diffuser_imaging import ImagingConfig, object_region, pair_pcc  # noqa: E402
 
 __all__ = ["free_space_output", "lens_output", "lens_geometry", "grating_objects", "fit_three_gaussians",
            "grating_periods", "baseline_pcc"]
@@ -83,8 +83,9 @@ def lens_output(cfg: ImagingConfig, objects: torch.Tensor, diffusers=None) -> to
 
 
 @torch.no_grad()
-def baseline_pcc(cfg: ImagingConfig, fn, objects: torch.Tensor, diffusers=None) -> float:
-    dev = device_of(cfg)
+def baseline_pcc(cfg: ImagingConfig, fn, objects: torch.Tensor, diffusers=None, *, device="cpu") -> float:
+    dev = torch.device(device)
+    diffusers = None if diffusers is None else diffusers.to(dev)
     out = []
     for i in range(0, len(objects), cfg.eval_batch):
         x = objects[i:i + cfg.eval_batch].to(dev)

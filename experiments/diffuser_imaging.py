@@ -39,18 +39,18 @@ from typing import Callable
 import torch
 from torch import nn
 
+from hardware import LayerDisplacements
 from optics import Grid
-from optics.functional import apply_transfer_function, asm_transfer_function, random_diffuser, shift
-from training import load_dataset, pcc
+from optics.functional import random_diffuser
+from training import TrainConfig, Trainer, imaging, load_dataset
 from training.transforms import pad_to, resize, to_float
 
-from training.checkpoint import save_checkpoint
-
 from . import records
+from .runtime import Interrupted, Runtime
 
 __all__ = ["ImagingConfig", "SCALES", "DiffuserImager", "build_imaging_network", "imaging_objective",
            "train_imaging", "evaluate_pcc", "pair_pcc", "draw_diffusers", "new_diffusers", "load_objects",
-           "object_region", "sigma_list", "device_of"]
+           "object_region", "sigma_list", "imaging_task", "train_config"]
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,6 @@ class ImagingConfig:
     eval_batch: int = 8
     grating_periods_mm: str = "7.2,8.4,9.6,10.8,12.0"
     lens_focal_m: float = 21e-3  # 2f-2f imaging: lens 2 mm behind the diffuser, u = v = 42 mm
-    device: str = "auto"  # "auto" (CUDA when available), "cpu", "cuda", "cuda:1", ...
 
     def __post_init__(self):
         if self.object_px > self.grid_px:
@@ -143,13 +142,6 @@ def sigma_list(cfg: ImagingConfig) -> list[float]:
     if not out or any(s <= 0 for s in out):
         raise ValueError(f"diffuser_sigma_mix needs positive σ/λ values, got {cfg.diffuser_sigma_mix!r}")
     return out
-
-
-def device_of(cfg: ImagingConfig) -> torch.device:
-    """The torch device of ``cfg.device`` ("auto": CUDA when available, else CPU)."""
-    if cfg.device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(cfg.device)
 
 
 def object_region(cfg: ImagingConfig) -> tuple[slice, slice]:
@@ -202,70 +194,16 @@ def _epoch_generator(cfg: ImagingConfig, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(7919 * (cfg.seed + 1) + epoch)
 
 
-# -- the network ----------------------------------------------------------------------------
-class DiffuserImager(nn.Module):
-    """Object -> diffuser -> L phase layers -> output intensity (module docstring).
-
-    ``forward(objects, diffusers=None, *, shifts=None, gaps=None)``:
-
-    * ``objects``: real amplitudes ``(B, ny, nx)`` (or complex fields) in the object plane;
-    * ``diffusers``: complex transmittances ``(n, ny, nx)`` or ``(ny, nx)``; None = no diffuser;
-    * ``shifts``: ``(L, 2)`` lateral displacement ``(dy, dx)`` of each layer in metres (the
-      layer's transmittance is translated by :func:`optics.functional.shift`);
-    * ``gaps``: ``(L,)`` axial displacement ``δ_l`` of each layer in metres, +z downstream:
-      the distance in front of layer ``l`` becomes ``d + δ_l − δ_{l−1}`` (diffuser and output
-      plane fixed, ``δ_{−1} = δ_L = 0``).
-
-    Returns the output intensity ``(B, n, ny, nx)`` (``n = 1`` without a diffuser).
-    """
+# -- the network (training.imaging) and its training through the engine ---------------------
+class DiffuserImager(imaging.DiffuserImager):
+    """:class:`training.imaging.DiffuserImager` with the geometry of an :class:`ImagingConfig`
+    (kept as ``.cfg``)."""
 
     def __init__(self, cfg: ImagingConfig):
-        super().__init__()
-        self.cfg = cfg
-        self.grid = cfg.grid
-        self.phase = nn.Parameter(torch.zeros(cfg.layers, cfg.grid_px, cfg.grid_px))
         d = [cfg.diffuser_to_layer_m] + [cfg.layer_gap_m] * (cfg.layers - 1) + [cfg.layer_to_output_m]
-        self.distances = tuple(d)  # in front of layer 0..L-1, then to the output (m)
-        self.register_buffer("h_object", self._tf(cfg.object_to_diffuser_m), persistent=False)
-        for i, z in enumerate(d):
-            self.register_buffer(f"h_{i}", self._tf(z), persistent=False)
-
-    def _tf(self, z: float) -> torch.Tensor:
-        return asm_transfer_function(self.grid, self.cfg.wavelength_m, z, pad_factor=self.cfg.pad_factor)
-
-    def propagate(self, u: torch.Tensor, z: float) -> torch.Tensor:
-        return apply_transfer_function(u, self._tf(z).to(u.device))
-
-    def to_diffuser(self, objects: torch.Tensor) -> torch.Tensor:
-        """Field arriving at the diffuser plane ``(B, ny, nx)`` (no parameters involved)."""
-        u = objects if objects.is_complex() else objects.to(torch.complex64)
-        return apply_transfer_function(u, self.h_object)
-
-    def transmittances(self, shifts=None) -> torch.Tensor:
-        t = torch.polar(torch.ones_like(self.phase), self.phase)
-        if shifts is not None:
-            shifts = torch.as_tensor(shifts, dtype=torch.float32, device=t.device)
-            t = shift(t, shifts[:, 0], shifts[:, 1], grid=self.grid)
-        return t
-
-    def from_diffuser(self, u: torch.Tensor, diffusers=None, *, shifts=None, gaps=None) -> torch.Tensor:
-        """Output intensity ``(B, n, ny, nx)`` from the field ``u`` at the diffuser plane."""
-        u = u[:, None] if diffusers is None else u[:, None] * (diffusers if diffusers.dim() == 3 else diffusers[None])
-        t = self.transmittances(shifts)
-        delta = None
-        if gaps is not None:
-            delta = torch.as_tensor(gaps, dtype=torch.float64).reshape(-1).tolist() + [0.0]
-        for i in range(len(self.distances)):
-            if delta is None:
-                u = apply_transfer_function(u, getattr(self, f"h_{i}"))
-            else:
-                u = self.propagate(u, self.distances[i] + delta[i] - (delta[i - 1] if i > 0 else 0.0))
-            if i < self.cfg.layers:
-                u = u * t[i]
-        return u.real.square() + u.imag.square()
-
-    def forward(self, objects, diffusers=None, *, shifts=None, gaps=None) -> torch.Tensor:
-        return self.from_diffuser(self.to_diffuser(objects), diffusers, shifts=shifts, gaps=gaps)
+        super().__init__(cfg.grid, cfg.wavelength_m, cfg.layers, object_to_diffuser=cfg.object_to_diffuser_m,
+                         distances=d, pad_factor=cfg.pad_factor)
+        self.cfg = cfg
 
 
 def build_imaging_network(cfg: ImagingConfig) -> DiffuserImager:
@@ -275,16 +213,12 @@ def build_imaging_network(cfg: ImagingConfig) -> DiffuserImager:
 
 def pair_pcc(out: torch.Tensor, objects: torch.Tensor, cfg: ImagingConfig) -> torch.Tensor:
     """PCC over the object region of every object–diffuser pair: ``(B, n, ...), (B, ...) -> (B, n)``."""
-    ry, rx = object_region(cfg)
-    return pcc(out[..., ry, rx], objects[:, None, ry, rx].to(out.dtype))
+    return imaging.region_pcc(out, objects, object_region(cfg))
 
 
 def imaging_objective(out: torch.Tensor, objects: torch.Tensor, cfg: ImagingConfig) -> torch.Tensor:
     """Mean over pairs of ``−PCC(o_R, h_R) + E(o, h)`` (module docstring)."""
-    h = objects[:, None].to(out.dtype)
-    m = (h > 0).to(out.dtype)
-    energy = (cfg.alpha * (1 - m) * out - cfg.beta * m * out).sum((-2, -1)) / m.sum((-2, -1)).clamp_min(1.0)
-    return (-pair_pcc(out, objects, cfg) + energy).mean()
+    return imaging.imaging_objective(out, objects, object_region(cfg), alpha=cfg.alpha, beta=cfg.beta)
 
 
 @torch.no_grad()
@@ -309,83 +243,57 @@ def evaluate_pcc(model: DiffuserImager, objects: torch.Tensor, diffusers=None, *
     return r if per_pair else float(r.double().mean())
 
 
-# -- training ------------------------------------------------------------------------------
-def _atomic_json(path: Path, payload) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=1))
-    tmp.replace(path)
+def imaging_task(cfg: ImagingConfig) -> imaging.ImagingTask:
+    """The network of ``cfg`` as a training task: each epoch's diffusers drawn from ``(seed,
+    epoch)``, the validation curve through ``n_val_new`` fixed new diffusers."""
+    return imaging.ImagingTask(
+        build_imaging_network(cfg), encode=lambda images: encode_objects(cfg, images),
+        epoch_diffusers=lambda epoch: draw_diffusers(cfg, cfg.diffusers_per_epoch, _epoch_generator(cfg, epoch)),
+        val_diffusers=new_diffusers(cfg, cfg.n_val_new, stream=999), region=object_region(cfg),
+        alpha=cfg.alpha, beta=cfg.beta)
 
 
-def train_imaging(cfg: ImagingConfig, out_dir: Path, *, misalignment_sampler: Callable | None = None,
-                  resume: bool = False, progress: bool = True) -> dict:
-    """Train the network of ``cfg``; checkpoint after every epoch in ``out_dir/checkpoint.pt``.
+def train_config(cfg: ImagingConfig, *, method: str = "ideal", device: str = "auto") -> TrainConfig:
+    """The engine's settings: Adam at ``lr`` decayed by ``lr_decay`` every epoch, the last
+    epoch kept (no selection), validation through the new diffusers."""
+    return TrainConfig(method=method, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, lr_step_epochs=1,
+                       lr_gamma=cfg.lr_decay, select="last", eval_batch_size=cfg.eval_batch, seed=cfg.seed,
+                       device=device)
 
-    Each epoch draws ``diffusers_per_epoch`` diffusers from a generator seeded by
-    ``(seed, epoch)`` (so a resumed run draws the same ones). ``misalignment_sampler(generator)
-    -> (shifts, gaps)`` (either may be None) is called every batch with a generator seeded
-    from ``seed`` whose state is checkpointed ("vaccination", Mengu et al. 2020).
 
-    Returns ``{"model", "known_diffusers", "history", "wall_time_s"}``; ``history`` is a list of
-    per-epoch dicts (loss, PCC of ``n_val`` test objects through that epoch's diffusers and
-    through ``n_val_new`` fixed new diffusers, lr, wall time).
+def train_imaging(cfg: ImagingConfig, out_dir: Path, *, misalignment: LayerDisplacements | None = None,
+                  resume: bool = False, progress: bool = True, runtime: Runtime | None = None) -> dict:
+    """Train the network of ``cfg`` with :class:`training.Trainer`; checkpoint after every
+    epoch in ``out_dir/checkpoint.pt``.
+
+    Each epoch draws ``diffusers_per_epoch`` diffusers from a generator seeded by ``(seed,
+    epoch)`` (a resumed run draws the same ones); every object of a batch goes through all of
+    them. With ``misalignment`` (a :class:`hardware.LayerDisplacements`) the method is
+    ``noise``: every batch draws fresh per-layer displacements from the engine's seeded error
+    stream ("vaccination", Mengu et al. 2020).
+
+    Returns ``{"model", "known_diffusers", "history", "wall_time_s"}``; ``history`` holds per-
+    epoch dicts (loss, lr, ``val_pcc_known`` and ``val_pcc_new`` of ``n_val`` test objects).
     """
+    rt = runtime or Runtime()
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    ckpt_path = out_dir / "checkpoint.pt"
-    torch.manual_seed(cfg.seed)  # nothing random uses the global RNG; belt and braces
-    dev = device_of(cfg)
-    model = build_imaging_network(cfg).to(dev)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.lr_decay)
-    mis_gen = torch.Generator().manual_seed(424242 + cfg.seed)
-    history, start, wall = [], 0, 0.0
-    ck = records.load_checkpoint(ckpt_path) if resume else None
-    if ck is not None:
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        sched.load_state_dict(ck["scheduler"])
-        mis_gen.set_state(ck["mis_gen"])
-        history, start, wall = ck["history"], ck["epoch"], ck["wall_time_s"]
-        if progress:
-            print(f"  resumed after epoch {start}", flush=True)
+    if rt.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    task = imaging_task(cfg)
+    tc = train_config(cfg, method="noise" if misalignment is not None else "ideal", device=rt.device)
+    trainer = Trainer(task, tc, error_model=misalignment, ctx=rt.ctx, logger=rt.logger(out_dir.name))
     raw = load_objects(cfg, "train", cfg.n_train)
-    val = encode_objects(cfg, load_objects(cfg, "test", cfg.n_val))
-    val_new = new_diffusers(cfg, cfg.n_val_new, stream=999)
-    known = draw_diffusers(cfg, cfg.diffusers_per_epoch, _epoch_generator(cfg, start - 1)).to(dev) if start else None
-    for epoch in range(start, cfg.epochs):
-        t0 = time.perf_counter()
-        g = _epoch_generator(cfg, epoch)
-        known = draw_diffusers(cfg, cfg.diffusers_per_epoch, g).to(dev)
-        order = torch.randperm(cfg.n_train, generator=g)
-        model.train()
-        losses = []
-        for i in range(0, cfg.n_train, cfg.batch_size):
-            x = encode_objects(cfg, raw[order[i:i + cfg.batch_size]]).to(dev)
-            shifts = gaps = None
-            if misalignment_sampler is not None:
-                shifts, gaps = misalignment_sampler(mis_gen)
-            with torch.no_grad():
-                u = model.to_diffuser(x)
-            loss = imaging_objective(model.from_diffuser(u, known, shifts=shifts, gaps=gaps), x, cfg)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
-        sched.step()
-        model.eval()
-        h = {"epoch": epoch + 1, "loss": sum(losses) / len(losses), "lr": opt.param_groups[0]["lr"] / cfg.lr_decay,
-             "val_pcc_known": evaluate_pcc(model, val, known), "val_pcc_new": evaluate_pcc(model, val, val_new)}
-        wall += time.perf_counter() - t0
-        h["wall_time_s"] = wall
-        history.append(h)
-        save_checkpoint({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                                   "scheduler": sched.state_dict(), "mis_gen": mis_gen.get_state(),
-                                   "history": history, "epoch": epoch + 1, "wall_time_s": wall}, ckpt_path)
-        if progress:
-            print(f"  epoch {epoch + 1}/{cfg.epochs}: loss {h['loss']:.4f}, PCC known {h['val_pcc_known']:.3f}, "
-                  f"new {h['val_pcc_new']:.3f} ({wall:.0f} s)", flush=True)
-    model.eval()
-    return {"model": model, "known_diffusers": known.cpu(), "history": history, "wall_time_s": wall}
+    val = load_objects(cfg, "test", cfg.n_val)
+    fit = trainer.fit(raw, torch.zeros(len(raw), dtype=torch.long), val=(val, torch.zeros(len(val), dtype=torch.long)),
+                      checkpoint=out_dir / "checkpoint.pt", resume=resume, progress=progress and rt.progress,
+                      should_stop=rt.should_stop)
+    if fit["interrupted"]:
+        raise Interrupted()
+    trainer.load_best()
+    task.start_epoch(cfg.epochs - 1)  # the known diffusers: the last epoch's
+    task.model.eval()
+    return {"model": task.model, "known_diffusers": task.diffusers.cpu(), "history": fit["history"],
+            "wall_time_s": fit["wall_time_s"]}
 
 
 # -- the experiment ------------------------------------------------------------------------
@@ -402,11 +310,12 @@ def evaluate_all(cfg: ImagingConfig, model: DiffuserImager, known: torch.Tensor)
          "pcc_new_pairs": evaluate_pcc(model, objects, new, per_pair=True),
          "pcc_none_pairs": evaluate_pcc(model, objects, None, per_pair=True)}
     s = {k.replace("_pairs", ""): float(v.double().mean()) for k, v in r.items()}
+    dev = model.phase.device
     s["pcc_gap_known_minus_new"] = s["pcc_known"] - s["pcc_new"]
-    s["pcc_free_space_new"] = ev.baseline_pcc(cfg, ev.free_space_output, objects, new)
-    s["pcc_free_space_none"] = ev.baseline_pcc(cfg, ev.free_space_output, objects, None)
-    s["pcc_lens_new"] = ev.baseline_pcc(cfg, ev.lens_output, objects, new)
-    s["pcc_lens_none"] = ev.baseline_pcc(cfg, ev.lens_output, objects, None)
+    s["pcc_free_space_new"] = ev.baseline_pcc(cfg, ev.free_space_output, objects, new, device=dev)
+    s["pcc_free_space_none"] = ev.baseline_pcc(cfg, ev.free_space_output, objects, None, device=dev)
+    s["pcc_lens_new"] = ev.baseline_pcc(cfg, ev.lens_output, objects, new, device=dev)
+    s["pcc_lens_none"] = ev.baseline_pcc(cfg, ev.lens_output, objects, None, device=dev)
     periods = ev.parse_periods(cfg)
     gratings = ev.grating_objects(cfg, periods)
     dev = model.phase.device
@@ -541,12 +450,16 @@ from .registry import register  # noqa: E402
           runtime={"smoke": "5 s", "cpu": "≈30 min idle (1,000 objects × 30 epochs × 12 diffusers on a 120² grid)",
                    "paper": "GPU: 50k × 100 epochs × 20 diffusers on 240² (≈10⁸ object–diffuser passes; a day-scale run)"},
           scales=SCALES)
-def run(cfg: ImagingConfig, out_dir: Path, *, resume: bool = False) -> dict:
+def run(cfg: ImagingConfig, out_dir: Path, *, resume: bool = False, runtime: Runtime | None = None) -> dict:
+    rt = runtime or Runtime()
     out_dir = Path(out_dir)
-    (out_dir / "figures").mkdir(parents=True, exist_ok=True)
-    records.write_config(out_dir / "config.json", "diffuser-imaging", cfg, cfg.seed)
+    if rt.is_main:
+        (out_dir / "figures").mkdir(parents=True, exist_ok=True)
+        records.write_config(out_dir / "config.json", "diffuser-imaging", cfg, cfg.seed)
     t0 = time.perf_counter()
-    tr = train_imaging(cfg, out_dir, resume=resume)
+    tr = train_imaging(cfg, out_dir, resume=resume, runtime=rt)
+    if not rt.is_main:
+        return {}
     model, known = tr["model"], tr["known_diffusers"]
     t_eval = time.perf_counter()
     ev_res = evaluate_all(cfg, model, known)
@@ -566,7 +479,6 @@ def run(cfg: ImagingConfig, out_dir: Path, *, resume: bool = False) -> dict:
         "history/loss": ([h["loss"] for h in hist], "1 (−PCC + E)"),
         "history/val_pcc_known": ([h["val_pcc_known"] for h in hist], "1"),
         "history/val_pcc_new": ([h["val_pcc_new"] for h in hist], "1"),
-        "history/wall_time_s": ([h["wall_time_s"] for h in hist], "s"),
         "gratings/period": (ev_res["periods"], "m"),
         "gratings/fitted_period": ([[f["period_m"] for f in row] for row in ev_res["grating_fits"]],
                                    "m (grating × new diffuser)"),
@@ -578,6 +490,7 @@ def run(cfg: ImagingConfig, out_dir: Path, *, resume: bool = False) -> dict:
         "units": "PCC dimensionless; lengths m; times s; pcc region = central object_px square"}, datasets=datasets)
     records.atomic_torch_save({"phase": model.phase.detach().cpu(), "known_diffusers": known, "config": dataclasses.asdict(cfg)},
                               out_dir / "model.pt")
-    (out_dir / "summary.json").write_text(json.dumps(s, indent=2))
-    (out_dir / "report.md").write_text(_report(cfg, s, figs, tr["wall_time_s"]))
+    records.atomic_json(out_dir / "summary.json", s, indent=2)
+    report = _report(cfg, s, figs, tr["wall_time_s"])
+    records.atomic_write(out_dir / "report.md", lambda p: p.write_text(report))
     return {k: v for k, v in s.items() if k not in ("gratings", "lens_geometry")}

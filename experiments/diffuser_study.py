@@ -109,8 +109,12 @@ def _atomic_json(path: Path, payload) -> None:
 @register("diffuser-study", "Diffuser-imaging training strategies: n, depth, correlation length (JSTQE 2023)",
           StudyConfig, runtime={"smoke": "10 s", "cpu": "≈40 min (8 points of 200 objects × 5 epochs, resumable)",
                                 "paper": "GPU: ≈10 full diffuser-imaging trainings"}, scales=SCALES)
-def run(cfg: StudyConfig, out_dir: Path, *, resume: bool = False) -> dict:
+def run(cfg: StudyConfig, out_dir: Path, *, resume: bool = False, runtime=None) -> dict:
     from .diffuser_imaging import train_imaging
+
+    if runtime is not None and runtime.ctx.distributed:
+        raise ValueError("diffuser-study trains its points one after another in one process; run it without "
+                         "torchrun (diffuser-imaging itself runs data-parallel)")
 
     out_dir = Path(out_dir)
     (out_dir / "figures").mkdir(parents=True, exist_ok=True)
@@ -127,7 +131,7 @@ def run(cfg: StudyConfig, out_dir: Path, *, resume: bool = False) -> dict:
             continue
         print(f"[{i + 1}/{len(points)}] {key}", flush=True)
         t0 = time.perf_counter()
-        tr = train_imaging(c, out_dir / "points" / key, resume=resume)
+        tr = train_imaging(c, out_dir / "points" / key, resume=resume, runtime=runtime)
         r = _evaluate_point(c, tr["model"], tr["known_diffusers"], objects, sigma_test)
         r.update(history=tr["history"], train_wall_time_s=tr["wall_time_s"],
                  wall_time_s=time.perf_counter() - t0, config=dataclasses.asdict(c))

@@ -38,7 +38,7 @@ import torch
 
 from training.checkpoint import CheckpointError, atomic_json, atomic_torch_save, atomic_write, load_checkpoint, read_json
 
-__all__ = ["new_run_dir", "claim_run_dir", "RunLock", "write_config", "atomic_torch_save", "atomic_json",
+__all__ = ["new_run_dir", "claim_run_dir", "RunLock", "write_config", "atomic_torch_save", "atomic_json", "atomic_write",
            "load_checkpoint", "write_results", "versions", "provenance", "config_differences", "RunDirError"]
 
 ROOT = Path(__file__).resolve().parents[1]

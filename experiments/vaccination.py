@@ -38,7 +38,7 @@ from pathlib import Path
 
 import torch
 
-from hardware import DiffractiveErrorModel, DiffractiveErrors
+from hardware import LayerDisplacements
 from training import TrainConfig
 
 from . import figures, records
@@ -208,37 +208,6 @@ def _classifier_task(cfg: VaccinationConfig):
                             active_px=cfg.grid_px)
 
 
-@dataclass(frozen=True)
-class LayerDisplacements:
-    """Independent uniform 3-D displacement of every layer (Mengu et al. 2020): lateral
-    ``(dy, dx)`` each U(−shift_max, shift_max), axial δ_l ~ U(−axial_max, axial_max) (m).
-
-    ``sample(n_layers, generator=g)`` returns a :class:`hardware.DiffractiveErrors` (usable as
-    the ``error_model`` of the ``noise`` training method): ``layer_shift`` from
-    ``DiffractiveErrorModel(shift_max=...)`` and ``gap_error[l] = δ_{l+1} − δ_l`` (δ_L = 0).
-    :meth:`displacements` gives the raw ``(shifts (L, 2), δ (L,))`` in metres.
-    """
-
-    shift_max: float
-    axial_max: float
-
-    def __post_init__(self):
-        DiffractiveErrorModel(shift_max=self.shift_max, gap_max=self.axial_max)  # same validation
-
-    def displacements(self, n_layers: int, *, generator: torch.Generator):
-        e = DiffractiveErrorModel(shift_max=self.shift_max).sample(n_layers, generator=generator)
-        delta = (2 * torch.rand(n_layers, generator=generator, dtype=torch.float64) - 1) * self.axial_max
-        return e.layer_shift, delta
-
-    def sample(self, n_layers: int, *, generator: torch.Generator) -> DiffractiveErrors:
-        shifts, delta = self.displacements(n_layers, generator=generator)
-        gap = torch.cat([delta[1:], delta.new_zeros(1)]) - delta
-        return DiffractiveErrors(
-            shifts, torch.zeros(n_layers, dtype=torch.float64), gap, torch.ones(n_layers, dtype=torch.float64),
-            torch.zeros(n_layers, dtype=torch.float64), torch.zeros(n_layers, 16, dtype=torch.float64),
-            torch.zeros(2, dtype=torch.float64))
-
-
 def vaccine(cfg: VaccinationConfig, factor: float = 1.0) -> LayerDisplacements:
     """The classifier's uniform 3-D layer displacements at ``factor`` × the training half-widths."""
     return LayerDisplacements(factor * cfg.shift_max_m, factor * cfg.axial_max_m)
@@ -406,12 +375,14 @@ def imaging_config(cfg: VaccinationConfig):
     return parse_overrides(di.ImagingConfig, _override_pairs(cfg.imaging_overrides), base=base)
 
 
-def run_imaging(cfg: VaccinationConfig, out_dir: Path, *, resume: bool) -> dict:
+def run_imaging(cfg: VaccinationConfig, out_dir: Path, *, resume: bool, runtime: Runtime | None = None) -> dict | None:
     """Train standard and vaccinated imaging networks, then PCC (object region, new diffusers)
     over the misalignment grid. Returns figures, report section, datasets, criterion, results."""
+    runtime = runtime or Runtime()
     di = _imaging_module()
     icfg = imaging_config(cfg)
-    records.write_config(out_dir / "imaging_config.json", "diffuser-imaging (vaccination part)", icfg, icfg.seed)
+    if runtime.is_main:
+        records.write_config(out_dir / "imaging_config.json", "diffuser-imaging (vaccination part)", icfg, icfg.seed)
     path = out_dir / "sweep.json"
     done = _load_json(path, resume)
     objects = di.encode_objects(icfg, di.load_objects(icfg, "test", cfg.imaging_test_objects))
@@ -419,13 +390,11 @@ def run_imaging(cfg: VaccinationConfig, out_dir: Path, *, resume: bool) -> dict:
     curves, results, datasets = {}, {}, {}
     for arm in ARMS:
         t0 = time.perf_counter()
-        sampler = None
-        if arm == "vaccinated":
-            vac = imaging_vaccine(cfg, icfg.pitch_m)
-            def sampler(g, vac=vac):
-                return vac.displacements(icfg.layers, generator=g)
-        print(f"[imaging-{arm}] training ({'vaccinated' if sampler else 'error-free'})", flush=True)
-        tr = di.train_imaging(icfg, out_dir / f"imaging-{arm}", misalignment_sampler=sampler, resume=resume)
+        vac = imaging_vaccine(cfg, icfg.pitch_m) if arm == "vaccinated" else None
+        print(f"[imaging-{arm}] training ({'vaccinated' if vac else 'error-free'})", flush=True)
+        tr = di.train_imaging(icfg, out_dir / f"imaging-{arm}", misalignment=vac, resume=resume, runtime=runtime)
+        if not runtime.is_main:
+            continue
         model = tr["model"].eval()
         rows = []
         for li, level in enumerate(misalignment_levels(cfg)):
@@ -449,7 +418,7 @@ def run_imaging(cfg: VaccinationConfig, out_dir: Path, *, resume: bool) -> dict:
                   f"{row['pcc']['std']:.4f} ({level['draws']} draws)", flush=True)
         curves[arm] = rows
         hist = tr["history"]
-        results[f"imaging-{arm}"] = {"family": "diffractive-imaging", "method": "noise" if sampler else "ideal",
+        results[f"imaging-{arm}"] = {"family": "diffractive-imaging", "method": "noise" if vac else "ideal",
                                      "train_wall_time_s": tr["wall_time_s"], "history": hist, "misalignment": rows,
                                      "wall_time_s": time.perf_counter() - t0}
         datasets[f"imaging/{arm}/phase_masks"] = (model.phase.detach(), "rad")
@@ -460,6 +429,8 @@ def run_imaging(cfg: VaccinationConfig, out_dir: Path, *, resume: bool) -> dict:
         datasets[f"imaging/{arm}/axial_max"] = ([r["axial_max_m"] for r in rows], "m")
         datasets[f"imaging/{arm}/pcc_mean"] = ([r["pcc"]["mean"] for r in rows], "1")
         datasets[f"imaging/{arm}/pcc_std"] = ([r["pcc"]["std"] for r in rows], "1 (std over draws)")
+    if not runtime.is_main:
+        return None
     crit = criterion(curves, "pcc")
     fig = curve_figure(curves, out_dir / "figures" / "imaging_pcc_vs_misalignment.png", pitch_m=icfg.pitch_m,
                        shift_px=cfg.imaging_shift_max_px, axial_m=cfg.imaging_axial_max_m, metric="pcc",
@@ -487,8 +458,9 @@ def run_imaging(cfg: VaccinationConfig, out_dir: Path, *, resume: bool) -> dict:
 def run(cfg: VaccinationConfig, out_dir: Path, *, resume: bool = False, runtime: Runtime | None = None) -> dict:
     runtime = runtime or Runtime()
     out_dir = Path(out_dir)
-    (out_dir / "figures").mkdir(parents=True, exist_ok=True)
-    records.write_config(out_dir / "config.json", "vaccination", cfg, cfg.seed)
+    if runtime.is_main:
+        (out_dir / "figures").mkdir(parents=True, exist_ok=True)
+        records.write_config(out_dir / "config.json", "vaccination", cfg, cfg.seed)
     t_start = time.perf_counter()
     if "imaging" in cfg.network_list:
         _imaging_module()  # fail early and clearly, before any training
@@ -497,33 +469,38 @@ def run(cfg: VaccinationConfig, out_dir: Path, *, resume: bool = False, runtime:
     if "classifier" in cfg.network_list:
         data = load_data(cfg.dataset, cfg.n_train, cfg.n_test, cfg.seed)
         results = run_arms(out_dir, classifier_arms(cfg), data, resume=resume, runtime=runtime)
-        curves = sweep_classifier(cfg, out_dir, data, resume=resume)
-        crit["classifier"] = criterion(curves)
-        fig = curve_figure(curves, out_dir / "figures" / "classifier_accuracy_vs_misalignment.png",
-                           pitch_m=cfg.pitch_m, shift_px=cfg.shift_max_px, axial_m=cfg.axial_max_m,
-                           metric="accuracy", ylabel="test accuracy (%)",
-                           title="D2NN classifier under random 3-D layer misalignment")
-        extra_figs.append(("classifier: accuracy vs test misalignment (mean ± std over draws)", fig.name))
-        for arm in ARMS:
-            datasets[f"classifier/{arm}/test_factor"] = ([r["factor"] for r in curves[arm]], "1 (Δ_test / Δ)")
-            datasets[f"classifier/{arm}/shift_max"] = ([r["shift_max_m"] for r in curves[arm]], "m")
-            datasets[f"classifier/{arm}/gap_max"] = ([r["axial_max_m"] for r in curves[arm]], "m")
-            datasets[f"classifier/{arm}/accuracy_mean"] = ([r["accuracy"]["mean"] for r in curves[arm]], "1")
-            datasets[f"classifier/{arm}/accuracy_std"] = ([r["accuracy"]["std"] for r in curves[arm]],
-                                                          "1 (std over draws)")
-            for r in curves[arm]:
-                datasets[f"classifier/{arm}/accuracy_draws/{r['factor']:g}"] = (r["accuracy"]["values"], "1")
-            results[f"classifier-{arm}"]["misalignment"] = curves[arm]
-        sections.append("## Classifier: accuracy vs test misalignment\n\n"
-                        + _curve_table(curves, "accuracy", "accuracy (%)", 100.0) + "\n\n"
-                        + _criterion_text(crit["classifier"], "classifier", "test accuracy") + "\n")
+        if runtime.is_main:  # the misalignment sweep is evaluation: rank 0 alone
+            curves = sweep_classifier(cfg, out_dir, data, resume=resume)
+            crit["classifier"] = criterion(curves)
+            fig = curve_figure(curves, out_dir / "figures" / "classifier_accuracy_vs_misalignment.png",
+                               pitch_m=cfg.pitch_m, shift_px=cfg.shift_max_px, axial_m=cfg.axial_max_m,
+                               metric="accuracy", ylabel="test accuracy (%)",
+                               title="D2NN classifier under random 3-D layer misalignment")
+            extra_figs.append(("classifier: accuracy vs test misalignment (mean ± std over draws)", fig.name))
+            for arm in ARMS:
+                datasets[f"classifier/{arm}/test_factor"] = ([r["factor"] for r in curves[arm]], "1 (Δ_test / Δ)")
+                datasets[f"classifier/{arm}/shift_max"] = ([r["shift_max_m"] for r in curves[arm]], "m")
+                datasets[f"classifier/{arm}/gap_max"] = ([r["axial_max_m"] for r in curves[arm]], "m")
+                datasets[f"classifier/{arm}/accuracy_mean"] = ([r["accuracy"]["mean"] for r in curves[arm]], "1")
+                datasets[f"classifier/{arm}/accuracy_std"] = ([r["accuracy"]["std"] for r in curves[arm]],
+                                                              "1 (std over draws)")
+                for r in curves[arm]:
+                    datasets[f"classifier/{arm}/accuracy_draws/{r['factor']:g}"] = (r["accuracy"]["values"], "1")
+                results[f"classifier-{arm}"]["misalignment"] = curves[arm]
+            sections.append("## Classifier: accuracy vs test misalignment\n\n"
+                            + _curve_table(curves, "accuracy", "accuracy (%)", 100.0) + "\n\n"
+                            + _criterion_text(crit["classifier"], "classifier", "test accuracy") + "\n")
     if "imaging" in cfg.network_list:
-        img = run_imaging(cfg, out_dir, resume=resume)
+        img = run_imaging(cfg, out_dir, resume=resume, runtime=runtime)
+        if not runtime.is_main:
+            return {}
         extra_figs += img["figures"]
         sections.append(img["section"])
         datasets.update(img["datasets"])
         crit["imaging"] = img["criterion"]
         results.update(img["results"])
+    if not runtime.is_main:
+        return {}
     intro = _intro(cfg)
     extra = "\n" + "\n".join(sections) + _notes(cfg)
     title = "vaccination: misalignment-resilient diffractive networks"

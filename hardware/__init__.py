@@ -1,7 +1,8 @@
 """onnsim.hardware — simulated physical systems with systematic errors.
 
 * error models with ``sample(..., generator=g)`` and frozen realizations
-  (:class:`DiffractiveErrors`, :class:`MeshNetworkErrors`, :class:`DetectorNoise`);
+  (:class:`DiffractiveErrors`, :class:`MeshNetworkErrors`, :class:`DetectorNoise`), and the
+  random per-layer 3-D displacements of misalignment training (:class:`LayerDisplacements`);
 * severity presets per family (:mod:`hardware.presets`, tables in docs/hardware.md);
 * :class:`PhysicalSystem`: a model with hidden errors that can be measured, not inspected;
 * device specs (:mod:`hardware.specs`) and HDF5 persistence (:mod:`hardware.io`);
@@ -14,6 +15,7 @@
 """
 
 from .errors import DetectorNoise, DiffractiveErrorModel, DiffractiveErrors, MeshErrorModel, MeshNetworkErrors
+from .displacements import LayerDisplacements
 from .export import HeightMap, amplitude_transmission, export_heights, height_to_phase, phase_to_height, quantize
 from .io import load_realization, load_spec, save_realization, save_spec
 from .materials import MATERIALS, Material, get_material
@@ -32,7 +34,7 @@ __all__ = [
     "PhysicalDevice", "DescribedDevice", "DriftingSystem", "RandomWalkPhaseDrift", "SinusoidalPhaseDrift",
     "LinearPhaseDrift", "LateralDrift", "PowerFluctuation", "DeviceServer", "RemoteDevice", "DeviceError",
     "DeviceUnavailable", "WireError",
-    "DetectorNoise", "DiffractiveErrors", "DiffractiveErrorModel", "MeshNetworkErrors", "MeshErrorModel",
+    "DetectorNoise", "DiffractiveErrors", "DiffractiveErrorModel", "LayerDisplacements", "MeshNetworkErrors", "MeshErrorModel",
     "PRESETS", "error_model", "diffractive_error_model", "mesh_error_model",
     "SLMSpec", "PrintedLayerSpec", "MZISpec", "DetectorSpec",
     "save_realization", "load_realization", "save_spec", "load_spec",

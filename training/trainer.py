@@ -56,6 +56,7 @@ from __future__ import annotations
 import copy
 import math
 import sys
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -253,6 +254,7 @@ class Trainer:
         self._calls = {"train": 0, "validation": 0}     # this rank's calls since the last reduction
         self._measured = {"train": 0, "validation": 0}
         self._partial = {"step": 0, "sums": {}, "err_gen": None}  # progress inside an interrupted epoch
+        self.wall_time_s = 0.0  # training wall time over all invocations (s), checkpointed
 
     # -- one step per method -----------------------------------------------------------
     def _sepn_hook(self, weight: float, fuse_with=None, fuse_layers=()):
@@ -411,7 +413,7 @@ class Trainer:
              "pnn_opt": self.pnn_opt.state_dict(), "pnn_sched": self.pnn_sched.state_dict(),
              "history": self.history, "best": self.best, "queries": dict(self.queries),
              "samples": dict(self.samples), "config": asdict(self.config), "world_size": self.ctx.world_size,
-             "partial": self._partial}
+             "partial": self._partial, "wall_time_s": self.wall_time_s}
         if self.sepns is not None:
             s.update(sepns=self.sepns.state_dict(), sepn_opt=self.sepn_opt.state_dict(),
                      sepn_sched=self.sepn_sched.state_dict())
@@ -441,6 +443,7 @@ class Trainer:
         self.history, self.best = s["history"], s["best"]
         self._queries, self._samples = dict(s["queries"]), dict(s["samples"])
         self._partial = s["partial"]
+        self.wall_time_s = s["wall_time_s"]
         if self.sepns is not None:
             self.sepns.load_state_dict(s["sepns"])
             self.sepn_opt.load_state_dict(s["sepn_opt"])
@@ -487,6 +490,7 @@ class Trainer:
         tty = sys.stderr.isatty()
         interrupted = False
         while self.epoch < cfg.epochs and not interrupted:
+            t_epoch = time.perf_counter()
             if hasattr(self.task, "start_epoch"):
                 self.task.start_epoch(self.epoch)
             gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + self.epoch)
@@ -515,6 +519,7 @@ class Trainer:
                     interrupted = True
                     break
             bar.close()
+            self.wall_time_s += time.perf_counter() - t_epoch
             if interrupted:
                 self._reduce_queries()
                 self._save(checkpoint)
@@ -548,7 +553,7 @@ class Trainer:
                 interrupted = True
         return {"history": self.history, "best_epoch": self.best["epoch"], "best_val_accuracy": self.best["accuracy"],
                 "best_val": self.best["accuracy"], "queries": dict(self.queries), "samples": dict(self.samples),
-                "interrupted": interrupted}
+                "interrupted": interrupted, "wall_time_s": self.wall_time_s}
 
     def _save(self, checkpoint) -> None:
         if checkpoint is None:

@@ -158,16 +158,42 @@ def test_train_imaging_resume_equals_uninterrupted(tmp_path):
     assert [h["loss"] for h in resumed["history"]] == pytest.approx([h["loss"] for h in full["history"]])
 
 
-def test_misalignment_sampler_is_called_every_batch(tmp_path):
-    cfg = ImagingConfig(**{**TINY, "epochs": 1, "batch_size": 2})
-    calls = []
+def test_vaccination_displacements_enter_the_training_forward(tmp_path):
+    # Independent reference for the first Adam step of a 'noise' run: draw the displacements
+    # from the engine's documented error stream (seed·1000033 + epoch + 17) and the batch from
+    # its order stream (seed·1000003 + epoch); Adam's first update is −lr·g/(|g| + eps).
+    from hardware import LayerDisplacements
+    from experiments.diffuser_imaging import _epoch_generator, encode_objects, load_objects
 
-    def sampler(gen):
-        calls.append(torch.rand(1, generator=gen).item())
-        return torch.zeros(cfg.layers, 2), torch.zeros(cfg.layers)
+    cfg = ImagingConfig(**{**TINY, "epochs": 1, "batch_size": 4, "lr": 0.01})
+    vac = LayerDisplacements(shift_max=2 * cfg.pitch_m, axial_max=0.5e-3)
+    trained = train_imaging(cfg, tmp_path, misalignment=vac, progress=False)["model"].phase.detach()
+    model = build_imaging_network(cfg)
+    shifts, delta = vac.displacements(cfg.layers, generator=torch.Generator().manual_seed(cfg.seed * 1_000_033 + 17))
+    assert float(shifts.abs().max()) > 0 and float(delta.abs().max()) > 0
+    order = torch.randperm(cfg.n_train, generator=torch.Generator().manual_seed(cfg.seed * 1_000_003))
+    x = encode_objects(cfg, load_objects(cfg, "train", cfg.n_train)[order[:4]])
+    known = draw_diffusers(cfg, cfg.diffusers_per_epoch, _epoch_generator(cfg, 0))
+    loss = imaging_objective(model(x, known, shifts=shifts, gaps=delta), x, cfg)
+    (g,) = torch.autograd.grad(loss, model.phase)
+    expected = -cfg.lr * g / (g.abs() + 1e-8)
+    torch.testing.assert_close(trained, expected, rtol=1e-3, atol=1e-6)
+    # without the displacements the step is measurably different
+    loss0 = imaging_objective(model(x, known), x, cfg)
+    (g0,) = torch.autograd.grad(loss0, model.phase)
+    assert (trained - (-cfg.lr * g0 / (g0.abs() + 1e-8))).abs().max() > 1e-3 * cfg.lr
 
-    train_imaging(cfg, tmp_path, misalignment_sampler=sampler, progress=False)
-    assert len(calls) == cfg.n_train // cfg.batch_size
+
+def test_vaccinated_training_resumes_with_the_same_displacement_stream(tmp_path):
+    from hardware import LayerDisplacements
+
+    cfg = ImagingConfig(**{**TINY, "epochs": 3, "batch_size": 2, "lr": 0.01})
+    vac = LayerDisplacements(shift_max=1.5 * cfg.pitch_m, axial_max=0.4e-3)
+    full = train_imaging(cfg, tmp_path / "full", misalignment=vac, progress=False)
+    train_imaging(ImagingConfig(**{**TINY, "epochs": 1, "batch_size": 2, "lr": 0.01}), tmp_path / "cut",
+                  misalignment=vac, progress=False)
+    resumed = train_imaging(cfg, tmp_path / "cut", misalignment=vac, resume=True, progress=False)
+    torch.testing.assert_close(resumed["model"].phase, full["model"].phase, rtol=0, atol=0)
 
 
 def test_study_points_dedupe_and_resume_skips_finished(tmp_path, monkeypatch):
