@@ -94,8 +94,8 @@ def decode(frames, *, max_bytes: int, check=None) -> dict:
         WireError: naming what was wrong (too large, not JSON, bad dtype/shape, length
             mismatch, unknown placeholder, ...).
     """
-    frames = list(frames)
-    total = sum(len(f) for f in frames)
+    frames = [memoryview(f).cast("B") for f in frames]  # bytes, zmq frames or numpy arrays
+    total = sum(f.nbytes for f in frames)
     if total > max_bytes:
         raise WireError(f"message of {total} bytes exceeds this server's limit of {max_bytes} bytes")
     if not frames:

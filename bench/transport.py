@@ -1,0 +1,73 @@
+"""Benchmark: per-measurement overhead of the ZeroMQ transport on loopback.
+
+The same simulated device (the MPNN of the DAT paper: three 64-mode Clements meshes,
+bs = ps = 0.06, unless told otherwise) measures one batch with internal states — what a DAT
+step asks for — once in process and once through :class:`hardware.RemoteDevice` and a
+``python -m hardware.serve`` process on 127.0.0.1. Both are timed in the same run,
+interleaved, with one torch thread on each side; the overhead is the median remote time minus
+the median in-process time, and ``overhead_ratio`` divides it by the in-process time.
+
+Usage: ``python bench/transport.py [--modes 64] [--meshes 3] [--batch 500] [--repeats 30]``.
+Prints one JSON line per batch size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _timing import emit, interleaved_wall_cpu  # noqa: E402
+
+from hardware import RemoteDevice  # noqa: E402
+from hardware.serve import simulated_device  # noqa: E402
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--modes", type=int, default=64)
+    ap.add_argument("--meshes", type=int, default=3)
+    ap.add_argument("--batch", type=int, nargs="+", default=[500])
+    ap.add_argument("--preset", default="bs=0.06,ps=0.06")
+    ap.add_argument("--repeats", type=int, default=30)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    local, model = simulated_device(modes=args.modes, meshes=args.meshes, preset=args.preset)
+    cmd = [sys.executable, "-m", "hardware.serve", "--port", "0", "--threads", "1", "--modes", str(args.modes),
+           "--meshes", str(args.meshes), "--preset", args.preset]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        line = proc.stdout.readline()
+        if " at tcp://" not in line:
+            raise SystemExit(f"the server did not start: {line} {proc.stderr.read()}")
+        remote = RemoteDevice(line.rsplit(" at ", 1)[1].split()[0], timeout_s=120)
+        for dev in (local, remote):
+            dev.load_parameters(model.state_dict())
+        gen = torch.Generator().manual_seed(0)
+        for batch in args.batch:
+            x = torch.randn(batch, args.modes, dtype=torch.complex64, generator=gen)
+            wall, cpu = interleaved_wall_cpu({"in_process": lambda: local.measure(x, internal_states=True),
+                                              "remote": lambda: remote.measure(x, internal_states=True)},
+                                             repeats=args.repeats, warmup=3)
+            overhead = wall["remote"] - wall["in_process"]
+            emit({"bench": "transport_loopback", "modes": args.modes, "meshes": args.meshes, "batch": batch,
+                  "internal_states": True, "in_process_ms": round(wall["in_process"], 3),
+                  "remote_ms": round(wall["remote"], 3), "overhead_ms": round(overhead, 3),
+                  "overhead_ratio": round(overhead / wall["in_process"], 4),
+                  "client_cpu_ms": round(cpu["remote"], 3), "in_process_cpu_ms": round(cpu["in_process"], 3),
+                  "request_bytes": x.numel() * x.element_size(), "transport": "zmq tcp 127.0.0.1",
+                  "repeats": args.repeats})
+        remote.close()
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
+if __name__ == "__main__":
+    main()
