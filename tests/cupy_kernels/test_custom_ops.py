@@ -104,14 +104,14 @@ def _loss(outs):
     return sum((o.abs() ** 2).sum() + o.real.sum() for o in outs)
 
 
-def _compiled_matches_reference(inputs, tol):
+def _compiled_matches_reference(inputs, tol, backend="aot_eager"):
     import torch._dynamo as dynamo
 
     torch._dynamo.reset()
     explain = dynamo.explain(_chain)(*inputs)
     assert explain.graph_break_count == 0, [b.reason for b in explain.break_reasons]
     assert explain.graph_count == 1
-    compiled = torch.compile(_chain, backend="aot_eager", fullgraph=True, dynamic=False)
+    compiled = torch.compile(_chain, backend=backend, fullgraph=True, dynamic=False)
     a = [v.detach().clone().requires_grad_(v.requires_grad) for v in inputs]
     b = [v.detach().clone().requires_grad_(v.requires_grad) for v in inputs]
     out, ref = compiled(*a), _chain_reference(*b)
@@ -131,6 +131,13 @@ def test_compiled_operators_have_no_graph_breaks_and_reference_gradients(fake_ru
     _compiled_matches_reference(_chain_inputs(generator), dict(atol=1e-10, rtol=1e-10))
     assert {name for name, *_ in fake_runtime} >= {"pad_copy", "phase_mod_fwd", "phase_mod_bwd", "mesh_fwd",
                                                    "mesh_bwd"}
+
+
+@pytest.mark.slow  # inductor's code generation: about 45 s on the 2-core CI machine
+def test_inductor_compiled_operators_have_reference_gradients(fake_runtime, generator):  # noqa: F811
+    """The same chain through inductor (the default backend; the operators become extern
+    calls in the generated code)."""
+    _compiled_matches_reference(_chain_inputs(generator), dict(atol=1e-10, rtol=1e-10), backend="inductor")
 
 
 def test_backward_is_not_differentiable_again(fake_runtime, generator):  # noqa: F811
