@@ -234,3 +234,23 @@ def test_bad_inputs_raise_clear_errors():
 def test_complex_cast_of_parameters_is_refused():
     with pytest.raises(TypeError, match="must be real"):
         ClementsMesh(4, generator=gen(0)).to(torch.complex64).matrix()
+
+
+def test_crosstalk_acts_on_wrapped_phases_so_2pi_multiples_change_nothing():
+    # a heater drives the wrapped phase in [0, 2π): adding multiples of 2π to programmed phases
+    # changes neither the ideal matrix nor the crosstalk the neighbours feel (θ enters as θ/2,
+    # so θ gets multiples of 4π: T(θ + 2π) = −T(θ); φ enters as e^{iφ} and gets 2π multiples)
+    mesh = ClementsMesh(6, generator=gen(31), dtype=torch.float64)
+    shifted = ClementsMesh(6, generator=gen(31), dtype=torch.float64)
+    k_theta = torch.randint(-3, 4, mesh.theta.shape, generator=gen(32)).double()
+    k_phi = torch.randint(-3, 4, mesh.phi.shape, generator=gen(33)).double()
+    assert (k_theta[mesh.layout.active] != 0).sum() > 5
+    with torch.no_grad():
+        shifted.theta.add_(4 * math.pi * k_theta)
+        shifted.phi.add_(2 * math.pi * k_phi)
+    assert float(shifted.theta.max()) > 2 * math.pi and float(shifted.phi.min()) < 0  # outside [0, 2π)
+    zeros = MeshErrors.zeros(mesh, dtype=torch.float64)
+    with_xt = MeshErrors(**{**zeros.to_dict(), "crosstalk": 0.03})
+    torch.testing.assert_close(shifted.matrix(), mesh.matrix(), atol=1e-12, rtol=0)
+    torch.testing.assert_close(shifted.matrix(with_xt), mesh.matrix(with_xt), atol=1e-12, rtol=0)
+    assert float((mesh.matrix(with_xt) - mesh.matrix()).abs().max()) > 1e-3  # the crosstalk is on
