@@ -66,12 +66,13 @@ class DatDriftConfig:
     epochs: int = 4
     batch_size: int = 50
     learning_rate: float = 1e-2
-    sepn_learning_rate: float = 1e-2
+    sepn_learning_rate: float = 1e-3
+    dat_internal_states: bool = True  # DAT also measures the taps after each mesh
     sepn_features: str = "2,2,2"
     rounds: int = 30
     round_queries: int = 20
     adapt_steps: int = 10
-    adapt_learning_rate: float = 5e-3  # PNN learning rate of recalibration steps
+    adapt_learning_rate: float = 1e-2  # PNN learning rate of recalibration steps
     finetune_every: int = 100
     finetune_steps: int = 10
     timeout_s: float = 60.0
@@ -168,7 +169,8 @@ def _arm(cfg, label, device, data, log) -> dict:
     _check_matches(device, task)
     tc = TrainConfig(method=method, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.learning_rate,
                      sepn_lr=cfg.sepn_learning_rate, sepn_features=parse_ints(cfg.sepn_features, "sepn_features", 3),
-                     lr_step_epochs=max(cfg.epochs, 1), seed=cfg.seed, eval_batch_size=max(cfg.n_test, 1))
+                     lr_step_epochs=max(cfg.epochs, 1), seed=cfg.seed, eval_batch_size=max(cfg.n_test, 1),
+                     internal_states=cfg.dat_internal_states and method == "dat")
     trainer = Trainer(task, tc, physical=device if method != "ideal" else None)
     t0 = time.perf_counter()
     x, y = data[0], data[1]

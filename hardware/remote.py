@@ -34,7 +34,7 @@ import time
 import torch
 import zmq
 
-from .server import units_of
+from .server import ClosesOnExit, units_of
 from .wire import WireError, decode, encode
 
 __all__ = ["RemoteDevice", "DeviceError", "DeviceUnavailable"]
@@ -50,7 +50,7 @@ class DeviceUnavailable(DeviceError):
     """The device did not answer within the timeouts and retries."""
 
 
-class RemoteDevice:
+class RemoteDevice(ClosesOnExit):
     """A device served by :class:`hardware.DeviceServer` (see the module docstring).
 
     Args:
@@ -211,12 +211,6 @@ class RemoteDevice:
     def close(self) -> None:
         self._drop_socket()
         self._ctx.term()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def __repr__(self) -> str:
         return (f"RemoteDevice({self.address}, family={self.family!r}, queries={self.queries}, "

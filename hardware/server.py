@@ -62,7 +62,17 @@ def check_bind(host: str, allow_remote: bool, token: str | None) -> None:
         raise ValueError(f"listening on {host!r} needs a shared-secret token of at least 16 characters")
 
 
-class DeviceServer:
+class ClosesOnExit:
+    """``with obj: ...`` calls ``obj.close()`` at the end."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class DeviceServer(ClosesOnExit):
     """Serve ``device`` on ``tcp://host:port`` (port 0: a free port; see :attr:`address`).
 
     Args:
@@ -200,12 +210,6 @@ class DeviceServer:
             self._closed = True
             self._sock.close(linger=0)
             self._ctx.term()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def __repr__(self) -> str:
         return f"DeviceServer({self.address}, id={self.server_id}, served={self.served}, refused={self.refused})"
