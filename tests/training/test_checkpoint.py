@@ -1,0 +1,101 @@
+"""Verified checkpoints: atomic writes, checksums, fallback to the previous checkpoint, and
+one-line errors naming the file."""
+
+import pytest
+import torch
+
+from hardware import PhysicalSystem
+from training import TrainConfig, Trainer
+from training.checkpoint import CheckpointError, atomic_json, load_checkpoint, read_json, save_checkpoint, sha256
+
+from _synthetic import mesh_task, synthetic_images
+
+
+def _flip(path, at=100):
+    data = bytearray(path.read_bytes())
+    data[min(at, len(data) - 1)] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def _fit(epochs, ckpt, resume=False, **kw):
+    task = mesh_task(modes=16, meshes=2)
+    device = PhysicalSystem(task.model, preset="bs=0.1,ps=0.1,read_noise=0.01", seed=6)
+    cfg = TrainConfig(method="dat", epochs=epochs, batch_size=40, lr=1e-2, sepn_features=(4, 6, 8), **kw)
+    trainer = Trainer(task, cfg, physical=device)
+    images, labels = synthetic_images(200, seed=7)
+    trainer.fit(images, labels, checkpoint=ckpt, resume=resume, progress=False)
+    return trainer
+
+
+def test_checkpoint_round_trip_and_checksum(tmp_path):
+    p = tmp_path / "c.pt"
+    digest = save_checkpoint({"a": torch.arange(5)}, p)
+    assert digest == sha256(p) == (tmp_path / "c.pt.sha256").read_text().strip()
+    assert torch.equal(load_checkpoint(p)["a"], torch.arange(5))
+    assert load_checkpoint(tmp_path / "missing.pt") is None
+
+
+def test_corrupt_checkpoint_without_fallback_names_the_file(tmp_path):
+    p = tmp_path / "c.pt"
+    save_checkpoint({"a": 1}, p)
+    _flip(p, 10)
+    with pytest.raises(CheckpointError, match=r"c\.pt is corrupt .*no good checkpoint left"):
+        load_checkpoint(p)
+
+
+def test_corrupt_json_names_the_file(tmp_path):
+    p = tmp_path / "progress.json"
+    atomic_json(p, {"x": 1})
+    p.write_text('{"x": ')
+    with pytest.raises(CheckpointError, match="progress.json is corrupt"):
+        read_json(p)
+
+
+def test_a_corrupt_latest_checkpoint_falls_back_to_the_previous_one(tmp_path):
+    full = _fit(3, None)
+    ckpt = tmp_path / "ckpt.pt"
+    _fit(2, ckpt)
+    assert (tmp_path / "ckpt.pt.prev").exists()  # the epoch-1 checkpoint was kept
+    _flip(ckpt)
+    with pytest.warns(UserWarning, match="resuming from the previous checkpoint"):
+        resumed = _fit(3, ckpt, resume=True)
+    assert resumed.history == full.history
+    for k, v in full.task.state_dict().items():
+        assert torch.equal(v, resumed.task.state_dict()[k]), k
+
+
+def test_resume_with_other_settings_is_refused_with_the_keys(tmp_path):
+    ckpt = tmp_path / "ckpt.pt"
+    _fit(1, ckpt)
+    with pytest.raises(CheckpointError, match=r"lr: 0\.01 -> 0\.02"):
+        _refit(ckpt)
+
+
+def _refit(ckpt):
+    task = mesh_task(modes=16, meshes=2)
+    device = PhysicalSystem(task.model, preset="bs=0.1,ps=0.1,read_noise=0.01", seed=6)
+    cfg = TrainConfig(method="dat", epochs=2, batch_size=40, lr=2e-2, sepn_features=(4, 6, 8))
+    images, labels = synthetic_images(200, seed=7)
+    Trainer(task, cfg, physical=device).fit(images, labels, checkpoint=ckpt, resume=True, progress=False)
+
+
+def test_stop_inside_an_epoch_resumes_to_the_uninterrupted_result(tmp_path):
+    full = _fit(2, None)
+    task = mesh_task(modes=16, meshes=2)
+    device = PhysicalSystem(task.model, preset="bs=0.1,ps=0.1,read_noise=0.01", seed=6)
+    cfg = TrainConfig(method="dat", epochs=2, batch_size=40, lr=1e-2, sepn_features=(4, 6, 8))
+    images, labels = synthetic_images(200, seed=7)
+    polls = {"n": 0}
+
+    def stop_after_three_steps():
+        polls["n"] += 1
+        return polls["n"] == 3
+
+    first = Trainer(task, cfg, physical=device).fit(images, labels, checkpoint=tmp_path / "c.pt",
+                                                    progress=False, should_stop=stop_after_three_steps)
+    assert first["interrupted"] and first["history"] == []  # stopped inside epoch 1 (5 batches)
+    resumed = _fit(2, tmp_path / "c.pt", resume=True)
+    assert resumed.history == full.history
+    assert resumed.queries == full.queries
+    for k, v in full.task.state_dict().items():
+        assert torch.equal(v, resumed.task.state_dict()[k]), k
