@@ -10,7 +10,7 @@ import sys
 import pytest
 import torch
 
-from hardware import DeviceServer, RandomWalkPhaseDrift, RemoteDevice
+from hardware import DeviceServer, DeviceUnavailable, RandomWalkPhaseDrift, RemoteDevice
 from hardware.serve import simulated_device
 from training import MeshTask, TrainConfig, Trainer
 from photonics import MeshNetwork
@@ -50,13 +50,13 @@ class _KillAfter:
         return out
 
 
-def _train(physical):
+def _train(physical, checkpoint=None, resume=False):
     g = torch.Generator().manual_seed(0)
     images, labels = torch.rand(60, 28, 28, generator=g), torch.randint(10, (60,), generator=g)
     task = MeshTask(MeshNetwork(16, 2, generator=torch.Generator().manual_seed(0)), crop=4)
     cfg = TrainConfig(method="dat", epochs=2, batch_size=20, lr=1e-2, sepn_features=(2, 2, 2), eval_batch_size=60)
     trainer = Trainer(task, cfg, physical=physical)
-    fit = trainer.fit(images, labels, progress=False)
+    fit = trainer.fit(images, labels, progress=False, checkpoint=checkpoint, resume=resume)
     return task.state_dict(), fit
 
 
@@ -138,6 +138,39 @@ def test_a_restarted_server_resumes_the_run_exactly():
         assert fit["history"] == fit_ref["history"]
         assert all(torch.equal(resumed[k], reference[k]) for k in reference)
         remote.close()
+    finally:
+        for t in threads:
+            t.stop()
+
+
+def test_a_device_gone_for_good_raises_and_the_checkpoint_resumes_the_run(tmp_path):
+    """The server dies in epoch 2 and stays away: DeviceUnavailable. A new server later, a new
+    client and Trainer.fit(resume=True) finish the run exactly as an uninterrupted one."""
+    device, model = _device()
+    threads = [DeviceServer(device, model=model).serve_in_thread()]
+    try:
+        port = int(threads[0].address.rsplit(":", 1)[1])
+        remote = RemoteDevice(threads[0].address, timeout_s=0.3, retries=1, retry_wait_s=0.05)
+        reference, fit_ref = _train(remote)
+        remote.load_state_dict(remote.initial_state)
+
+        class Gone(_KillAfter):
+            def measure(self, x, **kw):
+                out = self.remote.measure(x, **kw)
+                if self.remote.queries == self.k:
+                    self.procs[-1].stop()
+                return out
+
+        with pytest.raises(DeviceUnavailable, match="did not answer .* within 2 attempts"):
+            _train(Gone(remote, 6, threads, port), checkpoint=tmp_path / "ckpt.pt")  # epoch 1 = 4 queries
+        remote.close()
+        device, model = _device()
+        threads.append(DeviceServer(device, model=model, port=port).serve_in_thread())
+        back = RemoteDevice(threads[-1].address, timeout_s=5)
+        resumed, fit = _train(back, checkpoint=tmp_path / "ckpt.pt", resume=True)
+        assert back.queries == 8 and fit["history"] == fit_ref["history"]
+        assert all(torch.equal(resumed[k], reference[k]) for k in reference)
+        back.close()
     finally:
         for t in threads:
             t.stop()
