@@ -118,6 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv=None) -> int:
     from .server import DeviceServer
 
@@ -136,7 +140,7 @@ def main(argv=None) -> int:
     except (TypeError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill PID` stops it as Ctrl-C does
     print(f"serving {device!r} at {server.address}" + (" (token required)" if token else ""), flush=True)
     try:
         server.serve(max_requests=args.max_requests)

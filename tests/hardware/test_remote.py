@@ -176,3 +176,42 @@ def test_listening_beyond_loopback_needs_a_flag_and_a_token(capsys):
     assert "--power takes 2 comma-separated numbers" in capsys.readouterr().err
     with pytest.raises(ValueError, match="device address must look like tcp://"):
         RemoteDevice("http://127.0.0.1:80")
+
+
+class _Instrument:
+    """A minimal adapter written from scratch: a 'chip' whose ports read |x|², and whose
+    camera fails on batches of 13."""
+
+    family = "mesh"
+
+    def __init__(self):
+        self.queries = self.samples = 0
+
+    def load_parameters(self, state):
+        self.state = dict(state)
+
+    def measure(self, x, *, internal_states=False):
+        if x.shape[0] == 13:
+            raise OSError("camera timeout")
+        self.queries += 1
+        self.samples += x.shape[0]
+        reading = x.real**2 + x.imag**2
+        return (reading, [reading]) if internal_states else reading
+
+    def state_dict(self):
+        return {"queries": self.queries, "samples": self.samples}
+
+    def load_state_dict(self, d):
+        self.queries, self.samples = d["queries"], d["samples"]
+
+
+def test_any_adapter_is_served_and_its_failures_are_reported():
+    inst = _Instrument()
+    assert isinstance(inst, PhysicalDevice)
+    with DeviceServer(inst).serve_in_thread() as thread, RemoteDevice(thread.address, timeout_s=10) as remote:
+        x = torch.tensor([[1 + 2j, 3j], [0.5, -1 + 0j]], dtype=torch.complex64)
+        assert torch.equal(remote.measure(x), torch.tensor([[5.0, 9.0], [0.25, 1.0]]))
+        with pytest.raises(DeviceError, match=r"\(device\): measure failed: OSError: camera timeout"):
+            remote.measure(torch.zeros(13, 2, dtype=torch.complex64))
+        reading, taps = remote.measure(x, internal_states=True)
+        assert len(taps) == 1 and (remote.queries, remote.samples) == (2, 4)
