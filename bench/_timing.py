@@ -27,6 +27,23 @@ def interleaved(fns: dict, *, repeats: int, warmup: int = 2, clock=time.perf_cou
     return {k: statistics.median(v) for k, v in times.items()}
 
 
+def interleaved_wall_cpu(fns: dict, *, repeats: int, warmup: int = 1) -> tuple[dict, dict]:
+    """Median wall time and median process CPU time (ms) of each callable, from the same
+    interleaved runs (one pass, both clocks)."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    wall, cpu = {k: [] for k in fns}, {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            w0, c0 = time.perf_counter(), time.process_time()
+            fn()
+            cpu[k].append((time.process_time() - c0) * 1e3)
+            wall[k].append((time.perf_counter() - w0) * 1e3)
+    med = statistics.median
+    return {k: med(v) for k, v in wall.items()}, {k: med(v) for k, v in cpu.items()}
+
+
 def emit(record: dict) -> None:
     record.setdefault("torch", torch.__version__)
     record.setdefault("threads", torch.get_num_threads())

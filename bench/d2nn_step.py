@@ -1,10 +1,12 @@
 """Benchmark: one training step of a 5-layer diffractive network (200×200, batch 32).
 
 ``onnsim``: ``OpticalSystem`` of 5 × (``PhaseMask`` → ``FreeSpace``) with the default FFT
-backend, intensity MSE loss, Adam step. ``torch``: the same network hand-written with
-``torch.fft`` and precomputed transfer functions (the reference the issue compares with).
-``onnsim_torch``: the onnsim network forced onto ``fft_backend="torch"``. Same run,
-interleaved, medians. One JSON line.
+backend, intensity MSE loss, Adam step. ``limit``: the same network hand-written with the
+in-place FFTW filter of ``_limit.InPlace`` (planned for the batch, backward = the filter
+with conj(H)) and precomputed transfer functions: the in-place FFTW limit. ``torch``: the
+hand-written network on ``torch.fft``; ``onnsim_torch``: the onnsim network forced onto
+``fft_backend="torch"``. Same run, interleaved, medians of wall and process-CPU time. One
+JSON line.
 
     python bench/d2nn_step.py [--repeats 7] [--n 200] [--batch 32] [--layers 5]
 """
@@ -12,14 +14,14 @@ interleaved, medians. One JSON line.
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 
 from optics import Field, FreeSpace, Grid, OpticalSystem, PhaseMask
 from optics.functional import asm_transfer_function
 
-from _timing import emit, interleaved
+from _limit import InPlace, InPlaceFilter
+from _timing import emit, interleaved_wall_cpu
 
 LAM, PITCH, Z = 0.75e-3, 0.4e-3, 0.03
 
@@ -44,7 +46,10 @@ def main(argv=None):
         model = OpticalSystem(*layers)
         return model, torch.optim.Adam(model.parameters(), lr=1e-2)
 
-    models = {k: onnsim_model(k) for k in ("auto", "scipy", "torch")}
+    models = {k: onnsim_model(k) for k in ("auto", "torch")}
+    for m in models["auto"][0].modules():
+        if isinstance(m, FreeSpace):
+            m.warm_up()
 
     def step_onnsim(which):
         model, opt = models[which]
@@ -54,26 +59,36 @@ def main(argv=None):
         opt.step()
 
     h = asm_transfer_function(grid, LAM, Z)
-    phases = [torch.zeros(n, n, requires_grad=True) for _ in range(L)]
-    opt_t = torch.optim.Adam(phases, lr=1e-2)
+    hn, hc = h.numpy(), h.conj().resolve_conj().numpy()
+    plan = InPlace(b, (n, n), tuple(h.shape))
 
-    def step_torch():
-        opt_t.zero_grad(set_to_none=True)
-        u = x
-        for p in phases:
-            u = u * torch.polar(torch.ones_like(p), p)
-            u = torch.fft.ifft2(torch.fft.fft2(u, s=tuple(h.shape)) * h)[..., :n, :n]
-        loss = (u.abs().square() - target).square().mean()
-        loss.backward()
-        opt_t.step()
+    def hand_written(propagate):
+        """The network written out: phase masks, ``propagate``, intensity MSE, Adam."""
+        phases = [torch.zeros(n, n, requires_grad=True) for _ in range(L)]
+        opt = torch.optim.Adam(phases, lr=1e-2)
 
-    fns = {"torch": step_torch, "onnsim": lambda: step_onnsim("auto"),
-           "onnsim_scipy": lambda: step_onnsim("scipy"), "onnsim_torch": lambda: step_onnsim("torch")}
-    t = interleaved(fns, repeats=args.repeats)
-    c = interleaved(fns, repeats=args.repeats, clock=time.process_time)
+        def step():
+            opt.zero_grad(set_to_none=True)
+            u = x
+            for p in phases:
+                u = propagate(u * torch.polar(torch.ones_like(p), p))
+            loss = (u.real.square() + u.imag.square() - target).square().mean()
+            loss.backward()
+            opt.step()
+
+        return step
+
+    step_torch = hand_written(lambda u: torch.fft.ifft2(torch.fft.fft2(u, s=tuple(h.shape)) * h)[..., :n, :n])
+    step_limit = hand_written(lambda u: InPlaceFilter.apply(u, plan, hn, hc))
+
+    fns = {"limit": step_limit, "torch": step_torch, "onnsim": lambda: step_onnsim("auto"),
+           "onnsim_torch": lambda: step_onnsim("torch")}
+    t, c = interleaved_wall_cpu(fns, repeats=args.repeats)
     emit({"bench": "d2nn_step", "n": n, "batch": b, "layers": L, "dtype": "complex64", "pad_factor": 2,
           **{f"{k}_ms": round(v, 3) for k, v in t.items()},
           **{f"{k}_cpu_ms": round(v, 3) for k, v in c.items()},
+          "onnsim_vs_limit": round(t["onnsim"] / t["limit"], 3),
+          "onnsim_vs_limit_cpu": round(c["onnsim"] / c["limit"], 3),
           "onnsim_vs_torch": round(t["onnsim"] / t["torch"], 3),
           "onnsim_vs_torch_cpu": round(c["onnsim"] / c["torch"], 3)})
 

@@ -30,34 +30,14 @@ from __future__ import annotations
 
 import argparse
 import math
-import statistics
-import time
 
 import torch
 
 from optics import Field, FreeSpace, Grid, OpticalSystem, PhaseMask
 
 from _timing import emit
+from _timing import interleaved_wall_cpu as interleaved  # medians of wall and CPU time
 from propagation import LAM, PITCH, Z  # the geometry of propagation.py (and d2nn_step.py)
-
-
-def interleaved(fns: dict, *, repeats: int, warmup: int = 1) -> tuple[dict, dict]:
-    """Medians (ms) of wall time and of process CPU time, from the same interleaved calls.
-
-    As ``_timing.interleaved``; CPU time (all threads of this process) is less sensitive to
-    other load on a shared machine than wall time."""
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    wall, cpu = {k: [] for k in fns}, {k: [] for k in fns}
-    for _ in range(repeats):
-        for k, fn in fns.items():
-            w0, c0 = time.perf_counter(), time.process_time()
-            fn()
-            cpu[k].append((time.process_time() - c0) * 1e3)
-            wall[k].append((time.perf_counter() - w0) * 1e3)
-    med = lambda d: {k: statistics.median(v) for k, v in d.items()}  # noqa: E731
-    return med(wall), med(cpu)
 
 
 def _times(rec: dict, wall: dict, cpu: dict, default: bool) -> None:

@@ -11,7 +11,7 @@ back in place, write the scaled crop into the result. So
 * the workspaces hold ``2k`` fields whatever the batch: memory beyond the input and the
   result is a few MB, below an in-place transform of the whole batch;
 * one field of a 400² or 1024² transform stays in cache between the two transforms and the
-  multiply. Measured on the 2-core machine (complex64, one thread, idle, ms per field):
+  multiply. Measured on the 2-core machine (complex64, 2 FFTW threads, load < 1, ms per field):
   k = 1 0.69 (400²) and 8.0 (1024²); k = 8 1.2 and 10.5; one in-place plan over a batch of
   32 2.6 and 11.1.
 
@@ -23,9 +23,9 @@ barriers several times per field, which on a loaded machine cost more than the t
 in-place plan over the batch). A batch of a single chunk runs on one lane with ``workers``
 FFTW threads.
 
-Workspaces are cached per (shape, padded shape, dtype, threads, chunk, lane) in an LRU bounded in bytes
-(:func:`workspace_limit`: ``$ONNSIM_FFT_WORKSPACE_MB`` or 1/16 of the physical memory, at
-most 1 GiB); a chunk shrinks to fit the bound, and a workspace larger than the bound is
+Workspaces are cached per (shape, padded shape, dtype, threads, chunk, lane) in an LRU
+bounded in bytes (:func:`workspace_limit`: ``$ONNSIM_FFT_WORKSPACE_MB`` or 1/16 of the
+physical memory, at most 1 GiB); a chunk shrinks to fit the bound, and a workspace larger than the bound is
 used once and dropped. :func:`release` frees them all. Plans are FFTW_MEASURE; the wisdom
 is persisted per machine (:mod:`optics._wisdom`), so a new process plans from it at once;
 :func:`warm_up` plans ahead of the first call.
@@ -170,16 +170,18 @@ def prepare() -> None:
     _wisdom.load()
 
 
-_POOL = None
+_POOL = (None, 0, -1)  # (executor, size, pid): a forked child makes its own
 
 
 def _pool(size: int):
     global _POOL
-    if _POOL is None or _POOL._max_workers < size:
+    pool, have, pid = _POOL
+    if pool is None or have < size or pid != os.getpid():
         from concurrent.futures import ThreadPoolExecutor
 
-        _POOL = ThreadPoolExecutor(max_workers=size, thread_name_prefix="onnsim-fftw")
-    return _POOL
+        pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="onnsim-fftw")
+        _POOL = (pool, size, os.getpid())
+    return pool
 
 
 def _run(wss: list, x: np.ndarray, h: np.ndarray, out: np.ndarray, check=None) -> None:

@@ -21,7 +21,7 @@ import platform
 import warnings
 from pathlib import Path
 
-__all__ = ["CACHE_ENV", "cache_dir", "wisdom_path", "load", "save"]
+__all__ = ["CACHE_ENV", "cache_dir", "wisdom_path", "load", "save", "cpu_model"]
 
 CACHE_ENV = "ONNSIM_CACHE_DIR"
 _FORMAT = 1
@@ -37,7 +37,8 @@ def cache_dir() -> Path:
     return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "onnsim"
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
+    """The CPU model name (Linux: /proc/cpuinfo), else the platform's processor string."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -50,7 +51,7 @@ def _cpu_model() -> str:
 def _machine_key() -> str:
     import pyfftw
 
-    ident = "|".join((platform.node(), _cpu_model(), platform.machine(), pyfftw.__version__))
+    ident = "|".join((platform.node(), cpu_model(), platform.machine(), pyfftw.__version__))
     return hashlib.sha256(ident.encode()).hexdigest()[:16]
 
 

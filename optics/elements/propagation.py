@@ -42,8 +42,11 @@ class FreeSpace(nn.Module):
             :func:`optics.functional.propagation._check_finite_result`), and the band-limit
             loss as above. ``None`` (default): on for CPU fields, off for CUDA fields, whose
             checks would each synchronise with the host; ``True`` / ``False`` force it.
-        fft_backend: FFT implementation: ``"auto"`` (threaded scipy.fft on CPU, torch.fft
-            on GPU), ``"torch"``, ``"scipy"`` or ``"pyfftw"`` (see :mod:`optics._fft`).
+        fft_backend: FFT implementation: ``"auto"`` (on CPU the chunked planned FFTW filter
+            of :mod:`optics._fftw` from 128² padded elements, torch.fft below; torch.fft on
+            GPU), ``"torch"``, ``"scipy"`` or ``"pyfftw"`` (see :mod:`optics._fft`). Planning
+            happens on the first call per shape, from the FFTW wisdom cache when it has the
+            shape; :meth:`warm_up` plans ahead.
         backend: ``"auto"`` (fused CuPy kernel for CUDA fields when CuPy works, torch
             otherwise), ``"torch"`` or ``"cupy"``; see
             :func:`optics.functional.apply_transfer_function`.

@@ -230,3 +230,24 @@ def test_freespace_band_loss_checked_when_validating():
 def test_bad_validate_flag():
     with pytest.raises(ValueError, match="validate must be"):
         FreeSpace(Grid(8, PITCH), LAM, 0.001, validate="yes")
+
+
+def _filter_in_child(queue):
+    x, h = _rand((4, 6, 6)), _rand((12, 12), seed=1)
+    out = _fft.filter2(x, h, backend="pyfftw", threads=2)
+    queue.put(float((out - _fft.filter2(x, h, backend="torch")).abs().max()))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_lanes_work_in_a_forked_child():
+    """The lanes' thread pool does not survive a fork; a child makes its own."""
+    import multiprocessing
+
+    _fft.filter2(_rand((4, 6, 6)), _rand((12, 12), seed=1), backend="pyfftw", threads=2)  # the parent's pool
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_filter_in_child, args=(queue,))
+    child.start()
+    err = queue.get(timeout=120)
+    child.join(timeout=60)
+    assert child.exitcode == 0 and err < 1e-10
