@@ -124,3 +124,21 @@ def test_drift_state_resumes_exactly_and_zero_drift_is_the_bare_system():
     with pytest.raises(ValueError, match="LateralDrift moves the input plane of a diffractive set-up"):
         DriftingSystem(bare, model2, [LateralDrift((1e-6, 0.0))])
     assert isinstance(base, PhysicalSystem)
+
+
+@pytest.mark.filterwarnings("ignore::optics.SamplingWarning")
+def test_lateral_drift_translates_the_input_plane():
+    """v = one pixel per second in y at 1 s per query: the k-th measurement is the twin's
+    measurement of the input rolled by k pixels (a whole-pixel shift is a roll)."""
+    from optics import Field, Grid
+
+    pitch = 0.4e-3
+    base, model = simulated_device(family="diffractive", grid_px=16, layers=2, preset="none")
+    twin, _ = simulated_device(family="diffractive", grid_px=16, layers=2, preset="none")
+    dev = DriftingSystem(base, model, [LateralDrift((pitch, 0.0))], seconds_per_query=1.0)
+    data = torch.zeros(2, 16, 16, dtype=torch.complex64)
+    data[:, 6:9, 5:11] = 1.0
+    field = Field(data, Grid(16, pitch), 0.75e-3)
+    for k in range(3):
+        rolled = field.replace(data=torch.roll(field.data, k, dims=-2))
+        assert torch.allclose(dev.measure(field), twin.measure(rolled), rtol=1e-4, atol=1e-6)

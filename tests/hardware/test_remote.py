@@ -48,6 +48,7 @@ def test_remote_measurements_are_bit_identical_to_in_process(served):
         assert remote.state_dict()["queries"] == 6
 
 
+@pytest.mark.filterwarnings("ignore::optics.SamplingWarning")
 def test_diffractive_field_travels_bit_identically():
     device, model = simulated_device(family="diffractive", grid_px=16, layers=2, preset="low", error_seed=2)
     twin, _ = simulated_device(family="diffractive", grid_px=16, layers=2, preset="low", error_seed=2)
