@@ -183,9 +183,22 @@ def test_errors_are_not_readable_through_the_public_api():
     device = PhysicalSystem(diffractive_model(), preset="high", seed=0)
     public = [a for a in dir(device) if not a.startswith("_")]
     assert set(public) == {"family", "load_parameters", "load_state_dict", "measure", "queries", "samples",
-                           "save_errors", "state_dict"}
+                           "save_errors", "state_dict", "to", "fork_noise"}  # to/fork_noise return nothing hidden
     assert set(device.state_dict()) == {"queries", "samples", "noise_rng"}
     assert "shift" not in repr(device) and "error" not in repr(device).lower()
+
+
+def test_forked_noise_streams_are_independent_and_deterministic():
+    model = diffractive_model()
+    field = input_field(model[0].grid)
+    reads = []
+    for stream in (0, 1, 0):
+        device = PhysicalSystem(model, preset="high", seed=5)
+        device.fork_noise(stream)
+        reads.append(device.measure(field))
+    assert torch.equal(reads[0], reads[2]) and not torch.equal(reads[0], reads[1])
+    plain = PhysicalSystem(model, preset="high", seed=5).measure(field)
+    assert not torch.equal(plain, reads[0])  # a forked stream is not the unforked one
 
 
 def test_same_seed_same_device_different_seed_different_device():
