@@ -109,8 +109,8 @@ def train_focusing_layer(*, wavelength: float, pixel: float, pixels: int, z: flo
     powers; Adam. Returns ``phase`` (rad, per pixel), ``spot_centres`` (m), ``efficiency``
     and ``nonuniformity`` after training, and the loss ``history``."""
     from optics import Field, Grid
-    from optics.functional.masks import phase_mask
-    from optics.functional.propagation import asm_propagate
+    from training import TrainConfig, Trainer
+    from training.design import DesignTask
 
     dx = wavelength / resolution
     px = int(round(pixel / dx))
@@ -123,29 +123,47 @@ def train_focusing_layer(*, wavelength: float, pixel: float, pixels: int, z: flo
     regions = torch.stack([(x - c).abs() < spot_width / 2 for c in centres]).double()
     grid = Grid((1, nx), (dx, dx))
     gen = torch.Generator().manual_seed(seed)
-    phase = (0.1 * torch.randn(pixels, generator=gen, dtype=torch.float64)).requires_grad_(True)
-    opt = torch.optim.Adam([phase], lr=learning_rate)
-    ones = torch.ones(1, nx, dtype=torch.complex128)
+    layer = _PeriodicLayer(0.1 * torch.randn(pixels, generator=gen, dtype=torch.float64), px, z)
+    field = Field(torch.ones(1, nx, dtype=torch.complex128), grid, wavelength)
 
-    def forward(ph):
-        f = phase_mask(Field(ones, grid, wavelength), ph.repeat_interleave(px)[None, :])
-        i = asm_propagate(f, z, pad_factor=1, band_limit=False, check_sampling=False).intensity()[0]
-        p = regions @ i / i.sum()
-        return p, i
+    def fractions(out):
+        i = out.intensity()[0]
+        return regions @ i / i.sum()
 
-    history = []
-    for _ in range(steps):
-        p, _ = forward(phase)
-        loss = -p.sum() + p.std() / p.mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        history.append(float(loss.detach()))
+    def objective(out):
+        p = fractions(out)
+        return -p.sum() + p.std() / p.mean()
+
+    def metrics(out):
+        p = fractions(out)
+        return {"efficiency": p.sum(), "nonuniformity": p.std() / p.mean()}
+
+    task = DesignTask(layer, field, objective=objective, metrics=metrics)
+    trainer = Trainer(task, TrainConfig(method="ideal", epochs=steps, batch_size=1, lr=learning_rate,
+                                        lr_step_epochs=steps, lr_gamma=1.0, select="last", seed=seed, device="cpu"))
+    fit = trainer.fit(*task.data(), val=task.data(), progress=False)
     with torch.no_grad():
-        p, i = forward(phase)
-    return {"phase": phase.detach().numpy().copy(), "spot_centres": centres, "spot_fractions": p.numpy().tolist(),
-            "efficiency": float(p.sum()), "nonuniformity": float(p.std() / p.mean()), "history": history,
-            "train_intensity": i.numpy(), "train_x": x.numpy()}
+        out = layer(field)
+        p, i = fractions(out), out.intensity()[0]
+    return {"phase": layer.phase.detach().numpy().copy(), "spot_centres": centres, "spot_fractions": p.numpy().tolist(),
+            "efficiency": float(p.sum()), "nonuniformity": float(p.std() / p.mean()),
+            "history": [h["loss"] for h in fit["history"]], "train_intensity": i.numpy(), "train_x": x.numpy()}
+
+
+class _PeriodicLayer(torch.nn.Module):
+    """One period of a 1-D phase-only layer (``px`` grid steps per pixel) and the free space
+    behind it: circular angular-spectrum propagation over ``z`` (``pad_factor=1``)."""
+
+    def __init__(self, phase: torch.Tensor, px: int, z: float):
+        super().__init__()
+        self.phase, self.px, self.z = torch.nn.Parameter(phase), px, z
+
+    def forward(self, field):
+        from optics.functional.masks import phase_mask
+        from optics.functional.propagation import asm_propagate
+
+        f = phase_mask(field, self.phase.repeat_interleave(self.px)[None, :])
+        return asm_propagate(f, self.z, pad_factor=1, band_limit=False, check_sampling=False)
 
 
 def _spot_fractions(field, x, centres, width) -> list[float]:
