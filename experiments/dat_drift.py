@@ -62,7 +62,7 @@ class DatDriftConfig:
     seconds_per_query: float = 1.0
     drift_seed: int = 0
     n_train: int = 2000
-    n_test: int = 300
+    n_test: int = 1000
     epochs: int = 4
     batch_size: int = 50
     learning_rate: float = 1e-2
@@ -71,7 +71,7 @@ class DatDriftConfig:
     sepn_features: str = "2,2,2"
     rounds: int = 30
     round_queries: int = 20
-    adapt_steps: int = 10
+    adapt_steps: int = 15
     adapt_learning_rate: float = 1e-2  # PNN learning rate of recalibration steps
     finetune_every: int = 100
     finetune_steps: int = 10

@@ -85,7 +85,7 @@ class RemoteDevice(ClosesOnExit):
         self.resends = 0  # requests sent again after a timeout
         hello = self._hello()
         self.description = hello["description"]
-        self.initial_state = copy.deepcopy(hello["state"])
+        self.initial_state = hello["initial_state"]  # the device as the server started it
 
     # -- transport -------------------------------------------------------------------------
     def _socket(self):

@@ -95,6 +95,7 @@ class DeviceServer(ClosesOnExit):
         self.device = device
         self.description = describe_device(device, model)
         self.server_id = secrets.token_hex(8)
+        self.initial_state = device.state_dict()  # what "reset" means for clients (hello sends it)
         self.max_bytes = int(max_bytes)
         self._token = token.encode() if token else None
         self._ctx = zmq.Context()
@@ -136,7 +137,8 @@ class DeviceServer(ClosesOnExit):
         if op == "hello":
             self.served += 1
             return encode("hello", {"server": self.server_id, "description": self.description,
-                                    "max_bytes": self.max_bytes, **self._counters()}, server=self.server_id)
+                                    "max_bytes": self.max_bytes, "initial_state": self.initial_state,
+                                    **self._counters()}, server=self.server_id)
         if req.get("server") != self.server_id:
             return self._error("restarted", f"this is server {self.server_id}, not {req.get('server')!r}: "
                                             "send hello and restore the device state first")

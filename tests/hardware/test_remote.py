@@ -46,6 +46,8 @@ def test_remote_measurements_are_bit_identical_to_in_process(served):
             assert torch.equal(remote.measure(x), twin.measure(x))
         assert (remote.queries, remote.samples) == (6, 2 * (5 + 7 + 1))  # counted here, call by call
         assert remote.state_dict()["queries"] == 6
+    with RemoteDevice(thread.address, timeout_s=10) as late:  # a later client sees the device as it started
+        assert late.queries == 6 and late.initial_state["queries"] == 0
 
 
 @pytest.mark.filterwarnings("ignore::optics.SamplingWarning")
