@@ -1,6 +1,6 @@
 """Benchmark: GPU fast paths (CuPy kernels) vs torch eager vs ``torch.compile``.
 
-Workloads (issue 10), each measured in the same run, interleaved, medians of CUDA-synchronised
+Workloads, each measured in the same run, interleaved, medians of CUDA-synchronised
 wall times, plus the peak of ``torch.cuda.max_memory_allocated`` over one call (all kernel
 buffers are torch allocations; ``cupy_pool_mb`` adds CuPy's pool, i.e. cuFFT work areas):
 

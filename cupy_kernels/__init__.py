@@ -4,7 +4,7 @@ Importing this package never fails: without CuPy or a CUDA device the kernels ar
 unavailable, and :func:`is_available` / :func:`why_unavailable` say so. ``optics`` and
 ``photonics`` load it lazily and fall back to their torch reference code.
 
-Dispatch (DESIGN.md §8): library functions take ``backend="auto" | "torch" | "cupy"`` and
+Dispatch (docs/gpu.md): library functions take ``backend="auto" | "torch" | "cupy"`` and
 ask :func:`use_cupy`. ``"auto"`` takes the CuPy kernels only for CUDA tensors when
 :func:`is_available` (never probing CuPy for CPU tensors, so CPU results cannot change);
 ``"torch"`` always runs the torch reference; ``"cupy"`` insists and raises a clear error

@@ -3,7 +3,7 @@
 These define what each kernel computes; the GPU tests compare the kernels with them, and the
 CPU tests compare them with the library code they stand in for (``optics._fft.filter2``,
 ``optics.PhaseMask``, ``hardware.diffractive.applied_phase``, ``photonics._engine``).
-No CuPy here, and nothing from the rest of the project (DESIGN.md §1).
+No CuPy here, and nothing from the rest of the project (docs/design.md#dependency-direction).
 """
 
 from __future__ import annotations

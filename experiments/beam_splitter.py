@@ -9,7 +9,7 @@ output plane. The run trains the masks with Adam, then
 * cross-checks the trained design with an independent propagator (Rayleigh–Sommerfeld
   convolution instead of the angular spectrum),
 * measures how efficiency and uniformity degrade when the middle layer is laterally
-  misaligned by sub-pixel amounts (the systematic error that later issues train against).
+  misaligned by sub-pixel amounts (the systematic error that other experiments train against).
 
 It writes ``config.json``, ``results.h5``, ``model.pt``, ``figures/*.png`` and ``report.md``,
 checkpoints atomically and resumes with ``--resume``.

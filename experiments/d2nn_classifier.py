@@ -1,5 +1,5 @@
 """d2nn-classifier — the all-optical diffractive classifier of Lin et al. (Science 2018),
-REFERENCE.md §D: 5 phase-only layers of 200×200 at 0.4 mm, λ 0.75 mm, 3 cm apart, ten
+Lin et al., Science 361, 1004 (2018) (docs/references.md#d2nn): 5 phase-only layers of 200×200 at 0.4 mm, λ 0.75 mm, 3 cm apart, ten
 detector regions, trained with softmax cross-entropy; tested numerically and on a physical
 system (preset ``none`` by default: the published numbers are simulations).
 """
@@ -47,7 +47,7 @@ SCALES = {
 }
 
 
-@register("d2nn-classifier", "Diffractive classifier of Lin et al. 2018 (REFERENCE §D)", D2nnConfig,
+@register("d2nn-classifier", "Diffractive classifier of Lin et al. (Science 2018)", D2nnConfig,
           runtime={"smoke": "5 s", "cpu": "10 min", "paper": "hours (GPU)"}, scales=SCALES)
 def run(cfg: D2nnConfig, out_dir: Path, *, resume: bool = False, runtime: Runtime | None = None) -> dict:
     runtime = runtime or Runtime()
@@ -60,6 +60,6 @@ def run(cfg: D2nnConfig, out_dir: Path, *, resume: bool = False, runtime: Runtim
     intro = (f"{cfg.layers} phase-only layers of {cfg.grid_px}×{cfg.grid_px} at {cfg.pitch_m * 1e3:.2f} mm, "
              f"λ {cfg.wavelength_m * 1e3:.2f} mm, {cfg.gap_m * 1e3:.0f} mm apart; {cfg.dataset} resized to "
              f"{cfg.image_px} px as input amplitude. Published (Lin et al. 2018, MSE loss): 91.75% MNIST; "
-             "with softmax cross-entropy ≈97% MNIST, ≈89% Fashion-MNIST (REFERENCE §D).")
+             "with softmax cross-entropy ≈97% MNIST, ≈89% Fashion-MNIST (Mengu et al., IEEE JSTQE 2020; docs/references.md#d2nn).")
     return write_study_record(out_dir, "d2nn-classifier", cfg, results, title="d2nn-classifier", intro=intro,
                               extra_figures=extra)

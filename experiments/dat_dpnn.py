@@ -1,8 +1,8 @@
-"""dat-dpnn — dual adaptive training of a diffractive PNN (REFERENCE.md §B).
+"""dat-dpnn — dual adaptive training of a diffractive PNN (docs/references.md#dat-diffractive).
 
 Phase-only layers on an SLM-like geometry (placeholder: λ 520 nm, 12.5 µm pixels, 400×400
 modulated pixels on a 700×700 grid, 4 layers 0.3 m apart), amplitude-encoded input, ten
-square detector regions. The physical system carries the DESIGN.md §4 errors at a preset
+square detector regions. The physical system carries the diffractive errors of docs/hardware.md at a preset
 severity; direct deployment, PAT and DAT are compared on it.
 """
 
@@ -112,7 +112,7 @@ def diffractive_figures(out_dir: Path, cfg, label: str, data) -> list[tuple[str,
     return [(f"{label} phase masks", f1.name), (f"{label} output patterns", f2.name)]
 
 
-@register("dat-dpnn", "DAT vs PAT vs direct deployment on a diffractive PNN (REFERENCE §B)", DatDpnnConfig,
+@register("dat-dpnn", "DAT vs PAT vs direct deployment on a diffractive PNN (Zheng et al. 2023)", DatDpnnConfig,
           runtime={"smoke": "15 s", "cpu": "4 min", "paper": "hours (GPU)"}, scales=SCALES)
 def run(cfg: DatDpnnConfig, out_dir: Path, *, resume: bool = False, runtime: Runtime | None = None) -> dict:
     runtime = runtime or Runtime()
@@ -126,6 +126,6 @@ def run(cfg: DatDpnnConfig, out_dir: Path, *, resume: bool = False, runtime: Run
     intro = (f"{cfg.layers} phase layers ({cfg.active_px}×{cfg.active_px} modulated of {cfg.grid_px}×{cfg.grid_px}, "
              f"{cfg.pitch_m * 1e6:.1f} µm pixels, λ {cfg.wavelength_m * 1e9:.0f} nm, gaps {cfg.gap_m * 1e3:.1f} mm), "
              f"{cfg.dataset} resized to {cfg.image_px} px. Physical system: preset {cfg.preset!r} "
-             "(docs/hardware.md; error seed {}). The geometry is a placeholder (REFERENCE §B).".format(cfg.error_seed))
+             "(docs/hardware.md; error seed {}). The geometry is a placeholder (docs/references.md#dat-diffractive).".format(cfg.error_seed))
     return write_study_record(out_dir, "dat-dpnn", cfg, results, title=f"dat-dpnn: diffractive PNN, {cfg.preset} errors",
                               intro=intro, extra_figures=extra)

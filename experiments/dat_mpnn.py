@@ -1,4 +1,4 @@
-"""dat-mpnn — dual adaptive training of the interference PNN (REFERENCE.md §A).
+"""dat-mpnn — dual adaptive training of the interference PNN (Zheng et al., Nat. Mach. Intell. 5, 2023; docs/references.md#dat).
 
 Three 64-mode Clements meshes with electro-optic activations classify Fourier-cropped
 MNIST or Fashion-MNIST images. The physical system carries static beam-splitter (bs) and
@@ -78,7 +78,7 @@ def arms_for(cfg: DatMpnnConfig, preset: str) -> list[Arm]:
     return arms
 
 
-@register("dat-mpnn", "DAT vs PAT vs direct deployment on the 3-mesh interference PNN (REFERENCE §A)",
+@register("dat-mpnn", "DAT vs PAT vs direct deployment on the 3-mesh interference PNN (Zheng et al. 2023)",
           DatMpnnConfig, runtime={"smoke": "10 s", "cpu": "15 min", "paper": "hours (GPU)"}, scales=SCALES)
 def run(cfg: DatMpnnConfig, out_dir: Path, *, resume: bool = False, runtime: Runtime | None = None) -> dict:
     runtime = runtime or Runtime()

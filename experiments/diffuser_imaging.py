@@ -1,5 +1,5 @@
 """diffuser-imaging — all-optical imaging through random diffusers (Luo et al., eLight 2, 4
-(2022); REFERENCE.md §C).
+(2022); docs/references.md#diffusers).
 
 Geometry (paper scale): an amplitude object (MNIST grey value = field amplitude, 28 -> 160 px
 bilinear, centred in 240×240 at 0.3 mm pitch) -> 40 mm -> thin random phase diffuser ->
@@ -70,7 +70,7 @@ class ImagingConfig:
     layer_gap_m: float = 2e-3
     layer_to_output_m: float = 7e-3
     pad_factor: float = 2.0
-    # diffuser statistics (REFERENCE §C)
+    # diffuser statistics (Luo et al. 2022; docs/references.md#diffusers)
     diffuser_sigma_lambda: float = 4.0
     diffuser_sigma_mix: str = ""  # e.g. "2,4,6": training diffusers cycle through these σ/λ
     delta_n: float = 0.74
@@ -106,7 +106,7 @@ class ImagingConfig:
         return Grid(self.grid_px, self.pitch_m)
 
 
-# paper: REFERENCE §C exactly (GPU).
+# paper: the published setting exactly (docs/references.md#diffusers; GPU).
 # cpu: the same λ, pitch, distances and diffuser statistics (they set the physics: the
 # diffuser phase std depends on σ in pixels, so the pitch is kept) on half the lateral
 # extent: 120×120 layers (36 mm) with the object 80 px (24 mm) — the object keeps 2/3 of the
@@ -387,7 +387,7 @@ def _report(cfg, s: dict, figs, wall: float) -> str:
     fig_md = "\n".join(f"![{c}](figures/{f})" for c, f in figs)
     return f"""# diffuser-imaging
 
-All-optical imaging through random diffusers (Luo et al., eLight 2022; REFERENCE.md §C).
+All-optical imaging through random diffusers (Luo et al., eLight 2, 4 (2022)).
 {cfg.layers} phase-only layers of {cfg.grid_px}×{cfg.grid_px} at {cfg.pitch_m * 1e3:.2f} mm, λ {cfg.wavelength_m * 1e3:.2f} mm;
 object -> {cfg.object_to_diffuser_m * 1e3:.0f} mm -> diffuser -> {cfg.diffuser_to_layer_m * 1e3:.0f} mm -> layers
 {cfg.layer_gap_m * 1e3:.0f} mm apart -> {cfg.layer_to_output_m * 1e3:.0f} mm -> output; ASM with {cfg.pad_factor:g}× padding.
@@ -446,7 +446,7 @@ Files: `config.json`, `results.h5` (units as attributes), `model.pt` (phases and
 from .registry import register  # noqa: E402
 
 
-@register("diffuser-imaging", "Imaging through random diffusers (Luo et al. eLight 2022, REFERENCE §C)", ImagingConfig,
+@register("diffuser-imaging", "Imaging through random diffusers (Luo et al., eLight 2022)", ImagingConfig,
           runtime={"smoke": "5 s", "cpu": "≈30 min idle (1,000 objects × 30 epochs × 12 diffusers on a 120² grid)",
                    "paper": "GPU: 50k × 100 epochs × 20 diffusers on 240² (≈10⁸ object–diffuser passes; a day-scale run)"},
           scales=SCALES)

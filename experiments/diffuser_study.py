@@ -1,5 +1,5 @@
 """diffuser-study — the training-strategy analysis of Li et al., IEEE JSTQE 2023
-(arXiv:2205.00428; REFERENCE.md §C) on the ``diffuser-imaging`` network:
+(arXiv:2205.00428; docs/references.md#diffusers) on the ``diffuser-imaging`` network:
 
 * **diffusers per epoch n**: PCC on the last epoch's known diffusers and on new ones vs n
   (published: larger n -> smaller known/new gap, less overfitting to known diffusers);
@@ -245,7 +245,7 @@ def _write_record(cfg, out_dir, res, sweeps, sigma_test, states) -> dict:
     fig_md = "\n".join(f"![{c}](figures/{f})" for c, f in figs)
     text = f"""# diffuser-study
 
-Training strategies for imaging through random diffusers (Li et al., JSTQE 2023; REFERENCE.md §C)
+Training strategies for imaging through random diffusers (Li et al., IEEE JSTQE 29, 2023)
 on the diffuser-imaging network ({cfg.grid_px}² layers at {cfg.pitch_m * 1e3:.2f} mm, {cfg.n_train} training
 objects, {cfg.epochs} epochs, lr {cfg.lr:g}). Base point: n = {cfg.diffusers_per_epoch}, {cfg.layers} layers,
 σ = {cfg.diffuser_sigma_lambda:g}λ. PCC over the central {cfg.object_px}² object region, {cfg.n_test} test objects;

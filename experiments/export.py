@@ -1,5 +1,5 @@
 """``python -m experiments export RUN_DIR``: fabrication files and a tolerance report for the
-best diffractive design of a run (DESIGN.md §7; docs/export.md).
+best diffractive design of a run (docs/export.md).
 
 The exported design — heights quantized to N levels, with the absorption its thickness implies
 — is re-simulated on test images while one fabrication or assembly error at a time is swept

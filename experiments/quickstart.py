@@ -112,7 +112,7 @@ def run(cfg: QuickstartConfig, out_dir: Path, *, resume: bool = False, runtime: 
         ranked = " > ".join(f"{m} {100 * a:.1f}%" for m, a in sorted(accs.items(), key=lambda kv: -kv[1]))
         ordering.append(f"- {fam}: {ranked}")
     intro = (f"Two photonic networks classify {cfg.dataset} on their simulated physical systems.\n\n"
-             f"- **mesh**: {cfg.mesh_count} Clements meshes of {cfg.mesh_modes} modes (REFERENCE §A), errors "
+             f"- **mesh**: {cfg.mesh_count} Clements meshes of {cfg.mesh_modes} modes (Zheng et al. 2023), errors "
              f"bs = {cfg.mesh_bs_sigma}, ps = {cfg.mesh_ps_sigma}; {cfg.mesh_n_train} training images, "
              f"{cfg.mesh_epochs} epochs.\n"
              f"- **diffractive**: {cfg.layers} phase layers of {cfg.grid_px}×{cfg.grid_px} pixels at "

@@ -1,5 +1,5 @@
 """vaccination — misalignment-resilient diffractive networks (Mengu et al., Nanophotonics 2020;
-REFERENCE.md §C last item and §D).
+docs/references.md#vaccination and #diffusers).
 
 A *standard* network is trained error-free (method ``ideal``); a *vaccinated* one is trained
 with method ``noise``: every batch each phase layer gets a fresh independent 3-D displacement,
@@ -16,11 +16,11 @@ Networks (``networks``):
 * ``classifier`` — Lin et al. (2018) THz D2NN classifier (λ 0.75 mm, 5 phase-only layers of
   200×200 at 0.4 mm, 3 cm apart, ten detector regions), MNIST, softmax cross-entropy;
   metric: test accuracy.
-* ``imaging`` — the diffuser-imaging network of Luo et al. (eLight 2022, REFERENCE §C), built
+* ``imaging`` — the diffuser-imaging network of Luo et al. (eLight 2, 4 (2022)), built
   and trained by :mod:`experiments.diffuser_imaging`; metric: PCC of the output to the object
   through random diffusers. Needs that module (see :func:`_imaging_module`).
 
-The done-when criterion of the issue is stated and checked in the report: at Δ_test = Δ the
+The acceptance criterion is stated and checked in the report: at Δ_test = Δ the
 vaccinated classifier keeps ≥ 90% of its aligned accuracy, and the standard classifier's
 retention is at least ``margin`` (5 percentage points) lower.
 
@@ -453,7 +453,7 @@ def run_imaging(cfg: VaccinationConfig, out_dir: Path, *, resume: bool, runtime:
 
 
 # -- the experiment -----------------------------------------------------------------------------------
-@register("vaccination", "Misalignment vaccination of diffractive networks (Mengu et al. 2020; REFERENCE §C, §D)",
+@register("vaccination", "Misalignment vaccination of diffractive networks (Mengu et al., Nanophotonics 2020)",
           VaccinationConfig, runtime={"smoke": "15 s", "cpu": "20 min", "paper": "hours (GPU)"}, scales=SCALES)
 def run(cfg: VaccinationConfig, out_dir: Path, *, resume: bool = False, runtime: Runtime | None = None) -> dict:
     runtime = runtime or Runtime()
@@ -554,7 +554,7 @@ def _intro(cfg: VaccinationConfig) -> str:
                  f"px lateral, Δz = ±{cfg.imaging_axial_max_m * 1e3:.2f} mm axial.")
     return text + (" Published (Mengu et al. 2020): vaccinated networks lose a little accuracy at perfect alignment "
                    "and stay nearly flat up to their training Δ, while standard networks degrade quickly "
-                   "(REFERENCE §D).")
+                   "(docs/references.md#vaccination).")
 
 
 def _notes(cfg: VaccinationConfig) -> str:
@@ -567,12 +567,12 @@ def _notes(cfg: VaccinationConfig) -> str:
 
 
 def _comparison(curves: dict, metric: str = "accuracy") -> str:
-    """The measured curves against the published behaviour (REFERENCE §D)."""
+    """The measured curves against the published behaviour (docs/references.md#vaccination)."""
     c = criterion(curves, metric)
     s, v = c["standard"], c["vaccinated"]
     k, unit = (100, " points") if metric == "accuracy" else (1, "")
     flat = max(v["aligned"] - r[metric]["mean"] for r in curves["vaccinated"] if r["factor"] <= 1)
-    return ("Published (Mengu et al., Nanophotonics 2020; REFERENCE §D): vaccinated networks lose a little "
+    return ("Published (Mengu et al., Nanophotonics 9, 4207 (2020)): vaccinated networks lose a little "
             "accuracy at perfect alignment and stay nearly flat up to their training Δ, while standard networks "
             f"degrade quickly. Here ({metric}): the cost of vaccination at perfect alignment is "
             f"{k * (s['aligned'] - v['aligned']):+.3g}{unit} (standard {k * s['aligned']:.4g} vs vaccinated "

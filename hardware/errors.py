@@ -6,7 +6,7 @@ An *error model* states magnitudes (physical units) and draws a *realization* wi
 errors. Detector noise is different: the realization holds its *parameters*, and fresh
 noise is drawn for every measurement.
 
-Diffractive networks (DESIGN.md §4), per phase layer l:
+Diffractive networks (docs/design.md#errors-and-physical-systems), per phase layer l:
 
 * lateral shift ``layer_shift[l] = (dy, dx)`` m and in-plane rotation ``layer_rotation[l]`` rad
   of the fabricated/mounted layer;
@@ -293,7 +293,7 @@ class MeshNetworkErrors:
 
 @dataclass(frozen=True)
 class MeshErrorModel:
-    """Magnitudes of MZI-mesh errors (REFERENCE.md §A): coupler splitting error std
+    """Magnitudes of MZI-mesh errors (Zheng et al. 2023; docs/references.md#dat): coupler splitting error std
     ``bs_sigma``, phase-shifter offset std ``ps_sigma`` rad, insertion loss ``loss_db`` per
     MZI (dB), thermal crosstalk coefficient ``crosstalk``, detector noise."""
 
@@ -308,7 +308,7 @@ class MeshErrorModel:
             object.__setattr__(self, name, _nonneg(getattr(self, name), name, unit))
 
     def sample(self, meshes, *, generator: torch.Generator) -> MeshNetworkErrors:
-        """One independent realization per mesh (in order), REFERENCE.md §A statistics."""
+        """One independent realization per mesh (in order), with the statistics of Zheng et al. 2023."""
         if not isinstance(generator, torch.Generator):
             raise TypeError("sample needs an explicit torch.Generator: model.sample(meshes, generator=g)")
         return MeshNetworkErrors(tuple(

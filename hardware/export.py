@@ -1,4 +1,4 @@
-"""Phase mask → printable height map (DESIGN.md §7, REFERENCE.md §D).
+"""Phase mask → printable height map (docs/export.md; Lin et al., Science 361, 1004 (2018)).
 
 A relief of thickness h in a material of complex index n + iκ, in air, delays the wave by
 ``φ = 2π(n − 1)h/λ`` and transmits the amplitude ``exp(−2πκh/λ)``. A trained phase φ is

@@ -1,4 +1,4 @@
-"""FDTD validation bridge: run 2-D jobs in MIT Meep out of process (DESIGN.md §8).
+"""FDTD validation bridge: run 2-D jobs in MIT Meep out of process (docs/validation/fdtd.md).
 
 Meep is not on PyPI; Debian ships ``python3-meep`` for ``/usr/bin/python3`` (install with
 ``scripts/setup_fdtd.sh``). This module imports no Meep: it writes a :class:`FdtdJob` to
@@ -243,7 +243,7 @@ def run_job(job: FdtdJob, *, python: str | None = None, timeout: float = 600,
 
 
 # --------------------------------------------------------------------------------------------
-# Gratings: diffraction-order efficiencies, Meep vs thin element + onnsim ASM (issue 9)
+# Gratings: diffraction-order efficiencies, Meep vs thin element + onnsim ASM
 
 
 def grating_heights(kind: str, period_px: int, wavelength: float, index: float) -> np.ndarray:
@@ -335,7 +335,7 @@ def grating_validity_sweep(periods_wl=(20, 10, 5, 3, 2), kinds=("binary", "blaze
 
 
 # --------------------------------------------------------------------------------------------
-# Beams in free space and 1-D layers: Meep vs onnsim's angular spectrum (issue 9)
+# Beams in free space and 1-D layers: Meep vs onnsim's angular spectrum
 
 
 def asm_1d(profile, dx: float, z: float, wavelength: float) -> np.ndarray:

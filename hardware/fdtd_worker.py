@@ -1,4 +1,4 @@
-"""Standalone MIT Meep worker for the FDTD validation bridge (DESIGN.md §8).
+"""Standalone MIT Meep worker for the FDTD validation bridge (docs/validation/fdtd.md).
 
 Run by :func:`hardware.fdtd.run_job` under the interpreter that has Meep (Debian's
 ``python3-meep`` under ``/usr/bin/python3``)::

@@ -1,8 +1,8 @@
-"""Printable and lithographic materials for fabrication export (DESIGN.md §7).
+"""Printable and lithographic materials for fabrication export (docs/export.md).
 
 A material is described at one design wavelength by its complex refractive index
 n + iκ. A layer of thickness h then delays the wave by φ = 2π(n − 1)h/λ (relative to the
-same thickness of air) and transmits the amplitude exp(−2πκh/λ) (REFERENCE.md §D;
+same thickness of air) and transmits the amplitude exp(−2πκh/λ) (docs/references.md#d2nn;
 Lin et al., Science 361, 1004 (2018)). Dispersion is ignored: the values hold near
 ``wavelength``; use them far from it at your own risk.
 """
@@ -51,7 +51,7 @@ class Material:
 MATERIALS: dict[str, Material] = {m.name: m for m in (
     Material("thz-resin", 1.7227, 0.031, 0.75e-3,
              "3-D printing photopolymer (Stratasys VeroBlackPlus RGD875) at 0.4 THz measured by THz time-domain "
-             "spectroscopy, Lin et al., Science 361, 1004 (2018), supplementary materials; REFERENCE.md §D "
+             "spectroscopy, Lin et al., Science 361, 1004 (2018), supplementary materials; "
              "rounds it to n ≈ 1.72, κ ≈ 0.03 (assumed for other resins)"),
     Material("fused-silica", 1.4570, 0.0, 632.8e-9,
              "Malitson, J. Opt. Soc. Am. 55, 1205 (1965), Sellmeier fit at 632.8 nm; absorption negligible"),

@@ -20,7 +20,7 @@ Mesh presets (per MZI; σ of the coupler splitting error e and of the phase offs
 
 Any preset can also be written as ``"key=value,key=value"`` over the fields of the error
 model (for meshes ``bs`` and ``ps`` abbreviate ``bs_sigma`` and ``ps_sigma``), e.g. the exact
-levels of REFERENCE.md §A: ``"bs=0.06,ps=0.06"`` (beam-splitter and phase-shifter errors
+levels of Zheng et al. 2023 (docs/references.md#dat): ``"bs=0.06,ps=0.06"`` (beam-splitter and phase-shifter errors
 only, as in Zheng et al. 2023). Diffractive keys take SI units (m, rad), plus the
 conveniences ``shift_px``, ``input_shift_px`` (pixels), ``rotation_deg`` (degrees) and
 ``gap_rel`` (fraction of the gap); for the uniform ("vaccination") half-widths ``shift_max``

@@ -65,7 +65,7 @@ class SLMSpec(_Spec):
 class PrintedLayerSpec(_Spec):
     """A 3-D printed diffractive layer (Lin et al. 2018): thickness h gives phase
     2π(n−1)h/λ and amplitude exp(−2πκh/λ). refractive_index n and extinction_coefficient
-    κ at the design wavelength (a common THz resin: n ≈ 1.72, κ ≈ 0.03, REFERENCE.md §D,
+    κ at the design wavelength (a common THz resin: n ≈ 1.72, κ ≈ 0.03, docs/references.md#d2nn,
     assumed); pitch_mm, wavelength_mm, base_thickness_mm in mm."""
 
     wavelength_mm: float = 0.75

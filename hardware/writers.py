@@ -1,4 +1,4 @@
-"""File writers for a :class:`hardware.export.HeightMap` (DESIGN.md §7).
+"""File writers for a :class:`hardware.export.HeightMap` (docs/export.md).
 
 * HDF5 (always): heights, level indices, implied phase and amplitude, with units and the
   material, pitch and wavelength as attributes; schema ``onnsim.export/1``.

@@ -1,4 +1,4 @@
-"""The FFT seam (DESIGN.md §8): all of optics transforms through these functions.
+"""The FFT seam (docs/performance.md): all of optics transforms through these functions.
 
 Three backends, chosen per call with ``backend=``:
 

@@ -1,6 +1,6 @@
 """onnsim.photonics — guided-wave meshes acting on complex mode vectors ``(*batch, n_modes)``.
 
-Conventions (REFERENCE.md §A, docs/photonics.md): ``y = U @ x`` with ``U[out, in]``; MZI
+Conventions (docs/photonics.md, docs/design.md#conventions): ``y = U @ x`` with ``U[out, in]``; MZI
 ``T = diag(e^{iφ}, 1) B diag(e^{iθ/2}, e^{-iθ/2}) B`` (θ = π bar, θ = 0 cross); meshes apply
 their input phase screen first; errors are frozen :class:`MeshErrors` passed to ``forward``.
 

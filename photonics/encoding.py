@@ -9,7 +9,7 @@ __all__ = ["fourier_crop_encode", "FourierCropEncoder"]
 
 
 def fourier_crop_encode(images: torch.Tensor, size: int = 8, *, eps: float = 1e-12) -> torch.Tensor:
-    """Fourier-crop encoder of Zheng et al. (Nat. Mach. Intell. 5 (2023)), REFERENCE.md §A.
+    """Fourier-crop encoder of Zheng et al. (Nat. Mach. Intell. 5 (2023)); docs/references.md#dat.
 
     ``F = fftshift(fft2(image))`` (DC at index ``H // 2, W // 2``), keep the central
     ``size × size`` block, rows/cols ``H//2 - size//2 .. H//2 - size//2 + size - 1`` (for

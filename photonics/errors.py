@@ -5,7 +5,7 @@ A :class:`MeshErrors` holds one value per column and slot (``(n_cols, n_slots)``
 layout of :class:`photonics.layout.MeshLayout`); values at slots without a tunable MZI
 (the wrap-around slot, the empty corners of a Reck mesh) are ignored. Sampling
 realizations from error *models* belongs to ``hardware``; :func:`sample_mesh_errors` is the
-small Gaussian sampler of REFERENCE.md §A (Zheng et al., Nat. Mach. Intell. 5 (2023)).
+small Gaussian sampler of docs/references.md#dat (Zheng et al., Nat. Mach. Intell. 5 (2023)).
 
 Model of one MZI at column ``l``, slot ``m`` (see :func:`photonics.functional.mzi_transfer`):
 
@@ -132,7 +132,7 @@ def sample_mesh_errors(
     generator: torch.Generator | None = None,
     dtype=torch.float32,
 ) -> MeshErrors:
-    """Gaussian errors of REFERENCE.md §A: ``e ~ N(0, bs_sigma²)`` per coupler, additive
+    """Gaussian errors of Zheng et al. 2023: ``e ~ N(0, bs_sigma²)`` per coupler, additive
     ``N(0, ps_sigma²)`` rad on every θ and φ, a constant ``loss_db`` per MZI.
 
     Draws are made for every slot (tunable or not) in a fixed order (bs_in, bs_out, θ, φ),

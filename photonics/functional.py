@@ -1,6 +1,6 @@
 """Pure functions of integrated photonics: MZI transfer matrices, nonlinearity, readout.
 
-Conventions (REFERENCE.md §A, pinned by ``tests/photonics/test_mzi_conventions.py``):
+Conventions (docs/photonics.md, pinned by ``tests/photonics/test_mzi_conventions.py``):
 
 * Mode vectors are complex tensors ``(*batch, n)``; matrices act as ``y = U @ x`` with
   ``U[out, in]``. Time dependence ``exp(-iωt)``; a phase shifter multiplies by ``e^{+iφ}``.
@@ -88,7 +88,7 @@ def mzi_transfer(theta, phi, *, bs_error=(0.0, 0.0), loss_db=0.0) -> torch.Tenso
     """2×2 transfer matrix ``T[out, in]`` of a Mach–Zehnder interferometer.
 
     ``T = 10^{-L/20} diag(e^{iφ}, 1) B(e_out) diag(e^{iθ/2}, e^{-iθ/2}) B(e_in)`` with the
-    coupler ``B(e)`` of the module docstring (REFERENCE.md §A; Zheng et al., Nat. Mach.
+    coupler ``B(e)`` of the module docstring (Zheng et al., Nat. Mach.
     Intell. 5 (2023)); ideal: ``[[i e^{iφ} sin(θ/2), i e^{iφ} cos(θ/2)], [i cos(θ/2),
     -i sin(θ/2)]]``. θ = π: bar; θ = 0: cross.
 
@@ -125,7 +125,7 @@ def electro_optic_activation(z: torch.Tensor, *, alpha=0.1, gain=0.05 * math.pi,
     """Electro-optic nonlinearity of Williamson et al. (IEEE JSTQE 26, 7700412 (2020)).
 
     A fraction ``alpha`` of the power is tapped to a photodiode whose signal drives a phase
-    shifter (REFERENCE.md §A, convention of the reference code, without the paper's global
+    shifter (convention of the reference code, without the paper's global
     factor ``i``):
 
     .. math:: Δφ = g |z|^2 / 2 + φ_b / 2, \\qquad
@@ -153,7 +153,7 @@ def intensity(z: torch.Tensor) -> torch.Tensor:
 
 
 def normalized_intensity(z: torch.Tensor, *, eps: float = 1e-12) -> torch.Tensor:
-    """Port powers ``|z|^2`` divided by their L2 norm over the last axis (REFERENCE.md §A).
+    """Port powers ``|z|^2`` divided by their L2 norm over the last axis (Zheng et al. 2023; docs/references.md#dat).
 
     Shape:
         ``(..., n) -> (..., n)``; each row has unit L2 norm (zero rows stay zero).

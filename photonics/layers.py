@@ -111,7 +111,7 @@ class ElectroOpticActivation(nn.Module):
     (see :func:`photonics.functional.electro_optic_activation`).
 
     Args:
-        alpha: tapped power fraction (default 0.1, REFERENCE.md §A).
+        alpha: tapped power fraction (default 0.1, as in Zheng et al. 2023).
         gain: g in rad per unit power (default 0.05π).
         bias: φ_b in rad (default π).
         trainable: make ``gain`` and ``bias`` trainable parameters (else buffers).
@@ -145,7 +145,7 @@ class ElectroOpticActivation(nn.Module):
 
 class Photodetector(nn.Module):
     """Readout ``|z|²`` per port, optionally L2-normalised over ports and cropped to the
-    first ``n_classes`` ports (REFERENCE.md §A: normalised intensities, first 10 ports are
+    first ``n_classes`` ports (Zheng et al. 2023: normalised intensities, first 10 ports are
     the class scores, used as logits).
 
     Args:

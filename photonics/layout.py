@@ -7,7 +7,7 @@ A mesh on ``n`` modes is a sequence of columns ``l = 0 .. n_cols - 1``. Every co
 
     (a, b) = (2m + p,\\; 2m + p + 1), \\qquad p = l \\bmod 2,
 
-so even columns couple ``(2m, 2m+1)`` and odd columns ``(2m+1, 2m+2)`` (REFERENCE.md §A).
+so even columns couple ``(2m, 2m+1)`` and odd columns ``(2m+1, 2m+2)`` (Clements et al. 2016).
 Per-MZI quantities (phases, error draws) are ``(n_cols, n_slots)`` tensors indexed
 ``[column, slot]``. ``active[l, m]`` says whether a slot holds an MZI:
 

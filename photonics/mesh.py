@@ -5,7 +5,7 @@ A mesh on ``n`` modes realises (layout in :mod:`photonics.layout`, MZI in
 
 .. math:: U = \\mathrm{diag}(e^{iω}) \\, C_{L-1} \\cdots C_1 C_0 \\, \\mathrm{diag}(e^{iψ})
 
-with the input phase screen ψ applied first (REFERENCE.md §A), columns ``C_l`` of MZIs
+with the input phase screen ψ applied first (Zheng et al. 2023), columns ``C_l`` of MZIs
 ``T(θ[l, m], φ[l, m])`` and an optional output phase screen ω (off by default; it is
 redundant for programming but sometimes convenient for training).
 
@@ -223,7 +223,7 @@ class _Mesh(nn.Module):
         if x.device.type == "cpu":  # on CUDA each check would synchronise with the host
             check_finite(x, "mesh input")
             self.check_finite()
-        import cupy_kernels  # lazily (DESIGN.md §1)
+        import cupy_kernels  # lazily (docs/design.md#dependency-direction)
 
         cupy_kernels.check_backend(backend)
         if method == "matrix":

@@ -1,4 +1,5 @@
-"""``MeshNetwork``: the interference photonic neural network of REFERENCE.md §A.
+"""``MeshNetwork``: the interference photonic neural network of Zheng et al.,
+Nat. Mach. Intell. 5 (2023) (docs/references.md#dat).
 
     x (complex modes, (..., n)) → [mesh 1 → σ] → [mesh 2 → σ] → … → mesh K → |z|² readout
 
@@ -31,12 +32,12 @@ class MeshNetwork(nn.Module):
     """K rectangular meshes with electro-optic activations and a photodetector readout.
 
     Args:
-        n_modes: modes per mesh (64 in REFERENCE.md §A).
+        n_modes: modes per mesh (64 in Zheng et al. 2023).
         n_meshes: number of meshes K (3).
         n_classes: ports read as class scores (10).
         wrap_around: the reference code's extra slot pairing ports n−1 and 0 in odd
             columns (fixed θ = φ = π, no errors); see :class:`photonics.MeshLayout`.
-        activation: the nonlinearity between meshes (default: REFERENCE.md §A values).
+        activation: the nonlinearity between meshes (default: the values of Zheng et al. 2023).
         generator: for the Haar-random initialisation of every mesh.
         dtype: real parameter dtype (float32 → complex64 fields, float64 → complex128).
 

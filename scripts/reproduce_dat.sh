@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduction runs for docs/reproduction/dat.md (issue 11): REFERENCE.md §A and §B.
+# Reproduction runs for docs/reproduction/dat.md (docs/references.md#dat, #dat-diffractive).
 # Every run is resumable: run this script again after an interruption and finished arms
 # are skipped (each run directory keeps progress.json and per-arm checkpoints).
 # Usage: bash scripts/reproduce_dat.sh [part ...]   parts: main other sweep dpnn draws (default: all)
@@ -49,7 +49,7 @@ for part in $parts; do
             --dat-warmup-epochs 0 --methods $METHODS
       done ;;
     dpnn)
-      # each DESIGN.md §4 error type alone at the 'medium' magnitude of hardware/presets.py, then
+      # each diffractive error type alone at the 'medium' magnitude of hardware/presets.py, then
       # all jointly ('medium'; at 'high' every method collapses to chance at this scale)
       for spec in "joint=medium" "shift=shift_px=0.25" "rotation=rotation_deg=0.25" "gap=gap_rel=0.005" \
                   "response=phase_gain_std=0.05,phase_offset_std=0.1,lut_nonlinearity=0.1" "quantization=phase_bits=6" \

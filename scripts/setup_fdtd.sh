@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Optional: install MIT Meep for the FDTD validation bridge (hardware/fdtd.py, DESIGN.md §8).
+# Optional: install MIT Meep for the FDTD validation bridge (hardware/fdtd.py, docs/validation/fdtd.md).
 # Meep is not on PyPI (the PyPI "meep" is unrelated); Debian ships python3-meep for
 # /usr/bin/python3 (numpy < 2). onnsim runs it out of process, so the project venv is untouched.
 # Idempotent. Needs root and apt-get. Not part of scripts/setup.sh or .ci/run.

@@ -1,4 +1,4 @@
-"""The architecture of DESIGN.md §1, enforced on the source (AST), not by convention.
+"""The architecture of docs/design.md, enforced on the source (AST), not by convention.
 
 - imports go one way: optics <- photonics <- hardware <- training <- experiments;
 - cupy_kernels imports nothing from the project; ``cupy`` is imported only there;
@@ -43,7 +43,7 @@ def test_import_direction(package):
         for name, line in _imports(path):
             if name in PROJECT and name not in allowed and name != package:
                 bad.append(f"{path.relative_to(ROOT)}:{line} imports {name}")
-    assert not bad, "imports against DESIGN.md §1 direction:\n" + "\n".join(bad)
+    assert not bad, "imports against the dependency direction of docs/design.md:\n" + "\n".join(bad)
 
 
 def test_cupy_only_in_cupy_kernels_and_meep_only_in_fdtd_worker():

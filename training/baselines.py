@@ -116,13 +116,13 @@ class ComplexLinearNetwork(nn.Module):
 
     Each matrix starts Haar-random unitary (the distribution of a Haar-initialised mesh) and
     is then trained without constraint. Real parameters: ``depth · width² · 2`` (24,576 for
-    the 3 × 64 network of REFERENCE.md §A).
+    the 3 × 64 network of Zheng et al. 2023).
 
     Args:
         width: modes per layer.
         depth: number of matrices.
         activation: module applied between matrices; ``None`` uses
-            :class:`photonics.ElectroOpticActivation` with the REFERENCE.md §A values, as
+            :class:`photonics.ElectroOpticActivation` with the values of Zheng et al. 2023, as
             ``MeshNetwork`` does (pass ``nn.Identity()`` for a purely linear network).
         n_classes: ports read as class scores.
         dtype: complex64 or complex128.

@@ -1,4 +1,4 @@
-"""MNIST and Fashion-MNIST from local files (DESIGN.md §6). Nothing is ever downloaded.
+"""MNIST and Fashion-MNIST from local files (docs/design.md#data). Nothing is ever downloaded.
 
 Sources, tried in this order for ``load_dataset(name, split)``:
 

@@ -5,10 +5,10 @@
 - :func:`mse_to_targets`: MSE to target intensities or one-hot labels (Lin et al.,
   Science 361, 1004 (2018)).
 - :func:`pcc` and :func:`imaging_loss`: Pearson correlation and the diffuser-imaging loss
-  of Luo et al., eLight 2, 4 (2022) (REFERENCE.md §C).
+  of Luo et al., eLight 2, 4 (2022) (docs/references.md#diffusers).
 - :func:`normalized_intensity_mse`: the similarity loss of dual adaptive training between
   numerical and measured L2-normalised intensities (Zheng et al., Nat. Mach. Intell. 5
-  (2023); REFERENCE.md §A).
+  (2023); docs/references.md#dat).
 
 Every loss returns a scalar (mean over the batch) unless ``reduction="none"``.
 """
@@ -196,7 +196,7 @@ def pcc(a: torch.Tensor, b: torch.Tensor, *, eps: float = 1e-12) -> torch.Tensor
 
 def imaging_loss(output_intensity: torch.Tensor, target: torch.Tensor, *, alpha: float = 1.0, beta: float = 0.5,
                  reduction: str = "mean") -> torch.Tensor:
-    """Diffuser-imaging loss of Luo et al., eLight 2, 4 (2022) (REFERENCE.md §C).
+    """Diffuser-imaging loss of Luo et al., eLight 2, 4 (2022) (docs/references.md#diffusers).
 
     .. math:: \\mathcal{L} = -\\mathrm{PCC}(o, h) + E, \\qquad
               E = \\frac{\\sum [α(1 - m)\\, o - β\\, m\\, o]}{\\sum m}, \\quad m = [h > 0]
@@ -225,7 +225,7 @@ def imaging_loss(output_intensity: torch.Tensor, target: torch.Tensor, *, alpha:
 
 def normalized_intensity_mse(a: torch.Tensor, b: torch.Tensor, *, dim=-1, eps: float = 1e-12,
                              reduction: str = "mean") -> torch.Tensor:
-    """MSE between L2-normalised intensity vectors (the DAT similarity loss, REFERENCE.md §A).
+    """MSE between L2-normalised intensity vectors (the DAT similarity loss, Zheng et al. 2023).
 
     .. math:: \\mathcal{L} = \\mathrm{mean}\\left[\\left(\\frac{a}{\\|a\\|_2}
               - \\frac{b}{\\|b\\|_2}\\right)^2\\right]

@@ -1,7 +1,7 @@
 """Systematic error prediction network (SEPN) of dual adaptive training.
 
 Zheng et al., "Dual adaptive training of photonic neural networks", Nat. Mach. Intell. 5,
-1119 (2023), arXiv:2212.06141; REFERENCE.md §A. One SEPN sits right after each photonic
+1119 (2023), arXiv:2212.06141; docs/references.md#dat. One SEPN sits right after each photonic
 layer and corrects the numerical model residually, ``x ← x + w · SEPN(x)``.
 
 Architecture (a complex U-Net on a single-channel complex image ``(H, W)``; every conv has
@@ -60,7 +60,7 @@ def crelu(z: torch.Tensor) -> torch.Tensor:
 
 
 def modes_to_image(z: torch.Tensor, shape: Sequence[int] = (8, 8)) -> torch.Tensor:
-    """Reshape mode vectors row-major into images (REFERENCE.md §A: 64 modes → 8×8).
+    """Reshape mode vectors row-major into images (Zheng et al. 2023: 64 modes → 8×8).
 
     Shape:
         ``(*batch, h·w) -> (*batch, h, w)``; ``image[..., r, c] = z[..., r·w + c]``.
@@ -269,7 +269,7 @@ class SEPN(nn.Module):
 
 
 class ResidualSEPN(nn.Module):
-    """Residual correction ``x ← x + w · SEPN(x)`` (Zheng et al. 2023; REFERENCE.md §A).
+    """Residual correction ``x ← x + w · SEPN(x)`` (Zheng et al. 2023; docs/references.md#dat).
 
     The weight ``w`` is a plain float settable at run time (DAT uses 0 for the first epochs
     of the task update, then 1); with ``w == 0`` the SEPN is skipped and ``x`` is returned

@@ -31,7 +31,7 @@ __all__ = ["MeshTask", "DiffractiveTask", "DigitalTask"]
 
 
 class MeshTask(nn.Module):
-    """Interference PNN (REFERENCE.md §A): Fourier-crop encoding, meshes, normalised port
+    """Interference PNN (Zheng et al. 2023; docs/references.md#dat): Fourier-crop encoding, meshes, normalised port
     intensities of the first ``n_classes`` ports as logits.
 
     Args:

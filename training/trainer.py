@@ -1,4 +1,4 @@
-"""One training loop for every method (DESIGN.md §5, REFERENCE.md §A).
+"""One training loop for every method (docs/training.md, docs/design.md#training).
 
 Methods (``TrainConfig.method``):
 

@@ -4,10 +4,10 @@ Images are tensors ``(..., H, W)`` indexed ``[y, x]``: uint8 grey values 0..255 
 by :func:`training.load_dataset`, or floating grey values in [0, 1] after :func:`to_float`.
 
 - free-space (diffractive) inputs: :func:`encode_amplitude` puts the grey value in the
-  field amplitude, :func:`encode_phase` in its phase (REFERENCE.md §C/§D); both resize
+  field amplitude, :func:`encode_phase` in its phase (docs/references.md#diffusers, #d2nn); both resize
   the image (optional) and centre it on the optical grid with zero padding;
 - mesh (interference) inputs: :func:`fourier_crop` is the Fourier-crop encoder of
-  REFERENCE.md §A, delegating to :func:`photonics.fourier_crop_encode`.
+  Zheng et al. 2023, delegating to :func:`photonics.fourier_crop_encode`.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def resize(images: torch.Tensor, size) -> torch.Tensor:
 
     ``torch.nn.functional.interpolate(mode="bilinear", align_corners=False, antialias=False)``:
     pixel centres map to pixel centres (half-pixel convention), and no low-pass filter is
-    applied, which is what REFERENCE.md §C means by "28 -> 160 bilinear" (upsampling, where
+    applied, which is what Luo et al. 2022 mean by "28 -> 160 bilinear" (upsampling, where
     anti-aliasing would make no difference). Downsampling by large factors aliases.
 
     Args:
@@ -125,7 +125,7 @@ def _complex_dtype(images: torch.Tensor, dtype):
 
 def encode_amplitude(images: torch.Tensor, grid: Grid, wavelength: float, *, size_px=None,
                      dtype=None) -> Field:
-    """Amplitude encoding: the grey value is the field amplitude, phase zero (REFERENCE.md §C).
+    """Amplitude encoding: the grey value is the field amplitude, phase zero (Luo et al. 2022).
 
     The image is converted by :func:`to_float`, optionally resized to ``size_px``
     (:func:`resize`), then centred on the grid with zeros around it (:func:`pad_to`).
@@ -174,7 +174,7 @@ def encode_phase(images: torch.Tensor, grid: Grid, wavelength: float, *, size_px
 
 
 def fourier_crop(images: torch.Tensor, size: int = 8) -> torch.Tensor:
-    """Mesh input encoding of REFERENCE.md §A: :func:`photonics.fourier_crop_encode` of the
+    """Mesh input encoding of Zheng et al. 2023: :func:`photonics.fourier_crop_encode` of the
     grey values in [0, 1] (uint8 images are converted by :func:`to_float`).
 
     Shape:

@@ -49,7 +49,7 @@ class PhaseMask(nn.Module):
     def __init__(self, grid: Grid, *, active_shape=None, init="zeros", outside: str = "transmit",
                  generator: torch.Generator | None = None, dtype=torch.float32, backend: str = "auto"):
         super().__init__()
-        import cupy_kernels  # lazily (DESIGN.md §1); validation only, CuPy is not imported
+        import cupy_kernels  # lazily (docs/design.md#dependency-direction); validation only, CuPy is not imported
 
         self.backend = cupy_kernels.check_backend(backend)
         self.grid = grid

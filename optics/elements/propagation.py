@@ -86,7 +86,7 @@ class FreeSpace(nn.Module):
             from .. import _fftw
 
             _fftw.prepare()  # imports and wisdom now, not in the first call
-        import cupy_kernels  # lazily (DESIGN.md §1); validation only, CuPy is not imported
+        import cupy_kernels  # lazily (docs/design.md#dependency-direction); validation only, CuPy is not imported
 
         self.backend = cupy_kernels.check_backend(backend)
         self.register_buffer("transfer", self._build(dtype, None), persistent=False)

@@ -1,4 +1,4 @@
-"""Random thin phase diffusers and their statistics (REFERENCE.md §C).
+"""Random thin phase diffusers and their statistics (Luo et al., eLight 2, 4 (2022); docs/references.md#diffusers).
 
 Model (Luo et al., eLight 2, 4 (2022), Methods; Li et al., IEEE JSTQE 29, 7700110 (2023)):
 a height profile ``D(x, y) = W(x, y) ∗ K(x, y)`` where ``W`` holds i.i.d. Gaussian heights
@@ -209,7 +209,7 @@ def correlation_length(transmittance: torch.Tensor, grid: Grid, *, fit_range=(0.
 
     Fits ``R(r) = exp(-π r² / L²)`` to the radially averaged, normalised, mean-removed
     autocorrelation (:func:`radial_autocorrelation`) over the points with
-    ``fit_range[0] < R < fit_range[1]`` (REFERENCE.md §C: 0.2 < R < 0.95), by least squares
+    ``fit_range[0] < R < fit_range[1]`` (Luo et al. 2022: 0.2 < R < 0.95), by least squares
     of ``-ln R = π r² / L²`` through the origin. See the module docstring for why the mean
     is removed. A batch ``(*batch, ny, nx)`` gives one L from the averaged correlation.
 

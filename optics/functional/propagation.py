@@ -269,7 +269,7 @@ def apply_transfer_function(data: torch.Tensor, transfer: torch.Tensor, *, spect
     :func:`cupy_kernels.use_cupy`); the CuPy kernel does its own cuFFT, so ``fft_backend``
     only applies to the torch path.
     """
-    import cupy_kernels  # lazily: optional GPU kernels (DESIGN.md §1)
+    import cupy_kernels  # lazily: optional GPU kernels (docs/design.md#dependency-direction)
 
     if cupy_kernels.use_cupy(backend, data, transfer, what="apply_transfer_function",
                              unsupported=lambda: _cupy_filter_unsupported(data, transfer)):

@@ -34,7 +34,7 @@ def test_recovery_fraction():
 
 
 def test_published_table_matches_reference():
-    # REFERENCE.md §A, last row, spot-checked against the paper's table
+    # Zheng et al. 2023 (docs/references.md#dat), last row, spot-checked against the paper's table
     assert dat_report.PUBLISHED[(0.06, 0.06)]["mnist"] == (66.6, 84.6, 90.3, 93.0)
     assert dat_report.PUBLISHED[(0.06, 0.06)]["fashion-mnist"][3] == 83.0
     assert len(dat_report.PUBLISHED) == 5

@@ -1,4 +1,4 @@
-"""diffuser-imaging / diffuser-study (REFERENCE.md §C): loss pieces against independent
+"""diffuser-imaging / diffuser-study (docs/references.md#diffusers): loss pieces against independent
 references, the misalignment conventions of the network, the grating period fit, the
 diffusers the experiment draws, and resumption. (Both experiments also run at smoke scale in
 test_cli_and_records.py, which runs every registered experiment.)"""
@@ -136,7 +136,7 @@ def test_training_and_test_diffusers_are_independent_and_mixed_sigma_cycles():
     cfg = ImagingConfig(diffuser_sigma_mix="2,4")  # the eLight 240² plane
     train = draw_diffusers(cfg, 4, torch.Generator().manual_seed(0))
     test = new_diffusers(cfg, 4, sigma_lambda=[2, 4])
-    # independent draws: |ρ| ~ (coherence area / area)^½ ≈ 0.05 (REFERENCE §C: well below 0.2)
+    # independent draws: |ρ| ~ (coherence area / area)^½ ≈ 0.05 (well below 0.2)
     assert (diffuser_correlation(train, test).abs() < 0.2).all()
     # the mix cycles σ = 2λ, 4λ, 2λ, 4λ: |<t>| = exp(-s²/2) with the phase std
     # s = 2πΔn σ_h / (λ · 2√π σ_px) (tests/optics/test_diffuser.py): 2.10 rad -> 0.110,

@@ -1,4 +1,4 @@
-"""Random diffusers (REFERENCE.md §C): statistics against closed forms, reproducibility, errors.
+"""Random diffusers (Luo et al., eLight 2022): statistics against closed forms, reproducibility, errors.
 
 Closed forms used (continuous limit, exact to < 1e-6 for σ ≥ 2 px by Poisson summation):
 a unit-sum Gaussian of std σ has Σ K² = 1/(4π σ²) (σ in pixels), so the phase std is
@@ -6,7 +6,7 @@ s = 2π Δn σ_h / (λ · 2√π σ_px); the phase correlation is ρ(r) = exp(-r
 mean-removed transmittance correlation is R(r) = (exp(-s²(1-ρ)) - exp(-s²)) / (1 - exp(-s²)).
 
 Published values (Luo et al., eLight 2022): σ = 4λ -> phase std ≈ 1.1 rad, L ≈ 10λ; σ = 2λ
--> L ≈ 5λ. With the transmittance estimator of REFERENCE.md §C (mean removed) the closed
+-> L ≈ 5λ. With the transmittance estimator of Luo et al. 2022 (mean removed) the closed
 form gives L = 11.9λ (σ = 4λ) and 3.6λ (σ = 2λ), and the measurements agree with the closed
 form, not with the published numbers (which scale like √(2π)·σ, i.e. 10.0λ and 5.0λ: the
 *height* correlation length of a kernel exp(-r²/σ²), std σ/√2). We test against the closed

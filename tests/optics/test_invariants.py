@@ -33,7 +33,7 @@ def _random_field(grid, generator, dtype=C128, batch=()):
 def test_power_conserved_for_band_limited_field(method, cdtype):
     # A Gaussian (w0 = 10 µm, λ = 1 µm) well inside a 128 µm window carries all its power in
     # propagating, in-band waves: every propagator must conserve ∑|u|²dA. Tolerance: 1e-6 in
-    # complex128 (issue bound; we see ~1e-12), 1e-5 in complex64 (float32 sums of 65k terms).
+    # complex128 (required bound; we see ~1e-12), 1e-5 in complex64 (float32 sums of 65k terms).
     grid = Grid(256, 0.5e-6)
     field = _gaussian(grid, 10e-6, dtype=cdtype)
     fn = {"asm": asm_propagate, "fresnel": fresnel_propagate, "rs": rs_propagate}[method]

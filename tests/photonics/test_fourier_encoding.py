@@ -1,4 +1,4 @@
-"""Fourier-crop input encoder (REFERENCE.md §A)."""
+"""Fourier-crop input encoder (Zheng et al. 2023)."""
 
 import numpy as np
 import pytest

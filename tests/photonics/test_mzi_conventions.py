@@ -1,4 +1,4 @@
-"""Pinned MZI conventions (REFERENCE.md §A): U[out, in], bar/cross states, coupler errors."""
+"""Pinned MZI conventions (docs/design.md#conventions): U[out, in], bar/cross states, coupler errors."""
 
 import math
 
@@ -11,7 +11,7 @@ from photonics.testing import assert_unitary
 
 
 def coupler(e):
-    """B(e) written out independently of the library (REFERENCE.md §A)."""
+    """B(e) written out independently of the library (docs/photonics.md)."""
     p, q = math.sqrt((1 + e) / 2), math.sqrt((1 - e) / 2)
     return np.array([[p, 1j * q], [1j * q, p]])
 

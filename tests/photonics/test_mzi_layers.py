@@ -48,7 +48,7 @@ def test_mzilinear_gradients_reach_all_parameters():
 
 def test_activation_formula_and_reference_settings():
     z = torch.randn(100, dtype=C128, generator=gen(7)) * 3
-    act = ElectroOpticActivation()  # α = 0.1, g = 0.05π, φ_b = π (REFERENCE.md §A)
+    act = ElectroOpticActivation()  # α = 0.1, g = 0.05π, φ_b = π (Zheng et al. 2023)
     dphi = 0.05 * math.pi * z.abs() ** 2 / 2 + math.pi / 2
     expected = math.sqrt(0.9) * torch.cos(dphi) * torch.exp(-1j * dphi) * z
     np.testing.assert_allclose(act(z).numpy(), expected.numpy(), atol=1e-13)

