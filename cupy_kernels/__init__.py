@@ -22,6 +22,13 @@ without a GPU by :func:`cupy_kernels._nvrtc.compile_ptx` in the CPU tests).
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError as _NotInstalled, version as _version
+
+try:  # the installed distribution's version; a bare source tree has none
+    __version__ = _version("onnsim")
+except _NotInstalled:
+    __version__ = "0.0.0+unknown"
+
 import functools
 
 import torch

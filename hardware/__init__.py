@@ -14,6 +14,13 @@
   (:mod:`hardware.export`) and file writers (:mod:`hardware.writers`; docs/export.md).
 """
 
+from importlib.metadata import PackageNotFoundError as _NotInstalled, version as _version
+
+try:  # the installed distribution's version; a bare source tree has none
+    __version__ = _version("onnsim")
+except _NotInstalled:
+    __version__ = "0.0.0+unknown"
+
 from .errors import DetectorNoise, DiffractiveErrorModel, DiffractiveErrors, MeshErrorModel, MeshNetworkErrors
 from .displacements import LayerDisplacements
 from .export import HeightMap, amplitude_transmission, export_heights, height_to_phase, phase_to_height, quantize

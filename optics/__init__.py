@@ -7,6 +7,13 @@ SI units throughout (see :mod:`optics.units`). Conventions: exp(-iωt) time depe
 forward propagation multiplies by exp(+i k_z z), arrays are indexed ``[y, x]``.
 """
 
+from importlib.metadata import PackageNotFoundError as _NotInstalled, version as _version
+
+try:  # the installed distribution's version; a bare source tree has none
+    __version__ = _version("onnsim")
+except _NotInstalled:
+    __version__ = "0.0.0+unknown"
+
 from . import functional, units
 from ._checks import SamplingError, SamplingWarning
 from .elements import *  # noqa: F401,F403

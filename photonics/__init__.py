@@ -8,6 +8,13 @@ Pure functions live in :mod:`photonics.functional`; modules, decompositions and 
 realizations are re-exported here. :mod:`photonics.testing` offers ``assert_unitary``.
 """
 
+from importlib.metadata import PackageNotFoundError as _NotInstalled, version as _version
+
+try:  # the installed distribution's version; a bare source tree has none
+    __version__ = _version("onnsim")
+except _NotInstalled:
+    __version__ = "0.0.0+unknown"
+
 from . import functional, testing
 from .decompose import MeshPhases, clements_decompose, reck_decompose
 from .encoding import FourierCropEncoder, fourier_crop_encode

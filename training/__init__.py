@@ -11,6 +11,13 @@ Typical use::
     evaluate(task, test_images, test_labels, physical=device)["accuracy"]
 """
 
+from importlib.metadata import PackageNotFoundError as _NotInstalled, version as _version
+
+try:  # the installed distribution's version; a bare source tree has none
+    __version__ = _version("onnsim")
+except _NotInstalled:
+    __version__ = "0.0.0+unknown"
+
 from .baselines import MLP, ComplexLinearNetwork, LeNet5, count_parameters
 from .losses import (Temperature, imaging_loss, mse_to_targets, normalized_intensity_mse, pcc,
                      region_cross_entropy)
