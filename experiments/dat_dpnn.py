@@ -54,6 +54,9 @@ class DatDpnnConfig:
     error_seed: int = 5
 
     def __post_init__(self):
+        from hardware import diffractive_error_model
+
+        diffractive_error_model(self.preset, pitch=self.pitch_m, gap=self.gap_m)  # a bad preset fails now
         parse_methods(self.methods)
         parse_ints(self.sepn_features, "sepn_features", 3)
 
@@ -92,7 +95,7 @@ def diffractive_figures(out_dir: Path, cfg, label: str, data) -> list[tuple[str,
     """Phase masks and mean output pattern per class of the arm ``label``."""
     arm = diffractive_arms(cfg, "none")[0]
     task, _, _ = arm.build()
-    task.load_state_dict(torch.load(out_dir / "checkpoints" / f"{label}.best.pt", weights_only=False))
+    task.load_state_dict(torch.load(out_dir / "checkpoints" / f"{label}.best.pt", weights_only=True))
     masks = torch.stack([layer.full_phase().detach() for layer in task.system.layers if hasattr(layer, "phase")])
     f1 = figures.phase_masks(masks, cfg.pitch_m, out_dir / "figures" / f"{label}_masks.png",
                              title=f"{label}: phase masks")

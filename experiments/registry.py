@@ -140,6 +140,27 @@ def check_values(config_type: type, values: dict) -> None:
             raise ValueError(f"{opt} must be a finite number, got {v}")
         if _is_rate(f.name) and isinstance(v, (int, float)) and not 0 < v <= 10:
             raise ValueError(f"{opt} must lie in (0, 10] (typical 1e-4 … 0.1), got {v}")
+    _check_data(values, {f.name: f.default for f in dataclasses.fields(config_type)})
+
+
+# MNIST and Fashion-MNIST: 60,000 training and 10,000 test images each
+DATASET_SIZES = {"train": 60_000, "test": 10_000}
+
+
+def _check_data(values: dict, defaults: dict) -> None:
+    """Dataset names, and sizes not above what the dataset holds (an error, never a clamp)."""
+    if "dataset" not in defaults:
+        return
+    from training.datasets import _ALIASES, DATASETS
+
+    name = values.get("dataset", defaults["dataset"])
+    if str(name).lower() not in _ALIASES:
+        raise ValueError(f"--dataset must be one of {', '.join(DATASETS)}, got {name!r}")
+    for key, split in (("n_train", "train"), ("n_test", "test")):
+        n = values.get(key, defaults.get(key))
+        if isinstance(n, int) and not isinstance(n, bool) and n > DATASET_SIZES[split]:
+            raise ValueError(f"--{key.replace('_', '-')} must lie in [1, {DATASET_SIZES[split]}] (the {split} split "
+                             f"holds {DATASET_SIZES[split]} images), got {n}")
 
 
 def help_config(exp: Experiment, scale: str) -> str:

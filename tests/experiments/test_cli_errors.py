@@ -1,0 +1,112 @@
+"""Bad input at the command line: every case gives ``error: …`` on one line and exit code 2,
+before any training, and never touches an existing run; `--debug` shows the traceback."""
+
+import json
+import shutil
+
+import pytest
+
+from experiments.__main__ import main
+
+SMOKE = ["--scale", "smoke"]
+
+
+def _one_line_error(capsys, *needles):
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    for n in needles:
+        assert n in err[0], (n, err[0])
+    return err[0]
+
+
+@pytest.mark.parametrize("args,needles", [
+    (["run", "nope"], ["unknown experiment 'nope'"]),
+    (["run", "dat-mpnn", *SMOKE, "--nope", "1"], ["unknown option --nope"]),
+    (["run", "dat-mpnn", *SMOKE, "--epochs", "two"], ["--epochs expects a value of type int"]),
+    (["run", "dat-mpnn", *SMOKE, "--epochs", "0"], ["--epochs must be ≥ 1, got 0"]),
+    (["run", "dat-mpnn", *SMOKE, "--n-test", "0"], ["--n-test must be ≥ 1"]),
+    (["run", "dat-mpnn", *SMOKE, "--n-train", "1000000000"], ["--n-train must lie in [1, 60000]"]),
+    (["run", "dat-mpnn", *SMOKE, "--learning-rate", "1e30"], ["--learning-rate must lie in (0, 10]"]),
+    (["run", "dat-mpnn", *SMOKE, "--learning-rate", "-1"], ["--learning-rate must lie in (0, 10]"]),
+    (["run", "dat-mpnn", *SMOKE, "--learning-rate", "nan"], ["--learning-rate must be a finite number"]),
+    (["run", "dat-mpnn", *SMOKE, "--batch-size", "0"], ["--batch-size must be ≥ 1"]),
+    (["run", "dat-mpnn", *SMOKE, "--methods", "magic"], ["unknown method 'magic'"]),
+    (["run", "dat-dpnn", *SMOKE, "--layers", "0"], ["--layers must be ≥ 1"]),
+    (["run", "dat-dpnn", *SMOKE, "--preset", "bogus"], ["bogus"]),
+    (["run", "dat-mpnn", *SMOKE, "--dataset", "cifar"], ["cifar"]),
+    (["run", "dat-mpnn", *SMOKE, "--device", "tpu"], ["device must be auto, cpu, cuda or cuda:N"]),
+    (["run", "dat-mpnn", *SMOKE, "--resume"], ["--resume needs --out"]),
+    (["run", "vaccination", *SMOKE, "--test-factors", "0.5,2"], ["test_factors must include 0"]),
+    (["run", "diffuser-imaging", *SMOKE, "--object-px", "500"], ["object_px 500 exceeds grid_px"]),
+    (["run", "diffuser-imaging", *SMOKE, "--diffuser-sigma-mix", "a,b"], ["comma-separated numbers"]),
+    (["show", "/nonexistent/run"], ["is not a finished run directory"]),
+])
+def test_bad_invocations_are_one_line_errors(tmp_path, capsys, args, needles):
+    out = tmp_path / "run"
+    extra = ["--out", str(out)] if args[0] == "run" and "--resume" not in args else []
+    assert main(args + extra) == 2
+    _one_line_error(capsys, *needles)
+    assert not (out / "config.json").exists()  # refused before anything was written
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "finished"
+    assert main(["run", "dat-mpnn", *SMOKE, "--methods", "ideal", "--out", str(out)]) == 0
+    return out
+
+
+def _snapshot(run):
+    return {p.name: p.read_bytes() for p in sorted(run.rglob("*")) if p.is_file() and p.name != ".lock"}
+
+
+@pytest.mark.parametrize("extra,needles", [
+    ([], ["already holds a run", "--resume", "--overwrite"]),
+    (["--resume", "--seed", "7"], ["other settings", "seed: 0 -> 7"]),
+    (["--resume", "--learning-rate", "0.05"], ["other settings", "learning_rate"]),
+    (["--resume", "--overwrite"], ["contradict"]),
+])
+def test_a_finished_run_is_never_overwritten_or_mixed(tmp_path, capsys, finished, extra, needles):
+    run = tmp_path / "copy"
+    shutil.copytree(finished, run)
+    before = _snapshot(run)
+    assert main(["run", "dat-mpnn", *SMOKE, "--methods", "ideal", "--out", str(run), *extra]) == 2
+    _one_line_error(capsys, *needles)
+    assert _snapshot(run) == before
+
+
+def test_overwrite_replaces_and_resume_of_a_missing_directory_is_an_error(tmp_path, capsys, finished):
+    assert main(["run", "dat-mpnn", *SMOKE, "--methods", "ideal", "--out", str(tmp_path / "typo"), "--resume"]) == 2
+    _one_line_error(capsys, "does not exist")
+    assert not (tmp_path / "typo").exists()
+    run = tmp_path / "copy"
+    shutil.copytree(finished, run)
+    (run / "stale.txt").write_text("from the old run")
+    assert main(["run", "dat-mpnn", *SMOKE, "--methods", "ideal", "--out", str(run), "--overwrite"]) == 0
+    assert not (run / "stale.txt").exists() and (run / "summary.json").exists()
+    capsys.readouterr()
+    assert main(["run", "dat-mpnn", *SMOKE, "--methods", "ideal", "--out", str(run / "config.json")]) == 2
+    _one_line_error(capsys, "not a directory")
+
+
+def test_new_run_ids_are_unique_even_in_the_same_second(tmp_path):
+    from experiments.records import new_run_dir
+
+    dirs = {new_run_dir(tmp_path, "x") for _ in range(20)}
+    assert len(dirs) == 20 and all(d.is_dir() for d in dirs)
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    with pytest.raises(ValueError, match="already holds a run"):
+        run = tmp_path / "r"
+        run.mkdir()
+        (run / "config.json").write_text("{}")
+        main(["run", "dat-mpnn", *SMOKE, "--out", str(run), "--debug"])
+
+
+def test_records_carry_version_and_commit(finished):
+    cfg = json.loads((finished / "config.json").read_text())
+    v = cfg["versions"]
+    assert v["onnsim"] and v["onnsim"] != "unknown"
+    assert v["commit"] is None or (len(v["commit"]) == 40 and isinstance(v["dirty"], bool))
+    assert cfg["runtime"] == {"device": "cpu", "world_size": 1}
