@@ -157,6 +157,13 @@ def _to(x: torch.Tensor, device: torch.device) -> torch.Tensor:
     return x.to(device)
 
 
+def _errors_to(errors, device):
+    """An error realization (or a list/tuple of them, or of tensors) on ``device``."""
+    if isinstance(errors, (list, tuple)):
+        return type(errors)(_errors_to(e, device) for e in errors)
+    return errors.to(device) if hasattr(errors, "to") else errors
+
+
 def evaluate(task, images, labels, *, physical=None, batch_size: int = 1000, ctx: DistContext | None = None) -> dict:
     """Accuracy, mean cross-entropy and confusion matrix, numerically or on ``physical``.
 
@@ -331,6 +338,8 @@ class Trainer:
         stats = {}
         if cfg.method in ("ideal", "noise"):
             errors = task.sample_errors(self.error_model, generator) if cfg.method == "noise" else None
+            if errors is not None and ctx.device.type != "cpu":
+                errors = _errors_to(errors, ctx.device)
             out, _ = task.numeric(x, errors=errors)
             loss, scores = self._objective(out, x, labels)
         elif cfg.method == "pat":

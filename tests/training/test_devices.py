@@ -34,6 +34,14 @@ def _train(kind, device):
         physical = PhysicalSystem(task.model, preset="bs=0.1,ps=0.1", seed=3)
         cfg = TrainConfig(method="dat", epochs=2, batch_size=30, lr=1e-2, sepn_features=(4, 6, 8),
                           internal_states=True, device=device)
+    elif kind == "mesh-noise":
+        from hardware import mesh_error_model
+
+        task = mesh_task(seed=2, dtype=torch.float64)
+        trainer = Trainer(task, TrainConfig(method="noise", epochs=2, batch_size=30, lr=1e-2, device=device),
+                          error_model=mesh_error_model("bs=0.1,ps=0.1"))
+        trainer.fit(images.double(), labels, progress=False)
+        return trainer
     else:
         task = diffractive_task(seed=4).double()
         physical = PhysicalSystem(task.system, preset="shift_px=0.5,gap_rel=0.02", seed=6)
@@ -45,7 +53,7 @@ def _train(kind, device):
 
 @pytest.mark.gpu
 @cuda
-@pytest.mark.parametrize("kind", ["mesh-dat", "diffractive-pat"])
+@pytest.mark.parametrize("kind", ["mesh-dat", "diffractive-pat", "mesh-noise"])
 def test_training_on_cuda_matches_the_cpu(kind):
     gpu, cpu = _train(kind, "cuda"), _train(kind, "cpu")
     for p in gpu.task.parameters():
