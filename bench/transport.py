@@ -1,14 +1,20 @@
 """Benchmark: per-measurement overhead of the ZeroMQ transport on loopback.
 
 The same simulated device (the MPNN of the DAT paper: three 64-mode Clements meshes,
-bs = ps = 0.06, unless told otherwise) measures one batch with internal states — what a DAT
-step asks for — once in process and once through :class:`hardware.RemoteDevice` and a
+bs = ps = 0.06, unless told otherwise) measures one batch, without and with internal states
+(what evaluation and PAT ask for, and what DAT with internal states asks for), once in process and once through :class:`hardware.RemoteDevice` and a
 ``python -m hardware.serve`` process on 127.0.0.1. Both are timed in the same run,
 interleaved, with one torch thread on each side; the overhead is the median remote time minus
 the median in-process time, and ``overhead_ratio`` divides it by the in-process time.
 
+Wall time on a loaded machine also counts the scheduling delays of two processes handing a
+message back and forth, so the CPU cost is reported too: ``transport_cpu_ms`` = the client's
+CPU time per remote measurement (encode, send, receive, decode) + the server's CPU time per
+request outside the device's ``measure`` (decode, encode, state), and
+``transport_cpu_ratio`` divides it by the in-process CPU time of the same measurement.
+
 Usage: ``python bench/transport.py [--modes 64] [--meshes 3] [--batch 500] [--repeats 30]``.
-Prints one JSON line per batch size.
+Prints one JSON line per batch size and internal-states setting.
 """
 
 from __future__ import annotations
@@ -50,17 +56,31 @@ def main(argv=None) -> None:
         for dev in (local, remote):
             dev.load_parameters(model.state_dict())
         gen = torch.Generator().manual_seed(0)
-        for batch in args.batch:
+        for batch, taps in ((b, t) for b in args.batch for t in (False, True)):
             x = torch.randn(batch, args.modes, dtype=torch.complex64, generator=gen)
-            wall, cpu = interleaved_wall_cpu({"in_process": lambda: local.measure(x, internal_states=True),
-                                              "remote": lambda: remote.measure(x, internal_states=True)},
+            wall, cpu = interleaved_wall_cpu({"in_process": lambda: local.measure(x, internal_states=taps),
+                                              "remote": lambda: remote.measure(x, internal_states=taps)},
                                              repeats=args.repeats, warmup=3)
+            remote.ping()
+            before = dict(remote.server_cpu_s)
+            n = 10
+            for _ in range(n):
+                remote.measure(x, internal_states=taps)
+            remote.ping()
+            after = remote.server_cpu_s
+            server_ms = {k: (after[k] - before[k]) / n * 1e3 for k in ("handle", "device")}
+            transport_cpu = cpu["remote"] + server_ms["handle"] - server_ms["device"]
             overhead = wall["remote"] - wall["in_process"]
             emit({"bench": "transport_loopback", "modes": args.modes, "meshes": args.meshes, "batch": batch,
-                  "internal_states": True, "in_process_ms": round(wall["in_process"], 3),
+                  "internal_states": taps, "in_process_ms": round(wall["in_process"], 3),
                   "remote_ms": round(wall["remote"], 3), "overhead_ms": round(overhead, 3),
                   "overhead_ratio": round(overhead / wall["in_process"], 4),
                   "client_cpu_ms": round(cpu["remote"], 3), "in_process_cpu_ms": round(cpu["in_process"], 3),
+                  "server_handle_cpu_ms": round(server_ms["handle"], 3),
+                  "server_device_cpu_ms": round(server_ms["device"], 3),
+                  "transport_cpu_ms": round(transport_cpu, 3),
+                  "transport_cpu_ratio": round(transport_cpu / cpu["in_process"], 4),
+                  "load_average_1min": round(os.getloadavg()[0], 2),
                   "request_bytes": x.numel() * x.element_size(), "transport": "zmq tcp 127.0.0.1",
                   "repeats": args.repeats})
         remote.close()

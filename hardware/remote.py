@@ -113,7 +113,7 @@ class RemoteDevice(ClosesOnExit):
             sock = self._socket()
             sock.send_multipart(frames, copy=False)
             if sock.poll(int(self.timeout_s * 1000), zmq.POLLIN):
-                return decode(sock.recv_multipart(), max_bytes=self.max_reply_bytes)
+                return decode(sock.recv_multipart(copy=False), max_bytes=self.max_reply_bytes, copy=False)
             waited += self.timeout_s
             self._drop_socket()  # lazy pirate: a REQ socket without a reply cannot send again
             if attempt < self.retries:
@@ -144,6 +144,7 @@ class RemoteDevice(ClosesOnExit):
 
     def _acknowledge(self, body: dict) -> None:
         self.queries, self.samples = int(body["queries"]), int(body["samples"])
+        self.server_cpu_s = body.get("server_cpu_s", {})  # the server's CPU time so far (diagnostics)
         self._state = body["state"]
 
     def _call(self, op: str, body: dict) -> dict:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+import warnings
 
 import torch
 
@@ -36,6 +37,7 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64, "complex64": torch
           "complex128": torch.complex128, "int64": torch.int64, "int32": torch.int32, "uint8": torch.uint8,
           "bool": torch.bool}
 _NAMES = {v: k for k, v in DTYPES.items()}
+_ITEMSIZE = {v: torch.empty((), dtype=v).element_size() for v in DTYPES.values()}
 
 if sys.byteorder != "little":  # pragma: no cover - every supported platform is little-endian
     raise ImportError("hardware.wire sends raw little-endian tensors; this host is big-endian")
@@ -84,11 +86,13 @@ def encode(op: str, body, *, unit_of=None, **extra) -> list[bytes]:
                      for t in tensors]
 
 
-def decode(frames, *, max_bytes: int, check=None) -> dict:
+def decode(frames, *, max_bytes: int, check=None, copy: bool = True) -> dict:
     """Check and decode a received message; returns the header with ``body`` rebuilt.
 
     ``check(header)`` (optional) runs on the parsed header before any tensor is built (the
     server authenticates there, so an unauthenticated peer costs no tensor allocation).
+    ``copy=False`` builds the tensors on the frames' own memory (zero copy; the frames must
+    not be reused — the transport hands over fresh ones for every message).
 
     Raises:
         WireError: naming what was wrong (too large, not JSON, bad dtype/shape, length
@@ -116,7 +120,7 @@ def decode(frames, *, max_bytes: int, check=None) -> dict:
     if not isinstance(descs, list) or len(descs) != len(frames) - 1:
         raise WireError(f"header lists {len(descs) if isinstance(descs, list) else '?'} tensors but "
                         f"{len(frames) - 1} tensor frames came")
-    tensors = [_tensor(d, frames[i + 1], i) for i, d in enumerate(descs)]
+    tensors = [_tensor(d, frames[i + 1], i, copy) for i, d in enumerate(descs)]
     used = set()
 
     def walk(v, depth=0):
@@ -142,7 +146,7 @@ def decode(frames, *, max_bytes: int, check=None) -> dict:
     return header
 
 
-def _tensor(desc, frame, i: int) -> torch.Tensor:
+def _tensor(desc, frame, i: int, copy: bool) -> torch.Tensor:
     if not isinstance(desc, dict) or desc.get("dtype") not in DTYPES:
         got = desc.get("dtype") if isinstance(desc, dict) else desc
         raise WireError(f"tensor {i}: dtype {got!r} is not allowed; allowed: {', '.join(DTYPES)}")
@@ -151,13 +155,16 @@ def _tensor(desc, frame, i: int) -> torch.Tensor:
             or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)):
         raise WireError(f"tensor {i}: shape must be a list of at most {MAX_NDIM} non-negative ints, got {shape!r}")
     dtype = DTYPES[desc["dtype"]]
-    itemsize = torch.empty((), dtype=dtype).element_size()
-    expect = math.prod(shape) * itemsize
+    expect = math.prod(shape) * _ITEMSIZE[dtype]
     if len(frame) != expect:
         raise WireError(f"tensor {i}: {desc['dtype']} {shape} needs {expect} bytes, the frame has {len(frame)}")
     if expect == 0:
         return torch.empty(shape, dtype=dtype)
-    return torch.frombuffer(bytearray(frame), dtype=dtype).reshape(shape)
+    if copy:
+        return torch.frombuffer(bytearray(frame), dtype=dtype).reshape(shape)
+    with warnings.catch_warnings():  # the frame's memory is ours alone; torch only warns it is read-only
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.frombuffer(frame, dtype=dtype).reshape(shape)
 
 
 def _field(d) -> Field:
