@@ -93,7 +93,7 @@ def run(cfg: DatMpnnConfig, out_dir: Path, *, resume: bool = False, runtime: Run
              f"{cfg.epochs} epochs of batch {cfg.batch_size}. Physical system: static errors {preset} "
              f"(error seed {cfg.error_seed}). Published (Zheng et al. 2023, full scale, bs = ps = 0.06, MNIST): "
              "direct 66.6%, PAT 84.6%, DAT w/o IS 90.3%, DAT w/ IS 93.0%.")
-    thetas = torch.load(out_dir / "checkpoints" / f"{next(iter(results))}.best.pt", weights_only=False)
+    thetas = torch.load(out_dir / "checkpoints" / f"{next(iter(results))}.best.pt", weights_only=True)
     from . import figures
 
     mesh_keys = sorted(k for k in thetas if k.endswith(".theta"))

@@ -293,7 +293,7 @@ def direct_deploy_spread(run_dir: Path, seeds=range(1, 11), levels=None) -> dict
 
     cfg = json.loads((run_dir / "config.json").read_text())["config"]
     task = mesh_task(modes=cfg["modes"], meshes=cfg["meshes"], seed=cfg["seed"])
-    task.load_state_dict(torch.load(run_dir / "checkpoints" / "mesh-ideal.best.pt", weights_only=False))
+    task.load_state_dict(torch.load(run_dir / "checkpoints" / "mesh-ideal.best.pt", weights_only=True))
     _, _, xt, yt = load_data(cfg["dataset"], cfg["n_train"], cfg["n_test"], cfg["seed"])
     for lv, seed in todo:
         phys = PhysicalSystem(task.device_model, preset=_preset(*lv), seed=int(seed))

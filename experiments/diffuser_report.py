@@ -75,7 +75,7 @@ def _grating_dips(run: Path, cfg: dict) -> list[float]:
     from .diffuser_imaging import build_imaging_network, new_diffusers
 
     c = ImagingConfig(**{**cfg, "device": "cpu"})
-    state = torch.load(Path(run) / "model.pt", map_location="cpu", weights_only=False)
+    state = torch.load(Path(run) / "model.pt", map_location="cpu", weights_only=True)
     model = build_imaging_network(c)
     with torch.no_grad():
         model.phase.copy_(state["phase"])

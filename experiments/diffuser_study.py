@@ -141,7 +141,7 @@ def run(cfg: StudyConfig, out_dir: Path, *, resume: bool = False, runtime=None) 
         print(f"[{key}] PCC known {r['pcc_known']:.4f}, new {r['pcc_new_own']:.4f}, none {r['pcc_none']:.4f} "
               f"({r['wall_time_s']:.0f} s)", flush=True)
     for key in points:
-        states[key] = torch.load(out_dir / "points" / key / "phase.pt", weights_only=False)
+        states[key] = torch.load(out_dir / "points" / key / "phase.pt", weights_only=True)
     return _write_record(cfg, out_dir, done, sweeps, sigma_test, states)
 
 

@@ -77,11 +77,12 @@ def _read_json(path: Path) -> dict:
 
 def _load_torch(path: Path):
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise ValueError(f"{path} is missing; the run did not finish") from None
     except Exception as exc:  # noqa: BLE001 - any unpickling failure: a corrupt file
-        raise ValueError(f"{path} cannot be read ({type(exc).__name__}: {exc})") from None
+        first = " ".join(str(exc).split())[:160]  # one line: weights_only errors span several
+        raise ValueError(f"{path} cannot be read ({type(exc).__name__}: {first})") from None
 
 
 def _run_config(run_dir: Path) -> tuple[str, dict]:

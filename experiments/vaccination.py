@@ -515,7 +515,7 @@ def run(cfg: VaccinationConfig, out_dir: Path, *, resume: bool = False, runtime:
         if k.startswith("imaging-"):
             summary[k] = {kk: vv for kk, vv in v.items() if kk != "history"}
     if "imaging" in cfg.network_list:  # model.pt: classifier states (if any) and the imaging phases
-        model = torch.load(out_dir / "model.pt", weights_only=False) if cls else {}
+        model = torch.load(out_dir / "model.pt", weights_only=True) if cls else {}
         model.update({f"imaging-{arm}": {"phase": ph} for arm, ph in img["phases"].items()})
         records.atomic_torch_save(model, out_dir / "model.pt")
     summary["criterion"] = crit

@@ -116,6 +116,11 @@ def verify(path, expected: str | None = None) -> str:
 
 
 def _torch_load(path: Path, map_location):
+    # weights_only=False on purpose: a training checkpoint also holds the physical device's
+    # state_dict, which for devices behind the PhysicalDevice protocol (remote, drifting, user
+    # written) may be any picklable Python state, and a task may carry extra state. The file
+    # is one this run wrote itself (not a downloaded file), and its sha256 sidecar is verified before it is
+    # unpickled (load_checkpoint). Run outputs (model.pt, *.best.pt) are loaded weights_only.
     try:
         return torch.load(path, map_location=map_location, weights_only=False)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure is a corrupt file
