@@ -2,8 +2,9 @@
 
 The same simulated device (the MPNN of the DAT paper: three 64-mode Clements meshes,
 bs = ps = 0.06, unless told otherwise) measures one batch, without and with internal states
-(what evaluation and PAT ask for, and what DAT with internal states asks for), once in process and once through :class:`hardware.RemoteDevice` and a
-``python -m hardware.serve`` process on 127.0.0.1. Both are timed in the same run,
+(what evaluation and PAT ask for, and what DAT with internal states asks for), once in
+process and once through :class:`hardware.RemoteDevice` and a ``python -m hardware.serve``
+process on 127.0.0.1. Both are timed in the same run,
 interleaved, with one torch thread on each side; the overhead is the median remote time minus
 the median in-process time, and ``overhead_ratio`` divides it by the in-process time.
 

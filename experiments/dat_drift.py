@@ -1,7 +1,8 @@
 """dat-drift — direct deployment, PAT and DAT against a drifting device behind a socket.
 
 The physical system is served by ``python -m hardware.serve`` (started here on a free
-loopback port unless ``--device-address`` names a running server) and reached through
+loopback port unless ``--device-address`` names a running server; a server's token is read
+from the ONNSIM_DEVICE_TOKEN environment variable) and reached through
 :class:`hardware.RemoteDevice`. Its MZI phases drift (a random walk per phase shifter, rate in
 rad/√s; drift time = device queries × ``seconds_per_query``). Every arm starts from the same
 device state (t = 0: counters, noise stream and drift reset through ``load_state_dict``),
@@ -51,7 +52,6 @@ STRATEGIES = {"direct": ("ideal", None), "pat": ("pat", None), "dat": ("dat", No
 @dataclass(frozen=True)
 class DatDriftConfig:
     device_address: str = ""  # tcp://127.0.0.1:PORT of a running `python -m hardware.serve`; "" = start one
-    device_token: str = ""
     dataset: str = "mnist"
     methods: str = "direct,pat,dat,pat-finetune,dat-adapt"
     modes: int = 16
@@ -218,7 +218,9 @@ def run(cfg: DatDriftConfig, out_dir: Path, *, resume: bool = False) -> dict:
     results = json.loads(prog_path.read_text()) if (resume and prog_path.exists()) else {}
     proc, address = (None, cfg.device_address) if cfg.device_address else start_local_server(cfg)
     try:
-        device = RemoteDevice(address, token=cfg.device_token or None, timeout_s=cfg.timeout_s)
+        # the token comes from the environment, never from the configuration (which the run record keeps)
+        token = os.environ.get("ONNSIM_DEVICE_TOKEN") or None
+        device = RemoteDevice(address, token=token, timeout_s=cfg.timeout_s)
         description = device.describe()
         for label in (m.strip() for m in cfg.methods.split(",")):
             if label in results:
