@@ -23,19 +23,28 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def learning_curves(histories: dict, path: Path, *, title: str) -> Path:
-    """``histories[label] = [{"epoch", "loss", "val_accuracy"}, ...]``."""
+def learning_curves(histories: dict, path: Path, *, title: str, validated_on: dict | None = None) -> Path:
+    """``histories[label] = [{"epoch", "loss", "val_accuracy"}, ...]``.
+
+    ``validated_on[label]`` is ``"physical"`` when that arm's validation accuracy was measured
+    on the physical system (PAT and DAT select their epoch there) and ``"numerical"`` when it is
+    the numerical model's (the default): numerical curves are solid, physical ones dashed, and the
+    legend says which.
+    """
+    validated_on = validated_on or {}
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.8))
     for label, hist in histories.items():
         ep = [h["epoch"] for h in hist]
-        a1.plot(ep, [h["loss"] for h in hist], "o-", label=label)
-        a2.plot(ep, [100 * h["val_accuracy"] for h in hist], "o-", label=label)
+        line, = a1.plot(ep, [h["loss"] for h in hist], "o-", label=label)
+        physical = validated_on.get(label, "numerical") == "physical"
+        a2.plot(ep, [100 * h["val_accuracy"] for h in hist], "o--" if physical else "o-", color=line.get_color(),
+                label=f"{label} ({'physical system' if physical else 'numerical model'})")
     a1.set_xlabel("epoch")
     a1.set_ylabel("training loss")
     a2.set_xlabel("epoch")
     a2.set_ylabel("validation accuracy (%)")
     a1.set_title("training loss", fontsize=10)
-    a2.set_title("validation accuracy (physical when measured)", fontsize=10)
+    a2.set_title("validation accuracy: numerical model (solid), physical system (dashed)", fontsize=9)
     for ax in (a1, a2):
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     a2.legend(fontsize=8)

@@ -144,7 +144,9 @@ def run_arms(out_dir: Path, arms: list[Arm], data, *, resume: bool, progress: bo
              "pnn_real_parameters": count_parameters(task.device_model, real=True),
              "sepn_real_parameters": (sum(s.n_real_parameters() for s in trainer.sepns)
                                       if trainer.sepns is not None else 0),
-             "confusion_numeric": numeric["confusion"].tolist(), "world_size": ctx.world_size}
+             "confusion_numeric": numeric["confusion"].tolist(), "world_size": ctx.world_size,
+             # what the history's val_accuracy measures (PAT/DAT validate on the physical system)
+             "validated_on": "physical" if trainer._select_physical() else "numerical"}
         if physical is not None:
             physical.load_parameters(task.device_model.state_dict())
             before = physical.queries
@@ -213,6 +215,13 @@ def best_states(out_dir: Path, labels) -> dict:
     return out
 
 
+def _validated_on(result: dict) -> str:
+    """For arms recorded before ``validated_on`` existed: the trainer's default (PAT and DAT
+    validate on the physical system when there is one)."""
+    measured = "physical_accuracy" in result and result["method"].split("-")[0] in ("pat", "dat")
+    return "physical" if measured else "numerical"
+
+
 def write_study_record(out_dir: Path, name: str, cfg, results: dict, *, title: str, intro: str,
                        extra_figures: list[tuple[str, str]] = (), extra_sections: str = "",
                        extra_datasets: dict | None = None) -> dict:
@@ -221,8 +230,10 @@ def write_study_record(out_dir: Path, name: str, cfg, results: dict, *, title: s
 
     fig_dir = out_dir / "figures"
     fig_dir.mkdir(exist_ok=True)
+    validated_on = {k: v.get("validated_on", _validated_on(v)) for k, v in results.items()}
     figs = [("learning curves", figures.learning_curves({k: v["history"] for k, v in results.items()},
-                                                        fig_dir / "learning_curves.png", title=title).name)]
+                                                        fig_dir / "learning_curves.png", title=title,
+                                                        validated_on=validated_on).name)]
     conf = {k: v.get("confusion_physical", v["confusion_numeric"]) for k, v in results.items()}
     figs.append(("confusion matrices (physical system where measured)",
                  figures.confusion_matrices(conf, fig_dir / "confusion.png", title=title).name))

@@ -2,13 +2,14 @@
 
 * HDF5 (always): heights, level indices, implied phase and amplitude, with units and the
   material, pitch and wavelength as attributes; schema ``onnsim.export/1``.
-* PNG: one 16-bit greyscale height map per layer plus a JSON sidecar with the scale
-  (metres per pixel, metres per grey level, height at grey 0).
+* PNG: one 16-bit greyscale height map per layer, scaled to the full 0 … 65535 range, plus a
+  JSON sidecar with the scale (metres per pixel, metres per grey count, height at count 0, the
+  number of levels and the counts per level).
 * CSV: one file per layer, heights in µm, one row per pixel row.
 * STL (binary, millimetres): one printable plate per layer, each pixel a square column on a
   base plate; a closed, consistently oriented surface.
-* GDSII (needs ``gdstk``): one cell per layer, one GDS layer per quantization level, one
-  rectangle per pixel, units µm.
+* GDSII (needs ``gdstk``): one cell per layer, one GDS layer per quantization level; the
+  pixels of one level are merged into polygons (one per connected region), units µm.
 
 Pixel (row i, column j) covers x ∈ [j, j+1)·pitch, y ∈ [ny − 1 − i, ny − i)·pitch, so row 0 is
 at the top when the plate or mask is viewed from +z (as in the PNG).
@@ -31,7 +32,7 @@ from .export import HeightMap
 from .materials import Material
 
 __all__ = ["SCHEMA", "write_hdf5", "read_hdf5", "write_png16", "read_png16", "write_csv", "write_stl",
-           "stl_triangles", "write_gds"]
+           "stl_triangles", "write_gds", "level_rectangles"]
 
 SCHEMA = "onnsim.export/1"
 
@@ -95,25 +96,34 @@ def _png16(img: np.ndarray) -> bytes:
 def write_png16(hmap: HeightMap, directory: Path, *, stem: str = "height") -> list[Path]:
     """``{stem}_layer{l}.png`` (16-bit) + ``.json`` sidecar per layer.
 
-    Grey g maps to height ``height_at_zero_m + g·m_per_level``: with quantization, g is the level
-    index; otherwise the relief [0, λ/(n − 1)] is spread over 0 … 65535.
+    The image uses the full 16-bit range: count g maps to height ``height_at_zero_m +
+    g·m_per_count``. With N quantization levels, level k is stored as count
+    ``round(k·65535/(N − 1))`` (the lowest level 0, the highest 65535; ``counts_per_level`` =
+    65535/(N − 1), so ``level = round(g / counts_per_level)``) and the heights read back lie
+    within half a count, ``m_per_count/2``, of the quantized heights. Continuous heights spread
+    the relief [0, λ/(n − 1)] over 0 … 65535.
     """
     directory = Path(directory)
     written = []
     if hmap.levels is not None:
-        grey, m_per_level = hmap.level.clamp_min(0), hmap.step
+        counts_per_level = 65535 / (hmap.levels - 1)
+        m_per_count = hmap.step / counts_per_level
+        grey = torch.round(hmap.level.clamp_min(0).double() * counts_per_level).long()
     else:
-        m_per_level = hmap.period / 65535
-        grey = torch.round(hmap.relief / m_per_level).clamp(0, 65535).long()
+        counts_per_level = None
+        m_per_count = hmap.period / 65535
+        grey = torch.round(hmap.relief / m_per_count).clamp(0, 65535).long()
     for i in range(hmap.height.shape[0]):
         png = directory / f"{stem}_layer{i}.png"
         png.write_bytes(_png16(grey[i].cpu().numpy().astype(np.uint16)))
         side = png.with_suffix(".json")
         side.write_text(json.dumps({
-            "schema": SCHEMA, "image": png.name, "layer": i, "m_per_pixel": hmap.pitch,
-            "m_per_level": m_per_level, "height_at_zero_m": hmap.base_thickness, "levels": hmap.levels,
+            "schema": SCHEMA, "image": png.name, "layer": i, "bit_depth": 16, "m_per_pixel": hmap.pitch,
+            "m_per_count": m_per_count, "height_at_zero_m": hmap.base_thickness, "levels": hmap.levels,
+            "counts_per_level": counts_per_level, "m_per_level": hmap.step,
             "wavelength_m": hmap.wavelength, "material": hmap.material.to_dict(),
-            "note": "height (m) = height_at_zero_m + grey * m_per_level; row 0 is the top (+y) edge"}, indent=1))
+            "note": "height (m) = height_at_zero_m + count * m_per_count; quantized: level = "
+                    "round(count / counts_per_level), m_per_level apart; row 0 is the top (+y) edge"}, indent=1))
         written += [png, side]
     return written
 
@@ -125,7 +135,7 @@ def read_png16(png: Path) -> torch.Tensor:
     with _naming_path(png, "read PNG height map (and its .json sidecar)"):
         meta = json.loads(Path(png).with_suffix(".json").read_text())
         grey = np.asarray(Image.open(png)).astype(np.float64)
-    return torch.from_numpy(meta["height_at_zero_m"] + grey * meta["m_per_level"])
+    return torch.from_numpy(meta["height_at_zero_m"] + grey * meta["m_per_count"])
 
 
 def write_csv(hmap: HeightMap, directory: Path, *, stem: str = "height") -> list[Path]:
@@ -225,8 +235,31 @@ def write_stl(hmap: HeightMap, directory: Path, *, stem: str = "plate") -> list[
     return written
 
 
+def level_rectangles(level: np.ndarray, k: int) -> list[tuple[int, int, int, int]]:
+    """Rectangles ``(r0, r1, c0, c1)`` (pixel rows ``r0 ≤ r < r1``, columns ``c0 ≤ c < c1``) that
+    tile exactly the pixels where ``level == k``, without overlap: maximal runs along each row,
+    and runs with the same column span in consecutive rows stacked into one rectangle."""
+    mask = np.asarray(level) == k
+    ny, nx = mask.shape
+    edges = np.diff(np.pad(mask.astype(np.int8), ((0, 0), (1, 1))), axis=1)
+    rects, open_runs = [], {}  # (c0, c1) -> first row of the rectangle growing downwards
+    for r in range(ny):
+        runs = set(zip(np.flatnonzero(edges[r] == 1).tolist(), np.flatnonzero(edges[r] == -1).tolist()))
+        for span in [s for s in open_runs if s not in runs]:
+            rects.append((open_runs.pop(span), r, *span))
+        for span in runs:
+            open_runs.setdefault(span, r)
+    rects += [(r0, ny, *span) for span, r0 in open_runs.items()]
+    return sorted(rects)
+
+
 def write_gds(hmap: HeightMap, path: Path) -> Path:
-    """GDSII (µm units, 1 nm precision): cell ``LAYER{l}`` per layer, GDS layer k = level k."""
+    """GDSII (µm units, 1 nm precision): cell ``LAYER{l}`` per layer, GDS layer k = level k.
+
+    The pixels of each level are merged (:func:`level_rectangles`, then a boolean union) into
+    one polygon per connected region; a region with holes is one polygon whose boundary reaches
+    each hole along a zero-width cut, as GDSII has no holes. The area per level is exact.
+    """
     try:
         import gdstk
     except ImportError as exc:
@@ -239,9 +272,10 @@ def write_gds(hmap: HeightMap, path: Path) -> Path:
         cell = lib.new_cell(f"LAYER{i}")
         lev = hmap.level[i].cpu().numpy()
         ny = lev.shape[0]
-        for (r, c), k in np.ndenumerate(lev):
-            y0 = (ny - 1 - r) * p
-            cell.add(gdstk.rectangle((c * p, y0), ((c + 1) * p, y0 + p), layer=int(k), datatype=0))
+        for k in np.unique(lev).tolist():
+            rects = [gdstk.rectangle((c0 * p, (ny - r1) * p), (c1 * p, (ny - r0) * p))
+                     for r0, r1, c0, c1 in level_rectangles(lev, k)]
+            cell.add(*gdstk.boolean(rects, [], "or", precision=1e-3, layer=int(k), datatype=0))
     with _naming_path(path, "write GDSII file"):
         lib.write_gds(str(path))
     return Path(path)

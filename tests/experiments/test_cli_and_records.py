@@ -24,7 +24,7 @@ def _check_record(run_dir):
         datasets = []
         f.visititems(lambda n, o: datasets.append(o) if isinstance(o, h5py.Dataset) else None)
         assert datasets and all("units" in d.attrs for d in datasets)
-    torch.load(run_dir / "model.pt", weights_only=False)
+    torch.load(run_dir / "model.pt", weights_only=True)  # plain tensors and containers only
     report = (run_dir / "report.md").read_text()
     figures = re.findall(r"\]\((figures/[^)]+)\)", report)
     assert figures, "the report links no figures"
@@ -56,6 +56,10 @@ def test_quickstart_report_has_all_arms(tmp_path):
     for v in summary.values():
         assert 0 <= v["physical_accuracy"] <= 1
     assert summary["mesh-dat-is"]["queries_train"] > 0 and summary["mesh-ideal"]["queries_train"] == 0
+    # what each learning curve shows: ideal validates numerically, PAT and DAT on the physical system
+    assert {k: v["validated_on"] for k, v in summary.items()} == {
+        f"{fam}-{m}": "numerical" if m == "ideal" else "physical" for fam in ("mesh", "diffractive")
+        for m in ("ideal", "pat", "dat-is")}
     with h5py.File(out / "export" / "heights.h5") as f:
         assert f["height"].attrs["units"].startswith("m ")
     for name in ("layers.gds", "plate_layer0.stl", "height_layer0.png", "height_layer0.json", "tolerance.md"):

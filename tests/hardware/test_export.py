@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from hardware.export import amplitude_transmission, export_heights, height_to_phase, phase_to_height, quantize
+from hardware.export import (HeightMap, amplitude_transmission, export_heights, height_to_phase, phase_to_height,
+                             quantize)
 from hardware.materials import MATERIALS, Material, get_material
 from hardware import writers
 
@@ -80,19 +81,46 @@ def test_hdf5_round_trip(tmp_path):
 
 
 @pytest.mark.parametrize("levels", [8, None])
-def test_png16_and_json_scale_round_trip(tmp_path, levels):
+def test_png16_full_range_and_json_scale_round_trip(tmp_path, levels):
     from PIL import Image
 
     _, hm = _design(levels=levels)
     files = writers.write_png16(hm, tmp_path)
-    img = np.asarray(Image.open(files[0]))
-    assert img.dtype == np.uint16 and img.shape == (12, 10)
+    img = np.asarray(Image.open(files[0])).astype(np.int64)  # read back by an independent decoder
+    assert Image.open(files[0]).mode.startswith("I;16") and img.shape == (12, 10)
     meta = json.loads(files[1].read_text())
-    assert meta["m_per_pixel"] == PITCH
-    step = hm.step if levels else hm.period / 65535
-    assert meta["m_per_level"] == pytest.approx(step)
-    heights = meta["height_at_zero_m"] + img * meta["m_per_level"]
-    assert np.abs(heights - hm.height[0].numpy()).max() <= (1e-12 if levels else step / 2 + 1e-15)
+    assert meta["m_per_pixel"] == PITCH and meta["levels"] == levels and meta["bit_depth"] == 16
+    heights = meta["height_at_zero_m"] + img * meta["m_per_count"]
+    if levels:
+        # level k at count round(k·65535/(N−1)): the lowest level is 0, the highest 65535
+        level = hm.level[0].numpy()
+        assert meta["counts_per_level"] == pytest.approx(65535 / 7)
+        assert np.array_equal(img, np.round(level * 65535 / 7).astype(np.int64))
+        assert np.array_equal(np.round(img / meta["counts_per_level"]), level)  # the level is recovered
+        assert meta["m_per_level"] == pytest.approx(hm.step)
+        # the scale maps counts to heights within half a count, far inside one quantization step
+        assert meta["m_per_count"] == pytest.approx(hm.step * 7 / 65535)
+        assert np.abs(heights - hm.height[0].numpy()).max() <= meta["m_per_count"] / 2 * (1 + 1e-9)
+        assert meta["m_per_count"] / 2 < hm.step / 1000
+    else:
+        assert meta["m_per_count"] == pytest.approx(hm.period / 65535) and meta["counts_per_level"] is None
+        assert np.abs(heights - hm.height[0].numpy()).max() <= meta["m_per_count"] / 2 * (1 + 1e-9)
+    # the whole 16-bit range is used (this random design covers every level / the whole relief)
+    if levels:
+        assert img.min() == 0 and img.max() == 65535
+    else:
+        assert img.min() < 0.01 * 65535 and img.max() > 0.99 * 65535
+    assert torch.allclose(writers.read_png16(files[0]), torch.from_numpy(heights))
+
+
+def test_png16_sparse_levels_keep_the_common_scale(tmp_path):
+    from PIL import Image
+
+    # only levels 0 and 2 of 4 occur: level 2 is stored at round(2·65535/3), not stretched to 65535
+    level = torch.tensor([[[0, 2], [2, 0]]])
+    hm = HeightMap(BASE + level.double() * (WL / 0.7227 / 4), level, 4, PITCH, WL, get_material("thz-resin"), BASE)
+    img = np.asarray(Image.open(writers.write_png16(hm, tmp_path)[0])).astype(np.int64)
+    assert img.tolist() == [[0, 43690], [43690, 0]]
 
 
 def test_csv_in_micrometres(tmp_path):
@@ -136,19 +164,61 @@ def test_stl_needs_a_base_plate(tmp_path):
         writers.write_stl(hm, tmp_path)
 
 
-def test_gds_one_layer_per_level(tmp_path):
-    gdstk = pytest.importorskip("gdstk")
-    _, hm = _design(levels=5)
-    lib = gdstk.read_gds(str(writers.write_gds(hm, tmp_path / "d.gds")))
+def _gds_cells(gdstk, hm, path):
+    lib = gdstk.read_gds(str(writers.write_gds(hm, path)))
     assert lib.unit == pytest.approx(1e-6)
-    cells = {c.name: c for c in lib.cells}
+    return {c.name: c for c in lib.cells}
+
+
+def _exact_level_areas(cell, levels):
+    """Covered area (in pixels) per GDS layer: every polygon's area divided by the pixel area."""
+    per = collections.defaultdict(float)
+    for poly in cell.polygons:
+        assert poly.datatype == 0
+        per[poly.layer] += poly.area() / 400.0**2
+    return [per.get(k, 0.0) for k in range(levels)]
+
+
+def test_gds_one_layer_per_level_with_exact_areas(tmp_path):
+    gdstk = pytest.importorskip("gdstk")
+    _, hm = _design(levels=5)  # random levels: the worst case for merging
+    cells = _gds_cells(gdstk, hm, tmp_path / "d.gds")
     assert sorted(cells) == ["LAYER0", "LAYER1"]
     for i in range(2):
-        per_level = collections.Counter(p.layer for p in cells[f"LAYER{i}"].polygons)
         expected = torch.bincount(hm.level[i].flatten(), minlength=5).tolist()
-        assert [per_level.get(k, 0) for k in range(5)] == expected
-        area = sum(p.area() for p in cells[f"LAYER{i}"].polygons)
-        assert area == pytest.approx(12 * 10 * 400.0**2)  # µm²
+        # areas are whole multiples of 400² µm² (exact in floating point): compare as pixel counts
+        assert [round(a, 6) for a in _exact_level_areas(cells[f"LAYER{i}"], 5)] == expected
+        assert len(cells[f"LAYER{i}"].polygons) < 12 * 10  # neighbouring pixels of a level are merged
+
+
+def test_gds_merges_pixels_into_few_polygons(tmp_path):
+    gdstk = pytest.importorskip("gdstk")
+    # a smooth design (a lens-like phase, 64×64 pixels, 8 levels): concentric zones
+    yy, xx = torch.meshgrid(torch.arange(64.0), torch.arange(64.0), indexing="ij")
+    hm = export_heights((0.004 * ((yy - 31.5) ** 2 + (xx - 31.5) ** 2))[None], wavelength=WL, pitch=PITCH,
+                        material="thz-resin", levels=8, base_thickness=BASE)
+    cell = _gds_cells(gdstk, hm, tmp_path / "lens.gds")["LAYER0"]
+    assert len(cell.polygons) <= 64 * 64 / 50  # 4,096 pixels, a few dozen zones
+    assert [round(a, 6) for a in _exact_level_areas(cell, 8)] == torch.bincount(hm.level[0].flatten(),
+                                                                                minlength=8).tolist()
+    # the union of all polygons of a level covers exactly its pixels (no overlap, no gaps)
+    for k in range(8):
+        mask = hm.level[0].numpy() == k
+        polys = [q for q in cell.polygons if q.layer == k]
+        centres = [((c + 0.5) * 400.0, (63 - r + 0.5) * 400.0) for r in range(64) for c in range(64)]
+        inside = np.array(gdstk.inside(centres, polys)).reshape(64, 64)
+        assert np.array_equal(inside, mask)
+
+
+def test_level_rectangles_tile_exactly():
+    g = torch.Generator().manual_seed(3)
+    lev = torch.randint(0, 3, (9, 11), generator=g).numpy()
+    lev[2:7, 3:9] = 1  # a block that stacks into one rectangle
+    for k in range(3):
+        cover = np.zeros_like(lev)
+        for r0, r1, c0, c1 in writers.level_rectangles(lev, k):
+            cover[r0:r1, c0:c1] += 1
+        assert np.array_equal(cover, (lev == k).astype(cover.dtype))  # every pixel once, no other
 
 
 def test_gds_needs_levels(tmp_path):
