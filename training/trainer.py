@@ -157,6 +157,22 @@ def _to(x: torch.Tensor, device: torch.device) -> torch.Tensor:
     return x.to(device)
 
 
+class _frozen:
+    """Context: ``params`` do not require gradients inside (restored on exit)."""
+
+    def __init__(self, params):
+        self.params = [p for p in params if p.requires_grad]
+
+    def __enter__(self):
+        for p in self.params:
+            p.requires_grad_(False)
+
+    def __exit__(self, *exc):
+        for p in self.params:
+            p.requires_grad_(True)
+        return False
+
+
 def _errors_to(errors, device):
     """An error realization (or a list/tuple of them, or of tensors) on ``device``."""
     if isinstance(errors, (list, tuple)):
@@ -356,7 +372,10 @@ class Trainer:
             loss = F.cross_entropy(scores, labels)
         else:  # dat
             reading, taps = self._measure(x, n_local)
-            _, states = task.numeric(x, hook=self._sepn_hook(1.0))
+            # the similarity step updates the SEPNs only: unless joint, the PNN's gradients of
+            # it are not computed (they would be discarded), nor the SEPNs' in the task step
+            with _frozen(() if cfg.joint else task.pnn_parameters()):
+                _, states = task.numeric(x, hook=self._sepn_hook(1.0))
             num = [task.intensity(s) for s in states]
             sim = similarity_loss(num, taps) if cfg.internal_states else similarity_loss(num[-1:], taps[-1:])
             self.sepn_opt.zero_grad()
@@ -366,7 +385,8 @@ class Trainer:
             self.sepn_opt.step()
             w = 0.0 if self.epoch < cfg.dat_warmup_epochs else 1.0
             fuse = range(n) if cfg.internal_states else (n - 1,)
-            out, _ = task.numeric(x, hook=self._sepn_hook(w, taps, fuse))
+            with _frozen(self.sepns.parameters()):
+                out, _ = task.numeric(x, hook=self._sepn_hook(w, taps, fuse))
             scores = task.scores(physical_forward(task.intensity(out), reading))
             loss = F.cross_entropy(scores, labels)
             stats["similarity"] = float(sim.detach())

@@ -1,0 +1,47 @@
+"""DAT step vs PAT step on the interference PNN (3 meshes of 64 modes, bs = ps = 0.06, batch
+500, one thread): median process CPU time and wall time of each, interleaved in one run, and
+the DAT/PAT ratios. Usage: ``python bench/dat_step.py [--repeats N]``; prints one JSON line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _timing import interleaved_wall_cpu  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--threads", type=int, default=1)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    from experiments.study import mesh_task
+    from hardware import PhysicalSystem
+    from training import TrainConfig, Trainer
+
+    g = torch.Generator().manual_seed(0)
+    images, labels = torch.rand(500, 28, 28, generator=g), torch.randint(0, 10, (500,), generator=g)
+
+    def trainer(method, **kw):
+        task = mesh_task(modes=64, meshes=3, seed=0)
+        phys = PhysicalSystem(task.device_model, preset="bs=0.06,ps=0.06", seed=1)
+        return Trainer(task, TrainConfig(method=method, device="cpu", **kw), physical=phys)
+
+    arms = {"pat": trainer("pat"), "dat": trainer("dat"), "dat-is": trainer("dat", internal_states=True)}
+    wall, cpu = interleaved_wall_cpu({k: (lambda t=t: t.step(images, labels)) for k, t in arms.items()},
+                                     repeats=a.repeats)
+    print(json.dumps({"bench": "dat_step", "batch": 500, "threads": a.threads, "wall_ms": wall, "cpu_ms": cpu,
+                      "ratio_dat_pat_cpu": cpu["dat"] / cpu["pat"], "ratio_dat_is_pat_cpu": cpu["dat-is"] / cpu["pat"],
+                      "ratio_goal": 2.5}))
+
+
+if __name__ == "__main__":
+    main()
