@@ -1,6 +1,6 @@
-"""d2nn-classifier — the all-optical diffractive classifier of Lin et al. (Science 2018),
-Lin et al., Science 361, 1004 (2018) (docs/references.md#d2nn): 5 phase-only layers of 200×200 at 0.4 mm, λ 0.75 mm, 3 cm apart, ten
-detector regions, trained with softmax cross-entropy; tested numerically and on a physical
+"""d2nn-classifier — the all-optical diffractive classifier of Lin et al., Science 361, 1004
+(2018) (docs/references.md#d2nn): 5 phase-only layers of 200×200 at 0.4 mm, λ 0.75 mm, 3 cm
+apart, ten detector regions, trained with softmax cross-entropy; tested numerically and on a physical
 system (preset ``none`` by default: the published numbers are simulations).
 """
 

@@ -1,4 +1,5 @@
-"""dat-mpnn — dual adaptive training of the interference PNN (Zheng et al., Nat. Mach. Intell. 5, 2023; docs/references.md#dat).
+"""dat-mpnn — dual adaptive training of the interference PNN (Zheng et al., Nat. Mach.
+Intell. 5, 2023; docs/references.md#dat).
 
 Three 64-mode Clements meshes with electro-optic activations classify Fourier-cropped
 MNIST or Fashion-MNIST images. The physical system carries static beam-splitter (bs) and
