@@ -298,5 +298,5 @@ Power per region (% of input, classes 0–9): {fr}
 
 Wall time {s['wall_time_s']:.1f} s. Files: `config.json`, `results.h5` (units as attributes), `model.pt`.
 """
-    (out_dir / "report.md").write_text(text)
-    (out_dir / "summary.json").write_text(json.dumps(s, indent=2))
+    records.atomic_text(out_dir / "report.md", text)
+    records.atomic_text(out_dir / "summary.json", json.dumps(s, indent=2))

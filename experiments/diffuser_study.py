@@ -100,12 +100,6 @@ def _evaluate_point(c: ImagingConfig, model, known, objects, sigma_test) -> dict
     return r
 
 
-def _atomic_json(path: Path, payload) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=1))
-    tmp.replace(path)
-
-
 @register("diffuser-study", "Diffuser-imaging training strategies: n, depth, correlation length (JSTQE 2023)",
           StudyConfig, runtime={"smoke": "10 s", "cpu": "≈40 min (8 points of 200 objects × 5 epochs, resumable)",
                                 "paper": "GPU: ≈10 full diffuser-imaging trainings"}, scales=SCALES)
@@ -137,7 +131,7 @@ def run(cfg: StudyConfig, out_dir: Path, *, resume: bool = False, runtime=None) 
                  wall_time_s=time.perf_counter() - t0, config=dataclasses.asdict(c))
         records.atomic_torch_save(tr["model"].phase.detach(), out_dir / "points" / key / "phase.pt")
         done[key] = r
-        _atomic_json(prog_path, done)
+        records.atomic_json(prog_path, done)
         print(f"[{key}] PCC known {r['pcc_known']:.4f}, new {r['pcc_new_own']:.4f}, none {r['pcc_none']:.4f} "
               f"({r['wall_time_s']:.0f} s)", flush=True)
     for key in points:
@@ -231,7 +225,7 @@ def _write_record(cfg, out_dir, res, sweeps, sigma_test, states) -> dict:
         "versions": records.versions(), "summary": summary,
         "units": "PCC dimensionless (object region); σ in wavelengths; times s"}, datasets=datasets)
     records.atomic_torch_save(states, out_dir / "model.pt")
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    records.atomic_text(out_dir / "summary.json", json.dumps(summary, indent=2))
 
     def table(name, label):
         rows = [f"| {v} | {res[k]['pcc_known']:.4f} | {res[k]['pcc_new_own']:.4f} | "
@@ -278,5 +272,5 @@ objects, {cfg.epochs} epochs, lr {cfg.lr:g}). Base point: n = {cfg.diffusers_per
 Files: `progress.json` (every point's numbers and learning curve), `points/<key>/` (checkpoints),
 `results.h5`, `model.pt` (phases of every point), `summary.json`.
 """
-    (out_dir / "report.md").write_text(text)
+    records.atomic_text(out_dir / "report.md", text)
     return summary

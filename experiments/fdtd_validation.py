@@ -423,7 +423,7 @@ def run(cfg: FdtdValidationConfig, out_dir: Path, *, resume: bool = False) -> di
 
     figures = _figures(out_dir / "figures", res, arrays)
     res["figures"] = figures
-    (out_dir / "results.json").write_text(json.dumps(res, indent=2))
+    records.atomic_text(out_dir / "results.json", json.dumps(res, indent=2))
     datasets = {}
     for key, a in arrays.items():
         for name, v in a.items():
@@ -437,8 +437,8 @@ def run(cfg: FdtdValidationConfig, out_dir: Path, *, resume: bool = False) -> di
                                "pixel": cfg.layer_pixel_wl * lam, "wavelength": lam, "index": cfg.index},
                               out_dir / "model.pt")
     summary = _summary(res)
-    (out_dir / "report.md").write_text(render_markdown(res, asdict(cfg), figures_prefix=""))
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    records.atomic_text(out_dir / "report.md", render_markdown(res, asdict(cfg), figures_prefix=""))
+    records.atomic_text(out_dir / "summary.json", json.dumps(summary, indent=2))
     return summary
 
 

@@ -39,7 +39,7 @@ import torch
 from training.checkpoint import CheckpointError, atomic_json, atomic_torch_save, atomic_write, load_checkpoint, read_json
 
 __all__ = ["new_run_dir", "claim_run_dir", "RunLock", "write_config", "atomic_torch_save", "atomic_json", "atomic_write",
-           "load_checkpoint", "write_results", "versions", "provenance", "config_differences", "RunDirError"]
+           "atomic_text", "load_checkpoint", "write_results", "versions", "provenance", "config_differences", "RunDirError"]
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -183,6 +183,11 @@ def claim_run_dir(out: Path, *, experiment: str, config, resume: bool, overwrite
 
 
 # -- records -----------------------------------------------------------------------------
+def atomic_text(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically (temporary name, fsync, rename)."""
+    return atomic_write(path, lambda p: p.write_text(text))
+
+
 def write_config(path: Path, experiment: str, config, seed: int, *, runtime: dict | None = None) -> None:
     """``config.json``: experiment, seed, configuration, units, versions and commit.
 

@@ -252,12 +252,6 @@ def _load_json(path: Path, resume: bool) -> dict:
     return json.loads(path.read_text()) if (resume and path.exists()) else {}
 
 
-def _save_json(path: Path, payload) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=1))
-    tmp.replace(path)
-
-
 def sweep_classifier(cfg: VaccinationConfig, out_dir: Path, data, *, resume: bool) -> dict:
     """Accuracy of both trained classifiers over the misalignment grid:
     ``{arm: [{"factor", "shift_max_m", "axial_max_m", "draws", "accuracy": {mean, std, ...}}]}``."""
@@ -284,7 +278,7 @@ def sweep_classifier(cfg: VaccinationConfig, out_dir: Path, data, *, resume: boo
             row = dict(level, accuracy=_summarise(accs), wall_time_s=time.perf_counter() - t0)
             rows.append(row)
             done[key] = row
-            _save_json(path, done)
+            records.atomic_json(path, done)
             print(f"[classifier-{arm}] Δ_test = {level['factor']:g}·Δ: accuracy "
                   f"{100 * row['accuracy']['mean']:.2f} ± {100 * row['accuracy']['std']:.2f}% "
                   f"({level['draws']} draws, {row['wall_time_s']:.0f} s)", flush=True)
@@ -413,7 +407,7 @@ def run_imaging(cfg: VaccinationConfig, out_dir: Path, *, resume: bool, runtime:
                    "pcc": _summarise(vals), "wall_time_s": time.perf_counter() - t1}
             rows.append(row)
             done[key] = row
-            _save_json(path, done)
+            records.atomic_json(path, done)
             print(f"[imaging-{arm}] Δ_test = {level['factor']:g}·Δ: PCC {row['pcc']['mean']:.4f} ± "
                   f"{row['pcc']['std']:.4f} ({level['draws']} draws)", flush=True)
         curves[arm] = rows
@@ -520,7 +514,7 @@ def run(cfg: VaccinationConfig, out_dir: Path, *, resume: bool = False, runtime:
         records.atomic_torch_save(model, out_dir / "model.pt")
     summary["criterion"] = crit
     summary["wall_time_total_s"] = time.perf_counter() - t_start
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    records.atomic_text(out_dir / "summary.json", json.dumps(summary, indent=2))
     return summary
 
 
@@ -531,7 +525,7 @@ def _write_plain_record(out_dir: Path, cfg, *, title: str, intro: str, figs, ext
         "units": "PCC dimensionless; lengths m; times s"}, datasets=datasets)
     records.atomic_torch_save({}, out_dir / "model.pt")
     fig_md = "\n".join(f"![{cap}](figures/{fn})" for cap, fn in figs)
-    (out_dir / "report.md").write_text(f"# {title}\n\n{intro}\n{extra}\n## Figures\n\n{fig_md}\n\n"
+    records.atomic_text(out_dir / "report.md", f"# {title}\n\n{intro}\n{extra}\n## Figures\n\n{fig_md}\n\n"
                                        f"## Configuration\n\n```json\n{json.dumps(asdict(cfg), indent=2)}\n```\n")
     return {}
 
