@@ -83,7 +83,11 @@ class RemoteDevice(ClosesOnExit):
         self.server_id = None
         self.reconnects = 0  # server restarts recovered from
         self.resends = 0  # requests sent again after a timeout
-        hello = self._hello()
+        try:
+            hello = self._hello()
+        except BaseException:
+            self.close()
+            raise
         self.description = hello["description"]
         self.initial_state = hello["initial_state"]  # the device as the server started it
 
