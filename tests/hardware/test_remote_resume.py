@@ -123,54 +123,55 @@ class _StopAfter(_KillAfter):
         return out
 
 
-def test_a_restarted_server_resumes_the_run_exactly():
-    """Same as the process test above, with servers in threads (fast, default suite)."""
+@pytest.fixture
+def threads():
+    """Server threads a test starts; all stopped at the end."""
+    started = []
+    yield started
+    for t in started:
+        t.stop()
+
+
+def _reference(threads, **client):
+    """A served device, a client, the uninterrupted reference run, and the device reset to t = 0."""
     device, model = _device()
-    threads = [DeviceServer(device, model=model).serve_in_thread()]
-    try:
-        port = int(threads[0].address.rsplit(":", 1)[1])
-        remote = RemoteDevice(threads[0].address, timeout_s=0.5, retries=20, retry_wait_s=0.05)
-        reference, fit_ref = _train(remote)
-        assert fit_ref["queries"] == {"train": 6, "validation": 2} and remote.queries == 8
-        remote.load_state_dict(remote.initial_state)
-        resumed, fit = _train(_StopAfter(remote, 3, threads, port))
-        assert len(threads) == 2 and remote.reconnects == 1 and remote.queries == 8
-        assert fit["history"] == fit_ref["history"]
-        assert all(torch.equal(resumed[k], reference[k]) for k in reference)
-        remote.close()
-    finally:
-        for t in threads:
-            t.stop()
+    threads.append(DeviceServer(device, model=model).serve_in_thread())
+    remote = RemoteDevice(threads[0].address, **client)
+    reference, fit_ref = _train(remote)
+    assert fit_ref["queries"] == {"train": 6, "validation": 2} and remote.queries == 8
+    remote.load_state_dict(remote.initial_state)
+    return int(threads[0].address.rsplit(":", 1)[1]), remote, reference, fit_ref
 
 
-def test_a_device_gone_for_good_raises_and_the_checkpoint_resumes_the_run(tmp_path):
+def test_a_restarted_server_resumes_the_run_exactly(threads):
+    """Same as the process test above, with servers in threads (fast, default suite)."""
+    port, remote, reference, fit_ref = _reference(threads, timeout_s=0.5, retries=20, retry_wait_s=0.05)
+    resumed, fit = _train(_StopAfter(remote, 3, threads, port))
+    assert len(threads) == 2 and remote.reconnects == 1 and remote.queries == 8
+    assert fit["history"] == fit_ref["history"]
+    assert all(torch.equal(resumed[k], reference[k]) for k in reference)
+    remote.close()
+
+
+def test_a_device_gone_for_good_raises_and_the_checkpoint_resumes_the_run(tmp_path, threads):
     """The server dies in epoch 2 and stays away: DeviceUnavailable. A new server later, a new
     client and Trainer.fit(resume=True) finish the run exactly as an uninterrupted one."""
+    port, remote, reference, fit_ref = _reference(threads, timeout_s=0.3, retries=1, retry_wait_s=0.05)
+
+    class Gone(_KillAfter):
+        def measure(self, x, **kw):
+            out = self.remote.measure(x, **kw)
+            if self.remote.queries == self.k:
+                self.procs[-1].stop()
+            return out
+
+    with pytest.raises(DeviceUnavailable, match="did not answer .* within 2 attempts"):
+        _train(Gone(remote, 6, threads, port), checkpoint=tmp_path / "ckpt.pt")  # epoch 1 = 4 queries
+    remote.close()
     device, model = _device()
-    threads = [DeviceServer(device, model=model).serve_in_thread()]
-    try:
-        port = int(threads[0].address.rsplit(":", 1)[1])
-        remote = RemoteDevice(threads[0].address, timeout_s=0.3, retries=1, retry_wait_s=0.05)
-        reference, fit_ref = _train(remote)
-        remote.load_state_dict(remote.initial_state)
-
-        class Gone(_KillAfter):
-            def measure(self, x, **kw):
-                out = self.remote.measure(x, **kw)
-                if self.remote.queries == self.k:
-                    self.procs[-1].stop()
-                return out
-
-        with pytest.raises(DeviceUnavailable, match="did not answer .* within 2 attempts"):
-            _train(Gone(remote, 6, threads, port), checkpoint=tmp_path / "ckpt.pt")  # epoch 1 = 4 queries
-        remote.close()
-        device, model = _device()
-        threads.append(DeviceServer(device, model=model, port=port).serve_in_thread())
-        back = RemoteDevice(threads[-1].address, timeout_s=5)
-        resumed, fit = _train(back, checkpoint=tmp_path / "ckpt.pt", resume=True)
-        assert back.queries == 8 and fit["history"] == fit_ref["history"]
-        assert all(torch.equal(resumed[k], reference[k]) for k in reference)
-        back.close()
-    finally:
-        for t in threads:
-            t.stop()
+    threads.append(DeviceServer(device, model=model, port=port).serve_in_thread())
+    back = RemoteDevice(threads[-1].address, timeout_s=5)
+    resumed, fit = _train(back, checkpoint=tmp_path / "ckpt.pt", resume=True)
+    assert back.queries == 8 and fit["history"] == fit_ref["history"]
+    assert all(torch.equal(resumed[k], reference[k]) for k in reference)
+    back.close()
