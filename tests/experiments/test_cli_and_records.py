@@ -2,6 +2,7 @@
 bad input clearly; an interrupted study resumes to the same result."""
 
 import json
+import math
 import re
 
 import h5py
@@ -44,6 +45,27 @@ def test_every_experiment_runs_at_smoke_scale(tmp_path, name, capsys):
     assert main(["run", name, "--scale", "smoke", "--out", str(out)]) == 0
     report = _check_record(out)
     assert "|" in report  # a results table
+    summary = json.loads((out / "summary.json").read_text())
+    numbers = []
+
+    def leaves(v, key):
+        if isinstance(v, dict):
+            for k, w in v.items():
+                leaves(w, f"{key}.{k}")
+        elif isinstance(v, list):
+            for i, w in enumerate(v):
+                leaves(w, f"{key}[{i}]")
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            numbers.append((key, v))
+
+    leaves(summary, "summary")
+    assert numbers, "summary.json records no numbers"
+    bad = [(k, v) for k, v in numbers if not math.isfinite(v)]
+    assert not bad, bad  # a NaN or inf result is a failed run, not a record
+    # accuracies, efficiencies and correlation coefficients are fractions (PCC in [-1, 1])
+    for k, v in numbers:
+        if k.rsplit(".", 1)[-1].endswith(("accuracy", "efficiency")):
+            assert 0 <= v <= 1, (k, v)
     assert main(["show", str(out)]) == 0
     assert report.splitlines()[0] in capsys.readouterr().out
 
@@ -53,8 +75,16 @@ def test_quickstart_report_has_all_arms(tmp_path):
     main(["run", "quickstart", "--scale", "smoke", "--out", str(out)])
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary) == {f"{fam}-{m}" for fam in ("mesh", "diffractive") for m in ("ideal", "pat", "dat-is")}
-    for v in summary.values():
-        assert 0 <= v["physical_accuracy"] <= 1
+    report = (out / "report.md").read_text()
+    n_test = 100  # quickstart's smoke scale
+    for arm, v in summary.items():
+        # accuracies are counts over the test set, and the report's table shows these numbers
+        for key in ("physical_accuracy", "numeric_accuracy"):
+            assert 0 <= v[key] <= 1 and abs(v[key] * n_test - round(v[key] * n_test)) < 1e-9, (arm, key, v[key])
+        row = next(line for line in report.splitlines() if line.startswith(f"| {arm} |"))
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[2] == f"{100 * v['numeric_accuracy']:.2f}" and cells[3] == f"{100 * v['physical_accuracy']:.2f}"
+        assert cells[4] == str(v["best_epoch"]) and cells[5] == f"{v['queries_train']:,}", row
     assert summary["mesh-dat-is"]["queries_train"] > 0 and summary["mesh-ideal"]["queries_train"] == 0
     # what each learning curve shows: ideal validates numerically, PAT and DAT on the physical system
     assert {k: v["validated_on"] for k, v in summary.items()} == {
