@@ -34,6 +34,8 @@ from scipy.optimize import curve_fit  # noqa: E402
 from optics.functional import apply_transfer_function, asm_transfer_function, circular_aperture  # noqa: E402
 from optics.functional import thin_lens_phase  # noqa: E402
 
+from training.imaging import PCC_REGIONS, region_pccs  # noqa: E402
+
 from .diffuser_imaging import ImagingConfig, object_region, pair_pcc  # noqa: E402
 
 __all__ = ["free_space_output", "lens_output", "lens_geometry", "grating_objects", "fit_three_gaussians",
@@ -83,14 +85,19 @@ def lens_output(cfg: ImagingConfig, objects: torch.Tensor, diffusers=None) -> to
 
 
 @torch.no_grad()
-def baseline_pcc(cfg: ImagingConfig, fn, objects: torch.Tensor, diffusers=None, *, device="cpu") -> float:
+def baseline_pcc(cfg: ImagingConfig, fn, objects: torch.Tensor, diffusers=None, *, device="cpu",
+                 region: str = "square"):
+    """Mean PCC of a baseline system ``fn(cfg, objects, diffusers)`` over object × diffuser
+    pairs in ``region`` (``support``, ``square``, ``canvas``, or ``all`` for a dict of the three)."""
     dev = torch.device(device)
     diffusers = None if diffusers is None else diffusers.to(dev)
-    out = []
+    out = {r: [] for r in PCC_REGIONS}
     for i in range(0, len(objects), cfg.eval_batch):
         x = objects[i:i + cfg.eval_batch].to(dev)
-        out.append(pair_pcc(fn(cfg, x, diffusers), x, cfg).cpu())
-    return float(torch.cat(out).double().mean())
+        for r, v in region_pccs(fn(cfg, x, diffusers), x, object_region(cfg)).items():
+            out[r].append(v.cpu())
+    means = {r: float(torch.cat(v).double().mean()) for r, v in out.items()}
+    return means if region == "all" else means[region]
 
 
 # -- gratings ---------------------------------------------------------------------------

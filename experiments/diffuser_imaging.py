@@ -222,25 +222,37 @@ def imaging_objective(out: torch.Tensor, objects: torch.Tensor, cfg: ImagingConf
 
 
 @torch.no_grad()
+def evaluate_pcc_regions(model: DiffuserImager, objects: torch.Tensor, diffusers=None, *, shifts=None, gaps=None,
+                         batch: int | None = None) -> dict:
+    """PCC of every object × diffuser pair in each region of
+    :data:`training.imaging.PCC_REGIONS`: ``{region: (N, n)}`` (see :func:`evaluate_pcc`)."""
+    batch = batch or model.cfg.eval_batch
+    dev = model.phase.device
+    diffusers = None if diffusers is None else diffusers.to(dev)
+    out = {r: [] for r in imaging.PCC_REGIONS}
+    for i in range(0, len(objects), batch):
+        x = objects[i:i + batch].to(dev)
+        for r, v in imaging.region_pccs(model(x, diffusers, shifts=shifts, gaps=gaps), x, object_region(model.cfg)).items():
+            out[r].append(v.cpu())
+    return {r: torch.cat(v) for r, v in out.items()}
+
+
 def evaluate_pcc(model: DiffuserImager, objects: torch.Tensor, diffusers=None, *, shifts=None, gaps=None,
-                 batch: int | None = None, per_pair: bool = False):
-    """Mean PCC (object region) over all object × diffuser pairs.
+                 batch: int | None = None, per_pair: bool = False, region: str = "square"):
+    """Mean PCC over all object × diffuser pairs in ``region`` (default the central object
+    square, the loss's region; ``"support"``, ``"canvas"``, or ``"all"`` for a dict of the three).
 
     Args:
         objects: encoded amplitudes ``(N, ny, nx)`` (see :func:`encode_objects`).
         diffusers: ``(n, ny, nx)`` complex, or None (no diffuser).
         shifts, gaps: per-layer misalignment (see :class:`DiffuserImager`).
-        per_pair: return the ``(N, n)`` tensor instead of its mean.
+        per_pair: return the ``(N, n)`` tensor(s) instead of the mean(s).
     """
-    batch = batch or model.cfg.eval_batch
-    dev = model.phase.device
-    diffusers = None if diffusers is None else diffusers.to(dev)
-    out = []
-    for i in range(0, len(objects), batch):
-        x = objects[i:i + batch].to(dev)
-        out.append(pair_pcc(model(x, diffusers, shifts=shifts, gaps=gaps), x, model.cfg).cpu())
-    r = torch.cat(out)
-    return r if per_pair else float(r.double().mean())
+    if region != "all" and region not in imaging.PCC_REGIONS:
+        raise ValueError(f"region must be one of {', '.join(imaging.PCC_REGIONS)} or 'all', got {region!r}")
+    r = evaluate_pcc_regions(model, objects, diffusers, shifts=shifts, gaps=gaps, batch=batch)
+    r = {k: (v if per_pair else float(v.double().mean())) for k, v in r.items()}
+    return r if region == "all" else r[region]
 
 
 def imaging_task(cfg: ImagingConfig) -> imaging.ImagingTask:
@@ -306,24 +318,32 @@ def evaluate_all(cfg: ImagingConfig, model: DiffuserImager, known: torch.Tensor)
 
     objects = encode_objects(cfg, load_objects(cfg, "test", cfg.n_test))
     new = new_diffusers(cfg, cfg.n_new_diffusers)
-    r = {"pcc_known_pairs": evaluate_pcc(model, objects, known, per_pair=True),
-         "pcc_new_pairs": evaluate_pcc(model, objects, new, per_pair=True),
-         "pcc_none_pairs": evaluate_pcc(model, objects, None, per_pair=True)}
-    s = {k.replace("_pairs", ""): float(v.double().mean()) for k, v in r.items()}
+    r, s = {}, {}
+    for name, d in (("known", known), ("new", new), ("none", None)):
+        per = evaluate_pcc(model, objects, d, per_pair=True, region="all")
+        r[f"pcc_{name}_pairs"] = per["square"]
+        for reg, v in per.items():
+            s[f"pcc_{name}" + ("" if reg == "square" else f"_{reg}")] = float(v.double().mean())
+            if reg != "square":
+                r[f"pcc_{name}_{reg}_pairs"] = v
     dev = model.phase.device
-    s["pcc_gap_known_minus_new"] = s["pcc_known"] - s["pcc_new"]
-    s["pcc_free_space_new"] = ev.baseline_pcc(cfg, ev.free_space_output, objects, new, device=dev)
-    s["pcc_free_space_none"] = ev.baseline_pcc(cfg, ev.free_space_output, objects, None, device=dev)
-    s["pcc_lens_new"] = ev.baseline_pcc(cfg, ev.lens_output, objects, new, device=dev)
-    s["pcc_lens_none"] = ev.baseline_pcc(cfg, ev.lens_output, objects, None, device=dev)
+    for reg in ("", "_support", "_canvas"):
+        s[f"pcc_gap_known_minus_new{reg}"] = s[f"pcc_known{reg}"] - s[f"pcc_new{reg}"]
+    for base, fn in (("free_space", ev.free_space_output), ("lens", ev.lens_output)):
+        for name, d in (("new", new), ("none", None)):
+            for reg, v in ev.baseline_pcc(cfg, fn, objects, d, device=dev, region="all").items():
+                s[f"pcc_{base}_{name}" + ("" if reg == "square" else f"_{reg}")] = v
     periods = ev.parse_periods(cfg)
     gratings = ev.grating_objects(cfg, periods)
     dev = model.phase.device
     with torch.no_grad():
         g_out = torch.cat([model(gratings[i:i + 1].to(dev), new.to(dev)).cpu() for i in range(len(periods))])
     fits = ev.grating_periods(cfg, g_out, periods)
-    g_pcc = pair_pcc(g_out, gratings, cfg)
+    g_all = imaging.region_pccs(g_out, gratings, object_region(cfg))
+    g_pcc = g_all["square"]
     s["grating_pcc_new"] = float(g_pcc.double().mean())
+    s["grating_pcc_new_support"] = None  # a binary bar target is constant on its support: no correlation defined
+    s["grating_pcc_new_canvas"] = float(g_all["canvas"].double().mean())
     s["gratings"] = []
     for p, row, pc in zip(periods, fits, g_pcc):
         fitted = torch.tensor([f["period_m"] for f in row], dtype=torch.float64)
@@ -377,6 +397,25 @@ def _figures(cfg, out_dir: Path, model, known, ev_res, history) -> list[tuple[st
     return figs
 
 
+def _region_rows(s: dict, cfg) -> str:
+    rows = [(f"PCC, last epoch's {cfg.diffusers_per_epoch} known diffusers", "pcc_known", "≈ 0.78"),
+            (f"PCC, {cfg.n_new_diffusers} new diffusers", "pcc_new", "≈ 0.78"),
+            ("gap known − new", "pcc_gap_known_minus_new", "≈ 0.003"),
+            ("PCC, no diffuser", "pcc_none", "–"),
+            ("free space (no layers), new diffusers", "pcc_free_space_new", "–"),
+            ("free space, no diffuser", "pcc_free_space_none", "–"),
+            ("lens, new diffusers", "pcc_lens_new", "–"),
+            ("lens, no diffuser", "pcc_lens_none", "–"),
+            ("gratings, new diffusers (mean PCC)", "grating_pcc_new", "≈ 0.74")]
+
+    def cell(key):
+        v = s.get(key)
+        return "–" if v is None else (f"{v:+.4f}" if "gap" in key else f"{v:.4f}")
+
+    return "\n".join(f"| {label} | {cell(key + '_support')} | {cell(key)} | {cell(key + '_canvas')} | {pub} |"
+                     for label, key, pub in rows)
+
+
 def _report(cfg, s: dict, figs, wall: float) -> str:
     ry, _ = object_region(cfg)
     region_mm = cfg.object_px * cfg.pitch_m * 1e3
@@ -395,23 +434,18 @@ Diffusers σ = {cfg.diffuser_sigma_lambda:g}λ{f" (training mix σ/λ = {cfg.dif
 Δn {cfg.delta_n}, heights N({cfg.height_mean_lambda:g}λ, ({cfg.height_std_lambda:g}λ)²); {cfg.diffusers_per_epoch} new diffusers per
 epoch, {cfg.epochs} epochs, {cfg.n_train} training objects ({cfg.dataset}, 28 -> {cfg.object_px} px), batch {cfg.batch_size}.
 
-**PCC region**: the central {cfg.object_px}×{cfg.object_px} px square (rows/columns {ry.start}..{ry.stop - 1},
-{region_mm:.1f} × {region_mm:.1f} mm) where the object lies; PCC between the output intensity and the
-object grey value. Mean over {cfg.n_test} test objects × every diffuser.
+**PCC regions** (the paper does not state its region, so all three are reported): *support* — the
+pixels where the object is > 0 (as independent reproductions compute it); *square* — the central
+{cfg.object_px}×{cfg.object_px} px square (rows/columns {ry.start}..{ry.stop - 1}, {region_mm:.1f} × {region_mm:.1f} mm) where the
+object lies, the region of the training loss (a fixed region for every object, so the loss does not
+reward matching the digit's shape only); *canvas* — the whole {cfg.grid_px}×{cfg.grid_px} output window. PCC between the
+output intensity and the object grey value; mean over {cfg.n_test} test objects × every diffuser.
 
 ## Results
 
-| quantity | this run | published (simulation) |
-|---|---|---|
-| PCC, last epoch's {cfg.diffusers_per_epoch} known diffusers | {s['pcc_known']:.4f} | ≈ 0.78 |
-| PCC, {cfg.n_new_diffusers} new diffusers | {s['pcc_new']:.4f} | ≈ 0.78 |
-| gap known − new | {s['pcc_gap_known_minus_new']:+.4f} | ≈ 0.003 |
-| PCC, no diffuser | {s['pcc_none']:.4f} | – |
-| free space (no layers), new diffusers | {s['pcc_free_space_new']:.4f} | – |
-| free space, no diffuser | {s['pcc_free_space_none']:.4f} | – |
-| lens, new diffusers | {s['pcc_lens_new']:.4f} | – |
-| lens, no diffuser | {s['pcc_lens_none']:.4f} | – |
-| gratings, new diffusers (mean PCC) | {s['grating_pcc_new']:.4f} | ≈ 0.74 |
+| quantity | support | square | canvas | published (simulation) |
+|---|---|---|---|---|
+{_region_rows(s, cfg)}
 
 Lens baseline: thin lens {cfg.diffuser_to_layer_m * 1e3:.0f} mm behind the diffuser (the plane of layer 1), f = {lens['f_m'] * 1e3:.1f} mm,
 object distance u = {lens['u_m'] * 1e3:.1f} mm, image distance v = {lens['v_m'] * 1e3:.1f} mm (magnification {lens['magnification']:.2f}),
@@ -476,6 +510,8 @@ def run(cfg: ImagingConfig, out_dir: Path, *, resume: bool = False, runtime: Run
         "pcc_known": (ev_res["pairs"]["pcc_known_pairs"], "1 (test object × known diffuser)"),
         "pcc_new": (ev_res["pairs"]["pcc_new_pairs"], "1 (test object × new diffuser)"),
         "pcc_none": (ev_res["pairs"]["pcc_none_pairs"], "1 (test object)"),
+        **{f"pcc_{n}_{reg}": (ev_res["pairs"][f"pcc_{n}_{reg}_pairs"], f"1 (PCC over the {reg} region)")
+           for n in ("known", "new", "none") for reg in ("support", "canvas")},
         "history/loss": ([h["loss"] for h in hist], "1 (−PCC + E)"),
         "history/val_pcc_known": ([h["val_pcc_known"] for h in hist], "1"),
         "history/val_pcc_new": ([h["val_pcc_new"] for h in hist], "1"),
@@ -487,7 +523,8 @@ def run(cfg: ImagingConfig, out_dir: Path, *, resume: bool = False, runtime: Run
     records.write_results(out_dir / "results.h5", attrs={
         "experiment": "diffuser-imaging", "seed": cfg.seed, "config": dataclasses.asdict(cfg),
         "versions": records.versions(), "summary": s, "published": PUBLISHED,
-        "units": "PCC dimensionless; lengths m; times s; pcc region = central object_px square"}, datasets=datasets)
+        "units": "PCC dimensionless; lengths m; times s; pcc_* without a suffix: central object_px square; "
+                 "_support: object > 0; _canvas: whole window"}, datasets=datasets)
     records.atomic_torch_save({"phase": model.phase.detach().cpu(), "known_diffusers": known, "config": dataclasses.asdict(cfg)},
                               out_dir / "model.pt")
     records.atomic_json(out_dir / "summary.json", s, indent=2)

@@ -397,14 +397,18 @@ def run_imaging(cfg: VaccinationConfig, out_dir: Path, *, resume: bool, runtime:
                 rows.append(done[key])
                 continue
             t1 = time.perf_counter()
-            vals = []
+            vals, by_region = [], {"support": [], "canvas": []}
             for d in range(level["draws"]):
                 shifts, delta = imaging_vaccine(cfg, icfg.pitch_m, level["factor"]).displacements(
                     icfg.layers, generator=_draw_generator(cfg, li, d))
-                vals.append(di.evaluate_pcc(model, objects, diffusers, shifts=shifts, gaps=delta))
+                pccs = di.evaluate_pcc(model, objects, diffusers, shifts=shifts, gaps=delta, region="all")
+                vals.append(pccs["square"])
+                for reg in by_region:
+                    by_region[reg].append(pccs[reg])
             row = {"factor": level["factor"], "shift_max_m": level["factor"] * cfg.imaging_shift_max_px * icfg.pitch_m,
                    "axial_max_m": level["factor"] * cfg.imaging_axial_max_m, "draws": level["draws"],
-                   "pcc": _summarise(vals), "wall_time_s": time.perf_counter() - t1}
+                   "pcc": _summarise(vals), "pcc_support": _summarise(by_region["support"]),
+                   "pcc_canvas": _summarise(by_region["canvas"]), "wall_time_s": time.perf_counter() - t1}
             rows.append(row)
             done[key] = row
             records.atomic_json(path, done)
@@ -423,6 +427,9 @@ def run_imaging(cfg: VaccinationConfig, out_dir: Path, *, resume: bool, runtime:
         datasets[f"imaging/{arm}/axial_max"] = ([r["axial_max_m"] for r in rows], "m")
         datasets[f"imaging/{arm}/pcc_mean"] = ([r["pcc"]["mean"] for r in rows], "1")
         datasets[f"imaging/{arm}/pcc_std"] = ([r["pcc"]["std"] for r in rows], "1 (std over draws)")
+        for reg in ("support", "canvas"):  # the other two PCC regions (training.imaging.PCC_REGIONS)
+            datasets[f"imaging/{arm}/pcc_{reg}_mean"] = ([r[f"pcc_{reg}"]["mean"] for r in rows if f"pcc_{reg}" in r],
+                                                         f"1 (PCC over the {reg} region)")
     if not runtime.is_main:
         return None
     crit = criterion(curves, "pcc")
