@@ -20,6 +20,12 @@ class SamplingWarning(UserWarning):
     """A set-up loses accuracy through sampling (e.g. light leaves the padded window)."""
 
 
+# Lengths in metres outside [1e-60, 1e60] m are nonsense physically and overflow or underflow
+# the products the propagators form (λ², 1/(λ z), z²…) in float64: refused up front.
+MIN_LENGTH = 1e-60
+MAX_LENGTH = 1e60
+
+
 def finite_float(value, name: str, unit: str = "m") -> float:
     """Return ``value`` as a finite float, or raise naming ``name``."""
     if isinstance(value, torch.Tensor):
@@ -31,6 +37,8 @@ def finite_float(value, name: str, unit: str = "m") -> float:
     value = float(value)
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite (in {unit}), got {value!r}")
+    if unit == "m" and abs(value) > MAX_LENGTH:
+        raise ValueError(f"{name} must be a length of at most {MAX_LENGTH:g} m in magnitude, got {value!r}")
     return value
 
 
@@ -39,6 +47,9 @@ def positive_float(value, name: str, unit: str = "m") -> float:
     value = finite_float(value, name, unit)
     if value <= 0:
         raise ValueError(f"{name} must be finite and > 0 (in {unit}), got {value!r}")
+    if unit == "m" and value < MIN_LENGTH:
+        raise ValueError(f"{name} must be a length of at least {MIN_LENGTH:g} m, got {value!r} "
+                         "(lengths are in metres; products such as λ·z must stay representable)")
     return value
 
 
@@ -135,6 +146,10 @@ def check_memory(nbytes: float, what: str, device=None) -> None:
     so a huge request is refused with an explanation instead of being killed by the kernel.
     Cheap: one read of /proc/meminfo, only for requests above 256 MiB.
     """
+    try:
+        nbytes = float(nbytes)
+    except OverflowError:  # a shape like 10^300 pixels: an int no float can hold
+        nbytes = math.inf
     if nbytes < 2**28:
         return
     avail = available_memory(device)

@@ -85,7 +85,7 @@ class Field:
         _check_dtype(dtype)
         yy, xx = grid.meshgrid(dtype=torch.float64, device=device)
         r2 = (yy - center[0]) ** 2 + (xx - center[1]) ** 2
-        u = torch.exp(-r2 / w0**2)
+        u = torch.exp(-r2 / w0 / w0)  # not w0**2: it overflows a float for w0 > 1e154
         norm = (u.abs() ** 2).sum() * grid.cell_area
         if not float(norm) > 0:
             raise ValueError(f"gaussian waist {w0!r} m at center {center!r} m leaves no power on {grid!r}: "

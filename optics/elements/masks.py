@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from .._checks import positive_float
+from .._checks import check_finite, positive_float
 from ..field import Field
 from ..functional import masks as M
 from ..grid import Grid
@@ -64,6 +64,7 @@ class PhaseMask(nn.Module):
                 raise ValueError(f"init phase must be a real tensor of shape {(ay, ax)}, got "
                                  f"{tuple(init.shape)} {init.dtype}")
             phase = init.detach().to(dtype).clone()
+            check_finite(phase, "PhaseMask init phase")
         elif init == "zeros":
             phase = torch.zeros(ay, ax, dtype=dtype)
         elif init == "uniform":

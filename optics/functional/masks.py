@@ -92,6 +92,9 @@ def thin_lens_phase(grid: Grid, wavelength: float, focal_length: float, *,
     f = finite_float(focal_length, "focal_length")
     if f == 0:
         raise ValueError("focal_length must be non-zero (in m)")
+    if lam * abs(f) == 0 or not math.isfinite(math.pi / (lam * abs(f))):
+        raise ValueError(f"wavelength × focal_length = {lam!r} m × {f!r} m underflows: the lens phase "
+                         "π r²/(λ f) is not representable; use physical units (metres)")
     if check_sampling:
         if aperture_radius is None:
             ry, rx = (grid.ny - 1) / 2 * grid.dy, (grid.nx - 1) / 2 * grid.dx

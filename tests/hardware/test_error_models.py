@@ -91,3 +91,21 @@ def test_bad_mesh_and_detector_magnitudes():
     with pytest.raises(ValueError, match="layer_shift must have shape"):
         e = DiffractiveErrors.none(2)
         DiffractiveErrors(torch.zeros(3, 2, dtype=torch.float64), *(getattr(e, n) for n in DiffractiveErrors._TENSORS[1:]))
+
+
+def test_phase_quantization_snaps_to_the_nearest_of_2_to_the_bits_levels():
+    # 2 bits: drive levels 0, π/2, π, 3π/2; a programmed phase goes to the nearest level (mod 2π)
+    import math
+
+    from hardware.diffractive import applied_phase
+
+    errors = DiffractiveErrorModel(phase_bits=2).sample(1, generator=torch.Generator().manual_seed(0))
+    step = math.pi / 2
+    phase = torch.tensor([[0.1, 0.7, 1.6, 2.4, 3.3, 4.0, 5.0, 6.2, -0.3, 7.0]], dtype=torch.float64)
+    # nearest level by hand: 0.1/(π/2) = 0.06 → 0, 0.7 → 0.45 → 0, 1.6 → 1.02 → 1, 2.4 → 1.53 → 2,
+    # 3.3 → 2.10 → 2, 4.0 → 2.55 → 3, 5.0 → 3.18 → 3, 6.2 → 3.95 → 4 ≡ 0, −0.3 ≡ 5.98 → 3.81 → 0,
+    # 7.0 ≡ 0.72 → 0.46 → 0
+    expected = torch.tensor([[0, 0, 1, 2, 2, 3, 3, 0, 0, 0]], dtype=torch.float64) * step
+    got = applied_phase(phase, errors, 0)
+    assert torch.allclose(got, expected, atol=1e-12)
+    assert set(torch.round(got / step).long().view(-1).tolist()) == {0, 1, 2, 3}

@@ -218,3 +218,22 @@ def test_huge_grid_is_refused_up_front_with_estimate_and_available_memory():
         Field.plane_wave(grid, LAM)
     with pytest.raises(MemoryError, match=r"GiB"):
         FreeSpace(Grid(n // 2, 1e-6), LAM, 1e-6)
+
+
+def test_cases_found_by_fuzzing():
+    grid = Grid(8, 1e-6)
+    # NaN initial phases used to flow silently into every output
+    with pytest.raises(ValueError, match="PhaseMask init phase contains 64 NaN"):
+        PhaseMask(grid, init=torch.full((8, 8), float("nan")))
+    # λ·f underflowed to 0: ZeroDivisionError deep inside
+    with pytest.raises(ValueError, match="wavelength"):
+        thin_lens_phase(grid, 1e-300, 1e-151)
+    # lengths no float product can hold are refused by name
+    for bad in (1e-300, 1e154):
+        with pytest.raises(ValueError, match=r"wavelength must be a length of at (least|most)"):
+            FreeSpace(grid, bad, 1e-6)
+    with pytest.raises(ValueError, match="distance"):
+        asm_propagate(_field(), 1e200)
+    # a waist of 1e154 m overflowed w0²: now simply a flat beam
+    wide = Field.gaussian(grid, LAM, 1e50)
+    assert torch.allclose(wide.intensity(), wide.intensity()[0, 0].expand(8, 8))
