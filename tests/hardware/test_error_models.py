@@ -109,3 +109,16 @@ def test_phase_quantization_snaps_to_the_nearest_of_2_to_the_bits_levels():
     got = applied_phase(phase, errors, 0)
     assert torch.allclose(got, expected, atol=1e-12)
     assert set(torch.round(got / step).long().view(-1).tolist()) == {0, 1, 2, 3}
+
+
+def test_phase_quantization_with_3_bits_has_8_levels():
+    # 3 bits: steps of π/4 (a rule like 2·bits levels would give 6); indices by hand:
+    # 0.1/(π/4) = 0.13 → 0, 0.5 → 0.64 → 1, 1.0 → 1.27 → 1, 2.0 → 2.55 → 3, 3.0 → 3.82 → 4, 6.1 → 7.77 → 8 ≡ 0
+    import math
+
+    from hardware.diffractive import applied_phase
+
+    errors = DiffractiveErrorModel(phase_bits=3).sample(1, generator=torch.Generator().manual_seed(0))
+    phase = torch.tensor([[0.1, 0.5, 1.0, 2.0, 3.0, 6.1]], dtype=torch.float64)
+    expected = torch.tensor([[0, 1, 1, 3, 4, 0]], dtype=torch.float64) * (math.pi / 4)
+    assert torch.allclose(applied_phase(phase, errors, 0), expected, atol=1e-12)
