@@ -22,7 +22,7 @@ from training.tracking import require_tensorboard
 
 from . import EXPERIMENTS
 from . import export, records
-from .registry import SCALES, build_config, help_config, invoke
+from .registry import SCALES, build_config, help_config, invoke, scales_of
 from .runtime import Interrupted, Runtime
 
 # errors a user can cause and fix: one line and exit code 2 (--debug shows the traceback)
@@ -33,7 +33,7 @@ USER_ERRORS = (ValueError, TypeError, FileNotFoundError, PermissionError, IsADir
 def _list(_args) -> int:
     width = max(len(n) for n in EXPERIMENTS)
     for name, exp in sorted(EXPERIMENTS.items()):
-        times = ", ".join(f"{s}: {exp.runtime.get(s, '?')}" for s in SCALES)
+        times = ", ".join(f"{s}: {exp.runtime.get(s, '?')}" for s in scales_of(exp))
         print(f"{name:<{width}}  {exp.description}\n{'':<{width}}  expected time — {times}")
     return 0
 
@@ -128,8 +128,9 @@ def main(argv=None) -> int:
     r.add_argument("name")
     r.add_argument("--out", help="run directory (default runs/NAME/<timestamp>)")
     r.add_argument("--root", default="runs", help="root of run directories (default: runs)")
-    r.add_argument("--scale", default="cpu", choices=SCALES,
-                   help="smoke (seconds, for tests), cpu (this 2-core machine; default), paper (published, GPU)")
+    r.add_argument("--scale", default="cpu",
+                   help=f"{', '.join(SCALES)}: smoke (seconds, for tests), cpu (this 2-core machine; default), paper "
+                        "(published, GPU); some experiments add their own (see `list`)")
     r.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     r.add_argument("--overwrite", action="store_true", help="replace the run in --out (it is deleted)")
     r.add_argument("--device", default="auto",

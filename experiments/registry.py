@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 __all__ = ["Experiment", "EXPERIMENTS", "SCALES", "register", "parse_overrides", "build_config", "check_values",
-           "help_config", "field_docs", "invoke"]
+           "help_config", "field_docs", "invoke", "scales_of"]
 
-SCALES = ("smoke", "cpu", "paper")
+SCALES = ("smoke", "cpu", "paper")  # every experiment has these; some add their own (e.g. full-window)
 
 
 @dataclass(frozen=True)
@@ -45,8 +45,8 @@ def register(name: str, description: str, config_type: type, runtime, scales: di
     scales = scales or {}
     valid = {f.name for f in dataclasses.fields(config_type)}
     for scale, overrides in scales.items():
-        if scale not in SCALES:
-            raise ValueError(f"{name}: unknown scale {scale!r}")
+        if not isinstance(scale, str) or not scale.replace("-", "").isalnum():
+            raise ValueError(f"{name}: bad scale name {scale!r}")
         bad = set(overrides) - valid
         if bad:
             raise ValueError(f"{name}: scale {scale!r} overrides unknown keys {sorted(bad)}")
@@ -204,7 +204,13 @@ def field_docs(config_type: type) -> dict:
     return out
 
 
+def scales_of(exp: Experiment) -> tuple:
+    """The standard scales, then the experiment's own extra ones."""
+    return SCALES + tuple(s for s in exp.scales if s not in SCALES)
+
+
 def build_config(exp: Experiment, scale: str, pairs: list[str]):
-    if scale not in SCALES:
-        raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
+    known = scales_of(exp)
+    if scale not in known:
+        raise ValueError(f"{exp.name} has no scale {scale!r}; choose one of {', '.join(known)}")
     return parse_overrides(exp.config_type, pairs, base=exp.scales.get(scale, {}))
