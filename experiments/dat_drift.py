@@ -209,7 +209,7 @@ def _figure(results: dict, cfg, path: Path) -> Path:
 
 
 @register("dat-drift", "direct vs PAT vs DAT (with recalibration) against a drifting device over ZeroMQ",
-          DatDriftConfig, runtime={"smoke": "15 s", "cpu": "5 min", "paper": "hours"}, scales=SCALES)
+          DatDriftConfig, runtime={"smoke": "30 s", "cpu": "10 min", "paper": "hours"}, scales=SCALES)
 def run(cfg: DatDriftConfig, out_dir: Path, *, resume: bool = False) -> dict:
     records.write_config(out_dir / "config.json", "dat-drift", cfg, cfg.seed)
     torch.manual_seed(cfg.seed)
