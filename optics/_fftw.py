@@ -26,7 +26,8 @@ FFTW threads.
 Workspaces are cached per (shape, padded shape, dtype, threads, chunk, lane) in an LRU
 bounded in bytes (:func:`workspace_limit`: ``$ONNSIM_FFT_WORKSPACE_MB`` or 1/16 of the
 physical memory, at most 1 GiB); a chunk shrinks to fit the bound, and a workspace larger than the bound is
-used once and dropped. :func:`release` frees them all. Plans are FFTW_MEASURE; the wisdom
+used once and dropped. :func:`release` frees them all. Plans are FFTW_MEASURE, at most
+:data:`PLAN_TIME_LIMIT_S` of measuring per plan; the wisdom
 is persisted per machine (:mod:`optics._wisdom`), so a new process plans from it at once;
 :func:`warm_up` plans ahead of the first call.
 """
@@ -50,6 +51,7 @@ __all__ = ["CHUNK_FIELDS", "LIMIT_ENV", "workspace_limit", "release", "prepare",
 CHUNK_FIELDS = 1  # fields per FFTW execution (measured best, see the module docstring)
 LIMIT_ENV = "ONNSIM_FFT_WORKSPACE_MB"
 _MAX_DEFAULT = 1 << 30
+PLAN_TIME_LIMIT_S = 2.0  # FFTW_MEASURE gives up measuring after this (a huge or awkward shape)
 _SAVE_AFTER_S = 0.02  # planning slower than this measured something new: persist the wisdom
 _DTYPES = {torch.complex64: "complex64", torch.complex128: "complex128"}
 _ITEMSIZE = {torch.complex64: 8, torch.complex128: 16}
@@ -90,10 +92,9 @@ class Workspace:
         self.nbytes = self.pad.nbytes + self.spec.nbytes
         self.scale = self.pad.real.dtype.type(1.0 / (s[0] * s[1]))
         t0 = time.perf_counter()
-        self.fw = pyfftw.FFTW(self.pad, self.spec, axes=(-2, -1), direction="FFTW_FORWARD", threads=workers,
-                              flags=flags)
-        self.bw = pyfftw.FFTW(self.spec, self.spec, axes=(-2, -1), direction="FFTW_BACKWARD", threads=workers,
-                              flags=flags)
+        kw = dict(axes=(-2, -1), threads=workers, flags=flags, planning_timelimit=PLAN_TIME_LIMIT_S)
+        self.fw = pyfftw.FFTW(self.pad, self.spec, direction="FFTW_FORWARD", **kw)
+        self.bw = pyfftw.FFTW(self.spec, self.spec, direction="FFTW_BACKWARD", **kw)
         self.plan_s = time.perf_counter() - t0
         self.pad[...] = 0  # planning may scribble on the arrays; only the corner is written later
 
