@@ -237,3 +237,15 @@ def test_cases_found_by_fuzzing():
     # a waist of 1e154 m overflowed w0²: now simply a flat beam
     wide = Field.gaussian(grid, LAM, 1e50)
     assert torch.allclose(wide.intensity(), wide.intensity()[0, 0].expand(8, 8))
+
+
+@pytest.mark.parametrize("shape,pitch", [((128, 128), (2e-6, 2e-6)), ((64, 128), (3e-6, 2e-6)), ((128, 64), (2e-6, 3e-6))])
+def test_lens_aliasing_limit_is_exact_at_the_corner_pixel(shape, pitch):
+    # the outermost pixel centre along each axis sits at r = (n − 1)/2 · d; the lens phase is
+    # sampled without aliasing iff r/(λ|f|) ≤ 1/(2d), i.e. |f| ≥ 2 r d/λ: 0.5 % either side
+    grid = Grid(shape, pitch)
+    f_min = max(2 * ((n - 1) / 2 * d) * d / LAM for n, d in zip(shape, pitch))
+    thin_lens_phase(grid, LAM, 1.005 * f_min)
+    thin_lens_phase(grid, LAM, -1.005 * f_min)
+    with pytest.raises(SamplingError, match="aliased"):
+        thin_lens_phase(grid, LAM, 0.995 * f_min)
