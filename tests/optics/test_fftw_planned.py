@@ -58,7 +58,9 @@ def test_batch_above_the_workspace_bound_matches_torch(monkeypatch, fresh_cache,
     if chunk == 1:
         assert fresh_cache == {}  # too big for the bound: not kept
     else:
-        assert [ws.chunk for ws in fresh_cache.values()] == [3]
+        # one workspace of 3 fields per parallel lane (one lane per thread)
+        chunks = [ws.chunk for ws in fresh_cache.values()]
+        assert set(chunks) == {3} and 1 <= len(chunks) <= max(1, torch.get_num_threads())
 
 
 def test_batch_shape_and_complex64(fresh_cache):
@@ -233,9 +235,10 @@ def test_bad_validate_flag():
 
 
 def _filter_in_child(queue):
+    # only the planned path runs in the child: torch's own OpenMP pool is not fork-safe (a
+    # parallel torch op in a forked child can hang), so the reference is computed by the parent
     x, h = _rand((4, 6, 6)), _rand((12, 12), seed=1)
-    out = _fft.filter2(x, h, backend="pyfftw", threads=2)
-    queue.put(float((out - _fft.filter2(x, h, backend="torch")).abs().max()))
+    queue.put(_fft.filter2(x, h, backend="pyfftw", threads=2).numpy())
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
@@ -248,6 +251,7 @@ def test_lanes_work_in_a_forked_child():
     queue = ctx.Queue()
     child = ctx.Process(target=_filter_in_child, args=(queue,))
     child.start()
-    err = queue.get(timeout=120)
+    got = torch.from_numpy(queue.get(timeout=120))
     child.join(timeout=60)
-    assert child.exitcode == 0 and err < 1e-10
+    ref = _fft.filter2(_rand((4, 6, 6)), _rand((12, 12), seed=1), backend="torch")
+    assert child.exitcode == 0 and float((got - ref).abs().max()) < 1e-10
