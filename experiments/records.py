@@ -36,10 +36,10 @@ import h5py
 import numpy as np
 import torch
 
-from training.checkpoint import CheckpointError, atomic_json, atomic_torch_save, atomic_write, load_checkpoint, read_json
+from training.checkpoint import CheckpointError, atomic_json, atomic_torch_save, atomic_write, read_json
 
 __all__ = ["new_run_dir", "claim_run_dir", "RunLock", "write_config", "atomic_torch_save", "atomic_json", "atomic_write",
-           "atomic_text", "load_checkpoint", "write_results", "versions", "provenance", "config_differences", "RunDirError"]
+           "atomic_text", "write_results", "versions", "provenance", "config_differences", "RunDirError"]
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -184,7 +184,8 @@ def evaluate(task, images, labels, *, physical=None, batch_size: int = 1000, ctx
     """Accuracy, mean cross-entropy and confusion matrix, numerically or on ``physical``.
 
     Under several ranks (``ctx``) each rank evaluates its shard of every batch; the counts
-    are summed over ranks, so every rank returns the totals of one process.
+    are summed over ranks, so every rank returns the totals of one process (``local_samples``
+    is this rank's share).
     """
     ctx = ctx or DistContext(device=_task_device(task))
     correct, loss_sum, n_seen = 0, 0.0, 0
@@ -211,7 +212,8 @@ def evaluate(task, images, labels, *, physical=None, batch_size: int = 1000, ctx
         confusion = torch.zeros(n_classes, n_classes, dtype=torch.int64)
     correct, loss_sum = ctx.sum(correct), ctx.sum(loss_sum)
     confusion = ctx.sum(confusion)
-    return {"accuracy": correct / len(labels), "loss": loss_sum / len(labels), "confusion": confusion}
+    return {"accuracy": correct / len(labels), "loss": loss_sum / len(labels), "confusion": confusion,
+            "local_samples": n_seen}
 
 
 def _task_device(task) -> torch.device:
@@ -422,11 +424,10 @@ class Trainer:
         if physical:
             self._program()
             before = self.physical.queries
-        shard_n = sum(len(self.ctx.shard(b)) for b in _batches(len(labels), self.config.eval_batch_size, None))
         r = evaluate(self.task, images, labels, physical=self.physical if physical else None,
                      batch_size=self.config.eval_batch_size, ctx=self.ctx)
         if physical:
-            self._count("validation", before, shard_n)
+            self._count("validation", before, r["local_samples"])
         return {"accuracy": r["accuracy"], "loss": r["loss"]}
 
     def split(self, n: int):
