@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -62,6 +64,17 @@ def main(argv=None) -> None:
             wall, cpu = interleaved_wall_cpu({"in_process": lambda: local.measure(x, internal_states=taps),
                                               "remote": lambda: remote.measure(x, internal_states=taps)},
                                              repeats=args.repeats, warmup=3)
+            # the direct measure: each remote call's round trip less the server's own wall time in
+            # the device's measure for that very call (no comparison between two processes' runs)
+            direct, device_wall = [], []
+            for _ in range(args.repeats):
+                d0 = remote.server_wall_s["device"]
+                w0 = time.perf_counter()
+                remote.measure(x, internal_states=taps)
+                w = time.perf_counter() - w0
+                dev = remote.server_wall_s["device"] - d0
+                direct.append((w - dev) * 1e3)
+                device_wall.append(dev * 1e3)
             remote.ping()
             before = dict(remote.server_cpu_s)
             n = 10
@@ -72,6 +85,7 @@ def main(argv=None) -> None:
             server_ms = {k: (after[k] - before[k]) / n * 1e3 for k in ("handle", "device")}
             transport_cpu = cpu["remote"] + server_ms["handle"] - server_ms["device"]
             overhead = wall["remote"] - wall["in_process"]
+            transport_ms, device_ms = statistics.median(direct), statistics.median(device_wall)
             emit({"bench": "transport_loopback", "modes": args.modes, "meshes": args.meshes, "batch": batch,
                   "internal_states": taps, "in_process_ms": round(wall["in_process"], 3),
                   "remote_ms": round(wall["remote"], 3), "overhead_ms": round(overhead, 3),
@@ -81,6 +95,8 @@ def main(argv=None) -> None:
                   "server_device_cpu_ms": round(server_ms["device"], 3),
                   "transport_cpu_ms": round(transport_cpu, 3),
                   "transport_cpu_ratio": round(transport_cpu / cpu["in_process"], 4),
+                  "server_device_wall_ms": round(device_ms, 3), "transport_wall_ms": round(transport_ms, 3),
+                  "transport_wall_ratio": round(transport_ms / device_ms, 4),
                   "load_average_1min": round(os.getloadavg()[0], 2),
                   "request_bytes": x.numel() * x.element_size(), "transport": "zmq tcp 127.0.0.1",
                   "repeats": args.repeats})

@@ -115,9 +115,9 @@ class RemoteDevice(ClosesOnExit):
                 raise WireError(f"{op} request is larger than the server's limit of {self.max_bytes} bytes: "
                                 "measure smaller batches")
             sock = self._socket()
-            sock.send_multipart(frames, copy=False)
+            sock.send_multipart(frames)
             if sock.poll(int(self.timeout_s * 1000), zmq.POLLIN):
-                return decode(sock.recv_multipart(copy=False), max_bytes=self.max_reply_bytes, copy=False)
+                return decode(sock.recv_multipart(copy=False), max_bytes=self.max_reply_bytes)
             waited += self.timeout_s
             self._drop_socket()  # lazy pirate: a REQ socket without a reply cannot send again
             if attempt < self.retries:
@@ -149,6 +149,7 @@ class RemoteDevice(ClosesOnExit):
     def _acknowledge(self, body: dict) -> None:
         self.queries, self.samples = int(body["queries"]), int(body["samples"])
         self.server_cpu_s = body.get("server_cpu_s", {})  # the server's CPU time so far (diagnostics)
+        self.server_wall_s = body.get("server_wall_s", {})  # and its wall time (the device's share included)
         self._state = body["state"]
 
     def _call(self, op: str, body: dict) -> dict:
