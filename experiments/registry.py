@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 __all__ = ["Experiment", "EXPERIMENTS", "SCALES", "register", "parse_overrides", "build_config", "check_values",
-           "help_config", "field_docs", "invoke", "scales_of"]
+           "help_config", "field_docs", "field_help", "choices", "COMMON_HELP", "invoke", "scales_of"]
 
 SCALES = ("smoke", "cpu", "paper")  # every experiment has these; some add their own (e.g. full-window)
 
@@ -71,6 +71,12 @@ def invoke(exp: Experiment, cfg, out_dir, *, resume: bool, runtime=None):
 
 
 def _convert(raw: str, typ, key: str):
+    if typing.get_origin(typ) is typing.Literal:
+        allowed = typing.get_args(typ)
+        for value in allowed:
+            if raw == str(value):
+                return value
+        raise ValueError(f"--{key} must be one of {', '.join(map(str, allowed))}, got {raw!r}")
     if isinstance(typ, str):
         typ = {"int": int, "float": float, "str": str, "bool": bool}.get(typ, str)
     if typ is bool:
@@ -125,12 +131,17 @@ def _is_rate(name: str) -> bool:
 def check_values(config_type: type, values: dict) -> None:
     """Rules every experiment shares, checked before any work: a count (an int field whose
     default is ≥ 1) must be ≥ 1; every float must be finite; a learning rate must lie in
-    (0, 10]. (Counts are recognised by name: ``n_*``, ``*_px``, ``*epochs``, ``layers``, … .) A violation raises ``ValueError`` naming the option, the value and what is allowed."""
+    (0, 10]; a field typed ``Literal[...]`` must hold one of its values. (Counts are recognised by
+    name: ``n_*``, ``*_px``, ``*epochs``, ``layers``, … .) A violation raises ``ValueError`` naming
+    the option, the value and what is allowed."""
     import math
 
+    hints = typing.get_type_hints(config_type)
     for f in dataclasses.fields(config_type):
         v = values.get(f.name, f.default)
         opt = f"--{f.name.replace('_', '-')}"
+        if typing.get_origin(hints.get(f.name)) is typing.Literal and v not in typing.get_args(hints[f.name]):
+            raise ValueError(f"{opt} must be one of {', '.join(map(str, typing.get_args(hints[f.name])))}, got {v!r}")
         if isinstance(v, bool):
             continue
         if isinstance(v, int) and _is_count(f.name) and isinstance(f.default, int) and f.default >= 1:
@@ -163,15 +174,82 @@ def _check_data(values: dict, defaults: dict) -> None:
                              f"holds {DATASET_SIZES[split]} images), got {n}")
 
 
+# Meaning and unit of the keys several experiments share, in one place. A field's own comment
+# (``# …`` on its line) or docstring (a string on the next line) wins over this table. Units are
+# in brackets: SI unless stated; counts are plain numbers.
+COMMON_HELP = {
+    "dataset": "image data set: mnist or fashion-mnist (training.load_dataset)",
+    "n_train": "training images, a seeded subset of the 60,000 of the training split [count]",
+    "n_test": "test images evaluated, the first of the 10,000 of the test split [count]",
+    "epochs": "passes over the training images [count]",
+    "batch_size": "training images per optimisation step [count]",
+    "learning_rate": "Adam learning rate of the photonic parameters: about the largest step per update, "
+                     "in the parameters' own unit (rad for phases) [parameter unit per step]",
+    "sepn_learning_rate": "Adam learning rate of the DAT error-predicting networks (SEPNs) [weight unit per step]",
+    "sepn_features": "channels of the three SEPN convolution layers, comma-separated (DAT) [count]",
+    "lr_step_epochs": "epochs between two halvings of the learning rates [epochs]",
+    "dat_warmup_epochs": "first epochs of DAT with the SEPN correction switched off (weight 0) [epochs]",
+    "val_fraction": "share of the training images held out for validation and model selection, in [0, 1) "
+                    "[dimensionless]",
+    "methods": "training methods compared, comma-separated: ideal (or direct), noise, pat, pat-field, dat; "
+               "-is after pat/dat also measures internal states (docs/training.md)",
+    "seed": "seed of the run's random streams (initialisation, data subset, batch order)",
+    "error_seed": "seed of the hidden error realization of the simulated physical system",
+    "wavelength_m": "free-space wavelength λ [m]",
+    "pitch_m": "pixel pitch of the simulation grid and of the phase masks [m]",
+    "grid_px": "side of the square simulation grid [px]",
+    "layers": "phase layers (diffractive surfaces) [count]",
+    "gap_m": "free-space distance behind every phase layer (layer to layer, last layer to detector) [m]",
+    "image_px": "side of the input image after resizing, centred on the grid [px]",
+    "active_px": "side of the trainable (modulated) centre of every phase mask [px]",
+    "region_px": "side of each of the ten square detector regions (3-4-3 rows) [px]",
+    "region_spacing_px": "centre-to-centre distance of neighbouring detector regions [px]",
+    "temperature": "initial scale T of the class logits, T · region energy / total energy (learnt) "
+                   "[dimensionless]",
+    "preset": "error level of the simulated physical system: none, low, medium, high, or key=value pairs "
+              "(hardware/presets.py, docs/hardware.md)",
+    "modes": "optical modes (waveguides) of every MZI mesh; a square number, the side² of the "
+             "Fourier crop of the image [count]",
+    "meshes": "MZI meshes in series [count]",
+    "bs_sigma": "standard deviation of the couplers' splitting error e (power split (1±e)/2) [dimensionless]",
+    "ps_sigma": "standard deviation of the static phase-shifter offsets [rad]",
+}
+
+
+def field_help(config_type: type) -> dict:
+    """Help text of every field of ``config_type``: its own comment or docstring (including
+    those inherited from dataclass bases), else :data:`COMMON_HELP`; ``""`` when neither."""
+    docs = field_docs(config_type)
+    return {f.name: docs.get(f.name) or COMMON_HELP.get(f.name, "") for f in dataclasses.fields(config_type)}
+
+
+def choices(config_type: type, name: str) -> tuple:
+    """The allowed values of a field typed ``Literal[...]`` (or the data set names); ``()``
+    when the field takes any value of its type."""
+    hint = typing.get_type_hints(config_type).get(name)
+    if typing.get_origin(hint) is typing.Literal:
+        return typing.get_args(hint)
+    if name == "dataset":
+        from training.datasets import DATASETS
+
+        return tuple(DATASETS)
+    return ()
+
+
 def help_config(exp: Experiment, scale: str) -> str:
-    """Every option of ``exp`` with its value at ``scale``, type and the field's comment."""
-    lines = [f"options of {exp.name} (values at scale {scale!r}; SI units unless the name carries one):"]
+    """Every option of ``exp`` with its value at ``scale``, type, meaning and unit (in
+    brackets), and its choices where it has a fixed set of values."""
+    lines = [f"options of {exp.name} (values at scale {scale!r}; units in brackets, SI unless stated):"]
     base = exp.scales.get(scale, {})
     hints = typing.get_type_hints(exp.config_type)
-    docs = field_docs(exp.config_type)
+    docs = field_help(exp.config_type)
     for f in dataclasses.fields(exp.config_type):
-        typ = getattr(hints.get(f.name), "__name__", str(hints.get(f.name)))
+        hint = hints.get(f.name)
+        allowed = choices(exp.config_type, f.name)
+        typ = "choice" if typing.get_origin(hint) is typing.Literal else getattr(hint, "__name__", str(hint))
         doc = docs.get(f.name, "")
+        if allowed:
+            doc += f" (choices: {', '.join(map(str, allowed))})"
         lines.append(f"  --{f.name.replace('_', '-'):<28} {base.get(f.name, f.default)!r:<14} ({typ})"
                      + (f"  {doc}" if doc else ""))
     return "\n".join(lines)
@@ -179,7 +257,16 @@ def help_config(exp: Experiment, scale: str) -> str:
 
 def field_docs(config_type: type) -> dict:
     """Comments of a dataclass's fields: a ``# comment`` on the field's line, or a string
-    literal on the line after it (read from the source; empty when unavailable)."""
+    literal on the line after it (read from the source of the class and of its dataclass bases,
+    the subclass winning; empty when unavailable)."""
+    out = {}
+    for cls in reversed(config_type.__mro__):
+        if dataclasses.is_dataclass(cls):
+            out.update(_own_field_docs(cls))
+    return out
+
+
+def _own_field_docs(config_type: type) -> dict:
     import ast
     import inspect
     import textwrap

@@ -59,7 +59,8 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
+import typing
+from typing import Callable, Literal
 
 import torch
 import torch.nn.functional as F
@@ -74,38 +75,64 @@ from .metrics import confusion_matrix
 
 __all__ = ["METHODS", "TrainConfig", "Trainer", "evaluate", "similarity_loss", "RUNTIME_KEYS"]
 
-METHODS = ("ideal", "noise", "pat", "dat")
+Method = Literal["ideal", "noise", "pat", "dat"]
+PatFusion = Literal["scores", "field"]
+SelectOn = Literal["auto", "physical", "numeric"]
+Select = Literal["best", "last"]
+METHODS = typing.get_args(Method)
 # settings that change where a run computes, not what it computes: a resumed run may differ in them
 RUNTIME_KEYS = ("device",)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Settings of one training run (SI units; epochs and counts are plain numbers).
+    """Settings of one training run: each field's docstring gives its meaning and unit (in
+    brackets; SI unless stated; counts are plain numbers)."""
 
-    ``select``: ``"best"`` keeps the epoch with the best validation metric, ``"last"`` the
-    final epoch. ``device``: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``.
-    """
-
-    method: str = "ideal"
+    method: Method = "ideal"
+    """Training method: ``ideal``, ``noise``, ``pat`` or ``dat`` (see the module docstring)."""
     epochs: int = 5
+    """Passes over the training images [count]."""
     batch_size: int = 100
+    """Training images per optimisation step (the global batch under torchrun) [count]."""
     lr: float = 1e-3
+    """Adam learning rate of the photonic parameters: about the largest step per update, in the
+    parameters' own unit (rad for phases) [parameter unit per step]."""
     lr_step_epochs: int = 10
+    """Epochs between two learning-rate decays (``StepLR``) [epochs]."""
     lr_gamma: float = 0.5
+    """Factor applied to both learning rates every ``lr_step_epochs`` [dimensionless]."""
     sepn_lr: float = 1e-3
+    """Adam learning rate of the SEPN weights (``dat`` only) [weight unit per step]."""
     sepn_features: tuple = (4, 8, 16)
+    """Channels of the SEPN's convolution layers, one entry per layer (``dat`` only) [count]."""
     sepn_kernel: int = 3
+    """Odd side of the SEPN's convolution kernels (``dat`` only) [px]."""
     dat_warmup_epochs: int = 0
+    """Epochs at the start of ``dat`` in which the SEPN correction weight w is 0 [epochs]."""
     internal_states: bool = False
-    pat_fusion: str = "scores"
+    """``pat``/``dat`` also measure and fuse the intensity after every layer, not only the output."""
+    pat_fusion: PatFusion = "scores"
+    """What ``pat`` replaces by the measurement: the class ``scores`` or the output ``field``
+    amplitude (fused before detection)."""
     joint: bool = False
+    """``dat``: let the similarity-loss gradients reach the photonic parameters too (as the
+    reference code does)."""
     val_fraction: float = 0.1
-    select_on: str = "auto"
-    select: str = "best"
+    """Share of the training images held out for validation and model selection, in [0, 1)
+    [dimensionless]."""
+    select_on: SelectOn = "auto"
+    """Where validation is measured for model selection: ``physical`` system, ``numeric`` model,
+    or ``auto`` (physical for ``pat``/``dat``, numeric otherwise)."""
+    select: Select = "best"
+    """Which epoch's parameters are kept: the ``best`` validation epoch or the ``last`` one."""
     eval_batch_size: int = 1000
+    """Images per forward pass in validation and evaluation (memory only, not results) [count]."""
     seed: int = 0
+    """Seed of the trainer's random streams (SEPN initialisation, validation split, batch order,
+    errors sampled by ``noise``)."""
     device: str = "auto"
+    """Where the run computes: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``."""
 
     def __post_init__(self):
         if self.method not in METHODS:
