@@ -23,14 +23,15 @@ class MZILinear(nn.Module):
     dropped or fed with vacuum), and a mesh ``U`` on ``n_out`` modes.
 
     Args:
-        n_in, n_out: numbers of input and output modes (>= 2).
+        n_in: number of input modes (>= 2).
+        n_out: number of output modes (>= 2).
         max_gain: if given, Σ = ``max_gain · sigmoid(s)`` (a passive attenuator for
             ``max_gain <= 1``); if ``None`` (default) Σ = ``s`` is unconstrained.
         generator: explicit random generator of the Haar initialisation of both meshes.
         dtype: real parameter dtype.
         **mesh_kwargs: passed to both :class:`ClementsMesh` (e.g. ``wrap_around``).
 
-    Parameters:
+    Learnable parameters:
         ``v_mesh`` (``V^†``), ``u_mesh`` (``U``), ``sigma_raw`` ``(min(n_in, n_out),)``.
 
     Shape:

@@ -281,7 +281,7 @@ class ClementsMesh(_Mesh):
         generator: explicit random generator for ``init="haar"``.
         dtype: real parameter dtype (float32 -> complex64 fields, float64 -> complex128).
 
-    Parameters:
+    Learnable parameters:
         theta, phi: ``(n, n // 2)`` phases in rad, indexed ``[column, slot]`` (slots without an
             MZI are unused and get no gradient). input_phases: ``(n,)`` rad.
 

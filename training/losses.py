@@ -208,7 +208,8 @@ def imaging_loss(output_intensity: torch.Tensor, target: torch.Tensor, *, alpha:
     Args:
         output_intensity: ``o``, the output-plane intensity.
         target: ``h``, the object (its support is ``h > 0``).
-        alpha, beta: weights of the energy term (α = 1, β = 0.5 in the paper).
+        alpha: weight α in ``E`` of the light outside the support (1 in the paper).
+        beta: weight β in ``E`` of the light inside the support (0.5 in the paper).
         reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (per sample).
 
     Shape:
@@ -231,7 +232,8 @@ def normalized_intensity_mse(a: torch.Tensor, b: torch.Tensor, *, dim=-1, eps: f
               - \\frac{b}{\\|b\\|_2}\\right)^2\\right]
 
     Args:
-        a, b: intensities (real), or complex fields whose ``|u|²`` is taken.
+        a: intensities (real), or complex fields whose ``|u|²`` is taken.
+        b: the same for the second operand, shaped like ``a``.
         dim: axis or axes of one intensity vector (``-1`` for mode vectors, ``(-2, -1)``
             for images).
         eps: floor of the norms (zero vectors stay zero).

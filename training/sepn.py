@@ -277,7 +277,10 @@ class ResidualSEPN(nn.Module):
 
     Args:
         sepn: the network; ``None`` builds ``SEPN(features, kernel_size, dtype, generator=…)``.
-        features, kernel_size, dtype, generator: passed to :class:`SEPN` when ``sepn`` is None.
+        features: passed to :class:`SEPN` when ``sepn`` is None.
+        kernel_size: passed to :class:`SEPN` when ``sepn`` is None.
+        dtype: passed to :class:`SEPN` when ``sepn`` is None.
+        generator: passed to :class:`SEPN` when ``sepn`` is None.
         image_shape: ``None``: inputs are images ``(*batch, H, W)``; ``(h, w)``: inputs are
             mode vectors ``(*batch, h·w)``, reshaped row-major (:func:`modes_to_image`).
         weight: initial ``w``.

@@ -523,7 +523,8 @@ class Trainer:
         """Train for ``config.epochs`` epochs; returns the history and the selected state.
 
         Args:
-            images, labels: training data (on the CPU; batches move to the device).
+            images: training inputs (on the CPU; batches move to the device).
+            labels: training targets, one per image.
             val: ``(images, labels)`` for validation; default: ``val_fraction`` held out.
             checkpoint: file written after every epoch (rank 0); ``resume`` continues from it.
             should_stop: polled after every epoch; when it returns True the loop stops after

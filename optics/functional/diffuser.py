@@ -255,7 +255,8 @@ def diffuser_correlation(t1: torch.Tensor, t2: torch.Tensor) -> torch.Tensor:
     call two diffusers different.
 
     Args:
-        t1, t2: complex tensors ``(*batch, ny, nx)`` (broadcastable).
+        t1: complex tensor ``(*batch, ny, nx)``.
+        t2: complex tensor broadcastable with ``t1``.
 
     Returns:
         Complex ρ; take ``abs()`` for the independence test.
@@ -290,7 +291,8 @@ def mean_abs_phase_difference(t1: torch.Tensor, t2: torch.Tensor, *,
       pixels wrap), in [0, 2π).
 
     Args:
-        t1, t2: complex tensors ``(*batch, ny, nx)`` (broadcastable).
+        t1: complex tensor ``(*batch, ny, nx)``.
+        t2: complex tensor broadcastable with ``t1``.
         wrap: ``"difference"`` or ``"each"``.
 
     Shape:
