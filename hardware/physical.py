@@ -31,7 +31,7 @@ def hardware_family(model: nn.Module) -> str:
     """``"diffractive"`` for an :class:`optics.OpticalSystem`, ``"mesh"`` for a mesh network."""
     if isinstance(model, OpticalSystem):
         return "diffractive"
-    if hasattr(model, "meshes") and hasattr(model, "forward_with_errors"):
+    if hasattr(model, "meshes") and hasattr(model, "port_intensities"):
         return "mesh"
     raise TypeError(
         f"PhysicalSystem wraps an optics.OpticalSystem (diffractive) or a photonics.MeshNetwork, "
@@ -172,7 +172,7 @@ class PhysicalSystem:
                 if not isinstance(x, torch.Tensor):
                     raise TypeError(f"a mesh system measures a complex tensor (..., n), got {type(x).__name__}")
                 check_complex(x, "measure input")
-                n = self.__model.meshes[0].n
+                n = self.__model.meshes[0].n_modes
                 if x.dim() == 0 or x.shape[-1] != n:
                     raise ValueError(f"measure input must be (..., n) with n = {n} modes, got shape {tuple(x.shape)}")
                 check_finite(x.detach(), "measure input")
@@ -241,7 +241,7 @@ class _MeshPhysics:
         self.per_mesh = [None if _is_zero(e) else e for e in errors.meshes]
 
     def forward(self, x: torch.Tensor):
-        return self.model.forward_with_errors(x, self.per_mesh, return_intermediates=True)
+        return self.model.port_intensities(x, self.per_mesh, return_intermediates=True)
 
 
 def _is_zero(e) -> bool:

@@ -17,7 +17,7 @@ except _NotInstalled:
 
 from . import functional, testing
 from .decompose import MeshPhases, clements_decompose, reck_decompose
-from .encoding import FourierCropEncoder, fourier_crop_encode
+from .encoding import FourierCropEncoder, encode_fourier_crop, fourier_crop_encode
 from .errors import MeshErrors, sample_mesh_errors
 from .functional import electro_optic_activation, haar_unitary, intensity, mzi_transfer, normalized_intensity
 from .layers import ElectroOpticActivation, MZILinear, Photodetector
@@ -39,7 +39,8 @@ __all__ = [
     "ElectroOpticActivation",
     "Photodetector",
     "FourierCropEncoder",
-    "fourier_crop_encode",
+    "encode_fourier_crop",
+    "fourier_crop_encode",  # deprecated alias of encode_fourier_crop
     "mzi_transfer",
     "electro_optic_activation",
     "intensity",

@@ -5,10 +5,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["fourier_crop_encode", "FourierCropEncoder"]
+from optics._deprecation import renamed
+
+__all__ = ["encode_fourier_crop", "FourierCropEncoder", "fourier_crop_encode"]
 
 
-def fourier_crop_encode(images: torch.Tensor, size: int = 8, *, eps: float = 1e-12) -> torch.Tensor:
+def encode_fourier_crop(images: torch.Tensor, size: int = 8, *, eps: float = 1e-12) -> torch.Tensor:
     """Fourier-crop encoder of Zheng et al. (Nat. Mach. Intell. 5 (2023)); docs/references.md#dat.
 
     ``F = fftshift(fft2(image))`` (DC at index ``H // 2, W // 2``), keep the central
@@ -17,7 +19,8 @@ def fourier_crop_encode(images: torch.Tensor, size: int = 8, *, eps: float = 1e-
     mean ``|x| = 1``.
 
     Args:
-        images: real tensor ``(..., H, W)`` (e.g. grey values in [0, 1]).
+        images: real tensor ``(..., H, W)`` (e.g. grey values in [0, 1]); uint8 grey values
+            are divided by 255 into float32 first.
         size: side of the kept block; ``size²`` modes.
         eps: guard for all-zero images (they encode to zeros).
 
@@ -29,6 +32,8 @@ def fourier_crop_encode(images: torch.Tensor, size: int = 8, *, eps: float = 1e-
     """
     if not isinstance(images, torch.Tensor):
         raise TypeError(f"images must be a torch.Tensor, got {type(images).__name__}")
+    if images.dtype == torch.uint8:
+        images = images.to(torch.float32) / 255.0
     if images.is_complex() or not images.is_floating_point():
         raise TypeError(f"images must be a real floating tensor (..., H, W), got {images.dtype}")
     if images.dim() < 2:
@@ -44,8 +49,11 @@ def fourier_crop_encode(images: torch.Tensor, size: int = 8, *, eps: float = 1e-
     return x / x.abs().mean(dim=-1, keepdim=True).clamp_min(eps)
 
 
+fourier_crop_encode = renamed(encode_fourier_crop, "photonics.fourier_crop_encode", "photonics.encode_fourier_crop")
+
+
 class FourierCropEncoder(nn.Module):
-    """Module form of :func:`fourier_crop_encode` (no parameters).
+    """Module form of :func:`encode_fourier_crop` (no parameters).
 
     Shape:
         ``(..., H, W) -> (..., size**2)``.
@@ -56,7 +64,7 @@ class FourierCropEncoder(nn.Module):
         self.size = size
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return fourier_crop_encode(images, self.size)
+        return encode_fourier_crop(images, self.size)
 
     def extra_repr(self) -> str:
         return f"size={self.size}"

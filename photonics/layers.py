@@ -52,11 +52,11 @@ class MZILinear(nn.Module):
 
     @property
     def n_in(self) -> int:
-        return self.v_mesh.n
+        return self.v_mesh.n_modes
 
     @property
     def n_out(self) -> int:
-        return self.u_mesh.n
+        return self.u_mesh.n_modes
 
     def singular_values(self) -> torch.Tensor:
         """Σ, real ``(min(n_in, n_out),)`` (amplitude transmissions; > 1 is gain)."""

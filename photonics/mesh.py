@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from optics._checks import check_complex, check_finite, complex_dtype_of
+from optics._deprecation import warn_renamed
 
 from . import _engine
 from .decompose import MeshPhases, clements_decompose, reck_decompose
@@ -40,6 +41,18 @@ __all__ = ["ClementsMesh", "ReckMesh"]
 _METHODS = ("matrix", "columns")
 
 
+def _modes_argument(cls: str, n_modes: int | None, n: int | None) -> int:
+    """``n_modes``, or the deprecated keyword ``n`` (with its warning); exactly one is given."""
+    if n is not None:
+        if n_modes is not None:
+            raise TypeError(f"{cls}: give n_modes only (n is its deprecated old name)")
+        warn_renamed(f"{cls}(n=...)", f"{cls}(n_modes=...)", stacklevel=4)
+        return n
+    if n_modes is None:
+        raise TypeError(f"{cls} needs the number of modes n_modes")
+    return n_modes
+
+
 class _Mesh(nn.Module):
     """Common machinery of rectangular and triangular meshes (use the subclasses)."""
 
@@ -47,15 +60,17 @@ class _Mesh(nn.Module):
 
     def __init__(
         self,
-        n: int,
+        n_modes: int | None = None,
         *,
         wrap_around: bool = False,
         output_phases: bool = False,
         init: str = "haar",
         generator: torch.Generator | None = None,
         dtype: torch.dtype = torch.float32,
+        n: int | None = None,
     ):
         super().__init__()
+        n = _modes_argument(type(self).__name__, n_modes, n)
         if dtype not in (torch.float32, torch.float64):
             raise TypeError(f"dtype is the real parameter dtype, torch.float32 or torch.float64; got {dtype}")
         self.layout = MeshLayout(n, self._kind, wrap_around)
@@ -79,8 +94,14 @@ class _Mesh(nn.Module):
 
     # -- geometry -----------------------------------------------------------------------
     @property
-    def n(self) -> int:
+    def n_modes(self) -> int:
         """Number of modes."""
+        return self.layout.n
+
+    @property
+    def n(self) -> int:
+        """Deprecated alias of :attr:`n_modes`."""
+        warn_renamed(f"{type(self).__name__}.n", "n_modes")
         return self.layout.n
 
     @property
@@ -96,7 +117,7 @@ class _Mesh(nn.Module):
     def extra_repr(self) -> str:
         extra = ", wrap_around=True" if self.layout.wrap_around else ""
         extra += ", output_phases=True" if self.output_phases is not None else ""
-        return f"n={self.n}, n_mzi={self.n_mzi}{extra}, dtype={self.theta.dtype}"
+        return f"n_modes={self.n_modes}, n_mzi={self.n_mzi}{extra}, dtype={self.theta.dtype}"
 
     # -- programming --------------------------------------------------------------------
     def _decompose(self, u) -> MeshPhases:
@@ -175,7 +196,7 @@ class _Mesh(nn.Module):
         eye = torch.eye(2, dtype=t.dtype, device=t.device)
         fill = torch.where(self.wrap[..., None, None], -1j * eye, eye)
         t = torch.where(self.active[..., None, None], t, fill)
-        if self.n % 2:  # dark mode: one identity pair per column
+        if self.n_modes % 2:  # dark mode: one identity pair per column
             t = torch.cat([t, eye.expand(t.shape[0], 1, 2, 2)], dim=1)
         return t
 
@@ -188,8 +209,8 @@ class _Mesh(nn.Module):
     def matrix(self, errors: MeshErrors | None = None) -> torch.Tensor:
         """The mesh transfer matrix ``U[out, in]`` ``(n, n)`` (complex, differentiable)."""
         m = _engine.columns_matrix(self.transfers(errors))
-        if self.n % 2:
-            m = m[: self.n, : self.n]
+        if self.n_modes % 2:
+            m = m[: self.n_modes, : self.n_modes]
         m = m * torch.polar(torch.ones_like(self.input_phases), self.input_phases)
         if self.output_phases is not None:
             m = torch.polar(torch.ones_like(self.output_phases), self.output_phases)[:, None] * m
@@ -213,8 +234,8 @@ class _Mesh(nn.Module):
             ``(..., n) -> (..., n)``.
         """
         check_complex(x, "mesh input")
-        if x.dim() == 0 or x.shape[-1] != self.n:
-            raise ValueError(f"mesh input must be (..., n) with n = {self.n} modes, got shape {tuple(x.shape)}")
+        if x.dim() == 0 or x.shape[-1] != self.n_modes:
+            raise ValueError(f"mesh input must be (..., n) with n = {self.n_modes} modes, got shape {tuple(x.shape)}")
         if x.dtype != self.complex_dtype:
             raise TypeError(
                 f"mesh input is {x.dtype} but the mesh computes in {self.complex_dtype}; convert the "
@@ -236,27 +257,27 @@ class _Mesh(nn.Module):
         batch = x.shape[:-1]
         if cupy_kernels.use_cupy(backend, x, self.theta, what="the mesh column kernel",
                                  unsupported=lambda: self._cupy_unsupported(x)):
-            return self._forward_cupy(x, errors, cupy_kernels).reshape(*batch, self.n)
-        state = x.reshape(-1, self.n) * torch.polar(torch.ones_like(self.input_phases), self.input_phases)
+            return self._forward_cupy(x, errors, cupy_kernels).reshape(*batch, self.n_modes)
+        state = x.reshape(-1, self.n_modes) * torch.polar(torch.ones_like(self.input_phases), self.input_phases)
         state = state.transpose(0, 1)
-        if self.n % 2:
+        if self.n_modes % 2:
             state = torch.cat([state, state.new_zeros(1, state.shape[1])])
-        state = _engine.apply_columns(state, self.transfers(errors))[: self.n].transpose(0, 1)
+        state = _engine.apply_columns(state, self.transfers(errors))[: self.n_modes].transpose(0, 1)
         if self.output_phases is not None:
             state = state * torch.polar(torch.ones_like(self.output_phases), self.output_phases)
-        return state.reshape(*batch, self.n)
+        return state.reshape(*batch, self.n_modes)
 
     def _cupy_unsupported(self, x: torch.Tensor):
         from cupy_kernels import ops
 
-        return ops.mesh_shape_unsupported(x.dtype, x.numel() // self.n, self.n + self.n % 2)
+        return ops.mesh_shape_unsupported(x.dtype, x.numel() // self.n_modes, self.n_modes + self.n_modes % 2)
 
     def _forward_cupy(self, x: torch.Tensor, errors, cupy_kernels) -> torch.Tensor:
         """The column path with all columns in one CuPy launch; states ``(B, n_pad)``."""
-        state = x.reshape(-1, self.n) * torch.polar(torch.ones_like(self.input_phases), self.input_phases)
-        if self.n % 2:
+        state = x.reshape(-1, self.n_modes) * torch.polar(torch.ones_like(self.input_phases), self.input_phases)
+        if self.n_modes % 2:
             state = torch.cat([state, state.new_zeros(state.shape[0], 1)], dim=1)
-        state = cupy_kernels.mesh_columns(state, self.transfers(errors))[:, : self.n]
+        state = cupy_kernels.mesh_columns(state, self.transfers(errors))[:, : self.n_modes]
         if self.output_phases is not None:
             state = state * torch.polar(torch.ones_like(self.output_phases), self.output_phases)
         return state
@@ -269,7 +290,7 @@ class ClementsMesh(_Mesh):
     2016 in total, as in Zheng et al. (Nat. Mach. Intell. 5 (2023)).
 
     Args:
-        n: number of modes (>= 2).
+        n_modes: number of modes ``n`` (>= 2).
         wrap_around: add the reference code's fixed element in the last slot of odd columns
             (ports ``n-1`` and ``0``, θ = φ = π, no errors: both ports times ``-i``; even
             ``n`` only). It carries no parameter and is excluded from errors.
@@ -280,6 +301,7 @@ class ClementsMesh(_Mesh):
             uniform on [0, 2π)); ``"identity_bar"`` sets θ = π, φ = ψ = 0.
         generator: explicit random generator for ``init="haar"``.
         dtype: real parameter dtype (float32 -> complex64 fields, float64 -> complex128).
+        n: deprecated keyword name of ``n_modes`` (warns; removed in the next release).
 
     Learnable parameters:
         theta, phi: ``(n, n // 2)`` phases in rad, indexed ``[column, slot]`` (slots without an
@@ -306,10 +328,10 @@ class ReckMesh(_Mesh):
 
     _kind = "reck"
 
-    def __init__(self, n: int, **kwargs):
+    def __init__(self, n_modes: int | None = None, *, n: int | None = None, **kwargs):
         if kwargs.get("wrap_around"):
             raise ValueError("wrap_around is only defined for the rectangular (Clements) mesh")
-        super().__init__(n, **kwargs)
+        super().__init__(_modes_argument("ReckMesh", n_modes, n), **kwargs)
 
     def _decompose(self, u) -> MeshPhases:
         return reck_decompose(u)

@@ -20,6 +20,8 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
+from optics._deprecation import warn_renamed
+
 from .errors import MeshErrors
 from .functional import intensity
 from .layers import ElectroOpticActivation, Photodetector
@@ -60,7 +62,7 @@ class MeshNetwork(nn.Module):
 
     @property
     def n_modes(self) -> int:
-        return self.meshes[0].n
+        return self.meshes[0].n_modes
 
     def _check_errors(self, errors):
         if errors is None:
@@ -97,9 +99,15 @@ class MeshNetwork(nn.Module):
         z, _ = self.fields(x, errors)
         return self.readout(z)
 
-    def forward_with_errors(self, x: torch.Tensor, errors, *, return_intermediates: bool = False):
+    def port_intensities(self, x: torch.Tensor, errors: Sequence[MeshErrors | None] | None = None, *,
+                         return_intermediates: bool = False):
         """Port intensities ``|z|²`` ``(..., n_modes)`` under ``errors`` (what detectors see),
         and with ``return_intermediates`` the intensities after every mesh."""
         z, states = self.fields(x, errors)
         out = intensity(z)
         return (out, [intensity(s) for s in states]) if return_intermediates else out
+
+    def forward_with_errors(self, x: torch.Tensor, errors, *, return_intermediates: bool = False):
+        """Deprecated alias of :meth:`port_intensities` (removed in the next release)."""
+        warn_renamed("MeshNetwork.forward_with_errors", "MeshNetwork.port_intensities")
+        return self.port_intensities(x, errors, return_intermediates=return_intermediates)

@@ -21,7 +21,7 @@ except _NotInstalled:
 from .baselines import MLP, ComplexLinearNetwork, LeNet5, count_parameters
 from .losses import (Temperature, imaging_loss, mse_to_targets, normalized_intensity_mse, pcc,
                      region_cross_entropy)
-from .data import (DATASETS, clear_data_cache, dataset_source, encode_amplitude, encode_phase,
+from .data import (DATASETS, clear_data_cache, dataset_source, encode_amplitude, encode_fourier_crop, encode_phase,
                    fourier_crop, iterate_batches, load_dataset, pad_to, resize, subset, to_float,
                    train_val_split)
 from .metrics import accuracy, confusion_matrix, mean_pcc
@@ -40,5 +40,6 @@ __all__: list[str] = [
     "MLP", "LeNet5", "ComplexLinearNetwork", "count_parameters",
     "load_dataset", "dataset_source", "clear_data_cache", "DATASETS",
     "train_val_split", "iterate_batches", "subset",
-    "to_float", "resize", "pad_to", "encode_amplitude", "encode_phase", "fourier_crop",
+    "to_float", "resize", "pad_to", "encode_amplitude", "encode_phase", "encode_fourier_crop",
+    "fourier_crop",  # deprecated alias of encode_fourier_crop
 ]

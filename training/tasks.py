@@ -23,7 +23,7 @@ from torch import nn
 
 from hardware.diffractive import DiffractivePhysics
 from optics import Field, FreeSpace, OpticalSystem
-from photonics import MeshNetwork, fourier_crop_encode
+from photonics import MeshNetwork, encode_fourier_crop
 
 from .transforms import pad_to, resize
 
@@ -71,7 +71,7 @@ class MeshTask(nn.Module):
         return list(self.model.parameters())
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
-        x = fourier_crop_encode(images.float() if images.dtype == torch.uint8 else images, self.crop)
+        x = encode_fourier_crop(images.float() if images.dtype == torch.uint8 else images, self.crop)
         return x.to(self.model.meshes[0].complex_dtype)
 
     def numeric(self, x, *, hook=None, errors=None):
@@ -219,7 +219,7 @@ class DigitalTask(nn.Module):
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         img = images.float() / 255 if images.dtype == torch.uint8 else images.float()
         if self.encoding == "fourier":
-            return fourier_crop_encode(img, self.crop)
+            return encode_fourier_crop(img, self.crop)
         return img
 
     def numeric(self, x, *, hook=None, errors=None):

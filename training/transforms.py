@@ -6,8 +6,9 @@ by :func:`training.load_dataset`, or floating grey values in [0, 1] after :func:
 - free-space (diffractive) inputs: :func:`encode_amplitude` puts the grey value in the
   field amplitude, :func:`encode_phase` in its phase (docs/references.md#diffusers, #d2nn); both resize
   the image (optional) and centre it on the optical grid with zero padding;
-- mesh (interference) inputs: :func:`fourier_crop` is the Fourier-crop encoder of
-  Zheng et al. 2023, delegating to :func:`photonics.fourier_crop_encode`.
+- mesh (interference) inputs: :func:`encode_fourier_crop`, the Fourier-crop encoder of
+  Zheng et al. 2023 (:func:`photonics.encode_fourier_crop`, re-exported here beside the other
+  ``encode_*`` functions).
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ import torch
 import torch.nn.functional as F
 
 from optics import Field, Grid
-from photonics import fourier_crop_encode
+from optics._deprecation import renamed
+from photonics import encode_fourier_crop
 
-__all__ = ["to_float", "resize", "pad_to", "encode_amplitude", "encode_phase", "fourier_crop"]
+__all__ = ["to_float", "resize", "pad_to", "encode_amplitude", "encode_phase", "encode_fourier_crop", "fourier_crop"]
 
 
 def _check_images(images, name: str = "images") -> None:
@@ -173,11 +175,4 @@ def encode_phase(images: torch.Tensor, grid: Grid, wavelength: float, *, size_px
     return Field(torch.polar(torch.ones_like(x, dtype=real), float(max_phase) * x.to(real)), grid, wavelength)
 
 
-def fourier_crop(images: torch.Tensor, size: int = 8) -> torch.Tensor:
-    """Mesh input encoding of Zheng et al. 2023: :func:`photonics.fourier_crop_encode` of the
-    grey values in [0, 1] (uint8 images are converted by :func:`to_float`).
-
-    Shape:
-        ``(..., H, W) -> (..., size**2)`` complex, mean modulus 1 per sample.
-    """
-    return fourier_crop_encode(to_float(images), size)
+fourier_crop = renamed(encode_fourier_crop, "training.fourier_crop", "training.encode_fourier_crop")

@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from photonics import FourierCropEncoder, fourier_crop_encode
+from photonics import FourierCropEncoder, encode_fourier_crop
 
 
 def test_matches_numpy_reference_on_28x28():
     img = torch.rand(3, 28, 28, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
-    x = fourier_crop_encode(img)
+    x = encode_fourier_crop(img)
     spec = np.fft.fftshift(np.fft.fft2(img.numpy()), axes=(-2, -1))
     crop = spec[:, 10:18, 10:18].reshape(3, 64)  # rows/cols 10..17, row-major
     crop = crop / np.abs(crop).mean(-1, keepdims=True)
@@ -27,9 +27,9 @@ def test_dc_sits_at_row_4_col_4_of_the_crop():
 
 def test_bad_images():
     with pytest.raises(TypeError, match="real"):
-        fourier_crop_encode(torch.ones(28, 28, dtype=torch.complex64))
+        encode_fourier_crop(torch.ones(28, 28, dtype=torch.complex64))
     with pytest.raises(ValueError, match="exceeds"):
-        fourier_crop_encode(torch.ones(6, 6), 8)
+        encode_fourier_crop(torch.ones(6, 6), 8)
     with pytest.raises(ValueError, match=r"\(\.\.\., H, W\)"):
-        fourier_crop_encode(torch.ones(28))
-    assert torch.equal(fourier_crop_encode(torch.zeros(28, 28)), torch.zeros(64, dtype=torch.complex64))
+        encode_fourier_crop(torch.ones(28))
+    assert torch.equal(encode_fourier_crop(torch.zeros(28, 28)), torch.zeros(64, dtype=torch.complex64))

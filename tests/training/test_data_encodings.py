@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from optics import Field, Grid
-from photonics import fourier_crop_encode
-from training import encode_amplitude, encode_phase, fourier_crop, pad_to, resize, to_float
+from photonics import encode_fourier_crop
+from training import encode_amplitude, encode_fourier_crop, encode_phase, pad_to, resize, to_float
 
 WAVELENGTH = 0.75e-3  # m
 
@@ -115,9 +115,9 @@ def test_encoding_errors_name_the_problem():
         encode_amplitude(_digits(1), Grid(28, 1e-4), WAVELENGTH, dtype=torch.float32)
 
 
-def test_fourier_crop_delegates_to_photonics():
+def test_encode_fourier_crop_takes_uint8_as_grey_values():
     images = _digits(4)
-    modes = fourier_crop(images)
+    modes = encode_fourier_crop(images)
     assert modes.shape == (4, 64) and modes.dtype == torch.complex64
-    torch.testing.assert_close(modes, fourier_crop_encode(images.float() / 255))
+    torch.testing.assert_close(modes, encode_fourier_crop(images.float() / 255))
     torch.testing.assert_close(modes.abs().mean(dim=-1), torch.ones(4))
