@@ -39,6 +39,7 @@ __all__ = [
     "intensity",
     "normalized_intensity",
     "haar_unitary",
+    "jacobian_at",
 ]
 
 
@@ -180,3 +181,25 @@ def haar_unitary(n: int, *, generator: torch.Generator | None = None, dtype=torc
     q, r = torch.linalg.qr(torch.complex(g[0], g[1]))
     d = torch.diagonal(r)
     return (q * (d / d.abs()).unsqueeze(-2)).to(dtype)
+
+
+def jacobian_at(f, z: torch.Tensor, z_at: torch.Tensor) -> torch.Tensor:
+    """``f(z)`` in the forward pass, differentiated at ``z_at``: ``∂f/∂z := J_f(z_at)``.
+
+    The value is ``f(z)`` exactly (``f(z).detach() + (f(z') − f(z').detach())``, whose second
+    term is exactly zero), and the gradient reaching ``z`` is the vector–Jacobian product of
+    ``f`` at ``z_at`` (``z' = z_at + (z − z.detach())`` has ``z_at``'s value and ``z``'s
+    gradient path). ``z_at`` gets no gradient. This is the semantics of the state fusion in
+    the reference code of dual adaptive training (Zheng et al., Nat. Mach. Intell. 5, 1119
+    (2023); docs/references.md#dat), which overwrites a layer's saved field with the measured
+    amplitude after the forward pass: the following operation keeps its numerical output but
+    is differentiated at the fused field. ``f`` is evaluated twice.
+
+    Shape:
+        ``z`` and ``z_at`` alike; the result is ``f(z)``'s.
+    """
+    if z_at.shape != z.shape:
+        raise ValueError(f"jacobian_at: z_at has shape {tuple(z_at.shape)}, z has {tuple(z.shape)}")
+    z_prime = z_at.detach().to(z.dtype) + (z - z.detach())
+    y_at = f(z_prime)
+    return f(z).detach() + (y_at - y_at.detach())

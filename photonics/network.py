@@ -10,7 +10,9 @@ scores are the first ``n_classes`` L2-normalised port intensities (Zheng et al. 
 Errors are inputs (one :class:`~photonics.MeshErrors` per mesh). A ``hook(i, z)`` called
 right after mesh i (before the activation) lets training code correct or replace the field
 there — the place where dual adaptive training inserts its error-prediction networks and
-where state fusion swaps in measured amplitudes.
+where state fusion swaps in measured amplitudes. A hook may return ``(z, z_at)``: the field
+``z`` goes on, and the activation that follows is differentiated at ``z_at``
+(:func:`photonics.functional.jacobian_at`; the reference code's in-place fusion).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from torch import nn
 from optics._deprecation import warn_renamed
 
 from .errors import MeshErrors
-from .functional import intensity
+from .functional import intensity, jacobian_at
 from .layers import ElectroOpticActivation, Photodetector
 from .mesh import ClementsMesh
 
@@ -84,13 +86,16 @@ class MeshNetwork(nn.Module):
         """
         errors = self._check_errors(errors)
         states = []
-        z = x
+        z, z_at = x, None
         for i, (mesh, err) in enumerate(zip(self.meshes, errors)):
             if i > 0:
-                z = self.activation(z)
+                z = self.activation(z) if z_at is None else jacobian_at(self.activation, z, z_at)
             z = mesh(z, errors=err)
+            z_at = None
             if hook is not None:
                 z = hook(i, z)
+                if isinstance(z, tuple):  # (value, point at which the next activation is differentiated)
+                    z, z_at = z
             states.append(z)
         return z, states
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["PhysicalForward", "physical_forward", "fuse_amplitude"]
+__all__ = ["PhysicalForward", "physical_forward", "fuse_amplitude", "fused_amplitude"]
 
 
 class PhysicalForward(torch.autograd.Function):
@@ -42,9 +42,18 @@ def fuse_amplitude(field: torch.Tensor, measured_intensity: torch.Tensor) -> tor
         field: numerical complex field (any shape).
         measured_intensity: measured |u|² of the same shape (real, ≥ 0).
     """
+    return physical_forward(field, fused_amplitude(field, measured_intensity))
+
+
+def fused_amplitude(field: torch.Tensor, measured_intensity: torch.Tensor) -> torch.Tensor:
+    """The fused field ``√measured · exp(i · arg field)`` as a constant (no gradient path).
+
+    Args:
+        field: numerical complex field (any shape).
+        measured_intensity: measured |u|² of the same shape (real, ≥ 0).
+    """
     if not field.is_complex():
         raise TypeError(f"fuse_amplitude needs a complex field, got {field.dtype}")
     with torch.no_grad():
         amp = measured_intensity.clamp_min(0).sqrt().to(field.real.dtype)
-        fused = torch.polar(amp, torch.angle(field))
-    return physical_forward(field, fused)
+        return torch.polar(amp, torch.angle(field))

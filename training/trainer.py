@@ -67,16 +67,20 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from photonics.functional import jacobian_at
+
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .distributed import DistContext, resolve_device
-from .fusion import fuse_amplitude, physical_forward
+from .fusion import fuse_amplitude, fused_amplitude, physical_forward
 from .losses import normalized_intensity_mse
 from .metrics import confusion_matrix
 
-__all__ = ["METHODS", "TrainConfig", "Trainer", "evaluate", "similarity_loss", "RUNTIME_KEYS"]
+__all__ = ["METHODS", "TrainConfig", "Trainer", "evaluate", "similarity_loss", "reference_similarity_loss",
+           "RUNTIME_KEYS"]
 
 Method = Literal["ideal", "noise", "pat", "dat"]
 PatFusion = Literal["scores", "field"]
+DatFusion = Literal["carry", "reference"]
 SelectOn = Literal["auto", "physical", "numeric"]
 Select = Literal["best", "last"]
 METHODS = typing.get_args(Method)
@@ -118,6 +122,13 @@ class TrainConfig:
     joint: bool = False
     """``dat``: let the similarity-loss gradients reach the photonic parameters too (as the
     reference code does)."""
+    dat_fusion: DatFusion = "carry"
+    """How ``dat`` fuses measured states (mesh tasks for ``reference``). ``carry``: the fused
+    field goes on forward, so later layers and detection are evaluated and differentiated at
+    it; similarity over all ports, averaged over layers. ``reference``: the reference code's
+    rule — forward values stay numerical and only the operation right after a fused field
+    (the activation, the detector's |u|²) is differentiated at it; similarity summed over
+    layers, its output term on the class ports only; ``joint`` implied."""
     val_fraction: float = 0.1
     """Share of the training images held out for validation and model selection, in [0, 1)
     [dimensionless]."""
@@ -150,6 +161,8 @@ class TrainConfig:
                              f"sepn_lr={self.sepn_lr!r} (typical: 1e-4 … 0.1)")
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction!r}")
+        if self.dat_fusion not in ("carry", "reference"):
+            raise ValueError(f"dat_fusion must be 'carry' or 'reference', got {self.dat_fusion!r}")
         if self.pat_fusion not in ("scores", "field"):
             raise ValueError(f"pat_fusion must be 'scores' or 'field', got {self.pat_fusion!r}")
         if self.select_on not in ("auto", "physical", "numeric"):
@@ -168,6 +181,17 @@ def similarity_loss(numeric_states, measured_states) -> torch.Tensor:
     terms = [normalized_intensity_mse(n.flatten(1), m.to(n.dtype).flatten(1))
              for n, m in zip(numeric_states, measured_states)]
     return torch.stack(terms).mean()
+
+
+def reference_similarity_loss(task, numeric_states, measured_states) -> torch.Tensor:
+    """The similarity loss of the DAT reference code (THPCILab/DAT_MPNN; docs/references.md#dat):
+    the MSE between numerical and measured class scores (intensities L2-normalised over all
+    ports, then the first ``n_classes``) plus, for every internal state given, the MSE between
+    L2-normalised intensities over all ports — summed over layers, not averaged."""
+    out = F.mse_loss(task.scores(numeric_states[-1]), task.scores(measured_states[-1].to(numeric_states[-1].dtype)))
+    internal = [normalized_intensity_mse(n.flatten(1), m.to(n.dtype).flatten(1))
+                for n, m in zip(numeric_states[:-1], measured_states[:-1])]
+    return out + sum(internal) if internal else out
 
 
 def _batches(n: int, batch_size: int, generator: torch.Generator | None):
@@ -277,6 +301,9 @@ class Trainer:
         if m == "noise" and error_model is None:
             raise ValueError("method 'noise' samples fresh errors every step: pass error_model= "
                              "(e.g. hardware.error_model(family, 'medium', ...))")
+        if m == "dat" and config.dat_fusion == "reference" and task.family != "mesh":
+            raise ValueError(f"dat_fusion='reference' is the interference-mesh reference code's rule; the task is "
+                             f"{task.family!r}: use dat_fusion='carry'")
         if physical is not None and physical.family != task.family:
             raise ValueError(f"the physical system is {physical.family!r} but the task is {task.family!r}")
         dev = self.ctx.device
@@ -309,9 +336,10 @@ class Trainer:
         self.wall_time_s = 0.0  # training wall time over all invocations (s), checkpointed
 
     # -- one step per method -----------------------------------------------------------
-    def _sepn_hook(self, weight: float, fuse_with=None, fuse_layers=()):
+    def _sepn_hook(self, weight: float, fuse_with=None, fuse_layers=(), *, carry: bool = True):
         """Per-layer hook: add ``weight`` × SEPN correction, then fuse the measured amplitude
-        ``fuse_with[i]`` into layer ``i`` for ``i`` in ``fuse_layers``."""
+        ``fuse_with[i]`` into layer ``i`` for ``i`` in ``fuse_layers`` — carried forward
+        (``carry``), or only as the point where the next activation is differentiated."""
         task = self.task
         fuse_layers = frozenset(fuse_layers)
 
@@ -320,6 +348,8 @@ class Trainer:
                 img = task.to_image(z)
                 z = z + weight * task.from_image(self.sepns[i](img), z)
             if fuse_with is not None and i in fuse_layers:
+                if not carry:
+                    return z, fused_amplitude(z, fuse_with[i].reshape(z.shape))
                 z = fuse_amplitude(z, fuse_with[i].reshape(z.shape))
             return z
 
@@ -381,6 +411,7 @@ class Trainer:
         x = task.encode(images)
         n = task.n_layers
         stats = {}
+        joint = cfg.joint or cfg.dat_fusion == "reference"
         if cfg.method in ("ideal", "noise"):
             errors = task.sample_errors(self.error_model, generator) if cfg.method == "noise" else None
             if errors is not None and ctx.device.type != "cpu":
@@ -401,25 +432,37 @@ class Trainer:
             loss = F.cross_entropy(scores, labels)
         else:  # dat
             reading, taps = self._measure(x, n_local)
+            reference = cfg.dat_fusion == "reference"
             # the similarity step updates the SEPNs only: unless joint, the PNN's gradients of
             # it are not computed (they would be discarded), nor the SEPNs' in the task step
-            with _frozen(() if cfg.joint else task.pnn_parameters()):
+            with _frozen(() if joint else task.pnn_parameters()):
                 _, states = task.numeric(x, hook=self._sepn_hook(1.0))
             num = [task.intensity(s) for s in states]
-            sim = similarity_loss(num, taps) if cfg.internal_states else similarity_loss(num[-1:], taps[-1:])
+            if not cfg.internal_states:
+                num, taps_sim = num[-1:], taps[-1:]
+            else:
+                taps_sim = taps
+            sim = reference_similarity_loss(task, num, taps_sim) if reference else similarity_loss(num, taps_sim)
             self.sepn_opt.zero_grad()
             self.pnn_opt.zero_grad()  # joint: the similarity gradients stay for the task step
             self._backward(sim, n_local, n_global)
             ctx.all_reduce_grads(self.sepns.parameters())
             self.sepn_opt.step()
             w = 0.0 if self.epoch < cfg.dat_warmup_epochs else 1.0
-            fuse = range(n) if cfg.internal_states else (n - 1,)
-            with _frozen(self.sepns.parameters()):
-                out, _ = task.numeric(x, hook=self._sepn_hook(w, taps, fuse))
-            scores = task.scores(physical_forward(task.intensity(out), reading))
+            if reference:  # numerical values forward; activations and |u|² differentiated at the fused fields
+                with _frozen(self.sepns.parameters()):
+                    out, _ = task.numeric(x, hook=self._sepn_hook(w, taps, range(n - 1) if cfg.internal_states else (),
+                                                                  carry=False))
+                v = jacobian_at(task.intensity, out, fused_amplitude(out, reading.reshape(out.shape)))
+                scores = physical_forward(task.scores(v), task.scores(reading.reshape(v.shape)))
+            else:
+                fuse = range(n) if cfg.internal_states else (n - 1,)
+                with _frozen(self.sepns.parameters()):
+                    out, _ = task.numeric(x, hook=self._sepn_hook(w, taps, fuse))
+                scores = task.scores(physical_forward(task.intensity(out), reading))
             loss = F.cross_entropy(scores, labels)
             stats["similarity"] = float(sim.detach())
-        if not (cfg.method == "dat" and cfg.joint):
+        if not (cfg.method == "dat" and joint):
             self.pnn_opt.zero_grad()
         self._backward(loss, n_local, n_global)
         ctx.all_reduce_grads(self.pnn_opt.param_groups[0]["params"])
@@ -485,6 +528,7 @@ class Trainer:
         stored = {k: v for k, v in s["config"].items() if k not in free}
         now = {k: v for k, v in asdict(self.config).items() if k not in free}
         stored["sepn_features"] = tuple(stored.get("sepn_features", ()))
+        stored.setdefault("dat_fusion", "carry")  # written before the option existed: the carry rule
         diff = sorted(k for k in set(stored) | set(now) if stored.get(k) != now.get(k))
         if diff:
             changes = ", ".join(f"{k}: {stored.get(k)!r} -> {now.get(k)!r}" for k in diff)
