@@ -42,7 +42,7 @@ def _worker(kind: str, steps: int) -> None:
         trainer = Trainer(task, TrainConfig(method="dat", internal_states=True, device="cpu"), physical=physical, ctx=ctx)
         images, labels, batch = torch.rand(500, 28, 28, generator=g), torch.randint(0, 10, (500,), generator=g), 500
     else:
-        from experiments.diffuser_imaging import SCALES, ImagingConfig, imaging_task, train_config
+        from experiments.diffusers.imaging import SCALES, ImagingConfig, imaging_task, train_config
 
         cfg = ImagingConfig(**SCALES["cpu"])
         task = imaging_task(cfg)

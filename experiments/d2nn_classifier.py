@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import records
-from .dat_dpnn import DatDpnnConfig, diffractive_arms, diffractive_figures
+from .dat.dpnn import DatDpnnConfig, diffractive_arms, diffractive_figures
 from .registry import register
 from .runtime import Runtime
 from .study import load_data, run_arms, write_study_record

@@ -95,10 +95,10 @@ def _run_config(run_dir: Path) -> tuple[str, dict]:
 def _diffractive_config(run_dir: Path):
     name, c = _run_config(run_dir)
     if name == "quickstart":
-        from .quickstart import QuickstartConfig, _diffractive_cfg
+        from .designs.quickstart import QuickstartConfig, _diffractive_cfg
         return _diffractive_cfg(QuickstartConfig(**c))
     if name == "dat-dpnn":
-        from .dat_dpnn import DatDpnnConfig
+        from .dat.dpnn import DatDpnnConfig
         return DatDpnnConfig(**c)
     if name == "d2nn-classifier":
         from .d2nn_classifier import D2nnConfig
@@ -165,10 +165,10 @@ def designs(run_dir: Path) -> dict:
 def _load_classifier(run_dir: Path, arm: str) -> Design:
     dcfg = _diffractive_config(run_dir)
     if type(dcfg).__name__ == "VaccinationConfig":
-        from .vaccination import _classifier_task
+        from .vaccination.runner import _classifier_task
         task = _classifier_task(dcfg)
     else:
-        from .dat_dpnn import diffractive_arms
+        from .dat.dpnn import diffractive_arms
         task, _, _ = diffractive_arms(dcfg, "none")[0].build()
     best = run_dir / "checkpoints" / f"{arm}.best.pt"
     if best.exists():

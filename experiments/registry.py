@@ -29,17 +29,20 @@ class Experiment:
     runtime: dict  # scale -> expected wall time on the 2-core CPU machine (paper: GPU)
     scales: dict = field(default_factory=dict)  # scale -> overrides
     requires: Callable | None = None  # () -> (ok, why not): an external tool the run needs (e.g. Meep)
+    reports: tuple = ()  # the study reports that read its runs (``python -m experiments report NAME``)
 
 
 EXPERIMENTS: dict[str, Experiment] = {}
 
 
 def register(name: str, description: str, config_type: type, runtime, scales: dict | None = None,
-             requires: Callable | None = None):
+             requires: Callable | None = None, report: str | tuple = ()):
     """Decorator registering ``run(config, out_dir, *, resume, runtime)`` under ``name``.
 
     ``requires``: optional ``() -> (ok, why)`` saying whether an external tool the run needs is
-    present; the CLI refuses to start without it and the smoke tests skip with ``why``."""
+    present; the CLI refuses to start without it and the smoke tests skip with ``why``.
+    ``report``: the name (or names) of the study report that reads its run directories: the
+    folder ``experiments/<report>/`` whose ``report.py`` writes the page (:mod:`experiments.reports`)."""
     if isinstance(runtime, str):
         runtime = {s: runtime for s in SCALES}
     scales = scales or {}
@@ -54,7 +57,8 @@ def register(name: str, description: str, config_type: type, runtime, scales: di
     def wrap(fn):
         if name in EXPERIMENTS:
             raise ValueError(f"experiment {name!r} registered twice")
-        EXPERIMENTS[name] = Experiment(name, description, config_type, fn, runtime, scales, requires)
+        EXPERIMENTS[name] = Experiment(name, description, config_type, fn, runtime, scales, requires,
+                                       (report,) if isinstance(report, str) else tuple(report))
         return fn
     return wrap
 

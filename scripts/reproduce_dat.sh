@@ -3,7 +3,8 @@
 # Every run is resumable: run this script again after an interruption and finished arms
 # are skipped (each run directory keeps progress.json and per-arm checkpoints).
 # Usage: bash scripts/reproduce_dat.sh [part ...]   parts: main other sweep dpnn draws (default: all)
-# Writes runs/repro/<name>/; then `python -m experiments.dat_report` writes the write-up.
+# Writes runs/repro/<name>/; then `python -m experiments report dat runs/repro --out docs/reproduction/dat.md`
+# writes the write-up.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || bash scripts/setup.sh

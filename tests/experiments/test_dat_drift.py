@@ -6,7 +6,7 @@ import json
 import pytest
 
 from experiments.__main__ import main
-from experiments.dat_drift import SCALES, DatDriftConfig, run
+from experiments.dat.drift import SCALES, DatDriftConfig, run
 from hardware import DeviceServer, RandomWalkPhaseDrift
 from hardware.serve import simulated_device
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from experiments import diffuser_eval as ev
-from experiments import diffuser_study
-from experiments.diffuser_imaging import (ImagingConfig, build_imaging_network, draw_diffusers, imaging_objective,
+from experiments.diffusers import evaluation as ev
+from experiments.diffusers import study as diffuser_study
+from experiments.diffusers.imaging import (ImagingConfig, build_imaging_network, draw_diffusers, imaging_objective,
                                           new_diffusers, object_region, pair_pcc, train_imaging)
 from optics.functional import diffuser_correlation
 from training import pcc
@@ -163,7 +163,7 @@ def test_vaccination_displacements_enter_the_training_forward(tmp_path):
     # from the engine's documented error stream (seed·1000033 + epoch + 17) and the batch from
     # its order stream (seed·1000003 + epoch); Adam's first update is −lr·g/(|g| + eps).
     from hardware import LayerDisplacements
-    from experiments.diffuser_imaging import _epoch_generator, encode_objects, load_objects
+    from experiments.diffusers.imaging import _epoch_generator, encode_objects, load_objects
 
     cfg = ImagingConfig(**{**TINY, "epochs": 1, "batch_size": 4, "lr": 0.01})
     vac = LayerDisplacements(shift_max=2 * cfg.pitch_m, axial_max=0.5e-3)
@@ -203,7 +203,7 @@ def test_study_points_dedupe_and_resume_skips_finished(tmp_path, monkeypatch):
     assert len(points) == 2  # n=2, depth 2, σ 4 are the base point
     assert sweeps["n"][1][1] == sweeps["depth"][0][1] == sweeps["sigma"][0][1]
     first = diffuser_study.run(cfg, tmp_path)
-    import experiments.diffuser_imaging as di
+    import experiments.diffusers.imaging as di
 
     def boom(*a, **k):
         raise AssertionError("a finished point was trained again")
@@ -214,7 +214,8 @@ def test_study_points_dedupe_and_resume_skips_finished(tmp_path, monkeypatch):
 
 
 def test_reproduction_doc_is_generated_from_the_records(tmp_path):
-    from experiments import diffuser_imaging, diffuser_report
+    from experiments.__main__ import main
+    from experiments.diffusers import imaging as diffuser_imaging
 
     im = tmp_path / "im"
     (im / "figures").mkdir(parents=True)
@@ -222,9 +223,10 @@ def test_reproduction_doc_is_generated_from_the_records(tmp_path):
     st = tmp_path / "st"
     diffuser_study.run(diffuser_study.StudyConfig(**{**TINY, "epochs": 1}, n_sweep="1,2", depth_sweep="1,2",
                                                   sigma_train="2,4", sigma_mix_train="2,4", sigma_test="2,4"), st)
-    doc = diffuser_report.write_diffusers_doc(im, st, None, tmp_path / "docs" / "diffusers.md")
+    doc = tmp_path / "docs" / "diffusers.md"
+    assert main(["report", "diffusers", str(im), str(st), "--out", str(doc)]) == 0
     text = doc.read_text()
     assert f"{s['pcc_new']:.4f}" in text and f"{s['pcc_lens_new']:.4f}" in text
-    assert "<!-- VACCINATION" in text and "Correlation length" in text
+    assert "## Vaccination against misalignment\n\nNot included" in text and "Correlation length" in text
     for link in __import__("re").findall(r"\]\((diffusers_figures/[^)]+)\)", text):
         assert (doc.parent / link).is_file(), link

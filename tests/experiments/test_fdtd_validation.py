@@ -1,13 +1,14 @@
 """The fdtd-validation experiment without Meep: registration and scales, the refusal when
 Meep is missing, the validity threshold, and the generator of docs/validation/fdtd.md on a
-synthetic run record. (Its Meep runs: tests/hardware/test_fdtd.py, opt-in ``-m fdtd``, and
+synthetic run record. (Its Meep runs: tests/experiments/test_fdtd_analysis.py, opt-in ``-m fdtd``, and
 the smoke run in test_cli_and_records.py when Meep is present.)"""
 
 import json
 
 import pytest
 
-import experiments.fdtd_validation as fv
+import experiments.fdtd.validation as fv
+from experiments.fdtd import analysis, report
 from experiments import EXPERIMENTS
 from experiments.__main__ import main
 from experiments.registry import build_config
@@ -45,11 +46,11 @@ def _row(kind, period, rel):
 def test_validity_threshold_stops_at_the_first_failure():
     rows = [_row("binary", p, e) for p, e in ((20, 0.01), (10, 0.04), (5, 0.08), (3, 0.03), (2, 0.2))]
     # 3λ passes again but lies below a failure: the regime ends at period 10λ (feature 5λ)
-    assert fv.validity_threshold(rows, 0.05) == {"n_wl": 5.0, "first_fail_wl": 2.5}
+    assert analysis.validity_threshold(rows, 0.05) == {"n_wl": 5.0, "first_fail_wl": 2.5}
     blazed = [_row("blazed4", p, e) for p, e in ((40, 0.02), (20, 0.06))]
-    assert fv.validity_threshold(blazed, 0.05) == {"n_wl": 10.0, "first_fail_wl": 5.0}
-    assert fv.validity_threshold(blazed, 0.01) == {"n_wl": None, "first_fail_wl": 10.0}
-    assert fv.validity_threshold(blazed, 0.1) == {"n_wl": 5.0, "first_fail_wl": None}
+    assert analysis.validity_threshold(blazed, 0.05) == {"n_wl": 10.0, "first_fail_wl": 5.0}
+    assert analysis.validity_threshold(blazed, 0.01) == {"n_wl": None, "first_fail_wl": 10.0}
+    assert analysis.validity_threshold(blazed, 0.1) == {"n_wl": 5.0, "first_fail_wl": None}
 
 
 def _synthetic_record(run_dir):
@@ -62,7 +63,7 @@ def _synthetic_record(run_dir):
     gratings = []
     for kind, errs in (("binary", {20: 0.018, 10: 0.042, 5: 0.079}), ("blazed4", {20: 0.044, 10: 0.082, 5: 0.17})):
         for p, e in errs.items():
-            gratings.append({"kind": kind, "period_wl": p, "feature_wl": fv.feature_size(kind, p),
+            gratings.append({"kind": kind, "period_wl": p, "feature_wl": analysis.feature_size(kind, p),
                              "meep": {"-1": 0.4, "0": 0.01, "1": 0.4}, "thin": {"1": 0.42}, "orders": [-1, 0, 1],
                              "max_abs_err": e / 2, "main_rel_err": e, "meep_main": 0.4, "thin_main": 0.42,
                              "meep_zero": 0.01, "wall_s": 1.0, "resolution": 20})
@@ -70,7 +71,7 @@ def _synthetic_record(run_dir):
             for k in ("binary", "blazed4") for r, m in ((10, 0.4032), (20, 0.4125), (30, 0.4129))]
     res = {"wavelength_m": lam, "index": 1.5, "tolerance": 0.05, "beams": beams, "gratings": gratings,
            "grating_resolution": 20, "grating_convergence": conv,
-           "validity": {k: fv.validity_threshold([g for g in gratings if g["kind"] == k], 0.05)
+           "validity": {k: analysis.validity_threshold([g for g in gratings if g["kind"] == k], 0.05)
                         for k in ("binary", "blazed4")},
            "layer": {"pixel_wl": 2, "pixels": 24, "z_wl": 40, "spots": 3, "spot_width_wl": 3,
                      "spot_centres_wl": [-16, 0, 16], "train_resolution": 10, "train_steps": 300,
@@ -88,7 +89,7 @@ def _synthetic_record(run_dir):
 
 def test_doc_generated_from_a_run_record_states_the_numbers(tmp_path):
     _synthetic_record(tmp_path / "run")
-    out = fv.write_fdtd_doc(tmp_path / "run", tmp_path / "fdtd.md")
+    out = report.write_report([tmp_path / "run"], tmp_path / "fdtd.md")
     doc = out.read_text()
     assert doc.startswith("# FDTD validation")
     assert "do not edit by hand" in doc
@@ -108,13 +109,13 @@ def test_doc_generated_from_a_run_record_states_the_numbers(tmp_path):
 
 def test_doc_generator_rejects_other_runs(tmp_path):
     with pytest.raises(FileNotFoundError, match="results.json"):
-        fv.write_fdtd_doc(tmp_path, tmp_path / "x.md")
+        report.write_report([tmp_path], tmp_path / "x.md")
     _synthetic_record(tmp_path / "run")
     cfg = json.loads((tmp_path / "run" / "config.json").read_text())
     cfg["experiment"] = "beam-splitter"
     (tmp_path / "run" / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(ValueError, match="beam-splitter"):
-        fv.write_fdtd_doc(tmp_path / "run", tmp_path / "x.md")
+        report.write_report([tmp_path / "run"], tmp_path / "x.md")
 
 
 def test_doc_links_copied_figures(tmp_path):
@@ -123,6 +124,6 @@ def test_doc_links_copied_figures(tmp_path):
     png = b"\x89PNG\r\n\x1a\n" + b"0" * 16
     (tmp_path / "run" / "figures" / "profiles.png").write_bytes(png)
     (tmp_path / "docs").mkdir()
-    doc = fv.write_fdtd_doc(tmp_path / "run", tmp_path / "docs" / "fdtd.md").read_text()
+    doc = report.write_report([tmp_path / "run"], tmp_path / "docs" / "fdtd.md").read_text()
     assert "](fdtd_figures/profiles.png)" in doc
     assert (tmp_path / "docs" / "fdtd_figures" / "profiles.png").read_bytes() == png

@@ -28,10 +28,10 @@ import torch
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from . import records  # noqa: E402
-from .diffuser_imaging import (ImagingConfig, encode_objects, evaluate_pcc, load_objects,  # noqa: E402
+from .. import records  # noqa: E402
+from .imaging import (ImagingConfig, encode_objects, evaluate_pcc, load_objects,  # noqa: E402
                                new_diffusers)
-from .registry import register  # noqa: E402
+from ..registry import register  # noqa: E402
 
 __all__ = ["StudyConfig", "SCALES", "sweep_points", "run"]
 
@@ -102,9 +102,10 @@ def _evaluate_point(c: ImagingConfig, model, known, objects, sigma_test) -> dict
 
 @register("diffuser-study", "Diffuser-imaging training strategies: n, depth, correlation length (JSTQE 2023)",
           StudyConfig, runtime={"smoke": "10 s", "cpu": "≈40 min (8 points of 200 objects × 5 epochs, resumable)",
-                                "paper": "GPU: ≈10 full diffuser-imaging trainings"}, scales=SCALES)
+                                "paper": "GPU: ≈10 full diffuser-imaging trainings"}, scales=SCALES,
+          report="diffusers")
 def run(cfg: StudyConfig, out_dir: Path, *, resume: bool = False, runtime=None) -> dict:
-    from .diffuser_imaging import train_imaging
+    from .imaging import train_imaging
 
     if runtime is not None and runtime.ctx.distributed:
         raise ValueError("diffuser-study trains its points one after another in one process; run it without "

@@ -11,10 +11,10 @@ import torch
 
 from training import MLP, ComplexLinearNetwork, DigitalTask, LeNet5, TrainConfig
 
-from . import records
-from .registry import register
-from .runtime import Runtime
-from .study import Arm, load_data, run_arms, write_study_record
+from .. import records
+from ..registry import register
+from ..runtime import Runtime
+from ..study import Arm, load_data, run_arms, write_study_record
 
 __all__ = ["BaselinesConfig", "run"]
 

@@ -45,8 +45,8 @@ from optics.functional import random_diffuser
 from training import TrainConfig, Trainer, imaging, load_dataset
 from training.transforms import pad_to, resize, to_float
 
-from . import records
-from .runtime import Interrupted, Runtime
+from .. import records
+from ..runtime import Interrupted, Runtime
 
 __all__ = ["ImagingConfig", "SCALES", "DiffuserImager", "build_imaging_network", "imaging_objective",
            "train_imaging", "evaluate_pcc", "pair_pcc", "draw_diffusers", "new_diffusers", "load_objects",
@@ -323,7 +323,7 @@ PUBLISHED = {"known": 0.78, "new": 0.78, "gap": 0.003, "gratings": 0.74}
 
 def evaluate_all(cfg: ImagingConfig, model: DiffuserImager, known: torch.Tensor) -> dict:
     """Every number of the report: PCC known/new/none, baselines, gratings (tensors kept for the record)."""
-    from . import diffuser_eval as ev
+    from . import evaluation as ev
 
     objects = encode_objects(cfg, load_objects(cfg, "test", cfg.n_test))
     new = new_diffusers(cfg, cfg.n_new_diffusers)
@@ -372,8 +372,8 @@ def evaluate_all(cfg: ImagingConfig, model: DiffuserImager, known: torch.Tensor)
 
 @torch.no_grad()
 def _figures(cfg, out_dir: Path, model, known, ev_res, history) -> list[tuple[str, str]]:
-    from . import diffuser_eval as ev
-    from . import figures
+    from . import evaluation as ev
+    from .. import figures
 
     fig_dir = out_dir / "figures"
     fig_dir.mkdir(exist_ok=True)
@@ -486,14 +486,14 @@ Files: `config.json`, `results.h5` (units as attributes), `model.pt` (phases and
 """
 
 
-from .registry import register  # noqa: E402
+from ..registry import register  # noqa: E402
 
 
 @register("diffuser-imaging", "Imaging through random diffusers (Luo et al., eLight 2022)", ImagingConfig,
           runtime={"smoke": "5 s", "cpu": "≈30 min idle (1,000 objects × 30 epochs × 12 diffusers on a 120² grid)",
                    "paper": "GPU: 50k × 100 epochs × 20 diffusers on 240² (≈10⁸ object–diffuser passes; a day-scale run)",
                    "full-window": "≈3 h on 2 cores with torchrun --nproc_per_node 2 (published 240² geometry, 2k × 25 × 12)"},
-          scales=SCALES)
+          scales=SCALES, report="diffusers")
 def run(cfg: ImagingConfig, out_dir: Path, *, resume: bool = False, runtime: Runtime | None = None) -> dict:
     rt = runtime or Runtime()
     out_dir = Path(out_dir)

@@ -1,9 +1,9 @@
 """Generate ``docs/reproduction/diffusers.md`` from finished run records of
-``diffuser-imaging`` and ``diffuser-study`` (and, optionally, ``vaccination``).
+``diffuser-imaging`` and ``diffuser-study`` (and, optionally, ``vaccination``)::
 
-    python -m experiments.diffuser_report --imaging runs/diffuser-imaging/cpu \\
-        [--imaging OTHER_RUN ...] [--study runs/diffuser-study/cpu [--study REPLICATE ...]] \\
-        [--vaccination runs/vaccination/cpu] [--out docs/reproduction/diffusers.md]
+    python -m experiments report diffusers runs/diffuser-imaging/cpu [OTHER_IMAGING_RUN ...] \\
+        [runs/diffuser-study/cpu [REPLICATE ...]] [runs/vaccination/cpu-imaging] \\
+        --out docs/reproduction/diffusers.md
 
 Every number in the page is read from the runs' ``summary.json`` / ``progress.json`` /
 ``config.json``; figures are copied next to the page (``diffusers_figures/``).
@@ -11,16 +11,15 @@ Every number in the page is read from the runs' ``summary.json`` / ``progress.js
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import shutil
-import sys
 from pathlib import Path
 
-from .diffuser_imaging import SCALES, ImagingConfig, PUBLISHED
+from ..records import atomic_text
+from .imaging import SCALES, ImagingConfig, PUBLISHED
 
-__all__ = ["write_diffusers_doc", "main"]
+__all__ = ["write_report"]
 
 _PAPER = ImagingConfig()
 _REDUCED_KEYS = [("grid_px", "layer / grid size (px)"), ("object_px", "object size (px)"),
@@ -71,8 +70,8 @@ def _grating_dips(run: Path, cfg: dict) -> list[float]:
     summary held it)."""
     import torch
 
-    from . import diffuser_eval as ev
-    from .diffuser_imaging import build_imaging_network, new_diffusers
+    from . import evaluation as ev
+    from .imaging import build_imaging_network, new_diffusers
 
     c = ImagingConfig(**{**cfg, "device": "cpu"})
     state = torch.load(Path(run) / "model.pt", map_location="cpu", weights_only=True)
@@ -155,7 +154,7 @@ on the shared 2-core CPU.
 def _study_section(run: Path, figs: dict) -> tuple[str, dict]:
     prog = _load(run, "progress.json")
     cfg = _load(run, "config.json")["config"]
-    from .diffuser_study import StudyConfig, sweep_points
+    from .study import StudyConfig, sweep_points
 
     scfg = StudyConfig(**cfg)
     _, sweeps = sweep_points(scfg)
@@ -229,19 +228,13 @@ def _study_section(run: Path, figs: dict) -> tuple[str, dict]:
 
 def _vaccination_section(run: Path | None, doc_path: Path) -> str:
     if run is None:
-        return ("## Vaccination against misalignment\n\n<!-- VACCINATION: filled by `python -m experiments.diffuser_report "
-                "... --vaccination RUN_DIR` (experiments/vaccination.py, imaging part). -->\n"
-                "Not included in this generation: pass `--vaccination RUN_DIR`.\n")
-    from .vaccination import write_reproduction_doc
+        return ("## Vaccination against misalignment\n\nNot included in this generation: add a vaccination run "
+                "(with the imaging part) to the run directories.\n")
+    from ..vaccination.report import render
 
-    import inspect
-
-    tmp = doc_path.parent / f"{doc_path.stem}_vaccination.md"
-    first = next(iter(inspect.signature(write_reproduction_doc).parameters))
-    args = (tmp, Path(run)) if first == "doc_path" else (Path(run), tmp)
-    write_reproduction_doc(*args, title="Vaccination against misalignment")
-    text = tmp.read_text()
-    tmp.unlink()
+    # its figures are copied next to the page, named after a page <stem>_vaccination
+    text = render([Path(run)], doc_path.parent / f"{doc_path.stem}_vaccination.md",
+                  title="Vaccination against misalignment")
     return "\n".join(("#" + line) if line.startswith("#") else line for line in text.splitlines()) + "\n"
 
 
@@ -259,10 +252,31 @@ def _extra_imaging(runs) -> str:
             "| free space (new) | gratings | training (min) |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n")
 
 
-def write_diffusers_doc(imaging_run, study_run=None, vaccination_run=None,
-                        doc_path=Path("docs/reproduction/diffusers.md"), *, extra_imaging=(), extra_studies=()) -> Path:
-    """Write the page. ``extra_imaging``: further diffuser-imaging runs listed in a table;
-    ``extra_studies``: replicate diffuser-study runs (e.g. other seeds) with their trend checks."""
+def write_report(runs, out, options=None, *, command: str = "") -> Path:
+    """Write the page ``out`` from finished run directories, taken in the order given: the
+    first ``diffuser-imaging`` run is the main one (the others are listed in a table), the first
+    ``diffuser-study`` run the main study (the others are replicates with their trend checks),
+    and a ``vaccination`` run with the imaging part adds its section."""
+    runs = [Path(r) for r in ([runs] if isinstance(runs, (str, Path)) else runs)]
+    by_kind = {"diffuser-imaging": [], "diffuser-study": [], "vaccination": []}
+    for run in runs:
+        kind = _load(run, "config.json")["experiment"]
+        if kind not in by_kind:
+            raise ValueError(f"{run} is a run of {kind!r}; the diffusers report reads {', '.join(by_kind)} runs")
+        by_kind[kind].append(run)
+    imaging, studies, vaccinations = by_kind.values()
+    if not imaging:
+        raise ValueError("the diffusers report needs a finished diffuser-imaging run")
+    if len(vaccinations) > 1:
+        raise ValueError(f"the diffusers report takes one vaccination run, got {len(vaccinations)}")
+    return _write(imaging[0], studies[0] if studies else None, vaccinations[0] if vaccinations else None, out,
+                  extra_imaging=imaging[1:], extra_studies=studies[1:],
+                  command=command or "python -m experiments report diffusers "
+                                     + " ".join(map(str, runs)) + f" --out {out}")
+
+
+def _write(imaging_run, study_run, vaccination_run, doc_path, *, extra_imaging=(), extra_studies=(),
+           command: str) -> Path:
     doc_path = Path(doc_path)
     doc_path.parent.mkdir(parents=True, exist_ok=True)
     fig_dir = doc_path.parent / f"{doc_path.stem}_figures"
@@ -280,7 +294,7 @@ def write_diffusers_doc(imaging_run, study_run=None, vaccination_run=None,
     scale = next((k for k, v in SCALES.items() if v and all(cfg.get(kk) == vv for kk, vv in v.items())), "custom")
     header = f"""# Reproduction: imaging through random diffusers (Luo et al., eLight 2022; Li et al., JSTQE 2023)
 
-Generated by `python -m experiments.diffuser_report` from the run records
+Generated by `{command}` from the run records
 {", ".join(f"`{r}`" for r in [imaging_run, *extra_imaging, *([study_run] if study_run else []), *extra_studies,
                                 *([vaccination_run] if vaccination_run else [])])}
 (imaging scale: {scale}). Do not edit by hand; rerun the generator.
@@ -336,26 +350,5 @@ of them. Loss −PCC + E (α = 1, β = 0.5), Adam, ×0.99 per epoch. MNIST grey 
   near it: more steps on each diffuser set buy PCC at the price of some adaptation to the known diffusers.
 """
     vac = _vaccination_section(Path(vaccination_run) if vaccination_run else None, doc_path)
-    doc_path.write_text("\n".join([header, im_text, st_text, vac, deviations]))
+    atomic_text(doc_path, "\n".join([header, im_text, st_text, vac, deviations]))
     return doc_path
-
-
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m experiments.diffuser_report", description=__doc__.splitlines()[0])
-    ap.add_argument("--imaging", required=True, action="append",
-                    help="finished diffuser-imaging run directory (repeat: the first is the main run, the others "
-                         "are listed in a table)")
-    ap.add_argument("--study", action="append",
-                    help="diffuser-study run directory (finished points are used; repeat for replicates)")
-    ap.add_argument("--vaccination", help="vaccination run directory with the imaging part")
-    ap.add_argument("--out", default="docs/reproduction/diffusers.md")
-    a = ap.parse_args(argv)
-    studies = a.study or []
-    path = write_diffusers_doc(a.imaging[0], studies[0] if studies else None, a.vaccination, a.out,
-                               extra_imaging=a.imaging[1:], extra_studies=studies[1:])
-    print(f"wrote {path}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

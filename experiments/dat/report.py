@@ -4,19 +4,26 @@ The runs are ordinary ``python -m experiments run dat-mpnn|dat-dpnn`` run direct
 by ``scripts/reproduce_dat.sh`` under ``runs/repro/``); this module only reads their
 ``config.json`` and ``progress.json`` (the per-arm results, written as each arm finishes) and
 writes the write-up and its figures. Nothing in the write-up is typed by hand except the
-published numbers (docs/references.md#dat) and the fixed explanations below.
+published numbers (docs/references.md#dat) and the fixed explanations below::
 
-    python -m experiments.dat_report [--root runs/repro] [--out docs/reproduction/dat.md]
+    python -m experiments report dat runs/repro --out docs/reproduction/dat.md [--direct-seeds N]
+
+``dat-mpnn`` runs with another error seed than the default are *draws*: PAT (or any method)
+trained against other hidden error realizations of a level, compared in their own table.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["PUBLISHED", "collect", "recovery", "write_report", "main"]
+from ..records import atomic_json, atomic_text
+
+__all__ = ["PUBLISHED", "Options", "collect", "recovery", "write_report"]
+
+MAIN_ERROR_SEED = 1  # the hidden error draw of the table rows (DatMpnnConfig.error_seed)
 
 # (arm label, column name, index into the published tuple or None)
 METHODS = (("mesh-ideal", "direct", 0), ("mesh-pat", "PAT", 1), ("mesh-pat-field", "PAT-field", None),
@@ -49,11 +56,15 @@ def _expected(cfg: dict) -> list[str]:
     return [f"{prefix}-{m.strip()}" for m in cfg["config"]["methods"].split(",") if m.strip()]
 
 
-def collect(root: Path) -> list[dict]:
-    """Every run directory under ``root`` with a config.json, sorted by name."""
-    root = Path(root)
-    runs = [_load(d) for d in sorted(root.iterdir()) if d.is_dir()] if root.exists() else []
+def collect(run_dirs) -> list[dict]:
+    """The runs among ``run_dirs`` (those with a config.json), in the order given."""
+    runs = [_load(Path(d)) for d in run_dirs]
     return [r for r in runs if r is not None]
+
+
+def _is_draw(run: dict) -> bool:
+    """A dat-mpnn run against another hidden error draw than the table's."""
+    return run["experiment"] == "dat-mpnn" and run["config"].get("error_seed", MAIN_ERROR_SEED) != MAIN_ERROR_SEED
 
 
 def recovery(error_free: float, direct: float, trained: float) -> float:
@@ -189,7 +200,7 @@ def _sweep_figure(runs, path: Path) -> Path | None:
         return None
     import matplotlib.pyplot as plt
 
-    from . import figures  # sets the Agg backend
+    from .. import figures  # sets the Agg backend
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
     for ax, kind, title in ((axes[0], "bs", "beam-splitter error only"), (axes[1], "ps", "phase-shifter error only")):
@@ -216,7 +227,7 @@ def _curves_figure(full: dict, path: Path) -> Path | None:
         return None
     import matplotlib.pyplot as plt
 
-    from . import figures  # sets the Agg backend
+    from .. import figures  # sets the Agg backend
 
     keys = sorted(full)
     fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.8), squeeze=False)
@@ -289,7 +300,7 @@ def direct_deploy_spread(run_dir: Path, seeds=range(1, 11), levels=None) -> dict
     from hardware import PhysicalSystem
     from training import evaluate
 
-    from .study import load_data, mesh_task
+    from ..study import load_data, mesh_task
 
     cfg = json.loads((run_dir / "config.json").read_text())["config"]
     task = mesh_task(modes=cfg["modes"], meshes=cfg["meshes"], seed=cfg["seed"])
@@ -299,9 +310,7 @@ def direct_deploy_spread(run_dir: Path, seeds=range(1, 11), levels=None) -> dict
         phys = PhysicalSystem(task.device_model, preset=_preset(*lv), seed=int(seed))
         phys.load_parameters(task.device_model.state_dict())
         out.setdefault(_preset(*lv), {})[seed] = evaluate(task, xt, yt, physical=phys)["accuracy"]
-        tmp = cache.with_suffix(".tmp")
-        tmp.write_text(json.dumps(out, indent=1))
-        tmp.replace(cache)
+        atomic_json(cache, out, indent=1)
     return out
 
 
@@ -343,14 +352,14 @@ def _spread_text(full: dict) -> str:
             + f"\n\nThe published value lies inside the range of our draws for {inside} of {total} levels.\n\n")
 
 
-def _pat_draws_text(root: Path, full: dict) -> str:
-    """PAT at the main level on other error draws (``root/draws/*``, see reproduce_dat.sh)."""
+def _pat_draws_text(draws: list[dict], full: dict) -> str:
+    """PAT at the main level on other error draws (``draws/*`` of reproduce_dat.sh)."""
     by_ds = {}
     for (ds, bs, ps), r in full.items():
         acc = _acc(r, "mesh-pat")
         if acc is not None:
             by_ds.setdefault((ds, bs, ps), {})[r["config"].get("error_seed", 1)] = acc
-    for r in collect(Path(root) / "draws"):
+    for r in draws:
         c = r["config"]
         acc = _acc(r, "mesh-pat")
         key = _level(c)
@@ -373,10 +382,26 @@ def _pat_draws_text(root: Path, full: dict) -> str:
             + "\n".join(rows) + "\n\n")
 
 
-def write_report(root: Path, out: Path) -> Path:
-    """Write the markdown write-up (and its figures next to it) from the runs under ``root``."""
-    root, out = Path(root), Path(out)
-    runs = collect(root)
+@dataclass(frozen=True)
+class Options:
+    direct_seeds: int = 0
+    """First evaluate each finished full-scale direct-deploy network on this many hidden error
+    draws (seeds 1…N, cached in the run's direct_deploy_draws.json) [count]."""
+
+
+def write_report(runs, out, options: Options | None = None, *, command: str = "") -> Path:
+    """Write the markdown write-up ``out`` (and its figures next to it) from the run directories
+    ``runs`` (dat-mpnn and dat-dpnn runs; draws as described in the module docstring)."""
+    out = Path(out)
+    runs = collect(runs)
+    draws = [r for r in runs if _is_draw(r)]
+    runs = [r for r in runs if not _is_draw(r)]
+    if options is not None and options.direct_seeds:
+        for r in _mesh_runs(runs, full=True).values():
+            if "mesh-ideal" in r["arms"]:
+                direct_deploy_spread(r["dir"], range(1, 1 + options.direct_seeds))
+                print(f"direct-deploy draws done: {r['name']}", flush=True)
+    command = command or f"python -m experiments report dat … --out {out}"
     fig_dir = out.parent / "figures"
     full, reduced = _mesh_runs(runs, full=True), _mesh_runs(runs, full=False)
     reduced = {k: v for k, v in reduced.items() if not v["name"].startswith("sweep-")}
@@ -387,7 +412,7 @@ def write_report(root: Path, out: Path) -> Path:
     red_cfg = next(iter(reduced.values()))["config"] if reduced else None
     parts = [f"""# Reproduction: dual adaptive training (Zheng et al., Nat. Mach. Intell. 5, 2023)
 
-Generated by `python -m experiments.dat_report --root {root} --out {out}` from the run
+Generated by `{command}` from the run
 directories made by `bash scripts/reproduce_dat.sh` (each a `python -m experiments run` run;
 per-arm results in `progress.json`, full records in `results.h5`). Do not edit by hand.
 {"" if not incomplete else chr(10) + "**Runs still in progress or interrupted** (rerun the script; it resumes): " + ", ".join(incomplete) + chr(10)}
@@ -407,7 +432,7 @@ selected on a held-out validation split (10% of the 60,000 training images).
     if v:
         parts.append("Against the acceptance criteria:\n\n" + "\n".join(v) + "\n\n")
     parts.append(_spread_text(full))
-    parts.append(_pat_draws_text(root, full))
+    parts.append(_pat_draws_text(draws, full))
     parts.append(_dynamics(full))
     if curves:
         parts.append(f"![validation accuracy per epoch](figures/{curves.name})\n\n")
@@ -488,24 +513,5 @@ at `high` every method, DAT included, fell to chance at this small scale).
   changed in between — so onnsim reuses it: DAT costs one query per batch, like PAT.
 """)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("".join(parts))
+    atomic_text(out, "".join(parts))
     return out
-
-
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description="write docs/reproduction/dat.md from the reproduction runs")
-    ap.add_argument("--root", default="runs/repro", help="folder holding the run directories")
-    ap.add_argument("--out", default="docs/reproduction/dat.md")
-    ap.add_argument("--direct-seeds", type=int, default=0,
-                    help="also evaluate each finished full-scale direct-deploy network on this many error draws")
-    args = ap.parse_args(argv)
-    if args.direct_seeds:
-        for r in _mesh_runs(collect(Path(args.root)), full=True).values():
-            if "mesh-ideal" in r["arms"]:
-                direct_deploy_spread(r["dir"], range(1, 1 + args.direct_seeds))
-                print(f"direct-deploy draws done: {r['name']}", flush=True)
-    print(write_report(Path(args.root), Path(args.out)))
-
-
-if __name__ == "__main__":
-    main()

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-from . import records
-from .dat_dpnn import DatDpnnConfig, diffractive_arms, diffractive_figures
-from .dat_mpnn import DatMpnnConfig, arms_for
-from .registry import register
-from .runtime import Runtime
-from .study import load_data, run_arms, write_study_record
+from .. import records
+from ..dat.dpnn import DatDpnnConfig, diffractive_arms, diffractive_figures
+from ..dat.mpnn import DatMpnnConfig, arms_for
+from ..registry import register
+from ..runtime import Runtime
+from ..study import load_data, run_arms, write_study_record
 
 __all__ = ["QuickstartConfig", "run"]
 
@@ -127,7 +127,7 @@ def run(cfg: QuickstartConfig, out_dir: Path, *, resume: bool = False, runtime: 
              "options; docs/export.md).")
     summary = write_study_record(out_dir, "quickstart", cfg, results, title="quickstart: photonic networks under "
                                  "systematic errors", intro=intro, extra_figures=extra)
-    from .export import export_run
+    from ..export import export_run
 
     export_run(out_dir, arm=best, levels=cfg.export_levels, draws=cfg.tolerance_draws, n_test=cfg.tolerance_n_test,
                seed=cfg.seed)

@@ -31,9 +31,9 @@ from optics.functional import circular_aperture, modulate, region_energies, rs_p
 from training import TrainConfig, Trainer
 from training.design import DesignTask
 
-from . import records
-from .runtime import Interrupted, Runtime
-from .registry import register
+from .. import records
+from ..runtime import Interrupted, Runtime
+from ..registry import register
 
 __all__ = ["BeamSplitterConfig", "run"]
 

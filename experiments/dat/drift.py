@@ -37,10 +37,10 @@ import torch
 from hardware import RemoteDevice
 from training import TrainConfig, Trainer, evaluate
 
-from . import records
-from ._methods import parse_ints
-from .registry import register
-from .study import load_data, mesh_task
+from .. import records
+from .._methods import parse_ints
+from ..registry import register
+from ..study import load_data, mesh_task
 
 __all__ = ["DatDriftConfig", "run", "STRATEGIES", "start_local_server"]
 

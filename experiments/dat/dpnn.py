@@ -16,11 +16,11 @@ import torch
 from hardware import PhysicalSystem, error_model
 from training import TrainConfig
 
-from . import figures, records
-from ._methods import parse_ints, parse_methods
-from .registry import register
-from .runtime import Runtime
-from .study import Arm, diffractive_task, load_data, run_arms, write_study_record
+from .. import figures, records
+from .._methods import parse_ints, parse_methods
+from ..registry import register
+from ..runtime import Runtime
+from ..study import Arm, diffractive_task, load_data, run_arms, write_study_record
 
 __all__ = ["DatDpnnConfig", "run", "diffractive_arms", "diffractive_figures"]
 
@@ -116,7 +116,7 @@ def diffractive_figures(out_dir: Path, cfg, label: str, data) -> list[tuple[str,
 
 
 @register("dat-dpnn", "DAT vs PAT vs direct deployment on a diffractive PNN (Zheng et al. 2023)", DatDpnnConfig,
-          runtime={"smoke": "15 s", "cpu": "4 min", "paper": "hours (GPU)"}, scales=SCALES)
+          runtime={"smoke": "15 s", "cpu": "4 min", "paper": "hours (GPU)"}, scales=SCALES, report="dat")
 def run(cfg: DatDpnnConfig, out_dir: Path, *, resume: bool = False, runtime: Runtime | None = None) -> dict:
     runtime = runtime or Runtime()
     records.write_config(out_dir / "config.json", "dat-dpnn", cfg, cfg.seed)

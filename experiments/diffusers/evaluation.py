@@ -36,7 +36,7 @@ from optics.functional import thin_lens_phase  # noqa: E402
 
 from training.imaging import PCC_REGIONS, region_pccs  # noqa: E402
 
-from .diffuser_imaging import ImagingConfig, object_region, pair_pcc  # noqa: E402
+from .imaging import ImagingConfig, object_region, pair_pcc  # noqa: E402
 
 __all__ = ["free_space_output", "lens_output", "lens_geometry", "grating_objects", "fit_three_gaussians",
            "grating_periods", "baseline_pcc"]

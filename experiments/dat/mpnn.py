@@ -18,11 +18,11 @@ import torch
 from hardware import PhysicalSystem, mesh_error_model
 from training import TrainConfig
 
-from . import records
-from ._methods import parse_ints, parse_methods
-from .registry import register
-from .runtime import Runtime
-from .study import Arm, load_data, mesh_task, run_arms, write_study_record
+from .. import records
+from .._methods import parse_ints, parse_methods
+from ..registry import register
+from ..runtime import Runtime
+from ..study import Arm, load_data, mesh_task, run_arms, write_study_record
 
 __all__ = ["DatMpnnConfig", "run"]
 
@@ -80,7 +80,8 @@ def arms_for(cfg: DatMpnnConfig, preset: str) -> list[Arm]:
 
 
 @register("dat-mpnn", "DAT vs PAT vs direct deployment on the 3-mesh interference PNN (Zheng et al. 2023)",
-          DatMpnnConfig, runtime={"smoke": "10 s", "cpu": "15 min", "paper": "hours (GPU)"}, scales=SCALES)
+          DatMpnnConfig, runtime={"smoke": "10 s", "cpu": "15 min", "paper": "hours (GPU)"}, scales=SCALES,
+          report="dat")
 def run(cfg: DatMpnnConfig, out_dir: Path, *, resume: bool = False, runtime: Runtime | None = None) -> dict:
     runtime = runtime or Runtime()
     records.write_config(out_dir / "config.json", "dat-mpnn", cfg, cfg.seed)
@@ -95,7 +96,7 @@ def run(cfg: DatMpnnConfig, out_dir: Path, *, resume: bool = False, runtime: Run
              f"(error seed {cfg.error_seed}). Published (Zheng et al. 2023, full scale, bs = ps = 0.06, MNIST): "
              "direct 66.6%, PAT 84.6%, DAT w/o IS 90.3%, DAT w/ IS 93.0%.")
     thetas = torch.load(out_dir / "checkpoints" / f"{next(iter(results))}.best.pt", weights_only=True)
-    from . import figures
+    from .. import figures
 
     mesh_keys = sorted(k for k in thetas if k.endswith(".theta"))
     extra = [("mesh phases (first arm)", figures.mesh_phases([thetas[k] for k in mesh_keys],
