@@ -6,13 +6,15 @@ from training import METHODS
 
 ALIASES = {"direct": "ideal"}
 # method variants: name -> (training method, extra TrainConfig settings)
-VARIANTS = {"pat-field": ("pat", {"pat_fusion": "field"})}
+VARIANTS = {"pat-field": ("pat", {"pat_fusion": "field"}),
+            "dat-ref": ("dat", {"dat_fusion": "reference"})}
 
 
 def parse_methods(spec: str) -> list[tuple[str, str, bool, dict]]:
     """``[(label, method, internal_states, options)]``; ``-is`` asks for internal states
     (PAT/DAT); ``pat-field`` is PAT with the measured amplitude fused into the output field
-    (``TrainConfig.pat_fusion="field"``) instead of the measured scores replacing the numerical ones."""
+    (``TrainConfig.pat_fusion="field"``) instead of the measured scores replacing the numerical ones;
+    ``dat-ref`` is DAT with the reference code's fusion rule (``TrainConfig.dat_fusion="reference"``)."""
     out = []
     for item in (s.strip() for s in spec.split(",") if s.strip()):
         internal = item.endswith("-is")
