@@ -1,0 +1,260 @@
+"""Generate ``docs/reproduction/d2nn.md`` from ``d2nn-classifier`` runs (one per loss).
+
+    python -m experiments.d2nn_report RUN_DIR [RUN_DIR ...] [--out docs/reproduction/d2nn.md]
+
+Reads each run's ``config.json``, ``progress.json``, ``summary.json``, ``energy.json``,
+``results.h5`` and ``model.pt`` (a finished run), or the training checkpoint of a run still
+going (then the page says the run is not finished and shows its validation history only),
+and writes the page with its figures in ``<page stem>_figures/`` beside it. Nothing on the page
+is typed by hand except the published numbers (:data:`experiments.d2nn_classifier.PUBLISHED`),
+the pre-run timing below and the fixed explanations.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+__all__ = ["load_run", "write_report", "main", "TIMING"]
+
+# Measured before the runs (2026-12-04, this 2-core machine, torch CPU, FFTW-planned propagation,
+# the published geometry with 2× padding, batch 64, Adam step included; reproduce with
+# experiments.d2nn_classifier.step_time): seconds per training image.
+TIMING = {"one thread, machine otherwise idle": 0.0298, "one thread each, two runs side by side": 0.033,
+          "two threads (machine shared)": 0.052}
+
+
+def _json(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except ValueError as exc:
+        raise ValueError(f"{path} is not valid JSON ({exc})") from None
+
+
+def load_run(run_dir: Path) -> dict:
+    """What the page needs of one run; ``finished`` is False while it still trains."""
+    from training.checkpoint import load_checkpoint
+
+    run_dir = Path(run_dir)
+    cfg = _json(run_dir / "config.json")
+    if not isinstance(cfg, dict) or cfg.get("experiment") != "d2nn-classifier":
+        raise ValueError(f"{run_dir} is not a d2nn-classifier run directory (config.json)")
+    c = cfg["config"]
+    label = f"d2nn-{c.get('loss', 'ce')}"
+    summary = _json(run_dir / "summary.json") or {}
+    progress = _json(run_dir / "progress.json") or {}
+    energy = (_json(run_dir / "energy.json") or {}).get(label)
+    finished = label in summary and energy is not None
+    r = {"dir": run_dir, "config": c, "label": label, "loss": c.get("loss", "ce"), "finished": finished,
+         "result": progress.get(label), "energy": energy, "summary": summary.get(label)}
+    if r["result"] is None:  # still training: the history so far from the checkpoint
+        ck = load_checkpoint(run_dir / "checkpoints" / f"{label}.pt")
+        r["history"] = [] if ck is None else ck["history"]
+        r["partial_step"] = 0 if ck is None else ck["partial"]["step"]
+    else:
+        r["history"] = r["result"]["history"]
+    return r
+
+
+def _n_fit(c: dict) -> int:
+    return c["n_train"] - int(round(c["val_fraction"] * c["n_train"]))
+
+
+def _figures(runs: list[dict], fig_dir: Path) -> dict:
+    """Figures from the records; ``{name: file}``."""
+    from experiments import figures
+    from experiments.d2nn_classifier import D2nnConfig, build_task, energy_matrix_figure
+
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    out = {}
+    hist = {r["label"]: r["history"] for r in runs if r["history"]}
+    if hist:
+        out["learning"] = figures.learning_curves(hist, fig_dir / "learning_curves.png",
+                                                  title="d2nn-classifier: training loss and validation accuracy "
+                                                        "(numerical model)").name
+    conf = {r["label"]: r["result"]["confusion_numeric"] for r in runs if r["result"] is not None}
+    if conf:
+        out["confusion"] = figures.confusion_matrices(conf, fig_dir / "confusion.png",
+                                                      title="test-set confusion (numerical model)").name
+    for r in runs:
+        if not r["finished"]:
+            continue
+        lbl = r["label"]
+        cfg = D2nnConfig(**r["config"])
+        task = build_task(cfg)
+        model = torch.load(r["dir"] / "model.pt", map_location="cpu", weights_only=True)
+        task.load_state_dict(model[lbl])
+        masks = torch.stack([m.full_phase().detach() for m in task.system.layers if hasattr(m, "phase")])
+        out[f"{lbl}/masks"] = figures.phase_masks(masks, cfg.pitch_m, fig_dir / f"{lbl}_masks.png",
+                                                  title=f"{lbl}: trained phase masks (numerical design)").name
+        out[f"{lbl}/energy"] = energy_matrix_figure(r["energy"]["fraction_of_output_by_class"],
+                                                    fig_dir / f"{lbl}_energy.png",
+                                                    title=f"{lbl}: output energy per detector "
+                                                          "(numerical model, test set)").name
+        import h5py
+
+        with h5py.File(r["dir"] / "results.h5", "r") as f:
+            pats = torch.as_tensor(f[f"{lbl}/mean_output_intensity_by_class"][()])
+        out[f"{lbl}/patterns"] = figures.class_patterns(pats, task.regions.bool(), fig_dir / f"{lbl}_patterns.png",
+                                                        title=f"{lbl}: mean output intensity per test class "
+                                                              "(numerical model)").name
+    return out
+
+
+def _pct(x) -> str:
+    return "–" if x is None else f"{100 * x:.2f}"
+
+
+def write_report(runs, out, options=None, *, command: str = "") -> Path:
+    """Write the page ``out`` (and its figures beside it) from the run directories ``runs``."""
+    from experiments.d2nn_classifier import PUBLISHED
+
+    out = Path(out)
+    loaded = sorted((load_run(Path(d)) for d in runs), key=lambda r: ("mse", "ce").index(r["loss"]))
+    if not loaded:
+        raise ValueError("give at least one d2nn-classifier run directory")
+    fig_dir = out.parent / f"{out.stem}_figures"
+    figs = _figures(loaded, fig_dir)
+    rel = fig_dir.name
+    c0 = loaded[0]["config"]
+    unfinished = [r for r in loaded if not r["finished"]]
+    lines = [f"# D2NN classifier (Lin et al., Science 2018) — reproduction", ""]
+    lines.append(f"Generated by `{command or 'python -m experiments.d2nn_report ' + ' '.join(str(r['dir']) for r in loaded) + ' --out ' + str(out)}` "
+                 "from the run records; do not edit by hand.")
+    lines.append("")
+    if unfinished:
+        lines += ["> **Not final.** " + "; ".join(
+            f"`{r['label']}` has finished {len(r['history'])} of {r['config']['epochs']} epochs"
+            + (f" (+{r['partial_step']} steps)" if r.get("partial_step") else "") for r in unfinished)
+            + ". Its test accuracy, energy distribution and figures appear when it finishes.", ""]
+    lines += ["## Setting", "",
+              "| quantity | value |", "|---|---|",
+              f"| wavelength λ | {c0['wavelength_m'] * 1e3:.2f} mm (0.4 THz) |",
+              f"| layers | {c0['layers']} phase-only, {c0['grid_px']}×{c0['grid_px']} pixels of "
+              f"{c0['pitch_m'] * 1e3:.2f} mm ({c0['grid_px'] * c0['pitch_m'] * 1e3:.0f} mm square) |",
+              f"| distances | input → layer 1 {c0['input_gap_m'] * 1e3:.0f} mm; layer → layer and layer "
+              f"{c0['layers']} → detector plane {c0['gap_m'] * 1e3:.0f} mm |",
+              "| propagation | band-limited angular spectrum, 2× zero padding per axis (linear convolution); "
+              "nothing outside the layers' aperture |",
+              f"| input | {c0['dataset']} digit resized to {c0['image_px']}×{c0['image_px']} px "
+              f"({c0['image_px'] * c0['pitch_m'] * 1e3:.0f} mm) as field amplitude, centred |",
+              f"| detectors | ten squares of {c0['region_px']} px ({c0['region_px'] * c0['pitch_m'] * 1e3:.1f} mm), "
+              f"rows 3-4-3, {c0['region_spacing_px'] * c0['pitch_m'] * 1e3:.1f} mm apart; class = brightest detector |",
+              f"| data | {c0['n_train']:,} training images, of which {c0['n_train'] - _n_fit(c0):,} held out for "
+              f"validation; {c0['n_test']:,} test images |",
+              f"| training | Adam, learning rate {c0['learning_rate']} halved every {c0['lr_step_epochs']} epoch(s), "
+              f"batch {c0['batch_size']}, {c0['epochs']} epochs; phases start at 0 |",
+              "| selection | the epoch with the best validation accuracy (never the test set) |", ""]
+    lines += ["**Losses.** `mse` follows Lin et al.: the mean over the output-plane pixels of "
+              "(s − g)², where g is 1 inside the true class's detector and 0 elsewhere, and s is the output "
+              "intensity scaled so that all input power spread evenly over one detector gives s = 1 there "
+              "(the paper does not state its scaling; this is onnsim's). `ce` is the softmax cross-entropy of "
+              "the detector scores T·E_c/Σ_j E_j with a learnt temperature T, the training of Mengu et al. "
+              "Both classify by the largest detector energy ([references](../references.md#d2nn)).", ""]
+    # results
+    lines += ["## Test accuracy (numerical model, 10k test images)", "",
+              "| loss | onnsim test accuracy (%) | published (%) | target (%) | met | selected epoch | "
+              "validation accuracy (%) | epochs run | wall time (h) |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in loaded:
+        src, pub = PUBLISHED[r["loss"]]
+        res = r["result"]
+        acc = None if res is None else res["numeric_accuracy"]
+        met = "–" if acc is None else ("yes" if 100 * acc >= pub else "**no**")
+        best_val = max((h["val_accuracy"] for h in r["history"]), default=None)
+        wall = "–" if res is None else f"{res['wall_time_s'] / 3600:.2f}"
+        lines.append(f"| `{r['loss']}` | {_pct(acc)} | {pub} ({src}) | ≥ {pub} | {met} | "
+                     f"{'–' if res is None else res['best_epoch']} | {_pct(best_val)} | {len(r['history'])} of "
+                     f"{r['config']['epochs']} | {wall} |")
+    lines.append("")
+    if "confusion" in figs:
+        lines += [f"![test-set confusion matrices]({rel}/{figs['confusion']})", ""]
+    if "learning" in figs:
+        lines += [f"![learning curves]({rel}/{figs['learning']})", ""]
+    # energy
+    done = [r for r in loaded if r["finished"]]
+    if done:
+        lines += ["## Output energy over the ten detectors (numerical model, test set)", "",
+                  "Per test image: E_c the energy in detector c, E_out in the whole simulated output plane "
+                  "(80 mm square), E_in of the input field; means over the test images.", "",
+                  "| loss | E_true / E_out (%) | Σ_c E_c / E_out (%) | E_true / Σ_c E_c (%) | E_out / E_in (%) |",
+                  "|---|---|---|---|---|"]
+        for r in done:
+            e = r["energy"]
+            lines.append(f"| `{r['loss']}` | {_pct(e['correct_of_output'])} | {_pct(e['detectors_of_output'])} | "
+                         f"{_pct(e['correct_of_detectors'])} | {_pct(e['output_of_input'])} |")
+        lines += ["", "The matrices below give, for each true class (row), the mean share of the output-plane "
+                  "energy that falls on each detector (column); the diagonal is the correct detector.", ""]
+        for r in done:
+            lbl = r["label"]
+            lines += [f"### `{r['loss']}`", "",
+                      f"![{lbl} energy per detector]({rel}/{figs[f'{lbl}/energy']})", "",
+                      f"![{lbl} mean output per class]({rel}/{figs[f'{lbl}/patterns']})", "",
+                      f"![{lbl} phase masks]({rel}/{figs[f'{lbl}/masks']})", ""]
+    # budget
+    lines += ["## Training budget", "",
+              "Each run (one per loss) trains on one CPU core, the two side by side on this 2-core machine; "
+              "the budget was ≤ 2 h per run. Measured before the runs, seconds per training image "
+              "(batch 64, forward, backward and Adam step at the published geometry):", "",
+              "| threads | s per image |", "|---|---|"]
+    lines += [f"| {k} | {v:.3f} |" for k, v in TIMING.items()]
+    n_fit = _n_fit(c0)
+    per = TIMING["one thread each, two runs side by side"]
+    lines += ["", f"An epoch of {n_fit:,} images is thus ≈ {n_fit * per / 60:.0f} min; {c0['epochs']} epochs "
+              f"(≈ {c0['epochs'] * n_fit * per / 3600:.1f} h, plus validation and the test pass) are what fits "
+              "in 2 h. The geometry, the padding and the data are the published ones; only the epochs are cut "
+              "(the `paper` scale runs 10 on a GPU).", ""]
+    for r in loaded:
+        res = r["result"]
+        if res is not None:
+            ep = len(r["history"])
+            lines.append(f"- `{r['loss']}`: {res['wall_time_s'] / 3600:.2f} h wall, {res['cpu_time_s'] / 3600:.2f} h "
+                         f"CPU for {ep} epochs and the test pass "
+                         f"(≈ {res['wall_time_s'] / max(1, ep * _n_fit(r['config'])):.3f} s per training image, "
+                         "all included).")
+    lines += ["", "## Comparison with the published values", ""]
+    for r in loaded:
+        src, pub = PUBLISHED[r["loss"]]
+        res = r["result"]
+        if res is None:
+            lines.append(f"- `{r['loss']}`: not finished; published {pub}% ({src}).")
+            continue
+        acc = 100 * res["numeric_accuracy"]
+        lines.append(f"- `{r['loss']}`: {acc:.2f}% against {pub}% ({src}): {acc - pub:+.2f} points"
+                     f"{'' if acc >= pub else ' (target not met)'}.")
+    lines += ["", "Differences from the papers that can move the numbers: the epochs (here "
+              f"{c0['epochs']}, cut to the 2 h budget); the size of the input digit and of the detectors "
+              "(onnsim's choice above; not taken from the papers); the scaling of s in the MSE loss; the learning-rate "
+              "schedule. Lin et al. trained on 55,000 images with 5,000 for validation, as here. All numbers "
+              "are of the numerical model: this experiment simulates no fabrication or alignment errors.", "",
+              "Runs: " + ", ".join(f"`{r['dir']}`" for r in loaded) + " (outside the repository; not committed).", ""]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines))
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m experiments.d2nn_report", description=__doc__.splitlines()[0])
+    ap.add_argument("runs", nargs="+", help="d2nn-classifier run directories (one per loss)")
+    ap.add_argument("--out", default="docs/reproduction/d2nn.md", help="the page to write")
+    args = ap.parse_args(argv)
+    command = "python -m experiments.d2nn_report " + " ".join(args.runs) + f" --out {args.out}"
+    try:
+        for d in args.runs:
+            if not Path(d).is_dir():
+                raise ValueError(f"{d} is not a directory (give d2nn-classifier run directories)")
+        path = write_report(args.runs, args.out, command=command)
+    except (ValueError, OSError, KeyError) as exc:
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,196 @@
+"""d2nn-classifier: Lin et al.'s MSE target and loss against hand computations, the detector
+energy bookkeeping against closed forms, the published geometry, the CLI's errors, a smoke run
+with its report page, and interrupt/resume."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import experiments  # noqa: F401  (registers every experiment)
+from experiments.d2nn_classifier import (D2nnConfig, SCALES, build_task, detector_energies, energy_distribution,
+                                         lin_mse, mse_targets)
+from experiments.registry import EXPERIMENTS, build_config
+from experiments.runtime import Interrupted, Runtime
+from optics import FreeSpace, Grid, PhaseMask
+from optics.functional import ten_region_layout
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _squares(n: int, size_px: int, spacing_px: int) -> np.ndarray:
+    """The 3-4-3 detector squares drawn by hand: pixel centres at (i − (n−1)/2) px, rows at
+    y = −s, 0, +s, the 3-rows at x = −s, 0, s and the 4-row at ±s/2, ±3s/2."""
+    c = np.arange(n) - (n - 1) / 2
+    yy, xx = np.meshgrid(c, c, indexing="ij")
+    s = spacing_px
+    centres = [(-s, k * s) for k in (-1, 0, 1)] + [(0, k * s) for k in (-1.5, -0.5, 0.5, 1.5)] \
+        + [(s, k * s) for k in (-1, 0, 1)]
+    return np.stack([(np.abs(yy - cy) < size_px / 2) & (np.abs(xx - cx) < size_px / 2) for cy, cx in centres])
+
+
+def test_mse_targets_are_the_true_detector_drawn_by_hand():
+    grid = Grid(40, 1e-3)
+    regions, _ = ten_region_layout(grid, size=4e-3, spacing=8e-3)  # edges fall between pixel centres
+    ref = _squares(40, 4, 8)
+    labels = torch.tensor([0, 3, 6, 9, 5])
+    g = mse_targets(regions, labels)
+    assert g.shape == (5, 40, 40) and g.dtype == torch.float32
+    np.testing.assert_array_equal(g.numpy(), ref[labels.numpy()].astype(np.float32))
+    assert torch.all(g.flatten(1).sum(1) == 16)  # 4 × 4 pixels each
+
+
+def test_lin_mse_matches_a_hand_computation_and_its_closed_forms():
+    rng = np.random.default_rng(1)
+    n, b = 20, 3
+    regions = torch.from_numpy(_squares(n, 2, 4))
+    labels = torch.tensor([2, 7, 4])
+    out = rng.random((b, n, n))
+    inp = rng.random((b, n, n))
+    ref = []
+    for i in range(b):
+        g = _squares(n, 2, 4)[labels[i]].astype(float)
+        s = out[i] * g.sum() / inp[i].sum()
+        ref.append(((s - g) ** 2).mean())
+    got = lin_mse(torch.from_numpy(out), torch.from_numpy(inp), regions, labels)
+    assert got.dtype == torch.float64
+    np.testing.assert_allclose(float(got), np.mean(ref), rtol=1e-12)
+    # every bit of the input power spread evenly over the true detector: zero loss
+    p_in = torch.from_numpy(inp).flatten(1).sum(1)
+    ideal = mse_targets(regions, labels).double() * (p_in / 4)[:, None, None]
+    assert float(lin_mse(ideal, torch.from_numpy(inp), regions, labels)) == pytest.approx(0, abs=1e-24)
+    # no light at all: the loss is the target's mean square, A / K
+    dark = torch.zeros(b, n, n, dtype=torch.float64)
+    assert float(lin_mse(dark, torch.from_numpy(inp), regions, labels)) == pytest.approx(4 / n**2, rel=1e-12)
+
+
+def test_detector_energies_of_a_uniform_plane_are_the_areas():
+    grid = Grid(40, 1e-3)
+    regions, _ = ten_region_layout(grid, size=4e-3, spacing=8e-3)
+    e = detector_energies(torch.full((2, 40, 40), 0.5), regions)
+    assert e.shape == (2, 10)
+    torch.testing.assert_close(e, torch.full((2, 10), 8.0))  # 16 pixels × 0.5
+
+
+def test_energy_distribution_fractions_are_consistent_and_conserve_energy():
+    cfg = build_config(EXPERIMENTS["d2nn-classifier"], "smoke", [])
+    task = build_task(cfg)
+    g = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        for layer in task.system.layers:
+            if isinstance(layer, PhaseMask):
+                layer.phase.uniform_(0, 6.283, generator=g)
+    images = torch.rand(23, 28, 28, generator=g)
+    labels = torch.arange(23) % 10
+    e = energy_distribution(task, images, labels, batch_size=7, progress=False)
+    m = torch.tensor(e["fraction_of_output_by_class"], dtype=torch.float64)
+    assert m.shape == (10, 10) and torch.all(m >= 0) and torch.all(m.sum(1) <= 1 + 1e-9)
+    assert 0 <= e["correct_of_output"] <= e["detectors_of_output"] <= 1
+    assert 0 <= e["correct_of_detectors"] <= 1
+    assert 0 < e["output_of_input"] <= 1 + 1e-5  # passive: light only leaves through the aperture
+    counts = torch.tensor(e["n_by_class"], dtype=torch.float64)
+    assert e["n"] == 23 and counts.tolist() == [3, 3, 3, 2, 2, 2, 2, 2, 2, 2]
+    # the class means weighted by their counts give the overall means
+    assert float((m.diag() * counts).sum() / 23) == pytest.approx(e["correct_of_output"], rel=1e-9)
+    assert float((m.sum(1) * counts).sum() / 23) == pytest.approx(e["detectors_of_output"], rel=1e-9)
+    # the same numbers one sample at a time
+    x = task.encode(images[:1])
+    out, _ = task.numeric(x)
+    i = task.intensity(out).double()
+    ratio = float((i.sum() / task.intensity(x).double().sum()).detach())
+    e1 = energy_distribution(task, images[:1], labels[:1], progress=False)
+    assert e1["output_of_input"] == pytest.approx(ratio, rel=1e-9)
+    pat = e1["mean_output_intensity_by_class"]
+    assert float(pat[0].sum()) == pytest.approx(ratio, rel=1e-5) and float(pat[1:].abs().sum()) == 0
+
+
+def test_published_geometry_is_lin_et_al():
+    cfg = D2nnConfig()
+    parts = list(build_task(cfg).system.layers)
+    gaps = [p for p in parts if isinstance(p, FreeSpace)]
+    masks = [p for p in parts if isinstance(p, PhaseMask)]
+    assert isinstance(parts[0], FreeSpace) and isinstance(parts[-1], FreeSpace)  # input gap, detector gap
+    assert [g.distance for g in gaps] == [0.03] * 6 and len(masks) == 5
+    assert all(g.wavelength == 0.75e-3 and g.pad_factor == 2 for g in gaps)
+    assert all(m.phase.shape == (200, 200) for m in masks) and gaps[0].grid.shape == (200, 200)
+    assert gaps[0].grid.dx == 0.4e-3
+    pub = build_config(EXPERIMENTS["d2nn-classifier"], "published", [])
+    assert (pub.n_train, pub.n_test, pub.grid_px, pub.layers) == (60000, 10000, 200, 5)
+    assert round(pub.val_fraction * pub.n_train) == 5000  # Lin et al.: 55,000 / 5,000
+    assert set(SCALES["published"]) <= {"epochs", "lr_step_epochs"}  # only the budget differs from paper
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--loss", "hinge"], "--loss must be one of ce, mse"),
+    (["--methods", "pat"], "error-free model only"),
+    (["--input-gap-m", "-0.01"], "--input-gap-m must be ≥ 0"),
+])
+def test_bad_options_are_one_line_errors_with_exit_2(args, needle, tmp_path, capsys):
+    from experiments.__main__ import main
+
+    assert main(["run", "d2nn-classifier", "--scale", "smoke", "--out", str(tmp_path / "r"), *args]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], lines
+    assert not (tmp_path / "r").exists()
+
+
+def test_cli_rejects_a_bad_loss_with_exit_2(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "experiments", "run", "d2nn-classifier", "--scale", "smoke",
+                        "--loss", "l1", "--out", str(tmp_path / "r")], cwd=ROOT, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def _run(loss, out, runtime=None, resume=False):
+    exp = EXPERIMENTS["d2nn-classifier"]
+    cfg = build_config(exp, "smoke", ["--loss", loss])
+    Path(out).mkdir(parents=True, exist_ok=True)
+    return exp.run(cfg, out, resume=resume, runtime=runtime or Runtime(progress=False))
+
+
+def test_smoke_runs_record_energy_and_the_report_page_is_written(tmp_path):
+    from experiments.d2nn_report import main
+
+    for loss in ("mse", "ce"):
+        summary = _run(loss, tmp_path / loss)
+        r = summary[f"d2nn-{loss}"]
+        assert 0 <= r["numeric_accuracy"] <= 1 and set(r["energy"]) >= {"correct_of_output", "output_of_input"}
+        energy = json.loads((tmp_path / loss / "energy.json").read_text())[f"d2nn-{loss}"]
+        assert len(energy["fraction_of_output_by_class"]) == 10
+    page = tmp_path / "docs" / "d2nn.md"
+    assert main([str(tmp_path / "ce"), str(tmp_path / "mse"), "--out", str(page)]) == 0
+    text = page.read_text()
+    assert "Not final" not in text and "| `mse` |" in text and "| `ce` |" in text
+    for ref in [line.split("](")[1].rstrip(")") for line in text.splitlines() if line.startswith("![")]:
+        assert (page.parent / ref).is_file(), ref
+    assert "d2nn_figures/d2nn-mse_energy.png" in text and "91.75" in text and "97.0" in text
+
+
+def test_report_rejects_a_foreign_directory_in_one_line(tmp_path, capsys):
+    from experiments.d2nn_report import main
+
+    assert main([str(tmp_path), "--out", str(tmp_path / "p.md")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not a d2nn-classifier run" in err[0]
+
+
+def test_an_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path):
+    whole = _run("mse", tmp_path / "whole")
+    stop = Runtime(progress=False)
+    stop.request_stop()  # stops at the first safe point: after the first step of the epoch
+    with pytest.raises(Interrupted):
+        _run("mse", tmp_path / "cut", runtime=stop)
+    assert (tmp_path / "cut" / "checkpoints" / "d2nn-mse.pt").exists()
+    assert not (tmp_path / "cut" / "summary.json").exists()
+    resumed = _run("mse", tmp_path / "cut", resume=True)
+    assert resumed["d2nn-mse"]["numeric_accuracy"] == whole["d2nn-mse"]["numeric_accuracy"]
+    a = torch.load(tmp_path / "whole" / "model.pt", weights_only=True)["d2nn-mse"]
+    b = torch.load(tmp_path / "cut" / "model.pt", weights_only=True)["d2nn-mse"]
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
