@@ -285,6 +285,12 @@ def main(argv=None):
         "scipy when batched and large. `FreeSpace` checks non-finite input by the first output sample\n"
         "of each field and the band-limit loss on the first call per batch shape (CPU by default;\n"
         "`validate=`), so a call scans no whole field and, on CUDA, does not synchronise.\n"
+        "\n"
+        "Without pyFFTW (the optional `fft` extra; `scripts/setup.sh` installs it with the `test` extra)\n"
+        "the planned path is off and `auto` falls back: every filter runs on torch.fft, except batched\n"
+        "large ones, which run on scipy. Results agree to rounding (`tests/optics/test_fft_without_pyfftw.py`\n"
+        "runs the library with pyfftw made unimportable); only speed differs, as the torch and planned\n"
+        "FFTW columns above show.\n"
         + "\n## Mesh (bench/mesh.py)\n\n"
         + "".join(f"- `{json.dumps(m)}`\n" for m in mesh)
         + "\n## TorchOptics\n\n"

@@ -4,7 +4,8 @@ Three backends, chosen per call with ``backend=``:
 
 * ``"torch"`` — ``torch.fft``; the reference, and the only one for CUDA tensors.
 * ``"scipy"`` — ``scipy.fft`` (pocketfft) threaded with ``workers``; always installed.
-* ``"pyfftw"`` — FFTW through ``pyfftw`` (the ``fft`` extra), threaded, plans cached.
+* ``"pyfftw"`` — FFTW through ``pyfftw`` (the optional ``fft`` extra), threaded, plans cached.
+  Without pyfftw, ``"auto"`` falls back to ``"torch"``/``"scipy"`` below (same results).
 
 ``"auto"`` (the default) picks, for CPU tensors: for the padded filter of propagation,
 ``"pyfftw"`` (the chunked planned filter of :mod:`optics._fftw`: per-field chunks on small
@@ -87,10 +88,11 @@ def _impl(name: str):
         try:
             _IMPLS[name] = {"scipy": _Scipy, "pyfftw": _Pyfftw}[name]()
         except ImportError as exc:
-            _MISSING[name] = f"{name} is not installed ({exc})"
+            hint = " (the fft extra: pip install 'onnsim[fft]')" if name == "pyfftw" else ""
+            _MISSING[name] = f"{name} is not installed{hint}: {exc}"
     if name in _MISSING:
         raise RuntimeError(f"FFT backend {name!r} is unavailable: {_MISSING[name]}; install it "
-                           f"(pyfftw: pip install 'onnsim[fft]') or choose one of {available()}")
+                           f"or choose one of {available()}")
     return _IMPLS[name]
 
 
