@@ -39,7 +39,7 @@ import torch
 from training.checkpoint import CheckpointError, atomic_json, atomic_torch_save, atomic_write, read_json
 
 __all__ = ["new_run_dir", "claim_run_dir", "RunLock", "write_config", "atomic_torch_save", "atomic_json", "atomic_write",
-           "atomic_text", "write_results", "versions", "provenance", "config_differences", "RunDirError"]
+           "atomic_text", "read_json", "write_results", "versions", "provenance", "config_differences", "RunDirError"]
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -131,8 +131,11 @@ def _holds_run(path: Path) -> bool:
     return False
 
 
-def config_differences(stored: dict, now: dict, ignore=("device",)) -> list[str]:
-    """``["key: old -> new", ...]`` for every key whose value differs."""
+def config_differences(stored: dict, now: dict, ignore=("device",), legacy: dict | None = None) -> list[str]:
+    """``["key: old -> new", ...]`` for every key whose value differs. ``legacy``: the value a
+    key added later had implicitly in runs whose stored configuration lacks it (a config
+    class's ``LEGACY_DEFAULTS``)."""
+    stored = {**(legacy or {}), **stored}
     keys = sorted((set(stored) | set(now)) - set(ignore))
     return [f"{k}: {stored.get(k, '<absent>')!r} -> {now.get(k, '<absent>')!r}"
             for k in keys if stored.get(k, "<absent>") != now.get(k, "<absent>")]
@@ -164,7 +167,8 @@ def claim_run_dir(out: Path, *, experiment: str, config, resume: bool, overwrite
             now = dataclasses.asdict(config)
             if stored.get("experiment") != experiment:
                 raise RunDirError(f"--resume: {out} holds a {stored.get('experiment')!r} run, not {experiment!r}")
-            diff = config_differences(stored.get("config", {}), now)
+            diff = config_differences(stored.get("config", {}), now,
+                                      legacy=getattr(type(config), "LEGACY_DEFAULTS", None))
             if diff:
                 raise RunDirError(f"--resume: {out} was started with other settings ({'; '.join(diff)}); "
                                   "resume with the same settings, or start a new run")

@@ -58,11 +58,13 @@ def load_data(dataset: str, n_train: int, n_test: int, seed: int):
     return x.float() / 255, y, xt.float() / 255, yt
 
 
-def mesh_task(*, modes: int = 64, meshes: int = 3, classes: int = 10, seed: int = 0) -> MeshTask:
+def mesh_task(*, modes: int = 64, meshes: int = 3, classes: int = 10, seed: int = 0,
+              wrap_around: bool = False) -> MeshTask:
     crop = int(round(math.sqrt(modes)))
     if crop * crop != modes:
         raise ValueError(f"modes must be a square number (Fourier crop side²), got {modes}")
-    net = MeshNetwork(modes, meshes, n_classes=classes, generator=torch.Generator().manual_seed(seed))
+    net = MeshNetwork(modes, meshes, n_classes=classes, wrap_around=wrap_around,
+                      generator=torch.Generator().manual_seed(seed))
     return MeshTask(net, crop=crop)
 
 
@@ -293,5 +295,5 @@ is given), never on the test set. SEPNs are discarded at deployment.
 Files: `config.json`, `results.h5` (units as attributes), `model.pt` (selected parameters of every
 arm), `errors.h5` (the hidden error realizations, for the record), `summary.json`.
 """
-    atomic_write(out_dir / "report.md", lambda p: p.write_text(text))
+    records.atomic_text(out_dir / "report.md", text)
     return summary

@@ -10,8 +10,11 @@ system.
 
 from __future__ import annotations
 
+import typing
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import torch
 
@@ -44,12 +47,26 @@ class DatMpnnConfig:
     sepn_features: str = "4,8,16"
     lr_step_epochs: int = 10
     dat_warmup_epochs: int = 20
-    joint: bool = False
+    joint: bool = False  # DAT: let the similarity-loss gradients reach the mesh phases too (as the reference code does)
     val_fraction: float = 0.1
     seed: int = 0
     error_seed: int = 1
+    """Seed of the hidden static error realization (with ``error_draws="per-level"``, combined
+    with the error level)."""
+    wrap_around: bool = True
+    """Meshes with the reference layout's masked wrap-around slot in every other column (the
+    published network); False: the plain rectangular Clements layout."""
+    error_draws: Literal["per-level", "shared"] = "per-level"
+    """``per-level``: every (bs, ps) level draws its own errors, from a seed derived from
+    ``error_seed`` and the level (as the reference code does); ``shared``: every level scales
+    one draw of ``error_seed`` (levels perfectly correlated: a paired comparison)."""
+
+    # what runs started before these keys existed used (a resume compares with these)
+    LEGACY_DEFAULTS: typing.ClassVar[dict] = {"wrap_around": False, "error_draws": "shared"}
 
     def __post_init__(self):
+        if self.error_draws not in ("per-level", "shared"):
+            raise ValueError(f"error_draws must be 'per-level' or 'shared', got {self.error_draws!r}")
         parse_methods(self.methods)
         parse_ints(self.sepn_features, "sepn_features", 3)
 
@@ -63,13 +80,21 @@ SCALES = {
 }
 
 
+def physical_seed(cfg: DatMpnnConfig) -> int:
+    """Seed of the physical system's error draw: ``error_seed`` itself (``shared``), or a
+    32-bit hash of (error_seed, bs_sigma, ps_sigma) (``per-level``: independent levels)."""
+    if cfg.error_draws == "shared":
+        return cfg.error_seed
+    return zlib.crc32(f"dat-mpnn:{cfg.error_seed}:{cfg.bs_sigma!r}:{cfg.ps_sigma!r}".encode())
+
+
 def arms_for(cfg: DatMpnnConfig, preset: str) -> list[Arm]:
     feats = parse_ints(cfg.sepn_features, "sepn_features", 3)
     arms = []
     for label, method, internal, options in parse_methods(cfg.methods):
         def build(method=method):
-            task = mesh_task(modes=cfg.modes, meshes=cfg.meshes, seed=cfg.seed)
-            return task, PhysicalSystem(task.device_model, preset=preset, seed=cfg.error_seed), \
+            task = mesh_task(modes=cfg.modes, meshes=cfg.meshes, seed=cfg.seed, wrap_around=cfg.wrap_around)
+            return task, PhysicalSystem(task.device_model, preset=preset, seed=physical_seed(cfg)), \
                 mesh_error_model(preset)
         tc = TrainConfig(method=method, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.learning_rate,
                          sepn_lr=cfg.sepn_learning_rate, sepn_features=feats, lr_step_epochs=cfg.lr_step_epochs,
@@ -93,7 +118,8 @@ def run(cfg: DatMpnnConfig, out_dir: Path, *, resume: bool = False, runtime: Run
     intro = (f"{cfg.meshes} Clements meshes of {cfg.modes} modes, electro-optic activations, {cfg.dataset} "
              f"({cfg.n_train} training images incl. {100 * cfg.val_fraction:.0f}% validation, {cfg.n_test} test), "
              f"{cfg.epochs} epochs of batch {cfg.batch_size}. Physical system: static errors {preset} "
-             f"(error seed {cfg.error_seed}). Published (Zheng et al. 2023, full scale, bs = ps = 0.06, MNIST): "
+             f"(error seed {cfg.error_seed}, {cfg.error_draws} draws; seed of this level's draw "
+             f"{physical_seed(cfg)}; {'wrap-around' if cfg.wrap_around else 'plain'} Clements layout). Published (Zheng et al. 2023, full scale, bs = ps = 0.06, MNIST): "
              "direct 66.6%, PAT 84.6%, DAT w/o IS 90.3%, DAT w/ IS 93.0%.")
     thetas = torch.load(out_dir / "checkpoints" / f"{next(iter(results))}.best.pt", weights_only=True)
     from .. import figures

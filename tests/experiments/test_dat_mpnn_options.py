@@ -1,0 +1,62 @@
+"""dat-mpnn's mesh layout and error-draw options, and resuming runs made before they existed."""
+
+import json
+
+import pytest
+import torch
+
+from experiments.dat.mpnn import DatMpnnConfig, arms_for, physical_seed
+from experiments.records import RunDirError, claim_run_dir
+
+
+def _errors(cfg):
+    task, device, _ = arms_for(cfg, f"bs={cfg.bs_sigma},ps={cfg.ps_sigma}")[0].build()
+    return task, device
+
+
+def _bs_draws(device):
+    """The beam-splitter errors the physical system hides, one flat vector."""
+    hidden = device._PhysicalSystem__errors  # hidden from training code on purpose; a test may look
+    return torch.cat([e.bs_in.flatten() for e in hidden.meshes])
+
+
+def test_shared_draws_scale_one_draw_and_per_level_draws_are_independent():
+    small = dict(modes=16, meshes=2, methods="ideal")
+    a = _bs_draws(_errors(DatMpnnConfig(bs_sigma=0.04, error_draws="shared", **small))[1])
+    b = _bs_draws(_errors(DatMpnnConfig(bs_sigma=0.08, error_draws="shared", **small))[1])
+    assert torch.allclose(b, 2 * a, rtol=1e-5, atol=1e-7)  # one draw, scaled by σ
+    c = _bs_draws(_errors(DatMpnnConfig(bs_sigma=0.04, error_draws="per-level", **small))[1])
+    d = _bs_draws(_errors(DatMpnnConfig(bs_sigma=0.08, error_draws="per-level", **small))[1])
+    corr = torch.corrcoef(torch.stack([c, d]))[0, 1]
+    assert abs(float(corr)) < 0.5  # independent draws (|r| of ~60 pairs of independent normals)
+    # deterministic: the same level gives the same seed, another level another one
+    assert physical_seed(DatMpnnConfig(bs_sigma=0.04)) == physical_seed(DatMpnnConfig(bs_sigma=0.04))
+    assert physical_seed(DatMpnnConfig(bs_sigma=0.04)) != physical_seed(DatMpnnConfig(bs_sigma=0.06))
+    assert physical_seed(DatMpnnConfig(error_draws="shared", error_seed=7)) == 7
+
+
+def test_wrap_around_reaches_the_meshes():
+    on, _ = _errors(DatMpnnConfig(modes=16, meshes=2, methods="ideal"))
+    off, _ = _errors(DatMpnnConfig(modes=16, meshes=2, methods="ideal", wrap_around=False))
+    assert all(m.layout.wrap_around for m in on.model.meshes)
+    assert not any(m.layout.wrap_around for m in off.model.meshes)
+
+
+def test_bad_error_draws_is_refused():
+    with pytest.raises(ValueError, match="error_draws must be 'per-level' or 'shared'"):
+        DatMpnnConfig(error_draws="independent")
+
+
+def _stored_run(tmp_path, config: dict):
+    (tmp_path / "config.json").write_text(json.dumps({"experiment": "dat-mpnn", "config": config}))
+    return tmp_path
+
+
+def test_a_run_from_before_the_options_resumes_only_with_their_old_values(tmp_path):
+    old = {k: v for k, v in DatMpnnConfig().__dict__.items() if k not in ("wrap_around", "error_draws")}
+    run = _stored_run(tmp_path, old)
+    with pytest.raises(RunDirError, match="wrap_around: False -> True"):
+        claim_run_dir(run, experiment="dat-mpnn", config=DatMpnnConfig(), resume=True, overwrite=False)
+    lock = claim_run_dir(run, experiment="dat-mpnn", config=DatMpnnConfig(wrap_around=False, error_draws="shared"),
+                         resume=True, overwrite=False)
+    lock.release()
