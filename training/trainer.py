@@ -55,7 +55,6 @@ from __future__ import annotations
 
 import copy
 import math
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -65,7 +64,6 @@ from typing import Callable, Literal
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
 from photonics.functional import jacobian_at
 
@@ -74,6 +72,7 @@ from .distributed import DistContext, resolve_device
 from .fusion import fuse_amplitude, fused_amplitude, physical_forward
 from .losses import normalized_intensity_mse
 from .metrics import confusion_matrix
+from .progress import progress_bar, write as progress_write
 
 __all__ = ["METHODS", "TrainConfig", "Trainer", "evaluate", "similarity_loss", "reference_similarity_loss",
            "RUNTIME_KEYS"]
@@ -589,7 +588,6 @@ class Trainer:
         if len(train_idx) == 0:
             raise ValueError("no training samples left after the validation split")
         use_physical = self._select_physical()
-        tty = sys.stderr.isatty()
         interrupted = False
         while self.epoch < cfg.epochs and not interrupted:
             t_epoch = time.perf_counter()
@@ -602,8 +600,8 @@ class Trainer:
             sums = dict(self._partial["sums"]) if ctx.is_main else {}  # partial sums are global totals
             if start:
                 err_gen.set_state(self._partial["err_gen"])
-            bar = tqdm(batches, desc=f"{cfg.method} epoch {self.epoch + 1}/{cfg.epochs}", leave=False, initial=start,
-                       disable=not (progress and ctx.is_main), mininterval=0.1 if tty else 60.0)
+            bar = progress_bar(batches, desc=f"{cfg.method} epoch {self.epoch + 1}/{cfg.epochs}", leave=False,
+                               initial=start, enabled=progress and ctx.is_main)
             for j, b in enumerate(batches):
                 if j < start:
                     continue
@@ -649,8 +647,8 @@ class Trainer:
                 self.logger(record)
             if progress and ctx.is_main:
                 shown = ", ".join(f"val {k} {v:.4f}" for k, v in val.items() if k != "loss")
-                tqdm.write(f"[{cfg.method}] epoch {self.epoch}: loss {record['loss']:.4f}, "
-                           f"{'(physical) ' if use_physical else ''}{shown}")
+                progress_write(f"[{cfg.method}] epoch {self.epoch}: loss {record['loss']:.4f}, "
+                               f"{'(physical) ' if use_physical else ''}{shown}")
             if should_stop is not None and self.epoch < cfg.epochs and ctx.broadcast(bool(should_stop())):
                 interrupted = True
         return {"history": self.history, "best_epoch": self.best["epoch"], "best_val_accuracy": self.best["accuracy"],
