@@ -182,7 +182,7 @@ def _check_data(values: dict, defaults: dict) -> None:
 # (``# …`` on its line) or docstring (a string on the next line) wins over this table. Units are
 # in brackets: SI unless stated; counts are plain numbers.
 COMMON_HELP = {
-    "dataset": "image data set: mnist or fashion-mnist (training.load_dataset)",
+    "dataset": "image data set (training.load_dataset)",
     "n_train": "training images, a seeded subset of the 60,000 of the training split [count]",
     "n_test": "test images evaluated, the first of the 10,000 of the test split [count]",
     "epochs": "passes over the training images [count]",

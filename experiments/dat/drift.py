@@ -51,16 +51,17 @@ STRATEGIES = {"direct": ("ideal", None), "pat": ("pat", None), "dat": ("dat", No
 
 @dataclass(frozen=True)
 class DatDriftConfig:
-    device_address: str = ""  # tcp://127.0.0.1:PORT of a running `python -m hardware.serve`; "" = start one
+    device_address: str = ""  # tcp://127.0.0.1:PORT of a running `python -m hardware.serve`; empty: start a local one
     dataset: str = "mnist"
     methods: str = "direct,pat,dat,pat-finetune,dat-adapt"
+    """arms compared, comma-separated: direct, pat, dat, pat-finetune, dat-adapt"""
     modes: int = 16
     meshes: int = 2
-    bs_sigma: float = 0.06  # static errors of the local server
-    ps_sigma: float = 0.06
-    phase_random_walk_rad_per_sqrt_s: float = 0.007  # drift of the local server
-    seconds_per_query: float = 1.0
-    drift_seed: int = 0
+    bs_sigma: float = 0.06  # local server: standard deviation of the static coupler splitting error e [dimensionless]
+    ps_sigma: float = 0.06  # local server: standard deviation of the static phase-shifter offsets [rad]
+    phase_random_walk_rad_per_sqrt_s: float = 0.007  # local server: random-walk drift rate of every phase [rad/√s]
+    seconds_per_query: float = 1.0  # drift time that one device query stands for [s]
+    drift_seed: int = 0  # local server: seed of the drift's random stream
     n_train: int = 2000
     n_test: int = 1000
     epochs: int = 4
@@ -69,15 +70,16 @@ class DatDriftConfig:
     sepn_learning_rate: float = 1e-3
     dat_internal_states: bool = True  # DAT also measures the taps after each mesh
     sepn_features: str = "2,2,2"
-    rounds: int = 30
-    round_queries: int = 20
-    adapt_steps: int = 15
-    adapt_learning_rate: float = 1e-2  # PNN learning rate of recalibration steps
-    finetune_every: int = 100
-    finetune_steps: int = 10
-    timeout_s: float = 60.0
+    rounds: int = 30  # deployment rounds, each followed by one test-set evaluation on the device [count]
+    round_queries: int = 20  # device queries per deployment round (inference and recalibration) [count]
+    adapt_steps: int = 15  # dat-adapt: DAT steps on training images per round [count]
+    adapt_learning_rate: float = 1e-2
+    """dat-adapt: Adam learning rate of the mesh phases in recalibration steps [rad per step]"""
+    finetune_every: int = 100  # pat-finetune: device queries between two fine-tunes [count]
+    finetune_steps: int = 10  # pat-finetune: PAT steps per fine-tune [count]
+    timeout_s: float = 60.0  # longest wait for one reply of the device before the request is retried [s]
     seed: int = 0
-    error_seed: int = 1
+    error_seed: int = 1  # local server: seed of its static error realization
 
     def __post_init__(self):
         bad = [m for m in self.methods.split(",") if m.strip() not in STRATEGIES]

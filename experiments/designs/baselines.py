@@ -22,14 +22,14 @@ __all__ = ["BaselinesConfig", "run"]
 @dataclass(frozen=True)
 class BaselinesConfig:
     dataset: str = "mnist"
-    models: str = "mlp,lenet5,complex-linear"
+    models: str = "mlp,lenet5,complex-linear"  # digital networks trained, comma-separated: mlp, lenet5, complex-linear
     n_train: int = 60000
     n_test: int = 10000
     epochs: int = 10
     batch_size: int = 128
-    learning_rate: float = 1e-3
-    complex_width: int = 64
-    complex_depth: int = 3
+    learning_rate: float = 1e-3  # Adam learning rate of the digital networks' weights [weight unit per step]
+    complex_width: int = 64  # modes (complex features) per layer of the complex-linear network [count]
+    complex_depth: int = 3  # complex linear layers of the complex-linear network [count]
     val_fraction: float = 0.1
     seed: int = 0
 

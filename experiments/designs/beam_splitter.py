@@ -21,6 +21,7 @@ import json
 import math
 import time
 from dataclasses import asdict, dataclass
+from typing import Literal
 from pathlib import Path
 
 import torch
@@ -45,17 +46,19 @@ class BeamSplitterConfig:
     grid_px: int = 120
     layers: int = 3
     gap_m: float = 0.03
-    input_aperture_radius_m: float = 16e-3
-    region_size_m: float = 3.2e-3
-    region_spacing_m: float = 8e-3
-    mask_init: str = "zeros"
-    steps: int = 400
+    input_aperture_radius_m: float = 16e-3  # radius of the circular aperture that cuts the incident plane wave [m]
+    region_size_m: float = 3.2e-3  # side of each of the ten square target regions on the output plane [m]
+    region_spacing_m: float = 8e-3  # centre-to-centre distance of neighbouring target regions [m]
+    mask_init: Literal["zeros", "uniform"] = "zeros"
+    """initial phase of the masks: zeros (flat) or uniform (random in [0, 2π))"""
+    steps: int = 400  # Adam optimisation steps on the masks [count]
     learning_rate: float = 0.1
     uniformity_weight: float = 1.0
-    misalignment_max_px: float = 2.0
-    misalignment_points: int = 9
-    checkpoint_every: int = 50
-    seed: int = 0
+    """weight w in the loss −efficiency + w·(std/mean of the ten region powers) [dimensionless]"""
+    misalignment_max_px: float = 2.0  # largest lateral shift of the middle layer in the misalignment sweep [px]
+    misalignment_points: int = 9  # shifts evaluated from 0 to misalignment_max_px [count]
+    checkpoint_every: int = 50  # optimisation steps between two checkpoints [count]
+    seed: int = 0  # seed of the mask initialisation
 
 
 def _model(cfg: BeamSplitterConfig, grid: Grid, generator: torch.Generator) -> OpticalSystem:

@@ -30,17 +30,19 @@ __all__ = ["QuickstartConfig", "run"]
 class QuickstartConfig:
     dataset: str = "mnist"
     methods: str = "ideal,pat,dat-is"
-    n_test: int = 2000
-    mesh_modes: int = 64
-    mesh_count: int = 3
-    mesh_bs_sigma: float = 0.06
-    mesh_ps_sigma: float = 0.06
-    mesh_n_train: int = 10000
-    mesh_epochs: int = 3
-    mesh_batch_size: int = 100
-    mesh_learning_rate: float = 1e-2
-    mesh_sepn_learning_rate: float = 1e-2
+    n_test: int = 2000  # test images evaluated (both networks), the first of the test split [count]
+    mesh_modes: int = 64  # modes of every MZI mesh of the interference network; a square number [count]
+    mesh_count: int = 3  # MZI meshes in series [count]
+    mesh_bs_sigma: float = 0.06  # standard deviation of the hidden coupler splitting error e [dimensionless]
+    mesh_ps_sigma: float = 0.06  # standard deviation of the hidden phase-shifter offsets [rad]
+    mesh_n_train: int = 10000  # training images of the interference network [count]
+    mesh_epochs: int = 3  # training epochs of the interference network [count]
+    mesh_batch_size: int = 100  # images per step, interference network [count]
+    mesh_learning_rate: float = 1e-2  # Adam learning rate of the mesh phases [rad per step]
+    mesh_sepn_learning_rate: float = 1e-2  # Adam learning rate of the mesh SEPNs (DAT) [weight unit per step]
     diffractive_preset: str = "medium"
+    """error level of the diffractive physical system: none, low, medium, high, or key=value pairs
+    (docs/hardware.md)"""
     wavelength_m: float = 0.75e-3
     pitch_m: float = 0.4e-3
     grid_px: int = 48
@@ -49,14 +51,15 @@ class QuickstartConfig:
     image_px: int = 24
     region_px: int = 3
     region_spacing_px: int = 8
-    diffractive_n_train: int = 3000
-    diffractive_epochs: int = 2
-    diffractive_batch_size: int = 50
-    diffractive_learning_rate: float = 0.05
+    diffractive_n_train: int = 3000  # training images of the diffractive network [count]
+    diffractive_epochs: int = 2  # training epochs of the diffractive network [count]
+    diffractive_batch_size: int = 50  # images per step, diffractive network [count]
+    diffractive_learning_rate: float = 0.05  # Adam learning rate of the diffractive phases [rad per step]
     diffractive_sepn_learning_rate: float = 3e-3
-    export_levels: int = 8
-    tolerance_draws: int = 2
-    tolerance_n_test: int = 300
+    """Adam learning rate of the diffractive SEPNs (DAT) [weight unit per step]"""
+    export_levels: int = 8  # height levels of the exported fabrication design [count]
+    tolerance_draws: int = 2  # Monte-Carlo fabrication-error draws of the tolerance report [count]
+    tolerance_n_test: int = 300  # test images per draw of the tolerance report [count]
     seed: int = 0
     error_seed: int = 5
 

@@ -58,41 +58,44 @@ class ImagingConfig:
     """Settings of the diffuser-imaging experiment (SI unless the name carries a unit;
     ``*_lambda`` fields are in wavelengths)."""
 
-    seed: int = 0
-    dataset: str = "mnist"
+    seed: int = 0  # seed of the run's random streams (initialisation, objects, diffusers)
+    dataset: str = "mnist"  # data set of the object images (training.load_dataset)
     wavelength_m: float = 0.75e-3
     pitch_m: float = 0.3e-3
     grid_px: int = 240
-    object_px: int = 160
-    layers: int = 4
-    object_to_diffuser_m: float = 40e-3
-    diffuser_to_layer_m: float = 2e-3
-    layer_gap_m: float = 2e-3
-    layer_to_output_m: float = 7e-3
+    object_px: int = 160  # side of the object (resized image) on the grid [px]
+    layers: int = 4  # trainable phase layers [count]
+    object_to_diffuser_m: float = 40e-3  # distance from the object plane to the diffuser [m]
+    diffuser_to_layer_m: float = 2e-3  # distance from the diffuser to the first phase layer [m]
+    layer_gap_m: float = 2e-3  # distance between neighbouring phase layers [m]
+    layer_to_output_m: float = 7e-3  # distance from the last phase layer to the output plane [m]
     pad_factor: float = 2.0
+    """zero padding of the angular-spectrum propagation, as a multiple of the grid side [dimensionless]"""
     # diffuser statistics (Luo et al. 2022; docs/references.md#diffusers)
-    diffuser_sigma_lambda: float = 4.0
-    diffuser_sigma_mix: str = ""  # e.g. "2,4,6": training diffusers cycle through these σ/λ
-    delta_n: float = 0.74
-    height_mean_lambda: float = 25.0
-    height_std_lambda: float = 8.0
+    diffuser_sigma_lambda: float = 4.0  # correlation length σ of the random diffusers [wavelengths]
+    diffuser_sigma_mix: str = ""
+    """e.g. 2,4,6: training diffusers cycle through these correlation lengths; empty: diffuser_sigma_lambda only
+    [wavelengths]"""
+    delta_n: float = 0.74  # refractive-index contrast of the diffuser material to air [dimensionless]
+    height_mean_lambda: float = 25.0  # mean thickness of the diffusers [wavelengths]
+    height_std_lambda: float = 8.0  # standard deviation of the diffuser thickness [wavelengths]
     # training
-    diffusers_per_epoch: int = 20
-    n_train: int = 50000
+    diffusers_per_epoch: int = 20  # new random diffusers drawn for every training epoch [count]
+    n_train: int = 50000  # training objects, a seeded subset of the training split [count]
     epochs: int = 100
-    batch_size: int = 4
-    lr: float = 1e-3
-    lr_decay: float = 0.99
-    alpha: float = 1.0
-    beta: float = 0.5
+    batch_size: int = 4  # objects per optimisation step (each seen through every diffuser of the epoch) [count]
+    lr: float = 1e-3  # Adam learning rate of the phases [rad per step]
+    lr_decay: float = 0.99  # factor applied to the learning rate after every epoch [dimensionless]
+    alpha: float = 1.0  # loss weight α of the light outside the object support (training.imaging_loss) [dimensionless]
+    beta: float = 0.5  # loss weight β of the light inside the object support (training.imaging_loss) [dimensionless]
     # evaluation
-    n_test: int = 10000
-    n_new_diffusers: int = 20
-    n_val: int = 32  # test objects for the per-epoch learning curve
-    n_val_new: int = 4  # fixed new diffusers for the per-epoch learning curve
-    eval_batch: int = 8
-    grating_periods_mm: str = "7.2,8.4,9.6,10.8,12.0"
-    lens_focal_m: float = 21e-3  # 2f-2f imaging: lens 2 mm behind the diffuser, u = v = 42 mm
+    n_test: int = 10000  # test objects, the first of the test split [count]
+    n_new_diffusers: int = 20  # new diffusers, never seen in training, for the final evaluation [count]
+    n_val: int = 32  # test objects of the per-epoch learning curve [count]
+    n_val_new: int = 4  # fixed new diffusers of the per-epoch learning curve [count]
+    eval_batch: int = 8  # objects per forward pass in evaluation (memory only, not results) [count]
+    grating_periods_mm: str = "7.2,8.4,9.6,10.8,12.0"  # periods of the three-bar test gratings, comma-separated [mm]
+    lens_focal_m: float = 21e-3  # focal length of the lens baseline (2f-2f imaging, lens 2 mm behind the diffuser) [m]
 
     def __post_init__(self):
         if self.object_px > self.grid_px:

@@ -42,10 +42,11 @@ class StudyConfig(ImagingConfig):
     ``diffuser_sigma_lambda`` are the base point) plus the sweeps (comma lists; empty skips)."""
 
     n_sweep: str = "1,10,15,20"
-    depth_sweep: str = "2,4,5"
-    sigma_train: str = "2,4,6"  # σ/λ of single-σ training points
-    sigma_mix_train: str = "2,4,6"  # one point trained on this mix ('' to skip)
-    sigma_test: str = "2,4,6"  # σ/λ of the new test diffusers
+    """diffusers per epoch of the points of the n sweep, comma-separated; empty skips [count]"""
+    depth_sweep: str = "2,4,5"  # phase layers of the points of the depth sweep, comma-separated; empty skips [count]
+    sigma_train: str = "2,4,6"  # correlation length of the single-σ training points, comma-separated [wavelengths]
+    sigma_mix_train: str = "2,4,6"  # one point trained on this mix of correlation lengths; empty skips [wavelengths]
+    sigma_test: str = "2,4,6"  # correlation lengths of the new test diffusers, comma-separated [wavelengths]
 
 
 # cpu: the diffuser-imaging cpu geometry (120² at 0.3 mm, object 80 px, lr 0.03); 200

@@ -52,33 +52,39 @@ NAME = "fdtd-validation"
 
 @dataclass(frozen=True)
 class FdtdValidationConfig:
-    wavelength_m: float = 1e-6
-    index: float = 1.5
-    beam_resolutions: str = "10,20,30"  # grid points per wavelength
-    gaussian_waist_wl: float = 3.0
-    gaussian_z_wl: float = 30.0
-    gaussian_window_wl: float = 24.0
-    slit_width_wl: float = 8.0
-    slit_z_wl: float = 20.0
-    slit_window_wl: float = 32.0
-    grating_resolution: float = 20.0
-    grating_periods_wl: str = "40,20,18,16,14,10,8,7,5,4,3,2,1.5"
+    wavelength_m: float = 1e-6  # vacuum wavelength λ of every comparison [m]
+    index: float = 1.5  # refractive index of the relief material (gratings, trained layer) [dimensionless]
+    beam_resolutions: str = "10,20,30"
+    """Meep resolutions of the free-space comparisons, comma-separated [grid points per λ]"""
+    gaussian_waist_wl: float = 3.0  # waist radius of the Gaussian beam [λ]
+    gaussian_z_wl: float = 30.0  # propagation distance of the Gaussian beam [λ]
+    gaussian_window_wl: float = 24.0  # lateral width of the simulation window of the Gaussian beam [λ]
+    slit_width_wl: float = 8.0  # width of the hard-edged slit [λ]
+    slit_z_wl: float = 20.0  # propagation distance behind the slit [λ]
+    slit_window_wl: float = 32.0  # lateral width of the simulation window of the slit [λ]
+    grating_resolution: float = 20.0  # Meep resolution of the grating comparisons [grid points per λ]
+    grating_periods_wl: str = "40,20,18,16,14,10,8,7,5,4,3,2,1.5"  # grating periods compared, comma-separated [λ]
     grating_kinds: str = "binary,blazed4"
-    grating_convergence_period_wl: float = 10.0
+    """gratings compared, comma-separated: binary (π, 50 % duty), blazed4 (4-level blazed)"""
+    grating_convergence_period_wl: float = 10.0  # period of the grating whose resolution convergence is checked [λ]
     grating_convergence_resolutions: str = "10,20,30"
-    layer_pixel_wl: float = 2.0
-    layer_pixels: int = 24
-    layer_z_wl: float = 40.0
-    layer_spots: int = 3
-    layer_spot_width_wl: float = 3.0
+    """Meep resolutions of that check, comma-separated [grid points per λ]"""
+    layer_pixel_wl: float = 2.0  # pixel width of the trained 1-D diffractive layer [λ]
+    layer_pixels: int = 24  # pixels of the trained layer [count]
+    layer_z_wl: float = 40.0  # distance from the layer to its focal plane [λ]
+    layer_spots: int = 3  # focal spots the layer is trained to form [count]
+    layer_spot_width_wl: float = 3.0  # width of each target spot [λ]
     layer_resolutions: str = "10,20"
-    layer_window_resolutions: str = "10,20"  # the same relief as a finite window with PML sides
-    layer_train_resolution: float = 10.0
-    layer_steps: int = 300
-    layer_learning_rate: float = 0.1
-    tolerance: float = 0.05  # relative +1 efficiency error that defines "trustworthy"
-    meep_timeout_s: float = 900.0
-    seed: int = 0
+    """Meep resolutions of the periodic layer comparison, comma-separated [grid points per λ]"""
+    layer_window_resolutions: str = "10,20"
+    """the same relief as a finite window with PML sides, Meep resolutions [grid points per λ]"""
+    layer_train_resolution: float = 10.0  # sampling of the layer's onnsim training [grid points per λ]
+    layer_steps: int = 300  # Adam steps training the layer [count]
+    layer_learning_rate: float = 0.1  # Adam learning rate of the layer's phases [rad per step]
+    tolerance: float = 0.05
+    """relative error of the +1 order efficiency below which the scalar model is trusted [dimensionless]"""
+    meep_timeout_s: float = 900.0  # longest wall time of one Meep job before it is stopped [s]
+    seed: int = 0  # seed of the layer's training
 
 
 def _floats(text: str) -> list[float]:

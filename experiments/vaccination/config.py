@@ -33,6 +33,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from typing import Literal
 from pathlib import Path
 
 import torch
@@ -65,7 +66,7 @@ class VaccinationConfig:
     ``test_factors`` lists s for Δ_test = s·Δ, s·Δz.
     """
 
-    networks: str = "classifier"
+    networks: str = "classifier"  # networks studied, comma-separated: classifier, imaging
     dataset: str = "mnist"
     wavelength_m: float = 0.75e-3
     pitch_m: float = 0.4e-3
@@ -83,19 +84,21 @@ class VaccinationConfig:
     learning_rate: float = 0.05
     lr_step_epochs: int = 5
     val_fraction: float = 0.1
-    shift_max_px: float = 1.0
-    axial_max_m: float = 1.5e-3
+    shift_max_px: float = 1.0  # training half-width Δ of the lateral shift of every layer, per axis [px]
+    axial_max_m: float = 1.5e-3  # training half-width Δz of the axial displacement of every layer [m]
     test_factors: str = "0,0.5,1,1.5,2"
-    test_draws: int = 20
-    eval_batch_size: int = 500
-    imaging_scale: str = "paper"
-    imaging_overrides: str = ""
-    imaging_shift_max_px: float = 1.0
-    imaging_axial_max_m: float = 0.3e-3
-    imaging_test_objects: int = 200
-    imaging_test_diffusers: int = 4
+    """test levels s, comma-separated: tested at Δ_test = s·Δ and s·Δz [dimensionless]"""
+    test_draws: int = 20  # random misalignment draws per test level [count]
+    eval_batch_size: int = 500  # images per forward pass in evaluation (memory only, not results) [count]
+    imaging_scale: Literal["smoke", "cpu", "paper"] = "paper"
+    """scale of diffuser-imaging whose geometry and training the imaging network uses"""
+    imaging_overrides: str = ""  # key=value,… overrides of those diffuser-imaging settings (e.g. epochs=5)
+    imaging_shift_max_px: float = 1.0  # imaging network: training half-width Δ of the lateral layer shift [px]
+    imaging_axial_max_m: float = 0.3e-3  # imaging network: training half-width Δz of the axial layer displacement [m]
+    imaging_test_objects: int = 200  # imaging network: test objects per misalignment draw [count]
+    imaging_test_diffusers: int = 4  # imaging network: new diffusers per misalignment draw [count]
     seed: int = 0
-    eval_seed: int = 1234
+    eval_seed: int = 1234  # seed of the misalignment draws of the test sweep (shared by both arms)
 
     def __post_init__(self):
         nets = self.network_list
