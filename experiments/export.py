@@ -31,6 +31,7 @@ from optics import FreeSpace, PhaseMask
 from optics.functional import shift
 
 from . import figures
+from .records import atomic_json, atomic_text
 
 __all__ = ["FORMATS", "SWEEPS", "Design", "designs", "load_design", "simulate", "tolerance_sweep", "threshold", "export_run", "add_parser",
            "main"]
@@ -323,7 +324,7 @@ def _figure(result: dict, path: Path, title: str) -> Path:
         ax.set_title(name)
     axes[0][0].legend(fontsize=7)
     fig.suptitle(title, fontsize=10)
-    return figures._save(fig, path)
+    return figures.save(fig, path)
 
 
 def _report(result: dict, arm: str, hmap: HeightMap, n_test: int, draws: int, fig_name: str) -> str:
@@ -398,13 +399,13 @@ def export_run(run_dir: Path, *, arm: str | None = None, formats=("all",), mater
         result = tolerance_sweep(task, hmap, xt, yt, continuous=export_heights(phases, **kw), draws=draws, seed=seed)
         (run_dir / "figures").mkdir(exist_ok=True)
         fig = _figure(result, run_dir / "figures" / "export_tolerance.png", f"{arm}: accuracy vs fabrication errors")
-        (out / "tolerance.json").write_text(json.dumps(result, indent=1))
+        atomic_json(out / "tolerance.json", result, indent=1)
         md = _report(result, arm, hmap, len(yt), draws, fig.name)
-        (out / "tolerance.md").write_text(md.replace("](figures/", "](../figures/"))
+        atomic_text(out / "tolerance.md", md.replace("](figures/", "](../figures/"))
         report = run_dir / "report.md"
         text = report.read_text() if report.exists() else ""
         head = text.split("\n## Fabrication export and tolerances\n")[0]  # replace an earlier section
-        report.write_text(head.rstrip("\n") + "\n" + md)
+        atomic_text(report, head.rstrip("\n") + "\n" + md)
         written += [fig, out / "tolerance.json", out / "tolerance.md", report]
     for p in written:
         log(f"wrote {p}")

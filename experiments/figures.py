@@ -1,5 +1,9 @@
 """Figures for run records: learning curves, confusion matrices, accuracy bars, phase masks,
-output patterns. Every function writes one PNG and returns its path."""
+output patterns. Every function writes one PNG and returns its path.
+
+:func:`save` is the one way experiments save a figure (PNG at :data:`DPI`, closed after);
+importing this module selects matplotlib's non-interactive Agg backend, which every figure of
+a run record is drawn with."""
 
 from __future__ import annotations
 
@@ -13,14 +17,20 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
-__all__ = ["learning_curves", "confusion_matrices", "accuracy_bars", "phase_masks", "class_patterns", "mesh_phases"]
+__all__ = ["DPI", "save", "learning_curves", "confusion_matrices", "accuracy_bars", "phase_masks", "class_patterns",
+           "mesh_phases"]
+
+DPI = 110  # resolution of every saved figure [dots per inch]
 
 
-def _save(fig, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+def save(fig, path: Path, *, tight: bool = True) -> Path:
+    """Write ``fig`` to ``path`` (PNG, :data:`DPI`), close it and return the path. ``tight``:
+    apply ``tight_layout`` first (off for figures whose colour bar spans several axes)."""
+    if tight:
+        fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
     plt.close(fig)
-    return path
+    return Path(path)
 
 
 def learning_curves(histories: dict, path: Path, *, title: str, validated_on: dict | None = None) -> Path:
@@ -49,7 +59,7 @@ def learning_curves(histories: dict, path: Path, *, title: str, validated_on: di
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     a2.legend(fontsize=8)
     fig.suptitle(title)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def confusion_matrices(confusions: dict, path: Path, *, title: str) -> Path:
@@ -72,7 +82,7 @@ def confusion_matrices(confusions: dict, path: Path, *, title: str) -> Path:
         ax.set_yticks(range(cm.shape[0]))
         ax.tick_params(labelsize=6)
     fig.suptitle(title)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def accuracy_bars(results: dict, path: Path, *, title: str) -> Path:
@@ -92,7 +102,7 @@ def accuracy_bars(results: dict, path: Path, *, title: str) -> Path:
     ax.set_ylim(0, 105)
     ax.set_title(title)
     ax.legend(fontsize=8, loc="lower right")
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def phase_masks(masks: torch.Tensor, pitch: float, path: Path, *, title: str) -> Path:
@@ -109,9 +119,7 @@ def phase_masks(masks: torch.Tensor, pitch: float, path: Path, *, title: str) ->
     axes[0][0].set_ylabel("y (mm)")
     fig.colorbar(im, ax=axes[0].tolist(), label="phase (rad)", shrink=0.8)
     fig.suptitle(title)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, path, tight=False)
 
 
 def class_patterns(intensities: torch.Tensor, regions: torch.Tensor, path: Path, *, title: str) -> Path:
@@ -129,7 +137,7 @@ def class_patterns(intensities: torch.Tensor, regions: torch.Tensor, path: Path,
         ax.set_title(f"class {k}", fontsize=8)
         ax.axis("off")
     fig.suptitle(title, fontsize=10)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def mesh_phases(thetas: list, path: Path, *, title: str) -> Path:
@@ -144,6 +152,4 @@ def mesh_phases(thetas: list, path: Path, *, title: str) -> Path:
         ax.set_ylabel("slot")
     fig.colorbar(im, ax=axes[0].tolist(), label="rad", shrink=0.8)
     fig.suptitle(title)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, path, tight=False)

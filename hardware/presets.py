@@ -34,7 +34,7 @@ import math
 
 from .errors import DetectorNoise, DiffractiveErrorModel, MeshErrorModel
 
-__all__ = ["PRESETS", "diffractive_error_model", "mesh_error_model", "error_model"]
+__all__ = ["PRESETS", "diffractive_error_model", "mesh_error_model", "error_model", "parse_pairs"]
 
 _DETECTORS = {
     "none": DetectorNoise(),
@@ -61,12 +61,25 @@ _MESH = {
 PRESETS = {"diffractive": tuple(_DIFFRACTIVE), "mesh": tuple(_MESH)}
 
 
+def parse_pairs(spec: str, *, what: str = "item") -> dict[str, str]:
+    """``"key=value,key=value"`` → ``{"key": "value", ...}``, keys and values stripped, empty
+    items skipped; the values stay strings for the caller to convert. The one parser of such
+    lists: the error presets below and the override lists of the experiments use it. An item
+    without ``=`` raises ``ValueError`` naming it (``what`` says what an item is)."""
+    out = {}
+    for part in (p.strip() for p in spec.split(",")):
+        if not part:
+            continue
+        if "=" not in part:
+            raise ValueError(f"bad {what} {part!r} in {spec!r}: expected key=value")
+        key, value = (s.strip() for s in part.split("=", 1))
+        out[key] = value
+    return out
+
+
 def _parse_pairs(spec: str) -> dict:
     out = {}
-    for part in spec.split(","):
-        if "=" not in part:
-            raise ValueError(f"bad preset item {part!r} in {spec!r}: expected key=value")
-        key, value = (s.strip() for s in part.split("=", 1))
+    for key, value in parse_pairs(spec, what="preset item").items():
         try:
             out[key] = float(value)
         except ValueError:

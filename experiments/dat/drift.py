@@ -190,9 +190,8 @@ def _arm(cfg, label, device, data, log) -> dict:
 
 
 def _figure(results: dict, cfg, path: Path) -> Path:
-    import matplotlib
+    from .. import figures  # the Agg backend, before pyplot
 
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -204,10 +203,7 @@ def _figure(results: dict, cfg, path: Path) -> Path:
     ax.set_title("accuracy under phase drift")
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return figures.save(fig, path)
 
 
 @register("dat-drift", "direct vs PAT vs DAT (with recalibration) against a drifting device over ZeroMQ",
@@ -217,7 +213,7 @@ def run(cfg: DatDriftConfig, out_dir: Path, *, resume: bool = False) -> dict:
     torch.manual_seed(cfg.seed)
     data = load_data(cfg.dataset, cfg.n_train, cfg.n_test, cfg.seed)
     prog_path = out_dir / "progress.json"
-    results = json.loads(prog_path.read_text()) if (resume and prog_path.exists()) else {}
+    results = records.read_json(prog_path, what="progress record") if (resume and prog_path.exists()) else {}
     proc, address = (None, cfg.device_address) if cfg.device_address else start_local_server(cfg)
     try:
         # the token comes from the environment, never from the configuration (which the run record keeps)
@@ -229,9 +225,7 @@ def run(cfg: DatDriftConfig, out_dir: Path, *, resume: bool = False) -> dict:
                 print(f"[{label}] already finished (resumed)")
                 continue
             results[label] = _arm(cfg, label, device, data, lambda s: print(s, flush=True))
-            tmp = prog_path.with_name(prog_path.name + ".tmp")
-            tmp.write_text(json.dumps(results, indent=1))
-            tmp.replace(prog_path)
+            records.atomic_json(prog_path, results, indent=1)
         device.close()
     finally:
         if proc is not None:
@@ -259,7 +253,7 @@ def _record(cfg, out_dir: Path, results: dict, description: dict, address: str) 
                                                          "config": asdict(cfg), "versions": records.versions(),
                                                          "summary": summary, "device": description}, datasets=datasets)
     records.atomic_torch_save({"summary": summary}, out_dir / "model.pt")
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    records.atomic_json(out_dir / "summary.json", summary, indent=2)
     rows = "\n".join(f"| {k} | {v['method']} | {100 * v['static_accuracy']:.1f} | {100 * v['late_accuracy']:.1f} | "
                      f"{100 * v['final_accuracy']:.1f} | {100 * v['min_accuracy']:.1f} | {100 * v['retained']:.0f} | "
                      f"{v['drop_points']:.1f} | {v['train_queries']} | "
@@ -295,5 +289,5 @@ In this run: {"; ".join(verdict) or "no direct or recalibrating arm"}.
 
 ![accuracy vs elapsed queries](figures/{fig.name})
 """
-    (out_dir / "report.md").write_text(text)
+    records.atomic_text(out_dir / "report.md", text)
     return summary

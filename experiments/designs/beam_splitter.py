@@ -101,9 +101,8 @@ def _metrics(out: Field, regions: torch.Tensor, p_in: torch.Tensor) -> dict:
 
 
 def _save_figures(fig_dir: Path, cfg, grid, model, regions, base_out, out, curve, sweep, states):
-    import matplotlib
+    from .. import figures  # the Agg backend, before pyplot
 
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     ext = [v * 1e3 for v in (-grid.extent[1] / 2, grid.extent[1] / 2, grid.extent[0] / 2, -grid.extent[0] / 2)]
@@ -116,9 +115,7 @@ def _save_figures(fig_dir: Path, cfg, grid, model, regions, base_out, out, curve
         ax.set_xlabel("x (mm)")
         ax.set_ylabel("y (mm)")
         fig.colorbar(im, ax=ax, label="phase (rad)")
-    fig.tight_layout()
-    fig.savefig(fig_dir / "masks.png", dpi=110)
-    plt.close(fig)
+    figures.save(fig, fig_dir / "masks.png")
 
     outline = regions.any(0).float().numpy()
     fig, axes = plt.subplots(1, 2, figsize=(9, 4))
@@ -128,9 +125,7 @@ def _save_figures(fig_dir: Path, cfg, grid, model, regions, base_out, out, curve
         ax.set_title(f"output intensity: {title}")
         ax.set_xlabel("x (mm)")
         fig.colorbar(im, ax=ax, label="|u|² (a.u.)")
-    fig.tight_layout()
-    fig.savefig(fig_dir / "output_intensity.png", dpi=110)
-    plt.close(fig)
+    figures.save(fig, fig_dir / "output_intensity.png")
 
     fig, axes = plt.subplots(1, len(states), figsize=(3 * len(states), 3))
     names = [f"{'mask' if i % 2 == 0 else 'gap'} {i // 2 + 1}" for i in range(len(states))]
@@ -138,9 +133,7 @@ def _save_figures(fig_dir: Path, cfg, grid, model, regions, base_out, out, curve
         ax.imshow(s.data.abs().detach().numpy(), cmap="magma", extent=ext)
         ax.set_title(f"|u| after {name}", fontsize=9)
         ax.axis("off")
-    fig.tight_layout()
-    fig.savefig(fig_dir / "fields.png", dpi=100)
-    plt.close(fig)
+    figures.save(fig, fig_dir / "fields.png")
 
     fig, ax1 = plt.subplots(figsize=(6, 3.6))
     steps = range(1, len(curve["efficiency"]) + 1)
@@ -151,9 +144,7 @@ def _save_figures(fig_dir: Path, cfg, grid, model, regions, base_out, out, curve
     ax2.plot(steps, curve["uniformity"], color="tab:red", label="non-uniformity (std/mean)")
     ax2.set_ylabel("std/mean of region powers", color="tab:red")
     ax1.set_title("learning curve")
-    fig.tight_layout()
-    fig.savefig(fig_dir / "learning_curve.png", dpi=110)
-    plt.close(fig)
+    figures.save(fig, fig_dir / "learning_curve.png")
 
     fig, ax1 = plt.subplots(figsize=(6, 3.6))
     ax1.plot(sweep["shift_px"], sweep["efficiency"], "o-", label="efficiency")
@@ -163,9 +154,7 @@ def _save_figures(fig_dir: Path, cfg, grid, model, regions, base_out, out, curve
     ax2.plot(sweep["shift_px"], sweep["uniformity"], "s--", color="tab:red")
     ax2.set_ylabel("std/mean of region powers", color="tab:red")
     ax1.set_title("sensitivity to misalignment")
-    fig.tight_layout()
-    fig.savefig(fig_dir / "misalignment.png", dpi=110)
-    plt.close(fig)
+    figures.save(fig, fig_dir / "misalignment.png")
 
 
 @register("beam-splitter", "Diffractive ten-spot beam splitter: train, cross-check, misalignment sweep",

@@ -26,17 +26,16 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 import torch
+from scipy.optimize import curve_fit
 
-matplotlib.use("Agg")
+from optics.functional import apply_transfer_function, asm_transfer_function, circular_aperture
+from optics.functional import thin_lens_phase
+from training.imaging import PCC_REGIONS, region_pccs
+
+from ..figures import save as _save  # (importing figures selects the Agg backend, before pyplot)
+from .imaging import ImagingConfig, object_region, pair_pcc
+
 import matplotlib.pyplot as plt  # noqa: E402
-from scipy.optimize import curve_fit  # noqa: E402
-
-from optics.functional import apply_transfer_function, asm_transfer_function, circular_aperture  # noqa: E402
-from optics.functional import thin_lens_phase  # noqa: E402
-
-from training.imaging import PCC_REGIONS, region_pccs  # noqa: E402
-
-from .imaging import ImagingConfig, object_region, pair_pcc  # noqa: E402
 
 __all__ = ["free_space_output", "lens_output", "lens_geometry", "grating_objects", "fit_three_gaussians",
            "grating_periods", "baseline_pcc"]
@@ -177,13 +176,6 @@ def grating_periods(cfg: ImagingConfig, outputs: torch.Tensor, periods_m) -> lis
 
 
 # -- figures ----------------------------------------------------------------------------
-def _save(fig, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
-
-
 def examples_figure(cfg, objects, rows: dict, path: Path, *, title: str) -> Path:
     """``rows[label] = (k, ny, nx)`` intensities of the same ``k`` objects, shown in the object region."""
     ry, rx = object_region(cfg)

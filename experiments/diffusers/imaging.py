@@ -30,7 +30,6 @@ Public interface (used by ``diffuser-study`` and the vaccination experiment):
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -373,122 +372,6 @@ def evaluate_all(cfg: ImagingConfig, model: DiffuserImager, known: torch.Tensor)
             "grating_fits": fits, "periods": periods}
 
 
-@torch.no_grad()
-def _figures(cfg, out_dir: Path, model, known, ev_res, history) -> list[tuple[str, str]]:
-    from . import evaluation as ev
-    from .. import figures
-
-    fig_dir = out_dir / "figures"
-    fig_dir.mkdir(exist_ok=True)
-    obj = ev_res["objects"][:4]
-    new = ev_res["new"]
-    dev = model.phase.device
-
-    def out(d):
-        return model(obj.to(dev), None if d is None else d.to(dev))[:, 0].cpu()
-
-    rows = {"known diffuser 1": out(known[:1]), "known diffuser 2": out(known[1:2] if len(known) > 1 else known[:1]),
-            "new diffuser 1": out(new[:1]), "new diffuser 2": out(new[1:2] if len(new) > 1 else new[:1]),
-            "no diffuser": out(None), "free space (new 1)": ev.free_space_output(cfg, obj, new[:1])[:, 0].cpu(),
-            "lens (new 1)": ev.lens_output(cfg, obj, new[:1])[:, 0].cpu()}
-    s = ev_res["summary"]
-    figs = [("example objects and outputs (object region)",
-             ev.examples_figure(cfg, obj, rows, fig_dir / "examples.png", title="diffuser-imaging: test objects").name),
-            ("phase masks", figures.phase_masks(model.phase.detach().cpu(), cfg.pitch_m, fig_dir / "phase_masks.png",
-                                                title="trained phase layers").name),
-            ("learning curve", ev.learning_curve_figure(history, fig_dir / "learning_curve.png",
-                                                        title="diffuser-imaging").name),
-            ("mean PCC", ev.pcc_bars_figure(
-                {"known": s["pcc_known"], "new": s["pcc_new"], "no diffuser": s["pcc_none"],
-                 "free space": s["pcc_free_space_new"], "lens": s["pcc_lens_new"], "gratings": s["grating_pcc_new"]},
-                fig_dir / "pcc_bars.png", title="mean PCC (baselines through the new diffusers)",
-                published={"known": PUBLISHED["known"], "new": PUBLISHED["new"], "gratings": PUBLISHED["gratings"]}).name),
-            ("gratings", ev.gratings_figure(cfg, ev_res["gratings"], ev_res["grating_out"], ev_res["grating_fits"],
-                                            ev_res["periods"], fig_dir / "gratings.png",
-                                            title="three-bar gratings through a new diffuser").name)]
-    return figs
-
-
-def _region_rows(s: dict, cfg) -> str:
-    rows = [(f"PCC, last epoch's {cfg.diffusers_per_epoch} known diffusers", "pcc_known", "≈ 0.78"),
-            (f"PCC, {cfg.n_new_diffusers} new diffusers", "pcc_new", "≈ 0.78"),
-            ("gap known − new", "pcc_gap_known_minus_new", "≈ 0.003"),
-            ("PCC, no diffuser", "pcc_none", "–"),
-            ("free space (no layers), new diffusers", "pcc_free_space_new", "–"),
-            ("free space, no diffuser", "pcc_free_space_none", "–"),
-            ("lens, new diffusers", "pcc_lens_new", "–"),
-            ("lens, no diffuser", "pcc_lens_none", "–"),
-            ("gratings, new diffusers (mean PCC)", "grating_pcc_new", "≈ 0.74")]
-
-    def cell(key):
-        v = s.get(key)
-        return "–" if v is None else (f"{v:+.4f}" if "gap" in key else f"{v:.4f}")
-
-    return "\n".join(f"| {label} | {cell(key + '_support')} | {cell(key)} | {cell(key + '_canvas')} | {pub} |"
-                     for label, key, pub in rows)
-
-
-def _report(cfg, s: dict, figs, wall: float) -> str:
-    ry, _ = object_region(cfg)
-    region_mm = cfg.object_px * cfg.pitch_m * 1e3
-    g_rows = "\n".join(
-        f"| {g['period_m'] * 1e3:.1f} | {g['fitted_period_mean_m'] * 1e3:.2f} ± {g['fitted_period_std_m'] * 1e3:.2f} | "
-        f"{g['fit_failures']} | {g['resolved_fraction']:.2f} | {g['pcc_new']:.3f} |" for g in s["gratings"])
-    lens = s["lens_geometry"]
-    fig_md = "\n".join(f"![{c}](figures/{f})" for c, f in figs)
-    return f"""# diffuser-imaging
-
-All-optical imaging through random diffusers (Luo et al., eLight 2, 4 (2022)).
-{cfg.layers} phase-only layers of {cfg.grid_px}×{cfg.grid_px} at {cfg.pitch_m * 1e3:.2f} mm, λ {cfg.wavelength_m * 1e3:.2f} mm;
-object -> {cfg.object_to_diffuser_m * 1e3:.0f} mm -> diffuser -> {cfg.diffuser_to_layer_m * 1e3:.0f} mm -> layers
-{cfg.layer_gap_m * 1e3:.0f} mm apart -> {cfg.layer_to_output_m * 1e3:.0f} mm -> output; ASM with {cfg.pad_factor:g}× padding.
-Diffusers σ = {cfg.diffuser_sigma_lambda:g}λ{f" (training mix σ/λ = {cfg.diffuser_sigma_mix})" if cfg.diffuser_sigma_mix else ""},
-Δn {cfg.delta_n}, heights N({cfg.height_mean_lambda:g}λ, ({cfg.height_std_lambda:g}λ)²); {cfg.diffusers_per_epoch} new diffusers per
-epoch, {cfg.epochs} epochs, {cfg.n_train} training objects ({cfg.dataset}, 28 -> {cfg.object_px} px), batch {cfg.batch_size}.
-
-**PCC regions** (the paper does not state its region, so all three are reported): *support* — the
-pixels where the object is > 0 (as independent reproductions compute it); *square* — the central
-{cfg.object_px}×{cfg.object_px} px square (rows/columns {ry.start}..{ry.stop - 1}, {region_mm:.1f} × {region_mm:.1f} mm) where the
-object lies, the region of the training loss (a fixed region for every object, so the loss does not
-reward matching the digit's shape only); *canvas* — the whole {cfg.grid_px}×{cfg.grid_px} output window. PCC between the
-output intensity and the object grey value; mean over {cfg.n_test} test objects × every diffuser.
-
-## Results
-
-| quantity | support | square | canvas | published (simulation) |
-|---|---|---|---|---|
-{_region_rows(s, cfg)}
-
-Lens baseline: thin lens {cfg.diffuser_to_layer_m * 1e3:.0f} mm behind the diffuser (the plane of layer 1), f = {lens['f_m'] * 1e3:.1f} mm,
-object distance u = {lens['u_m'] * 1e3:.1f} mm, image distance v = {lens['v_m'] * 1e3:.1f} mm (magnification {lens['magnification']:.2f}),
-circular pupil of radius {lens['pupil_radius_m'] * 1e3:.1f} mm (the lens phase is alias-free inside it); the inverted image is
-rotated by 180° before the PCC. Free space: no layers, diffuser -> output plane at the network's output distance.
-
-### Gratings (three bars, period fit by three Gaussians on the y-averaged output, {cfg.n_new_diffusers} new diffusers)
-
-| period (mm) | fitted period (mm, mean ± std over diffusers) | fit failures | resolved fraction | PCC |
-|---|---|---|---|---|
-{g_rows}
-
-"Resolved": fitted period within 10 % of the design and both fitted dips below 0.9 of the neighbouring peaks.
-
-Training wall time {wall:.0f} s (2-core CPU unless stated).
-
-## Figures
-
-{fig_md}
-
-## Configuration
-
-```json
-{json.dumps(dataclasses.asdict(cfg), indent=2)}
-```
-
-Files: `config.json`, `results.h5` (units as attributes), `model.pt` (phases and the known diffusers),
-`checkpoint.pt`, `summary.json`.
-"""
-
-
 from ..registry import register  # noqa: E402
 
 
@@ -498,6 +381,8 @@ from ..registry import register  # noqa: E402
                    "full-window": "≈3 h on 2 cores with torchrun --nproc_per_node 2 (published 240² geometry, 2k × 25 × 12)"},
           scales=SCALES, report="diffusers")
 def run(cfg: ImagingConfig, out_dir: Path, *, resume: bool = False, runtime: Runtime | None = None) -> dict:
+    from .record import run_figures, run_report
+
     rt = runtime or Runtime()
     out_dir = Path(out_dir)
     if rt.is_main:
@@ -512,7 +397,7 @@ def run(cfg: ImagingConfig, out_dir: Path, *, resume: bool = False, runtime: Run
     ev_res = evaluate_all(cfg, model, known)
     s = ev_res["summary"]
     s["train_wall_time_s"] = tr["wall_time_s"]
-    figs = _figures(cfg, out_dir, model, known, ev_res, tr["history"])
+    figs = run_figures(cfg, out_dir, model, known, ev_res, tr["history"])
     s["eval_wall_time_s"] = time.perf_counter() - t_eval  # evaluation and figures
     s["invocation_wall_time_s"] = time.perf_counter() - t0  # this call (a resumed run trains only the rest)
     s["total_wall_time_s"] = tr["wall_time_s"] + s["eval_wall_time_s"]  # training over all calls + evaluation
@@ -541,6 +426,6 @@ def run(cfg: ImagingConfig, out_dir: Path, *, resume: bool = False, runtime: Run
     records.atomic_torch_save({"phase": model.phase.detach().cpu(), "known_diffusers": known, "config": dataclasses.asdict(cfg)},
                               out_dir / "model.pt")
     records.atomic_json(out_dir / "summary.json", s, indent=2)
-    report = _report(cfg, s, figs, tr["wall_time_s"])
-    records.atomic_write(out_dir / "report.md", lambda p: p.write_text(report))
+    report = run_report(cfg, s, figs, tr["wall_time_s"])
+    records.atomic_text(out_dir / "report.md", report)
     return {k: v for k, v in s.items() if k not in ("gratings", "lens_geometry")}

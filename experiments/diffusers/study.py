@@ -22,13 +22,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
 import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from .. import figures, records  # (importing figures selects the Agg backend, before pyplot)
 
-from .. import records  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
 from .imaging import (ImagingConfig, encode_objects, evaluate_pcc, load_objects,  # noqa: E402
                                new_diffusers)
 from ..registry import register  # noqa: E402
@@ -142,11 +140,8 @@ def run(cfg: StudyConfig, out_dir: Path, *, resume: bool = False, runtime=None) 
 
 
 # -- record ----------------------------------------------------------------------------
-def _save(fig, path):
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path.name
+def _save(fig, path) -> str:
+    return figures.save(fig, path).name
 
 
 def _trend(ax, sweep, res, xlabel):

@@ -13,7 +13,7 @@ __all__ = ["draw_figures", "redraw_figures"]
 def draw_figures(fig_dir: Path, res: dict, arrays: dict) -> dict:
     import matplotlib.ticker
 
-    from .. import figures  # sets the Agg backend; figures._save writes and closes
+    from .. import figures  # sets the Agg backend; figures.save writes and closes
 
     import matplotlib.pyplot as plt
 
@@ -32,7 +32,7 @@ def draw_figures(fig_dir: Path, res: dict, arrays: dict) -> dict:
         ax.set_ylabel("|E|² (normalised per µm)")
         ax.set_title(f"{kind}: z = {rows[0]['z'] * 1e6:g} µm", fontsize=10)
         ax.legend(fontsize=7)
-    figures._save(fig, fig_dir / "profiles.png")
+    figures.save(fig, fig_dir / "profiles.png")
     out["profiles"] = "figures/profiles.png"
 
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -57,7 +57,7 @@ def draw_figures(fig_dir: Path, res: dict, arrays: dict) -> dict:
     ax.set_ylabel("relative error (%)")
     ax.set_title("convergence with resolution", fontsize=10)
     ax.legend(fontsize=7)
-    figures._save(fig, fig_dir / "convergence.png")
+    figures.save(fig, fig_dir / "convergence.png")
     out["convergence"] = "figures/convergence.png"
 
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.8))
@@ -84,7 +84,7 @@ def draw_figures(fig_dir: Path, res: dict, arrays: dict) -> dict:
     a2.set_title("+1 order efficiency", fontsize=10)
     for ax in (a1, a2):
         ax.legend(fontsize=7)
-    figures._save(fig, fig_dir / "grating_validity.png")
+    figures.save(fig, fig_dir / "grating_validity.png")
     out["grating_validity"] = "figures/grating_validity.png"
 
     lay = res["layer"]
@@ -104,7 +104,7 @@ def draw_figures(fig_dir: Path, res: dict, arrays: dict) -> dict:
     a2.set_ylabel("|E|² (normalised)")
     a2.set_title(f"output at z = {top['z_wl'][-1]:g}λ: Pearson r = {top['correlation'][-1]:.4f}", fontsize=10)
     a2.legend(fontsize=7)
-    figures._save(fig, fig_dir / "trained_layer.png")
+    figures.save(fig, fig_dir / "trained_layer.png")
     out["trained_layer"] = "figures/trained_layer.png"
     return out
 

@@ -39,19 +39,16 @@ from pathlib import Path
 import torch
 
 from hardware import LayerDisplacements
+from hardware.presets import parse_pairs
 
 NETWORKS = ("classifier", "imaging")
 
 
 def _override_pairs(spec: str) -> list[str]:
     """``"key=value,key=value"`` -> ``["--key", "value", ...]`` (values parsed later by type)."""
-    out = []
-    for part in (p.strip() for p in spec.split(",") if p.strip()):
-        if "=" not in part:
-            raise ValueError(f"imaging_overrides items must be key=value, got {part!r} in {spec!r}")
-        k, v = (t.strip() for t in part.split("=", 1))
-        out += [f"--{k}", v]
-    return out
+    return [tok for k, v in parse_pairs(spec, what="imaging_overrides item").items() for tok in (f"--{k}", v)]
+
+
 ARMS = ("standard", "vaccinated")
 RETENTION = 0.90  # the vaccinated classifier keeps ≥ 90% of its aligned accuracy at Δ_test = Δ
 MARGIN = 0.05     # ... and the standard one keeps at least 5 points (of retention) less

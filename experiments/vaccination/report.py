@@ -33,7 +33,7 @@ def curve_figure(curves: dict, path: Path, *, pitch_m: float, shift_px: float, a
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
-    return figures._save(fig, path)
+    return figures.save(fig, path)
 
 
 def _curve_table(curves: dict, metric: str, unit: str, scale: float) -> str:
@@ -141,10 +141,18 @@ def write_report(runs, out, options: Options | None = None, *, command: str = ""
     return doc_path
 
 
-def render(run_dirs: list[Path], doc_path: Path, *, title: str, head: str = "", discussion: str = "") -> str:
-    """The page's markdown; the runs' figures are copied next to ``doc_path``."""
+def _copy_figure(run_dir: Path, name: str, doc_path: Path, part: str) -> str:
+    """Copy the run's ``figures/name`` next to the page as ``<page>_<run>_<part>.png``."""
     import shutil
 
+    dest = f"{doc_path.stem}_{run_dir.name}_{part}.png"
+    if (run_dir / "figures" / name).exists():
+        shutil.copyfile(run_dir / "figures" / name, doc_path.parent / dest)
+    return dest
+
+
+def render(run_dirs: list[Path], doc_path: Path, *, title: str, head: str = "", discussion: str = "") -> str:
+    """The page's markdown; the runs' figures are copied next to ``doc_path``."""
     from ..diffusers.imaging import ImagingConfig
     from .imaging import imaging_config
 
@@ -159,10 +167,7 @@ def render(run_dirs: list[Path], doc_path: Path, *, title: str, head: str = "", 
         if "classifier" in cfg.network_list:
             curves = {arm: [sweep[f"classifier/{arm}/{lv['factor']:g}"] for lv in misalignment_levels(cfg)]
                       for arm in ARMS}
-            fig_name = f"{doc_path.stem}_{run_dir.name}_classifier.png"
-            fig_src = run_dir / "figures" / "classifier_accuracy_vs_misalignment.png"
-            if fig_src.exists():
-                shutil.copyfile(fig_src, doc_path.parent / fig_name)
+            fig_name = _copy_figure(run_dir, "classifier_accuracy_vs_misalignment.png", doc_path, "classifier")
             parts += ["### Classifier: test accuracy vs test misalignment (mean ± std over draws)\n",
                       _curve_table(curves, "accuracy", "accuracy (%)", 100.0) + "\n",
                       _criterion_text(criterion(curves), "classifier", "test accuracy") + "\n",
@@ -173,10 +178,7 @@ def render(run_dirs: list[Path], doc_path: Path, *, title: str, head: str = "", 
                     else imaging_config(cfg))
             curves = {arm: [sweep[f"imaging/{arm}/{lv['factor']:g}"] for lv in misalignment_levels(cfg)]
                       for arm in ARMS}
-            fig_name = f"{doc_path.stem}_{run_dir.name}_imaging.png"
-            fig_src = run_dir / "figures" / "imaging_pcc_vs_misalignment.png"
-            if fig_src.exists():
-                shutil.copyfile(fig_src, doc_path.parent / fig_name)
+            fig_name = _copy_figure(run_dir, "imaging_pcc_vs_misalignment.png", doc_path, "imaging")
             parts += ["### Imaging network: PCC vs test misalignment (mean ± std over draws)\n",
                       (f"diffuser-imaging geometry at scale {cfg.imaging_scale!r}"
                       f"{' with ' + cfg.imaging_overrides if cfg.imaging_overrides else ''}: {icfg.layers} layers of "

@@ -11,7 +11,7 @@ from experiments import figures  # noqa: E402
 def test_learning_curves_mark_physical_and_numerical_validation(tmp_path, monkeypatch):
     hist = [{"epoch": e, "loss": 1.0 / e, "val_accuracy": 0.1 * e} for e in (1, 2, 3)]
     captured = {}
-    monkeypatch.setattr(figures, "_save", lambda fig, path: captured.setdefault("fig", fig) and path)
+    monkeypatch.setattr(figures, "save", lambda fig, path, **kw: captured.setdefault("fig", fig) and path)
     figures.learning_curves({"mesh-ideal": hist, "mesh-dat": hist}, tmp_path / "lc.png", title="t",
                             validated_on={"mesh-ideal": "numerical", "mesh-dat": "physical"})
     acc_axis = captured["fig"].axes[1]
