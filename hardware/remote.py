@@ -117,7 +117,7 @@ class RemoteDevice(ClosesOnExit):
             sock = self._socket()
             sock.send_multipart(frames)
             if sock.poll(int(self.timeout_s * 1000), zmq.POLLIN):
-                return decode(sock.recv_multipart(copy=False), max_bytes=self.max_reply_bytes)
+                return decode(sock.recv_multipart(copy=False), max_bytes=self.max_reply_bytes, copy=False)
             waited += self.timeout_s
             self._drop_socket()  # lazy pirate: a REQ socket without a reply cannot send again
             if attempt < self.retries:

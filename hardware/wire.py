@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import math
 import sys
-import warnings
 
 import torch
 
@@ -38,6 +37,7 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64, "complex64": torch
           "bool": torch.bool}
 _NAMES = {v: k for k, v in DTYPES.items()}
 _ITEMSIZE = {v: torch.empty((), dtype=v).element_size() for v in DTYPES.values()}
+_PLAIN = frozenset({str, int, float, bool, type(None)})  # JSON scalars, passed through as they are
 
 if sys.byteorder != "little":  # pragma: no cover - every supported platform is little-endian
     raise ImportError("hardware.wire sends raw little-endian tensors; this host is big-endian")
@@ -54,6 +54,8 @@ def encode(op: str, body, *, unit_of=None, **extra) -> list[bytes]:
     descs: list[dict] = []
 
     def walk(v, path):
+        if type(v) in _PLAIN:  # the common case first (exact types: no subclass surprises)
+            return v
         if isinstance(v, torch.Tensor):
             t = v.detach().to("cpu").contiguous()
             if t.dtype not in _NAMES:
@@ -91,8 +93,9 @@ def decode(frames, *, max_bytes: int, check=None, copy: bool = True) -> dict:
 
     ``check(header)`` (optional) runs on the parsed header before any tensor is built (the
     server authenticates there, so an unauthenticated peer costs no tensor allocation).
-    ``copy=False`` builds the tensors on the frames' own memory (zero copy; the frames must
-    not be reused — the transport hands over fresh ones for every message).
+    ``copy=False`` builds the tensors on the frames' own memory when it is writable (zero copy;
+    the frames must not be reused — ZeroMQ hands over fresh ones for every message received
+    with ``copy=False``); read-only frames (``bytes``) are copied.
 
     Raises:
         WireError: naming what was wrong (too large, not JSON, bad dtype/shape, length
@@ -124,6 +127,8 @@ def decode(frames, *, max_bytes: int, check=None, copy: bool = True) -> dict:
     used = set()
 
     def walk(v, depth=0):
+        if type(v) in _PLAIN:
+            return v
         if depth > 32:
             raise WireError("message body nests deeper than 32 levels")
         if isinstance(v, dict):
@@ -160,11 +165,9 @@ def _tensor(desc, frame, i: int, copy: bool) -> torch.Tensor:
         raise WireError(f"tensor {i}: {desc['dtype']} {shape} needs {expect} bytes, the frame has {len(frame)}")
     if expect == 0:
         return torch.empty(shape, dtype=dtype)
-    if copy:
+    if copy or frame.readonly:  # bytes are read-only; zmq frames received with copy=False are not
         return torch.frombuffer(bytearray(frame), dtype=dtype).reshape(shape)
-    with warnings.catch_warnings():  # the frame's memory is ours alone; torch only warns it is read-only
-        warnings.simplefilter("ignore", UserWarning)
-        return torch.frombuffer(frame, dtype=dtype).reshape(shape)
+    return torch.frombuffer(frame, dtype=dtype).reshape(shape)  # keeps the frame alive
 
 
 def _field(d) -> Field:
