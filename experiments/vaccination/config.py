@@ -203,6 +203,22 @@ def criterion(curves: dict, metric: str = "accuracy") -> dict:
     return res
 
 
+def sweep_levels(cfg: VaccinationConfig, prefix: str, done: dict, path: Path, measure) -> list[dict]:
+    """One arm's rows over the misalignment grid. A level already in ``done`` (key
+    ``prefix/factor``, from ``sweep.json`` of a resumed run) is reused; every other is measured
+    by ``measure(level_index, level) -> row`` and recorded in ``path`` at once."""
+    from ..records import atomic_json
+
+    rows = []
+    for li, level in enumerate(misalignment_levels(cfg)):
+        key = f"{prefix}/{level['factor']:g}"
+        if key not in done:
+            done[key] = measure(li, level)
+            atomic_json(path, done)
+        rows.append(done[key])
+    return rows
+
+
 def _load_json(path: Path, resume: bool) -> dict:
     """The finished points of a resumed sweep (``sweep.json``); empty for a new run."""
     return json.loads(path.read_text()) if (resume and path.exists()) else {}

@@ -12,7 +12,7 @@ from ..diffusers import imaging as di
 from ..registry import parse_overrides
 from ..runtime import Runtime
 from .config import (ARMS, VaccinationConfig, _draw_generator, _load_json, _override_pairs, _summarise, criterion,
-                     imaging_vaccine, misalignment_levels)
+                     imaging_vaccine, sweep_levels)
 from .report import _criterion_text, _curve_table, curve_figure
 
 __all__ = ["imaging_config", "run_imaging"]
@@ -45,12 +45,8 @@ def run_imaging(cfg: VaccinationConfig, out_dir: Path, *, resume: bool, runtime:
         if not runtime.is_main:
             continue
         model = tr["model"].eval()
-        rows = []
-        for li, level in enumerate(misalignment_levels(cfg)):
-            key = f"imaging/{arm}/{level['factor']:g}"
-            if key in done:
-                rows.append(done[key])
-                continue
+
+        def measure(li, level, model=model, arm=arm):
             t1 = time.perf_counter()
             vals, by_region = [], {"support": [], "canvas": []}
             for d in range(level["draws"]):
@@ -64,12 +60,11 @@ def run_imaging(cfg: VaccinationConfig, out_dir: Path, *, resume: bool, runtime:
                    "axial_max_m": level["factor"] * cfg.imaging_axial_max_m, "draws": level["draws"],
                    "pcc": _summarise(vals), "pcc_support": _summarise(by_region["support"]),
                    "pcc_canvas": _summarise(by_region["canvas"]), "wall_time_s": time.perf_counter() - t1}
-            rows.append(row)
-            done[key] = row
-            records.atomic_json(path, done)
             print(f"[imaging-{arm}] Δ_test = {level['factor']:g}·Δ: PCC {row['pcc']['mean']:.4f} ± "
                   f"{row['pcc']['std']:.4f} ({level['draws']} draws)", flush=True)
-        curves[arm] = rows
+            return row
+
+        rows = curves[arm] = sweep_levels(cfg, f"imaging/{arm}", done, path, measure)
         hist = tr["history"]
         results[f"imaging-{arm}"] = {"family": "diffractive-imaging", "method": "noise" if vac else "ideal",
                                      "train_wall_time_s": tr["wall_time_s"], "history": hist, "misalignment": rows,

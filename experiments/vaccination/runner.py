@@ -17,7 +17,7 @@ from ..registry import register
 from ..runtime import Runtime
 from ..study import Arm, best_states, diffractive_task, load_data, run_arms, write_study_record
 from .config import (ARMS, SCALES, VaccinationConfig, _draw_generator, _load_json, _summarise, criterion,
-                     misalignment_levels, vaccine)
+                     sweep_levels, vaccine)
 from .imaging import run_imaging
 from .report import _criterion_text, _curve_table, _intro, _notes, curve_figure
 
@@ -68,25 +68,20 @@ def sweep_classifier(cfg: VaccinationConfig, out_dir: Path, data, *, resume: boo
         task = _classifier_task(cfg)
         task.load_state_dict(states[f"classifier-{arm}"])
         task.eval()
-        rows = []
-        for li, level in enumerate(misalignment_levels(cfg)):
-            key = f"classifier/{arm}/{level['factor']:g}"
-            if key in done:
-                rows.append(done[key])
-                continue
+
+        def measure(li, level, task=task, arm=arm):
             t0 = time.perf_counter()
             accs = []
             for d in range(level["draws"]):
                 errors = vaccine(cfg, level["factor"]).sample(cfg.layers, generator=_draw_generator(cfg, li, d))
                 accs.append(misaligned_accuracy(task, xt, yt, errors, batch_size=cfg.eval_batch_size))
             row = dict(level, accuracy=_summarise(accs), wall_time_s=time.perf_counter() - t0)
-            rows.append(row)
-            done[key] = row
-            records.atomic_json(path, done)
             print(f"[classifier-{arm}] Δ_test = {level['factor']:g}·Δ: accuracy "
                   f"{100 * row['accuracy']['mean']:.2f} ± {100 * row['accuracy']['std']:.2f}% "
                   f"({level['draws']} draws, {row['wall_time_s']:.0f} s)", flush=True)
-        out[arm] = rows
+            return row
+
+        out[arm] = sweep_levels(cfg, f"classifier/{arm}", done, path, measure)
     return out
 
 
