@@ -1,4 +1,6 @@
-"""Parsing of method lists such as ``"ideal,pat,dat,dat-is"``."""
+"""Parsing of the comma lists in experiment options: method lists such as
+``"ideal,pat,dat,dat-is"`` (:func:`parse_methods`) and lists of numbers (:func:`parse_list`,
+the one parser of ``"1,2,3"`` options; ``key=value`` lists: :func:`hardware.presets.parse_pairs`)."""
 
 from __future__ import annotations
 
@@ -31,11 +33,18 @@ def parse_methods(spec: str) -> list[tuple[str, str, bool, dict]]:
     return out
 
 
-def parse_ints(spec: str, name: str, n: int) -> tuple:
+def parse_list(spec: str, typ=float, *, name: str = "the list", n: int | None = None) -> list:
+    """``"1, 2,3"`` -> ``[typ(1), typ(2), typ(3)]`` (empty items skipped). A value that is not a
+    ``typ``, or not ``n`` values when ``n`` is given, raises ``ValueError`` naming ``name``."""
+    kind = "integers" if typ is int else "numbers"
     try:
-        vals = tuple(int(v) for v in spec.split(","))
+        vals = [typ(v) for v in spec.split(",") if v.strip()]
     except ValueError:
-        raise ValueError(f"{name} must be {n} comma-separated integers, got {spec!r}") from None
-    if len(vals) != n:
-        raise ValueError(f"{name} must be {n} comma-separated integers, got {spec!r}")
+        vals = None
+    if vals is None or (n is not None and len(vals) != n):
+        raise ValueError(f"{name} must be {'' if n is None else f'{n} '}comma-separated {kind}, got {spec!r}")
     return vals
+
+
+def parse_ints(spec: str, name: str, n: int) -> tuple:
+    return tuple(parse_list(spec, int, name=name, n=n))

@@ -32,6 +32,7 @@ from optics.functional import apply_transfer_function, asm_transfer_function, ci
 from optics.functional import thin_lens_phase
 from training.imaging import PCC_REGIONS, region_pccs
 
+from .._methods import parse_list
 from ..figures import save as _save  # (importing figures selects the Agg backend, before pyplot)
 from .imaging import ImagingConfig, object_region, pair_pcc
 
@@ -102,7 +103,7 @@ def baseline_pcc(cfg: ImagingConfig, fn, objects: torch.Tensor, diffusers=None, 
 # -- gratings ---------------------------------------------------------------------------
 def parse_periods(cfg: ImagingConfig) -> list[float]:
     """Grating periods in metres from ``grating_periods_mm``."""
-    return [float(p) * 1e-3 for p in cfg.grating_periods_mm.split(",") if p.strip()]
+    return [p * 1e-3 for p in parse_list(cfg.grating_periods_mm, name="grating_periods_mm")]
 
 
 def grating_objects(cfg: ImagingConfig, periods_m) -> torch.Tensor:

@@ -45,6 +45,7 @@ from training import TrainConfig, Trainer, imaging, load_dataset
 from training.transforms import pad_to, resize, to_float
 
 from .. import records
+from .._methods import parse_list
 from ..runtime import Interrupted, Runtime
 
 __all__ = ["ImagingConfig", "SCALES", "DiffuserImager", "build_imaging_network", "imaging_objective",
@@ -146,10 +147,7 @@ def sigma_list(cfg: ImagingConfig) -> list[float]:
     """σ/λ of the training diffusers: the mix if given, else ``[diffuser_sigma_lambda]``."""
     if not cfg.diffuser_sigma_mix.strip():
         return [float(cfg.diffuser_sigma_lambda)]
-    try:
-        out = [float(s) for s in cfg.diffuser_sigma_mix.split(",") if s.strip()]
-    except ValueError:
-        raise ValueError(f"diffuser_sigma_mix must be comma-separated numbers, got {cfg.diffuser_sigma_mix!r}") from None
+    out = parse_list(cfg.diffuser_sigma_mix, name="diffuser_sigma_mix")
     if not out or any(s <= 0 for s in out):
         raise ValueError(f"diffuser_sigma_mix needs positive σ/λ values, got {cfg.diffuser_sigma_mix!r}")
     return out

@@ -16,6 +16,7 @@ import math
 import shutil
 from pathlib import Path
 
+from .._methods import parse_list
 from ..records import atomic_text
 from .imaging import SCALES, ImagingConfig, PUBLISHED
 
@@ -158,7 +159,7 @@ def _study_section(run: Path, figs: dict) -> tuple[str, dict]:
 
     scfg = StudyConfig(**cfg)
     _, sweeps = sweep_points(scfg)
-    sig_test = [float(x) for x in scfg.sigma_test.split(",") if x.strip()]
+    sig_test = parse_list(scfg.sigma_test, name="sigma_test")
     have = lambda sw: [(v, k) for v, k in sweeps[sw] if k in prog]  # noqa: E731
     out, trends = [f"## Training strategies (`diffuser-study`, run `{Path(run).name}`)\n",
                    f"{cfg['grid_px']}² layers, {cfg['n_train']} training objects, {cfg['epochs']} epochs, lr {cfg['lr']}, "

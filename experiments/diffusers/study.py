@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from .._methods import parse_list
 from .. import figures, records  # (importing figures selects the Agg backend, before pyplot)
 
 import matplotlib.pyplot as plt  # noqa: E402
@@ -59,10 +60,6 @@ SCALES = {
 }
 
 
-def _nums(spec: str, typ=float) -> list:
-    return [typ(s) for s in spec.split(",") if s.strip()]
-
-
 def sweep_points(cfg: StudyConfig) -> tuple[dict, dict]:
     """``(points, sweeps)``: ``points[key] = ImagingConfig``; ``sweeps[name] = [(value, key)]``."""
     base = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(ImagingConfig)}
@@ -75,11 +72,11 @@ def sweep_points(cfg: StudyConfig) -> tuple[dict, dict]:
         points.setdefault(key, c)
         sweeps[sweep].append((value, key))
 
-    for n in _nums(cfg.n_sweep, int):
+    for n in parse_list(cfg.n_sweep, int, name="n_sweep"):
         add("n", n, diffusers_per_epoch=n)
-    for layers in _nums(cfg.depth_sweep, int):
+    for layers in parse_list(cfg.depth_sweep, int, name="depth_sweep"):
         add("depth", layers, layers=layers)
-    for s in _nums(cfg.sigma_train):
+    for s in parse_list(cfg.sigma_train, name="sigma_train"):
         add("sigma", s, diffuser_sigma_lambda=s)
     if cfg.sigma_mix_train.strip():
         add("mix", cfg.sigma_mix_train, diffuser_sigma_mix=cfg.sigma_mix_train)
@@ -114,7 +111,7 @@ def run(cfg: StudyConfig, out_dir: Path, *, resume: bool = False, runtime=None) 
     (out_dir / "figures").mkdir(parents=True, exist_ok=True)
     records.write_config(out_dir / "config.json", "diffuser-study", cfg, cfg.seed)
     points, sweeps = sweep_points(cfg)
-    sigma_test = _nums(cfg.sigma_test)
+    sigma_test = parse_list(cfg.sigma_test, name="sigma_test")
     prog_path = out_dir / "progress.json"
     done = json.loads(prog_path.read_text()) if (resume and prog_path.exists()) else {}
     objects = encode_objects(cfg, load_objects(cfg, "test", cfg.n_test))

@@ -39,6 +39,7 @@ from hardware.export import phase_to_height
 from hardware.fdtd import meep_available
 
 from .. import records
+from .._methods import parse_list
 from ..registry import register
 from .analysis import beam_comparison, feature_size, grating_comparison, layer_comparison, spot_fractions, \
     validity_threshold
@@ -85,13 +86,6 @@ class FdtdValidationConfig:
     """relative error of the +1 order efficiency below which the scalar model is trusted [dimensionless]"""
     meep_timeout_s: float = 900.0  # longest wall time of one Meep job before it is stopped [s]
     seed: int = 0  # seed of the layer's training
-
-
-def _floats(text: str) -> list[float]:
-    try:
-        return [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise ValueError(f"expected comma-separated numbers, got {text!r}") from None
 
 
 def available() -> tuple[bool, str]:
@@ -182,10 +176,10 @@ def _check(cfg: FdtdValidationConfig) -> None:
     if not cfg.wavelength_m > 0 or not cfg.index > 1:
         raise ValueError("wavelength_m must be > 0 and index > 1")
     for key in ("beam_resolutions", "layer_resolutions"):
-        if len(_floats(getattr(cfg, key))) < 1:
+        if len(parse_list(getattr(cfg, key), name=key)) < 1:
             raise ValueError(f"{key} must list at least one resolution")
-    if any(r < 4 for r in _floats(cfg.beam_resolutions) + _floats(cfg.layer_resolutions)
-           + _floats(cfg.grating_convergence_resolutions) + [cfg.grating_resolution]):
+    if any(r < 4 for r in parse_list(cfg.beam_resolutions, name="beam_resolutions") + parse_list(cfg.layer_resolutions, name="layer_resolutions")
+           + parse_list(cfg.grating_convergence_resolutions, name="grating_convergence_resolutions") + [cfg.grating_resolution]):
         raise ValueError("resolutions (points per wavelength) must be >= 4")
     bad = set(cfg.grating_kinds.split(",")) - {"binary", "blazed4"}
     if bad:
@@ -219,7 +213,7 @@ def run(cfg: FdtdValidationConfig, out_dir: Path, *, resume: bool = False) -> di
     beams = []
     for kind, size, z, width in (("gaussian", cfg.gaussian_waist_wl, cfg.gaussian_z_wl, cfg.gaussian_window_wl),
                                  ("slit", cfg.slit_width_wl, cfg.slit_z_wl, cfg.slit_window_wl)):
-        for ppw in _floats(cfg.beam_resolutions):
+        for ppw in parse_list(cfg.beam_resolutions, name="beam_resolutions"):
             r = beam_comparison(kind, ppw, size=size * lam, z=z * lam, width=width * lam, **kw)
             arrays[f"beams/{kind}/{ppw:g}"] = {k: r[k] for k in ("x", "meep", "asm")}
             beams.append({k: v for k, v in r.items() if k not in ("x", "meep", "asm")})
@@ -236,7 +230,7 @@ def run(cfg: FdtdValidationConfig, out_dir: Path, *, resume: bool = False) -> di
     kinds = [k for k in cfg.grating_kinds.split(",") if k]
     gratings = []
     for kind in kinds:
-        for p in _floats(cfg.grating_periods_wl):
+        for p in parse_list(cfg.grating_periods_wl, name="grating_periods_wl"):
             r = grating_row(grating_comparison(kind, p * lam, index=cfg.index, resolution=cfg.grating_resolution, **kw))
             r["resolution"] = cfg.grating_resolution
             gratings.append(r)
@@ -247,7 +241,7 @@ def run(cfg: FdtdValidationConfig, out_dir: Path, *, resume: bool = False) -> di
     res["validity"] = {k: validity_threshold([r for r in gratings if r["kind"] == k], cfg.tolerance) for k in kinds}
     conv = []
     for kind in kinds:
-        for ppw in _floats(cfg.grating_convergence_resolutions):
+        for ppw in parse_list(cfg.grating_convergence_resolutions, name="grating_convergence_resolutions"):
             r = grating_row(grating_comparison(kind, cfg.grating_convergence_period_wl * lam, index=cfg.index,
                                                resolution=ppw, **kw))
             r["resolution"] = ppw
@@ -263,7 +257,7 @@ def run(cfg: FdtdValidationConfig, out_dir: Path, *, resume: bool = False) -> di
     heights = phase_to_height(torch.as_tensor(trained["phase"]), wavelength=lam, n=cfg.index).numpy()
     zs = [z * f for f in (0.25, 0.5, 0.75, 1.0)]
     comparisons = []
-    for ppw in _floats(cfg.layer_resolutions):
+    for ppw in parse_list(cfg.layer_resolutions, name="layer_resolutions"):
         r = layer_comparison(heights, cfg.layer_pixel_wl * lam, z=zs, index=cfg.index, resolution=ppw, **kw)
         arrays[f"layer/{ppw:g}"] = {k: r[k] for k in ("x", "heights", "meep", "thin")}
         sw = cfg.layer_spot_width_wl * lam
@@ -275,7 +269,7 @@ def run(cfg: FdtdValidationConfig, out_dir: Path, *, resume: bool = False) -> di
         print(f"[{NAME}] trained layer, {ppw:g} pts/λ: Pearson r = {r['correlation'][-1]:.4f}, "
               f"L2 {100 * r['l2'][-1]:.1f} % ({r['wall_s']:.1f} s)")
     window = []
-    for ppw in _floats(cfg.layer_window_resolutions):
+    for ppw in parse_list(cfg.layer_window_resolutions, name="layer_window_resolutions"):
         r = layer_comparison(heights, cfg.layer_pixel_wl * lam, z=zs, index=cfg.index, resolution=ppw,
                              transverse="pml", **kw)
         arrays[f"layer_window/{ppw:g}"] = {k: r[k] for k in ("x", "heights", "meep", "thin")}

@@ -41,6 +41,8 @@ import torch
 from hardware import LayerDisplacements
 from hardware.presets import parse_pairs
 
+from .._methods import parse_list
+
 NETWORKS = ("classifier", "imaging")
 
 
@@ -130,10 +132,7 @@ class VaccinationConfig:
 
     @property
     def factor_list(self) -> list[float]:
-        try:
-            return sorted(float(s) for s in self.test_factors.split(",") if s.strip())
-        except ValueError:
-            raise ValueError(f"test_factors must be comma-separated numbers, got {self.test_factors!r}") from None
+        return sorted(parse_list(self.test_factors, name="test_factors"))
 
     @property
     def shift_max_m(self) -> float:
