@@ -174,9 +174,11 @@ def main(argv=None) -> int:
     s.add_argument("run_dir")
     export.add_parser(sub)
     p = sub.add_parser("report", help="write a study's page from its run directories",
-                       epilog="Reports: " + ", ".join(f"{n} (runs of {', '.join(reports.readers(n))})"
-                                                      for n in reports.report_names())
-                              + ". A report's own options follow as --key value pairs.")
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="reports (the runs they read; their own options, given as --key value):\n"
+                              + "\n".join(f"  {n}: {', '.join(reports.readers(n))}"
+                                          + (f"; {reports.options_help(n)}" if reports.options_help(n) else "")
+                                          for n in reports.report_names()))
     p.add_argument("name", help="the study: " + ", ".join(reports.report_names()))
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
                    help="run directories, or folders holding run directories (e.g. runs/repro)")

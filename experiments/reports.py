@@ -24,7 +24,7 @@ from pathlib import Path
 
 from .registry import EXPERIMENTS, parse_overrides
 
-__all__ = ["ReportError", "report_names", "readers", "expand_run_dirs", "check_runs", "write"]
+__all__ = ["ReportError", "report_names", "readers", "options_help", "expand_run_dirs", "check_runs", "write"]
 
 
 class ReportError(ValueError):
@@ -39,6 +39,20 @@ def report_names() -> list[str]:
 def readers(name: str) -> list[str]:
     """The experiments whose runs report ``name`` reads."""
     return sorted(n for n, exp in EXPERIMENTS.items() if name in exp.reports)
+
+
+def _module(name: str):
+    return importlib.import_module(f"{__package__}.{name}.report")
+
+
+def options_help(name: str) -> str:
+    """``--key (default)`` of every option of report ``name`` ("" when it has none)."""
+    import dataclasses
+
+    options_type = getattr(_module(name), "Options", None)
+    if options_type is None:
+        return ""
+    return ", ".join(f"--{f.name.replace('_', '-')} (default {f.default!r})" for f in dataclasses.fields(options_type))
 
 
 def _is_run(path: Path) -> bool:
@@ -87,7 +101,7 @@ def write(name: str, run_dirs, out, extra: list[str] = ()) -> Path:
     if name not in report_names():
         raise ReportError(f"unknown report {name!r}; available: {', '.join(report_names())}")
     runs = check_runs(name, expand_run_dirs(run_dirs))
-    module = importlib.import_module(f"{__package__}.{name}.report")
+    module = _module(name)
     options_type = getattr(module, "Options", None)
     if options_type is None and extra:
         raise ReportError(f"the {name} report takes no options, got {' '.join(extra)}")
