@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import statistics
 import time
@@ -44,7 +45,11 @@ def interleaved_wall_cpu(fns: dict, *, repeats: int, warmup: int = 1) -> tuple[d
     return {k: med(v) for k, v in wall.items()}, {k: med(v) for k, v in cpu.items()}
 
 
+_ENV = ("OMP_NUM_THREADS", "GOMP_SPINCOUNT", "OMP_WAIT_POLICY", "ONNSIM_FFT_BACKEND")
+
+
 def emit(record: dict) -> None:
+    record.setdefault("env", {k: os.environ[k] for k in _ENV if k in os.environ})  # what threading ran under
     record.setdefault("torch", torch.__version__)
     record.setdefault("threads", torch.get_num_threads())
     record.setdefault("machine", platform.machine())
