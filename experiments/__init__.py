@@ -13,7 +13,18 @@ registers every experiment and changes nothing else (no environment variables, n
 settings: the CLI sets what it needs).
 """
 
-from .registry import EXPERIMENTS, SCALES, Experiment, register
+import importlib.util as _util
+import sys as _sys
+
+if _util.find_spec("matplotlib") is None:  # the only dependency beyond the library's own
+    _why = ("onnsim's experiments draw their figures with matplotlib, which is not installed: "
+            "pip install 'onnsim[experiments]' (or bash scripts/setup.sh)")
+    if _sys.argv[:1] == ["-m"]:  # `python -m experiments …`: a user error, one line, exit code 2
+        print(f"error: {_why}", file=_sys.stderr)
+        raise SystemExit(2)
+    raise ImportError(_why)
+
+from .registry import EXPERIMENTS, SCALES, Experiment, register  # noqa: E402
 
 __all__ = ["EXPERIMENTS", "SCALES", "Experiment", "register"]
 
