@@ -168,6 +168,9 @@ def _load_classifier(run_dir: Path, arm: str) -> Design:
     if type(dcfg).__name__ == "VaccinationConfig":
         from .vaccination.runner import _classifier_task
         task = _classifier_task(dcfg)
+    elif type(dcfg).__name__ == "D2nnConfig":  # its own geometry: a gap before the first layer
+        from .d2nn_classifier import build_task
+        task = build_task(dcfg)
     else:
         from .dat.dpnn import diffractive_arms
         task, _, _ = diffractive_arms(dcfg, "none")[0].build()

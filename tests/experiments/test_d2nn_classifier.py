@@ -194,3 +194,15 @@ def test_an_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path):
     b = torch.load(tmp_path / "cut" / "model.pt", weights_only=True)["d2nn-mse"]
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
+
+
+def test_export_rebuilds_the_d2nn_geometry(tmp_path):
+    from experiments.export import load_design
+
+    _run("ce", tmp_path / "r")
+    task, dcfg, arm = load_design(tmp_path / "r")
+    assert arm == "d2nn-ce" and type(dcfg).__name__ == "D2nnConfig"
+    assert isinstance(task.system.layers[0], FreeSpace)  # the input gap
+    saved = torch.load(tmp_path / "r" / "model.pt", weights_only=True)["d2nn-ce"]
+    for k, v in saved.items():
+        torch.testing.assert_close(task.state_dict()[k], v, rtol=0, atol=0)
