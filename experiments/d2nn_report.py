@@ -159,19 +159,19 @@ def write_report(runs, out, options=None, *, command: str = "") -> Path:
               "Both classify by the largest detector energy ([references](../references.md#d2nn)).", ""]
     # results
     lines += [f"## Test accuracy (numerical model, {c0['n_test']:,} test images)", "",
-              "| loss | onnsim test accuracy (%) | published (%) | published in | met | selected epoch | "
-              "best validation accuracy (%) | epochs run | wall time (h) |", "|---|---|---|---|---|---|---|---|---|"]
+              "| loss | onnsim test accuracy (%) | published (%) | published in | target (%) | met | selected epoch | "
+              "best validation accuracy (%) | epochs run | wall time (h) |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in loaded:
-        src, pub = PUBLISHED[r["loss"]]
+        src, pub, target = PUBLISHED[r["loss"]]
         res = r["result"]
         acc = None if res is None else res["numeric_accuracy"]
-        met = "–" if acc is None else ("yes" if 100 * acc >= pub else "**no**")
+        met = "–" if acc is None else ("yes" if 100 * acc >= target else "**no**")
         best_val = max((h["val_accuracy"] for h in r["history"]), default=None)
         wall = "–" if res is None else f"{res['wall_time_s'] / 3600:.2f}"
-        lines.append(f"| `{r['loss']}` | {_pct(acc)} | {pub} | {src} | {met} | "
+        lines.append(f"| `{r['loss']}` | {_pct(acc)} | {pub} | {src} | ≥ {target} | {met} | "
                      f"{'–' if res is None else res['best_epoch']} | {_pct(best_val)} | {len(r['history'])} of "
                      f"{r['config']['epochs']} | {wall} |")
-    lines += ["", "\"met\": the onnsim test accuracy is at least the published one (the target of the "
+    lines += ["", "\"met\": the onnsim test accuracy reaches the target (the done-when line of the "
               "reproduction). Validation per epoch (held-out training images, numerical model):", "",
               "| loss | epoch | learning rate | training loss | validation accuracy (%) |", "|---|---|---|---|---|"]
     for r in loaded:
@@ -228,14 +228,14 @@ def write_report(runs, out, options=None, *, command: str = "") -> Path:
                          "all included).")
     lines += ["", "## Comparison with the published values", ""]
     for r in loaded:
-        src, pub = PUBLISHED[r["loss"]]
+        src, pub, target = PUBLISHED[r["loss"]]
         res = r["result"]
         if res is None:
-            lines.append(f"- `{r['loss']}`: not finished; published {pub}% ({src}).")
+            lines.append(f"- `{r['loss']}`: not finished; published {pub}% ({src}), target {target}%.")
             continue
         acc = 100 * res["numeric_accuracy"]
-        lines.append(f"- `{r['loss']}`: {acc:.2f}% against {pub}% ({src}): {acc - pub:+.2f} points"
-                     f"{'' if acc >= pub else ' (target not met)'}.")
+        lines.append(f"- `{r['loss']}`: {acc:.2f}% against {pub}% ({src}): {acc - pub:+.2f} points; target "
+                     f"{target}% {'met' if acc >= target else 'not met'}.")
     lines += ["", "Differences from the papers that can move the numbers: the epochs (here "
               f"{c0['epochs']}, cut to the 2 h budget); the size of the input digit and of the detectors "
               "(onnsim's choice above; not taken from the papers); the scaling of s in the MSE loss; the learning-rate "
