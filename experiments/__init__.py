@@ -8,7 +8,7 @@ sits on top of every library package.
 Layout: the core (:mod:`.registry`, the CLI ``__main__``, :mod:`.records`, :mod:`.runtime`,
 :mod:`.figures`, the classification-study runner :mod:`.study`, :mod:`.reports`,
 :mod:`.export`) and one folder per study, each with its runners and its ``report.py``:
-``dat/``, ``diffusers/``, ``vaccination/``, ``fdtd/``, ``designs/``. Importing this package
+``dat/``, ``diffusers/``, ``vaccination/``, ``fdtd/``, ``d2nn/``, ``designs/``. Importing this package
 registers every experiment and changes nothing else (no environment variables, no global
 settings: the CLI sets what it needs).
 """
@@ -29,4 +29,4 @@ from .registry import EXPERIMENTS, SCALES, Experiment, register  # noqa: E402
 __all__ = ["EXPERIMENTS", "SCALES", "Experiment", "register"]
 
 # each study registers its experiments when imported
-from . import d2nn_classifier, dat, designs, diffusers, fdtd, vaccination  # noqa: E402,F401
+from . import d2nn, dat, designs, diffusers, fdtd, vaccination  # noqa: E402,F401

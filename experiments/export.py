@@ -102,7 +102,7 @@ def _diffractive_config(run_dir: Path):
         from .dat.dpnn import DatDpnnConfig
         return DatDpnnConfig(**c)
     if name == "d2nn-classifier":
-        from .d2nn_classifier import D2nnConfig
+        from .d2nn.runner import D2nnConfig
         return D2nnConfig(**c)
     if name == "vaccination":
         from .vaccination import VaccinationConfig
@@ -169,7 +169,7 @@ def _load_classifier(run_dir: Path, arm: str) -> Design:
         from .vaccination.runner import _classifier_task
         task = _classifier_task(dcfg)
     elif type(dcfg).__name__ == "D2nnConfig":  # its own geometry: a gap before the first layer
-        from .d2nn_classifier import build_task
+        from .d2nn.runner import build_task
         task = build_task(dcfg)
     else:
         from .dat.dpnn import diffractive_arms

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import experiments  # noqa: F401  (registers every experiment)
-from experiments.d2nn_classifier import (D2nnConfig, SCALES, build_task, detector_energies, energy_distribution,
+from experiments.d2nn.runner import (D2nnConfig, SCALES, build_task, detector_energies, energy_distribution,
                                          lin_mse, mse_targets)
 from experiments.registry import EXPERIMENTS, build_config
 from experiments.runtime import Interrupted, Runtime
@@ -155,7 +155,7 @@ def _run(loss, out, runtime=None, resume=False):
 
 
 def test_smoke_runs_record_energy_and_the_report_page_is_written(tmp_path):
-    from experiments.d2nn_report import main
+    from experiments.__main__ import main
 
     for loss in ("mse", "ce"):
         summary = _run(loss, tmp_path / loss)
@@ -164,7 +164,7 @@ def test_smoke_runs_record_energy_and_the_report_page_is_written(tmp_path):
         energy = json.loads((tmp_path / loss / "energy.json").read_text())[f"d2nn-{loss}"]
         assert len(energy["fraction_of_output_by_class"]) == 10
     page = tmp_path / "docs" / "d2nn.md"
-    assert main([str(tmp_path / "ce"), str(tmp_path / "mse"), "--out", str(page)]) == 0
+    assert main(["report", "d2nn", str(tmp_path / "ce"), str(tmp_path / "mse"), "--out", str(page)]) == 0
     text = page.read_text()
     assert "Not final" not in text and "| `mse` |" in text and "| `ce` |" in text
     for ref in [line.split("](")[1].rstrip(")") for line in text.splitlines() if line.startswith("![")]:
@@ -173,11 +173,13 @@ def test_smoke_runs_record_energy_and_the_report_page_is_written(tmp_path):
 
 
 def test_report_rejects_a_foreign_directory_in_one_line(tmp_path, capsys):
-    from experiments.d2nn_report import main
+    from experiments.__main__ import main
 
-    assert main([str(tmp_path), "--out", str(tmp_path / "p.md")]) == 2
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "config.json").write_text('{"experiment": "dat-mpnn", "config": {}}')
+    assert main(["report", "d2nn", str(tmp_path / "other"), "--out", str(tmp_path / "p.md")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "not a d2nn-classifier run" in err[0]
+    assert len(err) == 1 and "reads runs of d2nn-classifier" in err[0], err
 
 
 def test_an_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path):

@@ -25,11 +25,11 @@ def _error(capsys, argv) -> str:
 
 
 def test_every_study_folder_has_its_report():
-    assert report_names() == ["dat", "diffusers", "fdtd", "vaccination"]
+    assert report_names() == ["d2nn", "dat", "diffusers", "fdtd", "vaccination"]
     named = {name: sorted(r for r in exp.reports) for name, exp in EXPERIMENTS.items() if exp.reports}
     assert named == {"dat-mpnn": ["dat"], "dat-dpnn": ["dat"], "diffuser-imaging": ["diffusers"],
                      "diffuser-study": ["diffusers"], "vaccination": ["diffusers", "vaccination"],
-                     "fdtd-validation": ["fdtd"]}
+                     "fdtd-validation": ["fdtd"], "d2nn-classifier": ["d2nn"]}
 
 
 def test_unknown_report(tmp_path, capsys):

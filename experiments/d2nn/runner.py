@@ -25,19 +25,19 @@ from pathlib import Path
 from typing import Literal
 
 import torch
-from tqdm import tqdm
 
 from optics import FreeSpace, Grid, OpticalSystem, PhaseMask
 from optics.functional import ten_region_layout
 from training import DiffractiveTask, TrainConfig
 from training.checkpoint import atomic_json
+from training.progress import progress_bar
 from training.losses import mse_to_targets
 
-from . import figures, records
-from .dat.dpnn import DatDpnnConfig
-from .registry import register
-from .runtime import Runtime
-from .study import Arm, load_data, run_arms, write_study_record
+from .. import figures, records
+from ..dat.dpnn import DatDpnnConfig
+from ..registry import register
+from ..runtime import Runtime
+from ..study import Arm, load_data, run_arms, write_study_record
 
 __all__ = ["D2nnConfig", "LinMseTask", "build_task", "d2nn_arms", "detector_energies", "energy_distribution",
            "lin_mse", "mse_targets", "run", "step_time", "PUBLISHED", "SCALES"]
@@ -205,8 +205,8 @@ def energy_distribution(task: DiffractiveTask, images: torch.Tensor, labels: tor
     sums = {"correct_of_output": 0.0, "detectors_of_output": 0.0, "correct_of_detectors": 0.0, "output_of_input": 0.0}
     tiny = 1e-30
     with torch.no_grad():
-        for i in tqdm(range(0, len(labels), batch_size), desc="energy distribution", disable=not progress,
-                      leave=False):
+        for i in progress_bar(range(0, len(labels), batch_size), desc="energy distribution", enabled=progress,
+                              leave=False):
             x = task.encode(images[i:i + batch_size])
             y = labels[i:i + batch_size].long()
             out, _ = task.numeric(x)
@@ -247,10 +247,7 @@ def energy_matrix_figure(matrix, path: Path, *, title: str) -> Path:
     ax.set_yticks(range(m.shape[0]))
     fig.colorbar(im, ax=ax, label="mean share of output-plane energy (%)")
     ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return figures.save(fig, path)
 
 
 def d2nn_figures(out_dir: Path, cfg: D2nnConfig, label: str, task: DiffractiveTask, energy: dict) -> list:
@@ -272,7 +269,7 @@ def d2nn_figures(out_dir: Path, cfg: D2nnConfig, label: str, task: DiffractiveTa
 
 @register("d2nn-classifier", "Diffractive classifier of Lin et al. (Science 2018)", D2nnConfig,
           runtime={"smoke": "5 s", "cpu": "10 min", "published": "≈1 h 40 min per loss on one core (3 epochs of 55k)",
-                   "paper": "GPU (10 epochs of 55k at 200²)"}, scales=SCALES)
+                   "paper": "GPU (10 epochs of 55k at 200²)"}, scales=SCALES, report="d2nn")
 def run(cfg: D2nnConfig, out_dir: Path, *, resume: bool = False, runtime: Runtime | None = None) -> dict:
     runtime = runtime or Runtime()
     out_dir = Path(out_dir)
