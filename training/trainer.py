@@ -565,7 +565,8 @@ class Trainer:
 
     # -- the loop ------------------------------------------------------------------------
     def fit(self, images: torch.Tensor, labels: torch.Tensor, *, val=None, checkpoint: str | Path | None = None,
-            resume: bool = False, progress: bool = True, should_stop: Callable[[], bool] | None = None) -> dict:
+            resume: bool = False, progress: bool = True, should_stop: Callable[[], bool] | None = None,
+            save_every_s: float | None = 600.0) -> dict:
         """Train for ``config.epochs`` epochs; returns the history and the selected state.
 
         Args:
@@ -573,8 +574,12 @@ class Trainer:
             labels: training targets, one per image.
             val: ``(images, labels)`` for validation; default: ``val_fraction`` held out.
             checkpoint: file written after every epoch (rank 0); ``resume`` continues from it.
-            should_stop: polled after every epoch; when it returns True the loop stops after
+            should_stop: polled after every step; when it returns True the loop stops after
                 writing the checkpoint (``interrupted`` is then True in the result).
+            save_every_s: inside an epoch, also write the checkpoint (where the epoch stands, as a
+                stop does) once this many seconds have passed since the last write, so that a
+                killed run loses at most that much (None: at epoch ends only). Rank 0's clock
+                decides for all ranks. One process continues bit for bit as without it.
         """
         cfg, ctx = self.config, self.ctx
         if len(images) != len(labels):
@@ -605,6 +610,8 @@ class Trainer:
                 err_gen.set_state(self._partial["err_gen"])
             bar = progress_bar(batches, desc=f"{cfg.method} epoch {self.epoch + 1}/{cfg.epochs}", leave=False,
                                initial=start, enabled=progress and ctx.is_main)
+            periodic = checkpoint is not None and save_every_s is not None
+            last_save = time.monotonic()
             for j, b in enumerate(batches):
                 if j < start:
                     continue
@@ -614,13 +621,33 @@ class Trainer:
                     sums[k] = sums.get(k, 0.0) + v * len(idx)
                 bar.update(1)
                 bar.set_postfix(loss=f"{st['loss']:.3f}", refresh=False)
-                if should_stop is not None and j + 1 < len(batches) and ctx.broadcast(bool(should_stop())):
-                    # a safe point inside the epoch: keep where we are, the partial sums and the error stream
+                if j + 1 == len(batches) or (should_stop is None and not periodic):
+                    continue
+                # a safe point inside the epoch; one decision for all ranks: 0 go on, 1 save, 2 stop
+                decision = 0
+                if ctx.is_main:
+                    if should_stop is not None and should_stop():
+                        decision = 2
+                    elif periodic and time.monotonic() - last_save >= save_every_s:
+                        decision = 1
+                decision = int(ctx.broadcast(decision))
+                if decision:
+                    # keep where we are, the partial sums (as global totals) and the error stream
                     keys = sorted(sums)
                     self._partial = {"step": j + 1, "sums": dict(zip(keys, ctx.sum([sums[k] for k in keys]))),
                                      "err_gen": err_gen.get_state()}
+                if decision == 2:
                     interrupted = True
                     break
+                if decision == 1:
+                    now = time.perf_counter()
+                    self.wall_time_s += now - t_epoch
+                    t_epoch = now
+                    self._reduce_queries()
+                    self._save(checkpoint)
+                    # go on exactly as a run resumed from this checkpoint would
+                    sums = dict(self._partial["sums"]) if ctx.is_main else {}
+                    last_save = time.monotonic()
             bar.close()
             self.wall_time_s += time.perf_counter() - t_epoch
             if interrupted:

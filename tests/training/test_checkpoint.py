@@ -99,3 +99,45 @@ def test_stop_inside_an_epoch_resumes_to_the_uninterrupted_result(tmp_path):
     assert resumed.queries == full.queries
     for k, v in full.task.state_dict().items():
         assert torch.equal(v, resumed.task.state_dict()[k]), k
+
+
+class _Killed(Exception):
+    """Stands for SIGKILL: the run ends without writing anything."""
+
+
+def test_periodic_checkpoint_inside_an_epoch_survives_a_kill(tmp_path):
+    full = _fit(2, None)
+    task = mesh_task(modes=16, meshes=2)
+    device = PhysicalSystem(task.model, preset="bs=0.1,ps=0.1,read_noise=0.01", seed=6)
+    cfg = TrainConfig(method="dat", epochs=2, batch_size=40, lr=1e-2, sepn_features=(4, 6, 8))
+    images, labels = synthetic_images(200, seed=7)
+    polls = {"n": 0}
+
+    def killed_at_step_four():  # polled after each step but the last of an epoch
+        polls["n"] += 1
+        if polls["n"] == 4:
+            raise _Killed
+        return False
+
+    with pytest.raises(_Killed):
+        # save_every_s=0: a checkpoint at every safe point, the last one after step 3 of epoch 1
+        Trainer(task, cfg, physical=device).fit(images, labels, checkpoint=tmp_path / "c.pt", progress=False,
+                                                should_stop=killed_at_step_four, save_every_s=0)
+    resumed = _fit(2, tmp_path / "c.pt", resume=True)
+    assert resumed.history == full.history
+    assert resumed.queries == full.queries
+    for k, v in full.task.state_dict().items():
+        assert torch.equal(v, resumed.task.state_dict()[k]), k
+
+
+def test_periodic_checkpoints_leave_one_process_bit_for_bit_unchanged(tmp_path):
+    full = _fit(2, None)
+    task = mesh_task(modes=16, meshes=2)
+    device = PhysicalSystem(task.model, preset="bs=0.1,ps=0.1,read_noise=0.01", seed=6)
+    cfg = TrainConfig(method="dat", epochs=2, batch_size=40, lr=1e-2, sepn_features=(4, 6, 8))
+    images, labels = synthetic_images(200, seed=7)
+    every = Trainer(task, cfg, physical=device)
+    every.fit(images, labels, checkpoint=tmp_path / "c.pt", progress=False, save_every_s=0)
+    assert every.history == full.history and every.queries == full.queries
+    for k, v in full.task.state_dict().items():
+        assert torch.equal(v, every.task.state_dict()[k]), k
