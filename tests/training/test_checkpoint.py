@@ -79,12 +79,18 @@ def _refit(ckpt):
     Trainer(task, cfg, physical=device).fit(images, labels, checkpoint=ckpt, resume=True, progress=False)
 
 
-def test_stop_inside_an_epoch_resumes_to_the_uninterrupted_result(tmp_path):
-    full = _fit(2, None)
+def _two_epoch_dat():
+    """The set-up of ``_fit(2, …)``, for runs that call ``fit`` themselves."""
     task = mesh_task(modes=16, meshes=2)
     device = PhysicalSystem(task.model, preset="bs=0.1,ps=0.1,read_noise=0.01", seed=6)
     cfg = TrainConfig(method="dat", epochs=2, batch_size=40, lr=1e-2, sepn_features=(4, 6, 8))
     images, labels = synthetic_images(200, seed=7)
+    return task, device, cfg, images, labels
+
+
+def test_stop_inside_an_epoch_resumes_to_the_uninterrupted_result(tmp_path):
+    full = _fit(2, None)
+    task, device, cfg, images, labels = _two_epoch_dat()
     polls = {"n": 0}
 
     def stop_after_three_steps():
@@ -107,10 +113,7 @@ class _Killed(Exception):
 
 def test_periodic_checkpoint_inside_an_epoch_survives_a_kill(tmp_path):
     full = _fit(2, None)
-    task = mesh_task(modes=16, meshes=2)
-    device = PhysicalSystem(task.model, preset="bs=0.1,ps=0.1,read_noise=0.01", seed=6)
-    cfg = TrainConfig(method="dat", epochs=2, batch_size=40, lr=1e-2, sepn_features=(4, 6, 8))
-    images, labels = synthetic_images(200, seed=7)
+    task, device, cfg, images, labels = _two_epoch_dat()
     polls = {"n": 0}
 
     def killed_at_step_four():  # polled after each step but the last of an epoch
@@ -132,10 +135,7 @@ def test_periodic_checkpoint_inside_an_epoch_survives_a_kill(tmp_path):
 
 def test_periodic_checkpoints_leave_one_process_bit_for_bit_unchanged(tmp_path):
     full = _fit(2, None)
-    task = mesh_task(modes=16, meshes=2)
-    device = PhysicalSystem(task.model, preset="bs=0.1,ps=0.1,read_noise=0.01", seed=6)
-    cfg = TrainConfig(method="dat", epochs=2, batch_size=40, lr=1e-2, sepn_features=(4, 6, 8))
-    images, labels = synthetic_images(200, seed=7)
+    task, device, cfg, images, labels = _two_epoch_dat()
     every = Trainer(task, cfg, physical=device)
     every.fit(images, labels, checkpoint=tmp_path / "c.pt", progress=False, save_every_s=0)
     assert every.history == full.history and every.queries == full.queries
