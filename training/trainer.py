@@ -574,6 +574,7 @@ class Trainer:
             labels: training targets, one per image.
             val: ``(images, labels)`` for validation; default: ``val_fraction`` held out.
             checkpoint: file written after every epoch (rank 0); ``resume`` continues from it.
+                Under torchrun give every rank the same path: all ranks take part in a save.
             should_stop: polled after every step; when it returns True the loop stops after
                 writing the checkpoint (``interrupted`` is then True in the result).
             save_every_s: inside an epoch, also write the checkpoint (where the epoch stands, as a
@@ -611,6 +612,7 @@ class Trainer:
             bar = progress_bar(batches, desc=f"{cfg.method} epoch {self.epoch + 1}/{cfg.epochs}", leave=False,
                                initial=start, enabled=progress and ctx.is_main)
             periodic = checkpoint is not None and save_every_s is not None
+            polling = bool(ctx.broadcast(should_stop is not None or periodic))  # rank 0's say, for every rank
             last_save = time.monotonic()
             for j, b in enumerate(batches):
                 if j < start:
@@ -621,7 +623,7 @@ class Trainer:
                     sums[k] = sums.get(k, 0.0) + v * len(idx)
                 bar.update(1)
                 bar.set_postfix(loss=f"{st['loss']:.3f}", refresh=False)
-                if j + 1 == len(batches) or (should_stop is None and not periodic):
+                if j + 1 == len(batches) or not polling:
                     continue
                 # a safe point inside the epoch; one decision for all ranks: 0 go on, 1 save, 2 stop
                 decision = 0
