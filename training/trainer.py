@@ -160,14 +160,12 @@ class TrainConfig:
                              f"sepn_lr={self.sepn_lr!r} (typical: 1e-4 … 0.1)")
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction!r}")
-        if self.dat_fusion not in ("carry", "reference"):
-            raise ValueError(f"dat_fusion must be 'carry' or 'reference', got {self.dat_fusion!r}")
-        if self.pat_fusion not in ("scores", "field"):
-            raise ValueError(f"pat_fusion must be 'scores' or 'field', got {self.pat_fusion!r}")
-        if self.select_on not in ("auto", "physical", "numeric"):
-            raise ValueError(f"select_on must be 'auto', 'physical' or 'numeric', got {self.select_on!r}")
-        if self.select not in ("best", "last"):
-            raise ValueError(f"select must be 'best' or 'last', got {self.select!r}")
+        for name, kind in (("dat_fusion", DatFusion), ("pat_fusion", PatFusion), ("select_on", SelectOn),
+                           ("select", Select)):
+            allowed = [repr(a) for a in typing.get_args(kind)]  # the values come from the Literal types
+            if getattr(self, name) not in typing.get_args(kind):
+                raise ValueError(f"{name} must be {', '.join(allowed[:-1])} or {allowed[-1]}, "
+                                 f"got {getattr(self, name)!r}")
         if not isinstance(self.dat_warmup_epochs, int) or self.dat_warmup_epochs < 0:
             raise ValueError(f"dat_warmup_epochs must be an int ≥ 0, got {self.dat_warmup_epochs!r}")
         resolve_device(self.device) if self.device != "auto" else None
@@ -413,7 +411,8 @@ class Trainer:
         x = task.encode(images)
         n = task.n_layers
         stats = {}
-        joint = cfg.joint or cfg.dat_fusion == "reference"
+        reference = cfg.method == "dat" and cfg.dat_fusion == "reference"
+        joint = cfg.joint or reference
         if cfg.method in ("ideal", "noise"):
             errors = task.sample_errors(self.error_model, generator) if cfg.method == "noise" else None
             if errors is not None and ctx.device.type != "cpu":
@@ -434,7 +433,6 @@ class Trainer:
             loss = F.cross_entropy(scores, labels)
         else:  # dat
             reading, taps = self._measure(x, n_local)
-            reference = cfg.dat_fusion == "reference"
             # the similarity step updates the SEPNs only: unless joint, the PNN's gradients of
             # it are not computed (they would be discarded), nor the SEPNs' in the task step
             with _frozen(() if joint else task.pnn_parameters()):
@@ -451,16 +449,14 @@ class Trainer:
             ctx.all_reduce_grads(self.sepns.parameters())
             self.sepn_opt.step()
             w = 0.0 if self.epoch < cfg.dat_warmup_epochs else 1.0
+            # carry fuses the output in the hook too; reference differentiates |u|² at it below
+            fuse = [*(range(n - 1) if cfg.internal_states else ()), *(() if reference else (n - 1,))]
+            with _frozen(self.sepns.parameters()):
+                out, _ = task.numeric(x, hook=self._sepn_hook(w, taps, fuse, carry=not reference))
             if reference:  # numerical values forward; activations and |u|² differentiated at the fused fields
-                with _frozen(self.sepns.parameters()):
-                    out, _ = task.numeric(x, hook=self._sepn_hook(w, taps, range(n - 1) if cfg.internal_states else (),
-                                                                  carry=False))
                 v = jacobian_at(task.intensity, out, fused_amplitude(out, reading.reshape(out.shape)))
                 scores = physical_forward(task.scores(v), task.scores(reading.reshape(v.shape)))
             else:
-                fuse = range(n) if cfg.internal_states else (n - 1,)
-                with _frozen(self.sepns.parameters()):
-                    out, _ = task.numeric(x, hook=self._sepn_hook(w, taps, fuse))
                 scores = task.scores(physical_forward(task.intensity(out), reading))
             loss = F.cross_entropy(scores, labels)
             stats["similarity"] = float(sim.detach())
