@@ -119,7 +119,8 @@ def run(cfg: DatMpnnConfig, out_dir: Path, *, resume: bool = False, runtime: Run
              f"({cfg.n_train} training images incl. {100 * cfg.val_fraction:.0f}% validation, {cfg.n_test} test), "
              f"{cfg.epochs} epochs of batch {cfg.batch_size}. Physical system: static errors {preset} "
              f"(error seed {cfg.error_seed}, {cfg.error_draws} draws; seed of this level's draw "
-             f"{physical_seed(cfg)}; {'wrap-around' if cfg.wrap_around else 'plain'} Clements layout). Published (Zheng et al. 2023, full scale, bs = ps = 0.06, MNIST): "
+             f"{physical_seed(cfg)}; {'wrap-around' if cfg.wrap_around else 'plain'} Clements layout). "
+             "Published (Zheng et al. 2023, full scale, bs = ps = 0.06, MNIST): "
              "direct 66.6%, PAT 84.6%, DAT w/o IS 90.3%, DAT w/ IS 93.0%.")
     thetas = torch.load(out_dir / "checkpoints" / f"{next(iter(results))}.best.pt", weights_only=True)
     from .. import figures
