@@ -52,22 +52,24 @@ def test_lin_mse_matches_a_hand_computation_and_its_closed_forms():
     regions = torch.from_numpy(_squares(n, 2, 4))
     labels = torch.tensor([2, 7, 4])
     out = rng.random((b, n, n))
-    inp = rng.random((b, n, n))
     ref = []
     for i in range(b):
         g = _squares(n, 2, 4)[labels[i]].astype(float)
-        s = out[i] * g.sum() / inp[i].sum()
+        s = out[i] * g.sum() / out[i].sum()
         ref.append(((s - g) ** 2).mean())
-    got = lin_mse(torch.from_numpy(out), torch.from_numpy(inp), regions, labels)
+    got = lin_mse(torch.from_numpy(out), regions, labels)
     assert got.dtype == torch.float64
     np.testing.assert_allclose(float(got), np.mean(ref), rtol=1e-12)
-    # every bit of the input power spread evenly over the true detector: zero loss
-    p_in = torch.from_numpy(inp).flatten(1).sum(1)
-    ideal = mse_targets(regions, labels).double() * (p_in / 4)[:, None, None]
-    assert float(lin_mse(ideal, torch.from_numpy(inp), regions, labels)) == pytest.approx(0, abs=1e-24)
-    # no light at all: the loss is the target's mean square, A / K
-    dark = torch.zeros(b, n, n, dtype=torch.float64)
-    assert float(lin_mse(dark, torch.from_numpy(inp), regions, labels)) == pytest.approx(4 / n**2, rel=1e-12)
+    # all the output power spread evenly over the true detector, at any brightness: zero loss
+    ideal = mse_targets(regions, labels).double() * torch.tensor([0.3, 2.0, 7.0])[:, None, None]
+    assert float(lin_mse(ideal, regions, labels)) == pytest.approx(0, abs=1e-24)
+    # a uniform plane: s = A/K everywhere, so E = (A/K)(1 − A/K) whatever its brightness
+    a_k = 4 / n**2
+    flat = torch.full((b, n, n), 5.0, dtype=torch.float64)
+    assert float(lin_mse(flat, regions, labels)) == pytest.approx(a_k * (1 - a_k), rel=1e-12)
+    # the loss cannot be lowered by throwing light away: scaling the plane changes nothing
+    scaled = lin_mse(torch.from_numpy(out) * 1e-3, regions, labels)
+    assert float(scaled) == pytest.approx(float(got), rel=1e-12)
 
 
 def test_detector_energies_of_a_uniform_plane_are_the_areas():
