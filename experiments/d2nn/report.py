@@ -62,6 +62,13 @@ def load_run(run_dir: Path) -> dict:
     return r
 
 
+def _lrs(loaded) -> str:
+    """The Adam learning rate of each run, e.g. ``ce 0.05, mse 0.2``."""
+    def lr(c, loss):
+        return c.get("mse_learning_rate", c["learning_rate"]) if loss == "mse" else c["learning_rate"]
+    return ", ".join(f"{r['loss']} {lr(r['config'], r['loss'])}" for r in loaded)
+
+
 def _n_fit(c: dict) -> int:
     return c["n_train"] - int(round(c["val_fraction"] * c["n_train"]))
 
@@ -148,13 +155,15 @@ def write_report(runs, out, options=None, *, command: str = "") -> Path:
               f"rows 3-4-3, {c0['region_spacing_px'] * c0['pitch_m'] * 1e3:.1f} mm apart; class = brightest detector |",
               f"| data | {c0['n_train']:,} training images, of which {c0['n_train'] - _n_fit(c0):,} held out for "
               f"validation; {c0['n_test']:,} test images |",
-              f"| training | Adam, learning rate {c0['learning_rate']} halved every {c0['lr_step_epochs']} epoch(s), "
+              f"| training | Adam, learning rate {_lrs(loaded)} halved every {c0['lr_step_epochs']} epoch(s), "
               f"batch {c0['batch_size']}, {c0['epochs']} epochs; phases start at 0 |",
               "| selection | the epoch with the best validation accuracy (never the test set) |", ""]
     lines += ["**Losses.** `mse` follows Lin et al.: the mean over the output-plane pixels of "
               "(s − g)², where g is 1 inside the true class's detector and 0 elsewhere, and s is the output "
-              "intensity scaled so that all input power spread evenly over one detector gives s = 1 there "
-              "(the paper does not state its scaling; this is onnsim's). `ce` is the softmax cross-entropy of "
+              "intensity scaled so that all the light reaching the output plane, spread evenly over one detector, "
+              "gives s = 1 there (the paper does not state its scaling; this is onnsim's, chosen because scaling "
+              "by the input power lets the loss fall by sending light out of the window and trained 15–20 points "
+              "worse in a short comparison: `experiments.d2nn.runner.lin_mse`). `ce` is the softmax cross-entropy of "
               "the detector scores T·E_c/Σ_j E_j with a learnt temperature T, the training of Mengu et al. "
               "Both classify by the largest detector energy ([references](../references.md#d2nn)).", ""]
     # results
