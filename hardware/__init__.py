@@ -22,7 +22,7 @@ except _NotInstalled:
     __version__ = "0.0.0+unknown"
 
 from .errors import DetectorNoise, DiffractiveErrorModel, DiffractiveErrors, MeshErrorModel, MeshNetworkErrors
-from .displacements import LayerDisplacements
+from .displacements import LayerDisplacements, displacement_errors
 from .export import HeightMap, amplitude_transmission, export_heights, height_to_phase, phase_to_height, quantize
 from .io import load_realization, load_spec, save_realization, save_spec
 from .materials import MATERIALS, Material, get_material
@@ -41,7 +41,7 @@ __all__ = [
     "PhysicalDevice", "DescribedDevice", "DriftingSystem", "RandomWalkPhaseDrift", "SinusoidalPhaseDrift",
     "LinearPhaseDrift", "LateralDrift", "PowerFluctuation", "DeviceServer", "RemoteDevice", "DeviceError",
     "DeviceUnavailable", "WireError",
-    "DetectorNoise", "DiffractiveErrors", "DiffractiveErrorModel", "LayerDisplacements", "MeshNetworkErrors", "MeshErrorModel",
+    "DetectorNoise", "DiffractiveErrors", "DiffractiveErrorModel", "LayerDisplacements", "displacement_errors", "MeshNetworkErrors", "MeshErrorModel",
     "PRESETS", "error_model", "diffractive_error_model", "mesh_error_model",
     "SLMSpec", "PrintedLayerSpec", "MZISpec", "DetectorSpec",
     "save_realization", "load_realization", "save_spec", "load_spec",

@@ -13,7 +13,9 @@ error-free realization reproduces the ideal model bit for bit):
 5. in-plane rotation (bilinear resampling of t) and lateral shift (Fourier shift of t,
    periodic: an integer-pixel shift is ``torch.roll``);
 6. the free space after layer l propagates over its distance + ``gap_error[l]``.
-The input field is shifted by ``input_shift`` first.
+The input field is shifted by ``input_shift`` first, and the last free space in front of the
+first phase layer propagates over its distance + ``input_gap`` (a model without free space in
+front of its first layer has its input plane on that layer, which moves with it: no change).
 
 Host synchronisation: a realization is frozen, so :class:`DiffractivePhysics` reads every
 scalar it needs (gains, offsets, shifts, rotations, whether the response is ideal, whether
@@ -138,6 +140,15 @@ def physical_transmittance(mask: PhaseMask, errors: DiffractiveErrors, layer: in
     return t
 
 
+def _moved(layer: FreeSpace, gap: float) -> FreeSpace:
+    """``layer`` with its distance changed by ``gap`` metres (same settings otherwise)."""
+    return FreeSpace(layer.grid, layer.wavelength, layer.distance + gap, method=layer.method,
+                     pad_factor=layer.pad_factor, band_limit=layer.band_limit, taper=layer.taper,
+                     check_sampling=layer.check_sampling, sampling_tol=layer.sampling_tol,
+                     dtype=layer.transfer.dtype, fft_backend=layer.fft_backend,
+                     backend=getattr(layer, "backend", "auto"), validate=getattr(layer, "validate", None))
+
+
 class DiffractivePhysics:
     """Evaluates an :class:`OpticalSystem` of PhaseMask/FreeSpace layers under fixed errors.
 
@@ -160,6 +171,10 @@ class DiffractivePhysics:
         self._versions = self._tensor_versions()
         self._luts: dict = {}  # (device, dtype) -> (L, K) LUTs there: one copy, not one per call
         self._free = {}
+        first_mask = next((i for i, layer in enumerate(model.layers) if isinstance(layer, PhaseMask)), len(model))
+        before = [i for i in range(first_mask) if isinstance(model.layers[i], FreeSpace)]
+        if errors.input_gap and before:  # the gap in front of the first layer (none: the input sits on it)
+            self._free[before[-1]] = _moved(model.layers[before[-1]], errors.input_gap)
         mask_seen, used = -1, set()
         for i, layer in enumerate(model.layers):
             if isinstance(layer, PhaseMask):
@@ -168,13 +183,7 @@ class DiffractivePhysics:
                 used.add(mask_seen)  # gap_error[l]: the first free space after mask l
                 gap = self.constants.gap[mask_seen]
                 if gap:
-                    self._free[i] = FreeSpace(layer.grid, layer.wavelength, layer.distance + gap,
-                                              method=layer.method, pad_factor=layer.pad_factor,
-                                              band_limit=layer.band_limit, taper=layer.taper,
-                                              check_sampling=layer.check_sampling,
-                                              sampling_tol=layer.sampling_tol, dtype=layer.transfer.dtype,
-                                              fft_backend=layer.fft_backend, backend=getattr(layer, "backend", "auto"),
-                                              validate=getattr(layer, "validate", None))
+                    self._free[i] = _moved(layer, gap)
 
     def _tensor_versions(self) -> tuple:
         return tuple(getattr(self.errors, name)._version for name in self._ERROR_TENSORS)

@@ -2,8 +2,9 @@
 al., Nanophotonics 9, 4207 (2020)): each layer is shifted laterally by ``(dy, dx)``, each
 U(−shift_max, shift_max), and axially by ``δ_l`` ~ U(−axial_max, axial_max), independently.
 
-A layer displaced axially by δ_l moves both planes it borders: the gap after it changes by
-``δ_{l+1} − δ_l`` (the last plane is fixed, δ_L = 0).
+A layer displaced axially by δ_l changes both gaps it borders, while the input and output
+planes stay put: the gap in front of layer 0 changes by ``δ_0`` and the gap after layer l by
+``δ_{l+1} − δ_l`` (δ_L = 0 for the output plane).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import torch
 
 from .errors import DiffractiveErrorModel, DiffractiveErrors
 
-__all__ = ["LayerDisplacements"]
+__all__ = ["LayerDisplacements", "displacement_errors"]
 
 
 @dataclass(frozen=True)
@@ -23,8 +24,9 @@ class LayerDisplacements:
 
     ``sample(n_layers, generator=g)`` returns a :class:`DiffractiveErrors` (the ``error_model``
     of the ``noise`` training method for an ``OpticalSystem``): ``layer_shift`` from
-    ``DiffractiveErrorModel(shift_max=...)`` and ``gap_error[l] = δ_{l+1} − δ_l`` (δ_L = 0).
-    :meth:`displacements` gives the raw ``(shifts (L, 2), δ (L,))`` in metres.
+    ``DiffractiveErrorModel(shift_max=...)``, ``input_gap = δ_0`` and ``gap_error[l] =
+    δ_{l+1} − δ_l`` (δ_L = 0). :meth:`displacements` gives the raw ``(shifts (L, 2), δ (L,))``
+    in metres and :func:`displacement_errors` turns them into the realization.
     """
 
     shift_max: float
@@ -39,9 +41,20 @@ class LayerDisplacements:
         return e.layer_shift, delta
 
     def sample(self, n_layers: int, *, generator: torch.Generator) -> DiffractiveErrors:
-        shifts, delta = self.displacements(n_layers, generator=generator)
-        gap = torch.cat([delta[1:], delta.new_zeros(1)]) - delta
-        return DiffractiveErrors(
-            shifts, torch.zeros(n_layers, dtype=torch.float64), gap, torch.ones(n_layers, dtype=torch.float64),
-            torch.zeros(n_layers, dtype=torch.float64), torch.zeros(n_layers, 16, dtype=torch.float64),
-            torch.zeros(2, dtype=torch.float64))
+        return displacement_errors(*self.displacements(n_layers, generator=generator))
+
+
+def displacement_errors(shifts, delta) -> DiffractiveErrors:
+    """The realization of given layer displacements: lateral ``shifts`` ``(L, 2)`` ``(dy, dx)``
+    and axial ``delta`` ``(L,)`` (+z downstream), metres; input and output planes fixed
+    (module docstring). Everything else is error-free."""
+    shifts = torch.as_tensor(shifts, dtype=torch.float64).reshape(-1, 2)
+    delta = torch.as_tensor(delta, dtype=torch.float64).reshape(-1)
+    n = delta.shape[0]
+    if shifts.shape[0] != n:
+        raise ValueError(f"{shifts.shape[0]} lateral shifts for {n} axial displacements: give one of each per layer")
+    gap = torch.cat([delta[1:], delta.new_zeros(1)]) - delta
+    z = torch.zeros(n, dtype=torch.float64)
+    return DiffractiveErrors(shifts, z, gap, torch.ones(n, dtype=torch.float64), z.clone(),
+                             torch.zeros(n, 16, dtype=torch.float64), torch.zeros(2, dtype=torch.float64),
+                             input_gap=float(delta[0]) if n else 0.0)

@@ -20,7 +20,9 @@ Diffractive networks (docs/design.md#errors-and-physical-systems), per phase lay
   (2012));
 * fill factor ``fill_factor``: the pixel-averaged transmittance
   ``ff·exp(iφ) + (1 − ff)`` (dead space between pixels transmits unmodulated light);
-* input-plane shift ``input_shift = (dy, dx)`` m.
+* input-plane shift ``input_shift = (dy, dx)`` m;
+* ``input_gap`` m added to the free-space distance in front of the first layer (the layer
+  moved axially while the input plane stays put; :class:`hardware.LayerDisplacements`).
 
 Lateral shifts and gap errors are Gaussian (``shift_std``, ``gap_std``) and/or uniform
 (``shift_max``, ``gap_max``: half-widths of U(−Δ, Δ), the misalignment "vaccination" of
@@ -131,6 +133,7 @@ class DiffractiveErrors:
     crosstalk_px: float = 0.0
     fill_factor: float = 1.0
     detector: DetectorNoise = field(default_factory=DetectorNoise)
+    input_gap: float = 0.0
 
     _TENSORS = ("layer_shift", "layer_rotation", "gap_error", "phase_gain", "phase_offset", "phase_lut",
                 "input_shift")
@@ -160,6 +163,10 @@ class DiffractiveErrors:
         object.__setattr__(self, "fill_factor", float(ff))
         if not isinstance(self.detector, DetectorNoise):
             raise TypeError(f"detector must be a DetectorNoise, got {type(self.detector).__name__}")
+        ig = self.input_gap
+        if isinstance(ig, bool) or not isinstance(ig, (int, float)) or not math.isfinite(ig):
+            raise ValueError(f"input_gap must be a finite number of metres, got {ig!r}")
+        object.__setattr__(self, "input_gap", float(ig))
 
     @property
     def n_layers(self) -> int:

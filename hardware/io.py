@@ -95,6 +95,8 @@ def save_realization(path_or_group, errors, *, name: str = "errors", overwrite: 
             g.attrs["crosstalk_px"] = errors.crosstalk_px
             g.attrs["crosstalk_px_units"] = "pixels"
             g.attrs["fill_factor"] = errors.fill_factor
+            g.attrs["input_gap"] = errors.input_gap
+            g.attrs["input_gap_units"] = "m"
         elif isinstance(errors, MeshNetworkErrors):
             g.attrs["schema"] = MESH_SCHEMA
             g.attrs["n_meshes"] = len(errors.meshes)
@@ -121,7 +123,7 @@ def load_realization(path_or_group, *, name: str = "errors"):
                 return DiffractiveErrors(
                     *(_get(g, n) for n in DiffractiveErrors._TENSORS), phase_bits=int(g.attrs["phase_bits"]),
                     crosstalk_px=float(g.attrs["crosstalk_px"]), fill_factor=float(g.attrs["fill_factor"]),
-                    detector=_get_detector(g))
+                    detector=_get_detector(g), input_gap=float(g.attrs.get("input_gap", 0.0)))
             if schema == MESH_SCHEMA:
                 meshes = []
                 for i in range(int(g.attrs["n_meshes"])):

@@ -12,7 +12,9 @@ taken over a region ``R`` of the output and ``h`` the object's grey value (ampli
 
 Per-layer misalignment (lateral shifts and axial displacements, "vaccination", Mengu et al.,
 Nanophotonics 9, 4207 (2020)) comes from :class:`hardware.LayerDisplacements` through the
-``noise`` training method: :meth:`ImagingTask.sample_errors` draws ``(shifts, δ)``.
+``noise`` training method: :meth:`ImagingTask.sample_errors` draws a
+:class:`hardware.DiffractiveErrors` realization that :class:`hardware.diffractive.DiffractivePhysics`
+applies to the network, as for any other diffractive :class:`optics.OpticalSystem`.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from typing import Callable
 import torch
 from torch import nn
 
-from optics import Grid
-from optics.functional import apply_transfer_function, asm_transfer_function, shift
+from hardware.diffractive import DiffractivePhysics
+from optics import DiffuserSet, Field, FreeSpace, Grid, OpticalSystem, PhaseMask
 
 from .losses import pcc
 
@@ -37,8 +39,14 @@ __all__ = ["DiffuserImager", "imaging_objective", "region_pcc", "masked_pcc", "r
 PCC_REGIONS = ("support", "square", "canvas")
 
 
-class DiffuserImager(nn.Module):
-    """Object -> diffuser -> L phase layers -> output intensity.
+class DiffuserImager(OpticalSystem):
+    """Object -> diffuser -> L phase layers -> output: an :class:`optics.OpticalSystem` of
+
+    ``FreeSpace(object_to_diffuser)``, ``DiffuserSet``, then ``FreeSpace(d_l)``, ``PhaseMask``
+    for each layer l, and ``FreeSpace(d_L)`` to the output plane; band-limited angular
+    spectrum with ``pad_factor`` zero padding in every gap. Misalignment is a
+    :class:`hardware.DiffractiveErrors` realization applied by :class:`hardware.diffractive.DiffractivePhysics`
+    (e.g. :class:`hardware.LayerDisplacements`: the diffuser and output planes stay put).
 
     Args:
         grid: sampling of every plane (``(ny, nx)``, pitch in m).
@@ -48,68 +56,70 @@ class DiffuserImager(nn.Module):
         distances: L + 1 distances (m): diffuser -> layer 1, layer l -> l + 1, layer L -> output.
         pad_factor: zero padding of the angular-spectrum propagation.
 
-    ``forward(objects, diffusers=None, *, shifts=None, gaps=None)``:
+    The gaps skip the per-call finite-value and band-loss checks of :class:`optics.FreeSpace`
+    (its inputs are encoded objects; the checks cost ≈5 % of a training step).
 
-    * ``objects``: real amplitudes ``(B, ny, nx)`` (or complex fields) in the object plane;
-    * ``diffusers``: complex transmittances ``(n, ny, nx)`` or ``(ny, nx)``; None = no diffuser;
-    * ``shifts``: ``(L, 2)`` lateral displacement ``(dy, dx)`` of each layer in metres;
-    * ``gaps``: ``(L,)`` axial displacement ``δ_l`` of each layer in metres, +z downstream:
-      the distance in front of layer ``l`` becomes ``d + δ_l − δ_{l−1}`` (diffuser and output
-      plane fixed, ``δ_{−1} = δ_L = 0``).
-
-    Returns the output intensity ``(B, n, ny, nx)`` (``n = 1`` without a diffuser), in units of
-    the input intensity.
+    :meth:`image` ``(objects, diffusers=None, *, errors=None)``: ``objects`` real amplitudes
+    ``(B, ny, nx)`` (or complex fields) in the object plane; ``diffusers`` complex
+    transmittances ``(n, ny, nx)`` or ``(ny, nx)``, None = no diffuser; returns the output
+    intensity ``(B, n, ny, nx)`` (``n = 1`` without a diffuser) in units of the input
+    intensity. :attr:`phase` is the ``(L, ny, nx)`` stack of the layers' phases (rad).
     """
 
     def __init__(self, grid: Grid, wavelength: float, layers: int, *, object_to_diffuser: float, distances,
                  pad_factor: float = 2.0):
-        super().__init__()
         distances = tuple(float(d) for d in distances)
         if layers < 1 or len(distances) != layers + 1:
             raise ValueError(f"{layers} layers need {layers + 1} distances, got {len(distances)}")
-        self.grid, self.wavelength, self.layers, self.pad_factor = grid, float(wavelength), int(layers), pad_factor
-        self.phase = nn.Parameter(torch.zeros(layers, *grid.shape))
-        self.distances = distances  # in front of layer 0..L-1, then to the output (m)
-        self.register_buffer("h_object", self._tf(object_to_diffuser), persistent=False)
-        for i, z in enumerate(distances):
-            self.register_buffer(f"h_{i}", self._tf(z), persistent=False)
 
-    def _tf(self, z: float) -> torch.Tensor:
-        return asm_transfer_function(self.grid, self.wavelength, z, pad_factor=self.pad_factor)
+        def gap(z):
+            return FreeSpace(grid, wavelength, z, pad_factor=pad_factor, check_sampling=False, validate=False)
 
-    def propagate(self, u: torch.Tensor, z: float) -> torch.Tensor:
-        return apply_transfer_function(u, self._tf(z).to(u.device))
+        parts = [gap(object_to_diffuser), DiffuserSet(grid)]
+        for d in distances[:-1]:
+            parts += [gap(d), PhaseMask(grid)]
+        super().__init__(*parts, gap(distances[-1]))
+        self.grid, self.wavelength, self.pad_factor, self.distances = grid, float(wavelength), pad_factor, distances
+        self.n_masks = int(layers)
+
+    @property
+    def masks(self) -> list:
+        return [layer for layer in self.layers if isinstance(layer, PhaseMask)]
+
+    @property
+    def diffuser(self) -> DiffuserSet:
+        return self.layers[1]
+
+    @property
+    def phase(self) -> torch.Tensor:
+        """The layers' phases stacked, ``(L, ny, nx)`` rad (differentiable; a new tensor)."""
+        return torch.stack([m.phase for m in self.masks])
+
+    @torch.no_grad()
+    def load_phases(self, phase: torch.Tensor) -> "DiffuserImager":
+        """Set the layers' phases from an ``(L, ny, nx)`` stack; returns self."""
+        if tuple(phase.shape) != (self.n_masks, *self.grid.shape):
+            raise ValueError(f"expected phases of shape {(self.n_masks, *self.grid.shape)}, got {tuple(phase.shape)}")
+        for m, p in zip(self.masks, phase):
+            m.phase.copy_(p)
+        return self
 
     def to_diffuser(self, objects: torch.Tensor) -> torch.Tensor:
         """Field arriving at the diffuser plane ``(B, ny, nx)`` (no parameters involved)."""
         u = objects if objects.is_complex() else objects.to(torch.complex64)
-        return apply_transfer_function(u, self.h_object)
+        return self.layers[0](Field(u.to(self.masks[0].phase.device), self.grid, self.wavelength)).data
 
-    def transmittances(self, shifts=None) -> torch.Tensor:
-        t = torch.polar(torch.ones_like(self.phase), self.phase)
-        if shifts is not None:
-            shifts = torch.as_tensor(shifts, dtype=torch.float32, device=t.device)
-            t = shift(t, shifts[:, 0], shifts[:, 1], grid=self.grid)
-        return t
+    def from_diffuser(self, u: torch.Tensor, diffusers=None, *, errors=None) -> torch.Tensor:
+        """Output intensity ``(B, n, ny, nx)`` from the field ``u`` at the diffuser plane,
+        under the misalignment ``errors`` (a :class:`hardware.DiffractiveErrors`) if given."""
+        rest = OpticalSystem(*list(self.layers)[1:])
+        field = Field(u, self.grid, self.wavelength)
+        with self.diffuser.holding(diffusers):
+            out = rest(field) if errors is None else DiffractivePhysics(rest, errors).forward(field)[0]
+        return out.data.real.square() + out.data.imag.square()
 
-    def from_diffuser(self, u: torch.Tensor, diffusers=None, *, shifts=None, gaps=None) -> torch.Tensor:
-        """Output intensity ``(B, n, ny, nx)`` from the field ``u`` at the diffuser plane."""
-        u = u[:, None] if diffusers is None else u[:, None] * (diffusers if diffusers.dim() == 3 else diffusers[None])
-        t = self.transmittances(shifts)
-        delta = None
-        if gaps is not None:
-            delta = torch.as_tensor(gaps, dtype=torch.float64).reshape(-1).tolist() + [0.0]
-        for i in range(len(self.distances)):
-            if delta is None:
-                u = apply_transfer_function(u, getattr(self, f"h_{i}"))
-            else:
-                u = self.propagate(u, self.distances[i] + delta[i] - (delta[i - 1] if i > 0 else 0.0))
-            if i < self.layers:
-                u = u * t[i]
-        return u.real.square() + u.imag.square()
-
-    def forward(self, objects, diffusers=None, *, shifts=None, gaps=None) -> torch.Tensor:
-        return self.from_diffuser(self.to_diffuser(objects), diffusers, shifts=shifts, gaps=gaps)
+    def image(self, objects, diffusers=None, *, errors=None) -> torch.Tensor:
+        return self.from_diffuser(self.to_diffuser(objects), diffusers, errors=errors)
 
 
 def region_pcc(out: torch.Tensor, objects: torch.Tensor, region: tuple[slice, slice]) -> torch.Tensor:
@@ -181,29 +191,32 @@ class ImagingTask(nn.Module):
         self.register_buffer("diffusers", torch.zeros(0, dtype=torch.complex64), persistent=False)
         self.region, self.alpha, self.beta = region, alpha, beta
 
-    n_layers = property(lambda self: self.model.layers)
+    n_layers = property(lambda self: self.model.n_masks)
     device_model = property(lambda self: self.model)
 
     def pnn_parameters(self):
         return list(self.model.parameters())
 
+    def _device(self):
+        return self.model.masks[0].phase.device
+
     def start_epoch(self, epoch: int) -> None:
-        self.diffusers = self._epoch_diffusers(epoch).to(self.model.phase.device)
+        self.diffusers = self._epoch_diffusers(epoch).to(self._device())
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
-        return self._encode(images).to(self.model.phase.device)
+        return self._encode(images).to(self._device())
 
     def sample_errors(self, error_model, generator):
-        """``(shifts (L, 2), δ (L,))`` in metres from a :class:`hardware.LayerDisplacements`."""
-        return error_model.displacements(self.model.layers, generator=generator)
+        """A :class:`hardware.DiffractiveErrors` of the L layers, e.g. from a
+        :class:`hardware.LayerDisplacements` (metres)."""
+        return error_model.sample(self.model.n_masks, generator=generator)
 
     def numeric(self, x, *, hook=None, errors=None):
         if hook is not None:
             raise ValueError("the imaging task has no hooks (methods ideal and noise only)")
-        shifts, gaps = errors if errors is not None else (None, None)
         with torch.no_grad():  # object -> diffuser holds no parameters
             u = self.model.to_diffuser(x)
-        return self.model.from_diffuser(u, self.diffusers, shifts=shifts, gaps=gaps), []
+        return self.model.from_diffuser(u, self.diffusers, errors=errors), []
 
     def objective(self, out, x, y):
         return imaging_objective(out, x, self.region, alpha=self.alpha, beta=self.beta)

@@ -231,22 +231,23 @@ def imaging_objective(out: torch.Tensor, objects: torch.Tensor, cfg: ImagingConf
 
 
 @torch.no_grad()
-def evaluate_pcc_regions(model: DiffuserImager, objects: torch.Tensor, diffusers=None, *, shifts=None, gaps=None,
+def evaluate_pcc_regions(model: DiffuserImager, objects: torch.Tensor, diffusers=None, *, errors=None,
                          batch: int | None = None) -> dict:
     """PCC of every object × diffuser pair in each region of
     :data:`training.imaging.PCC_REGIONS`: ``{region: (N, n)}`` (see :func:`evaluate_pcc`)."""
     batch = batch or model.cfg.eval_batch
-    dev = model.phase.device
+    dev = model.masks[0].phase.device
     diffusers = None if diffusers is None else diffusers.to(dev)
     out = {r: [] for r in imaging.PCC_REGIONS}
     for i in range(0, len(objects), batch):
         x = objects[i:i + batch].to(dev)
-        for r, v in imaging.region_pccs(model(x, diffusers, shifts=shifts, gaps=gaps), x, object_region(model.cfg)).items():
+        for r, v in imaging.region_pccs(model.image(x, diffusers, errors=errors), x,
+                                                    object_region(model.cfg)).items():
             out[r].append(v.cpu())
     return {r: torch.cat(v) for r, v in out.items()}
 
 
-def evaluate_pcc(model: DiffuserImager, objects: torch.Tensor, diffusers=None, *, shifts=None, gaps=None,
+def evaluate_pcc(model: DiffuserImager, objects: torch.Tensor, diffusers=None, *, errors=None,
                  batch: int | None = None, per_pair: bool = False, region: str = "square"):
     """Mean PCC over all object × diffuser pairs in ``region`` (default the central object
     square, the loss's region; ``"support"``, ``"canvas"``, or ``"all"`` for a dict of the three).
@@ -254,12 +255,13 @@ def evaluate_pcc(model: DiffuserImager, objects: torch.Tensor, diffusers=None, *
     Args:
         objects: encoded amplitudes ``(N, ny, nx)`` (see :func:`encode_objects`).
         diffusers: ``(n, ny, nx)`` complex, or None (no diffuser).
-        shifts, gaps: per-layer misalignment (see :class:`DiffuserImager`).
+        errors: a misalignment realization (:class:`hardware.DiffractiveErrors`, e.g.
+            :func:`hardware.displacement_errors` of per-layer shifts and axial displacements).
         per_pair: return the ``(N, n)`` tensor(s) instead of the mean(s).
     """
     if region != "all" and region not in imaging.PCC_REGIONS:
         raise ValueError(f"region must be one of {', '.join(imaging.PCC_REGIONS)} or 'all', got {region!r}")
-    r = evaluate_pcc_regions(model, objects, diffusers, shifts=shifts, gaps=gaps, batch=batch)
+    r = evaluate_pcc_regions(model, objects, diffusers, errors=errors, batch=batch)
     r = {k: (v if per_pair else float(v.double().mean())) for k, v in r.items()}
     return r if region == "all" else r[region]
 
@@ -335,7 +337,7 @@ def evaluate_all(cfg: ImagingConfig, model: DiffuserImager, known: torch.Tensor)
             s[f"pcc_{name}" + ("" if reg == "square" else f"_{reg}")] = float(v.double().mean())
             if reg != "square":
                 r[f"pcc_{name}_{reg}_pairs"] = v
-    dev = model.phase.device
+    dev = model.masks[0].phase.device
     for reg in ("", "_support", "_canvas"):
         s[f"pcc_gap_known_minus_new{reg}"] = s[f"pcc_known{reg}"] - s[f"pcc_new{reg}"]
     for base, fn in (("free_space", ev.free_space_output), ("lens", ev.lens_output)):
@@ -344,9 +346,8 @@ def evaluate_all(cfg: ImagingConfig, model: DiffuserImager, known: torch.Tensor)
                 s[f"pcc_{base}_{name}" + ("" if reg == "square" else f"_{reg}")] = v
     periods = ev.parse_periods(cfg)
     gratings = ev.grating_objects(cfg, periods)
-    dev = model.phase.device
     with torch.no_grad():
-        g_out = torch.cat([model(gratings[i:i + 1].to(dev), new.to(dev)).cpu() for i in range(len(periods))])
+        g_out = torch.cat([model.image(gratings[i:i + 1].to(dev), new.to(dev)).cpu() for i in range(len(periods))])
     fits = ev.grating_periods(cfg, g_out, periods)
     g_all = imaging.region_pccs(g_out, gratings, object_region(cfg))
     g_pcc = g_all["square"]

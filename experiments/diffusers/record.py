@@ -22,10 +22,10 @@ def run_figures(cfg, out_dir: Path, model, known, ev_res, history) -> list[tuple
     fig_dir.mkdir(exist_ok=True)
     obj = ev_res["objects"][:4]
     new = ev_res["new"]
-    dev = model.phase.device
+    dev = model.masks[0].phase.device
 
     def out(d):
-        return model(obj.to(dev), None if d is None else d.to(dev))[:, 0].cpu()
+        return model.image(obj.to(dev), None if d is None else d.to(dev))[:, 0].cpu()
 
     rows = {"known diffuser 1": out(known[:1]), "known diffuser 2": out(known[1:2] if len(known) > 1 else known[:1]),
             "new diffuser 1": out(new[:1]), "new diffuser 2": out(new[1:2] if len(new) > 1 else new[:1]),

@@ -77,12 +77,11 @@ def _grating_dips(run: Path, cfg: dict) -> list[float]:
     c = ImagingConfig(**{**cfg, "device": "cpu"})
     state = torch.load(Path(run) / "model.pt", map_location="cpu", weights_only=True)
     model = build_imaging_network(c)
-    with torch.no_grad():
-        model.phase.copy_(state["phase"])
+    model.load_phases(state["phase"])
     periods = ev.parse_periods(c)
     gratings, new = ev.grating_objects(c, periods), new_diffusers(c, c.n_new_diffusers)
     with torch.no_grad():
-        out = torch.cat([model(gratings[i:i + 1], new) for i in range(len(periods))])
+        out = torch.cat([model.image(gratings[i:i + 1], new) for i in range(len(periods))])
     fits = ev.grating_periods(c, out, periods)
     return [sum(math.isfinite(f["dip"]) and f["dip"] < 0.9 for f in row) / len(row) for row in fits]
 

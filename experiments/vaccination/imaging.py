@@ -50,9 +50,9 @@ def run_imaging(cfg: VaccinationConfig, out_dir: Path, *, resume: bool, runtime:
             t1 = time.perf_counter()
             vals, by_region = [], {"support": [], "canvas": []}
             for d in range(level["draws"]):
-                shifts, delta = imaging_vaccine(cfg, icfg.pitch_m, level["factor"]).displacements(
+                errors = imaging_vaccine(cfg, icfg.pitch_m, level["factor"]).sample(
                     icfg.layers, generator=_draw_generator(cfg, li, d))
-                pccs = di.evaluate_pcc(model, objects, diffusers, shifts=shifts, gaps=delta, region="all")
+                pccs = di.evaluate_pcc(model, objects, diffusers, errors=errors, region="all")
                 vals.append(pccs["square"])
                 for reg in by_region:
                     by_region[reg].append(pccs[reg])

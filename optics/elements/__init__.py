@@ -6,7 +6,7 @@ from .propagation import FreeSpace
 from .system import OpticalSystem
 
 __all__: list[str] = ["FreeSpace", "PhaseMask", "AmplitudeMask", "Lens", "Aperture", "OpticalSystem"]
-from .diffusers import Diffuser  # noqa: E402
+from .diffusers import Diffuser, DiffuserSet  # noqa: E402
 from .detectors import RegionDetector  # noqa: E402
 
-__all__ += ["Diffuser", "RegionDetector"]
+__all__ += ["Diffuser", "DiffuserSet", "RegionDetector"]

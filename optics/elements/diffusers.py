@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 import torch
 from torch import nn
@@ -12,7 +13,7 @@ from ..field import Field
 from ..functional.diffuser import random_diffuser
 from ..grid import Grid
 
-__all__ = ["Diffuser"]
+__all__ = ["Diffuser", "DiffuserSet"]
 
 
 def _check_field_matches(field, grid: Grid, wavelength: float | None, owner: str) -> None:
@@ -85,3 +86,69 @@ class Diffuser(nn.Module):
     def extra_repr(self) -> str:
         return (f"grid={self.grid!r}, wavelength={self.wavelength:.6g} m, "
                 f"sigma={self.sigma:.6g} m, delta_n={self.delta_n}")
+
+
+class DiffuserSet(nn.Module):
+    """A set of ``n`` thin diffusers, every input field seen through each of them:
+    ``u_out[..., k, :, :] = t_k · u_in``.
+
+    The set is what an imaging network is trained and tested through (Luo et al., eLight 2, 4
+    (2022): every object of a batch through all the diffusers of the epoch). It holds no
+    parameters: the transmittances are a non-persistent buffer, replaced with :meth:`set`
+    (e.g. draws of :func:`optics.functional.random_diffuser`) or for a block of code with
+    :meth:`holding`. Empty (the default, or ``set(None)``): no diffuser, ``n = 1`` and
+    ``t = 1``.
+
+    Args:
+        grid: sampling of the diffuser plane.
+
+    Shape:
+        forward: Field ``(*batch, ny, nx)`` -> Field ``(*batch, n, ny, nx)``;
+        transmittances ``(n, ny, nx)`` or ``(ny, nx)`` (one diffuser), complex.
+    """
+
+    transmittance: torch.Tensor
+
+    def __init__(self, grid: Grid):
+        super().__init__()
+        if not isinstance(grid, Grid):
+            raise TypeError(f"DiffuserSet: grid must be an optics.Grid, got {type(grid).__name__}")
+        self.grid = grid
+        self.register_buffer("transmittance", torch.zeros(0, *grid.shape, dtype=torch.complex64), persistent=False)
+
+    @property
+    def n(self) -> int:
+        """Number of diffusers (1 when empty: the bare field)."""
+        return max(1, self.transmittance.shape[0])
+
+    def set(self, transmittances: torch.Tensor | None) -> "DiffuserSet":
+        """Hold ``transmittances`` ``(n, ny, nx)`` (or one ``(ny, nx)``), or none; returns self."""
+        if transmittances is None:
+            t = self.transmittance.new_zeros(0, *self.grid.shape)
+        else:
+            t = transmittances if transmittances.dim() == 3 else transmittances[None]
+            if not t.is_complex() or tuple(t.shape[-2:]) != self.grid.shape or t.shape[0] < 1:
+                raise ValueError(f"DiffuserSet: transmittances must be complex (n, {self.grid.ny}, {self.grid.nx}), "
+                                 f"got {tuple(transmittances.shape)} {transmittances.dtype}")
+        self.transmittance = t
+        return self
+
+    @contextmanager
+    def holding(self, transmittances: torch.Tensor | None):
+        """``with s.holding(t): ...`` — the set holds ``t`` inside the block, its own after."""
+        kept = self.transmittance
+        self.set(transmittances)
+        try:
+            yield self
+        finally:
+            self.transmittance = kept
+
+    def forward(self, field: Field) -> Field:
+        _check_field_matches(field, self.grid, None, "DiffuserSet")
+        u = field.data.unsqueeze(-3)
+        if self.transmittance.shape[0]:
+            u = u * self.transmittance.to(device=u.device, dtype=u.dtype)
+        return field.replace(data=u)
+
+    def extra_repr(self) -> str:
+        return f"grid={self.grid!r}, n={self.transmittance.shape[0]}"

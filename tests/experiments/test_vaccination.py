@@ -53,6 +53,7 @@ def test_layer_displacements_move_both_neighbouring_gaps():
     want = torch.tensor([delta[1] - delta[0], delta[2] - delta[1], delta[3] - delta[2], -delta[3]])
     assert torch.allclose(e.gap_error, want.double())
     assert float(delta.abs().max()) <= 1e-3 and float(shifts.abs().max()) <= 3e-4
+    assert e.input_gap == float(delta[0])  # the gap in front of layer 0 (the input plane does not move)
     assert e.response_ideal and not e.layer_rotation.any() and not e.input_shift.any()
 
 

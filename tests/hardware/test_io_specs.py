@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from hardware import (DetectorNoise, DiffractiveErrorModel, MeshErrorModel, MZISpec, PhysicalSystem, PrintedLayerSpec,
-                      SLMSpec, DetectorSpec, load_realization, load_spec, save_realization, save_spec)
+                      SLMSpec, DetectorSpec, displacement_errors, load_realization, load_spec, save_realization, save_spec)
 from photonics import ClementsMesh
 
 from _models import diffractive_model, input_field
@@ -23,6 +23,13 @@ def test_diffractive_realization_round_trip_bit_exact(tmp_path):
     assert (back.phase_bits, back.crosstalk_px, back.fill_factor, back.detector) == (5, 0.4, 0.9, e.detector)
     with h5py.File(tmp_path / "e.h5") as f:
         assert f["errors/layer_shift"].attrs["units"] == "m"
+    # the axial move of the first layer; files written before it existed read as 0
+    moved = displacement_errors(torch.zeros(2, 2), torch.tensor([3e-4, -1e-4], dtype=torch.float64))
+    save_realization(tmp_path / "m.h5", moved)
+    assert load_realization(tmp_path / "m.h5").input_gap == 3e-4
+    with h5py.File(tmp_path / "m.h5", "r+") as f:
+        del f["errors"].attrs["input_gap"]
+    assert load_realization(tmp_path / "m.h5").input_gap == 0.0
 
 
 def test_mesh_realization_round_trip_and_device_equivalence(tmp_path):

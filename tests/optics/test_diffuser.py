@@ -174,3 +174,28 @@ def test_diffuser_errors():
         correlation_length(t, Grid((16, 16), 0.3e-3), fit_range=(0.9, 0.2))
     with pytest.raises(ValueError, match="does not match grid"):
         correlation_length(t, GRID)
+
+
+def test_diffuser_set_sends_every_field_through_every_diffuser():
+    from optics import DiffuserSet, Field
+
+    grid = Grid(8, 1e-3)
+    g = torch.Generator().manual_seed(0)
+    t = torch.polar(torch.ones(3, 8, 8), 2 * math.pi * torch.rand(3, 8, 8, generator=g))
+    u = torch.rand(2, 8, 8, generator=g).to(torch.complex64)
+    s = DiffuserSet(grid)
+    assert s.n == 1 and torch.equal(s(Field(u, grid, 1e-3)).data, u[:, None])  # empty: the bare field
+    out = s.set(t)(Field(u, grid, 1e-3)).data
+    assert out.shape == (2, 3, 8, 8) and s.n == 3
+    for b in range(2):
+        for k in range(3):
+            assert torch.equal(out[b, k], u[b] * t[k])
+    other = t[:1].conj()
+    with s.holding(other):
+        assert torch.equal(s(Field(u, grid, 1e-3)).data, u[:, None] * other)
+    assert torch.equal(s.transmittance, t)  # restored after the block
+    assert not list(s.parameters()) and not s.state_dict()  # nothing learnable, nothing saved
+    with pytest.raises(ValueError, match=r"complex \(n, 8, 8\)"):
+        s.set(torch.ones(3, 8, 8))
+    with pytest.raises(ValueError, match=r"complex \(n, 8, 8\)"):
+        s.set(torch.ones(3, 4, 4, dtype=torch.complex64))
