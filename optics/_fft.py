@@ -32,6 +32,7 @@ inverse (numpy's "backward" norm). ``fft2(x, s)`` zero-pads at the end to ``s``;
 
 from __future__ import annotations
 
+import math
 import os
 
 import torch
@@ -155,7 +156,7 @@ def resolve_backend(backend: str, x: torch.Tensor, s: tuple[int, int] | None = N
                 raise ValueError(f"{ENV_VAR}={env!r} is not an FFT backend; choose one of {BACKENDS}")
             backend = env
         else:
-            batch = x[..., :1, :1].numel()
+            batch = math.prod(x.shape[:-2]) if x.dim() >= 2 else x[..., :1, :1].numel()
             my, mx = tuple(x.shape[-2:]) if s is None else s
             if op == "filter" and is_available("pyfftw")[0]:
                 return "pyfftw" if batch * my * mx >= AUTO_FILTER_MIN_ELEMENTS else "torch"

@@ -38,6 +38,7 @@ import functools
 import os
 import threading
 import time
+import weakref
 
 import numpy as np
 import torch
@@ -45,10 +46,11 @@ from torch.autograd.function import once_differentiable
 
 from . import _wisdom
 
-__all__ = ["CHUNK_FIELDS", "LIMIT_ENV", "workspace_limit", "release", "prepare", "warm_up", "filter2",
-           "cached_bytes"]
+__all__ = ["CHUNK_FIELDS", "LANE_MIN_CHUNKS", "LIMIT_ENV", "workspace_limit", "lanes", "release", "prepare",
+           "warm_up", "filter2", "cached_bytes"]
 
 CHUNK_FIELDS = 1  # fields per FFTW execution (measured best, see the module docstring)
+LANE_MIN_CHUNKS = 2  # chunks a parallel lane needs to be worth its hand-off (see lanes())
 LIMIT_ENV = "ONNSIM_FFT_WORKSPACE_MB"
 _MAX_DEFAULT = 1 << 30
 PLAN_TIME_LIMIT_S = 2.0  # FFTW_MEASURE gives up measuring after this (a huge or awkward shape)
@@ -142,16 +144,24 @@ def _workspace(key: tuple, limit: int) -> Workspace:
     return ws
 
 
+def lanes(workers: int, chunks: int) -> int:
+    """Parallel lanes for a batch of ``chunks`` chunks: ``min(workers, chunks // LANE_MIN_CHUNKS)``,
+    at least one. A lane is worth its hand-off (waking a pool thread, one synchronisation)
+    only when it has :data:`LANE_MIN_CHUNKS` chunks or more to run; below that the batch runs
+    on one lane with all ``workers`` as FFTW threads."""
+    return max(1, min(workers, chunks // LANE_MIN_CHUNKS))
+
+
 def _workspaces(n: tuple, s: tuple, dtype: torch.dtype, workers: int, batch: int) -> list:
-    """One workspace per lane: ``min(workers, chunks)`` lanes. Several lanes run single-threaded
-    plans on their own chunks in parallel threads (one synchronisation per call); a single
-    lane (a batch of one chunk) gets all ``workers`` as FFTW threads."""
+    """One workspace per lane (:func:`lanes`). Several lanes run single-threaded plans on their
+    own chunks in parallel threads (one synchronisation per call); a single lane gets all
+    ``workers`` as FFTW threads."""
     limit = workspace_limit()
     field = 2 * s[0] * s[1] * _ITEMSIZE[dtype]
     chunk = max(1, min(CHUNK_FIELDS, batch, limit // field))
-    lanes = max(1, min(workers, -(-batch // chunk)))
-    threads = workers if lanes == 1 else 1
-    return [_workspace((n, s, dtype, threads, chunk, lane), limit) for lane in range(lanes)]
+    n_lanes = lanes(workers, -(-batch // chunk))
+    threads = workers if n_lanes == 1 else 1
+    return [_workspace((n, s, dtype, threads, chunk, lane), limit) for lane in range(n_lanes)]
 
 
 def warm_up(n: tuple, s: tuple, dtype: torch.dtype = torch.complex64, threads: int | None = None) -> float:
@@ -159,7 +169,8 @@ def warm_up(n: tuple, s: tuple, dtype: torch.dtype = torch.complex64, threads: i
     for a single field and for batches. Returns the planning time in seconds (near zero when
     the wisdom already had it)."""
     workers = torch.get_num_threads() if threads is None else int(threads)
-    wss = {id(w): w for b in (1, workers * CHUNK_FIELDS) for w in _workspaces(tuple(n), tuple(s), dtype, workers, b)}
+    batches = (1, LANE_MIN_CHUNKS * workers * CHUNK_FIELDS)  # one lane of `workers` threads; all lanes
+    wss = {id(w): w for b in batches for w in _workspaces(tuple(n), tuple(s), dtype, workers, b)}
     return sum(w.plan_s for w in wss.values())
 
 
@@ -189,6 +200,16 @@ def _run(wss: list, x: np.ndarray, h: np.ndarray, out: np.ndarray, check=None) -
     """The chunked filter: ``out`` ``(B, ny, nx)`` ← crop(F^{-1}(h ⊙ F pad(x))), chunks handed
     out to the lanes ``wss`` as they come free (pyfftw and numpy release the GIL)."""
     batch, chunk = x.shape[0], wss[0].chunk
+    if len(wss) == 1:  # one lane: no locks, no pool
+        ws = wss[0]
+        with np.errstate(invalid="ignore", over="ignore"):
+            for i in range(0, batch, chunk):
+                j = min(batch, i + chunk)
+                spec = ws.spectrum(x[i:j])
+                if check is not None:
+                    check(torch.from_numpy(spec))
+                ws.finish(h, out[i:j])
+        return
     starts = iter(range(0, batch, chunk))
     lock, check_lock = threading.Lock(), threading.Lock()
 
@@ -229,12 +250,7 @@ class _ChunkedFilter(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, h, workers, check):
-        ny, nx = x.shape[-2:]
-        s = tuple(h.shape[-2:])
-        xf = _flat(x)
-        wss = _workspaces((ny, nx), s, x.dtype, workers, xf.shape[0])
-        out = torch.empty(x.shape, dtype=x.dtype)
-        _run(wss, _np(xf), _np(h), out.view(-1, ny, nx).numpy(), check)
+        out = _filter(x, h, workers, check)
         ctx.workers = workers
         ctx.save_for_backward(h, x if ctx.needs_input_grad[1] else None)
         return out
@@ -247,7 +263,7 @@ class _ChunkedFilter(torch.autograd.Function):
         s = tuple(h.shape[-2:])
         gf = _np(_flat(g))
         wss = _workspaces((ny, nx), s, g.dtype, ctx.workers, gf.shape[0])
-        hc = _np(h).conj()
+        hc = _conj(h)
         gx = gh = None
         if ctx.needs_input_grad[0]:
             gx = torch.empty(g.shape, dtype=g.dtype)
@@ -263,8 +279,44 @@ class _ChunkedFilter(torch.autograd.Function):
         return gx, gh, None, None
 
 
+def _filter(x: torch.Tensor, h: torch.Tensor, workers: int, check) -> torch.Tensor:
+    """The forward filter on numpy views, no autograd: a fresh result of ``x``'s shape."""
+    ny, nx = x.shape[-2:]
+    xf = _np(x).reshape(-1, ny, nx)  # a view for a contiguous x (numpy's reshape: cheaper than torch's)
+    out = torch.empty(x.shape, dtype=x.dtype)
+    _run(_workspaces((ny, nx), tuple(h.shape[-2:]), x.dtype, workers, xf.shape[0]), xf, _np(h),
+         out.numpy().reshape(-1, ny, nx), check)
+    return out
+
+
+_CONJ: tuple = (None, -1, None)  # (weakref to h, h's version, conj(h) as numpy): the last backward's
+
+
+def _conj(h: torch.Tensor) -> np.ndarray:
+    """conj(h) as numpy, reused while ``h`` is the same, unmodified tensor (a layer's transfer
+    function in every backward): no fresh array of the padded size per call."""
+    global _CONJ
+    ref, version, hc = _CONJ
+    if ref is not None and ref() is h and version == h._version:
+        return hc
+    hc = _np(h).conj()
+    _CONJ = (weakref.ref(h, _forget_conj), h._version, hc)
+    return hc
+
+
+def _forget_conj(ref) -> None:
+    """``h`` is gone: drop its conjugate with it."""
+    global _CONJ
+    if _CONJ[0] is ref:
+        _CONJ = (None, -1, None)
+
+
 def filter2(x: torch.Tensor, h: torch.Tensor, workers: int, spectrum_check=None) -> torch.Tensor:
     """The planned filter for a CPU complex ``x`` ``(*batch, ny, nx)`` and ``h`` ``(My, Mx)`` of its dtype.
 
-    ``spectrum_check``, if given, is called once per chunk with that chunk's padded spectrum."""
-    return _ChunkedFilter.apply(x, h, workers, spectrum_check)
+    ``spectrum_check``, if given, is called once per chunk with that chunk's padded spectrum.
+    Without a gradient to track (no_grad, or neither input requires grad) it runs without
+    an autograd node: the same computation, less per-call overhead."""
+    if torch.is_grad_enabled() and (x.requires_grad or h.requires_grad):
+        return _ChunkedFilter.apply(x, h, workers, spectrum_check)
+    return _filter(x, h, workers, spectrum_check)

@@ -76,7 +76,7 @@ def test_batch_shape_and_complex64(fresh_cache):
 @pytest.mark.parametrize("threads", [1, 2, 3])
 def test_plans_do_not_depend_on_the_batch_size(fresh_cache, threads):
     h = _rand((16, 16), seed=1)
-    for b in (1, 2, 3):
+    for b in range(1, 2 * threads + 1):
         _fft.filter2(_rand((b, 8, 8), seed=b), h, backend="pyfftw", threads=threads)
     keys = set(fresh_cache)
     assert len(keys) == (1 if threads == 1 else 1 + threads)  # one lane of `threads`, `threads` lanes of one
@@ -255,3 +255,45 @@ def test_lanes_work_in_a_forked_child():
     child.join(timeout=60)
     ref = _fft.filter2(_rand((4, 6, 6)), _rand((12, 12), seed=1), backend="torch")
     assert child.exitcode == 0 and float((got - ref).abs().max()) < 1e-10
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_small_batches_run_on_one_lane_of_all_threads(fresh_cache, threads):
+    """Lanes only from LANE_MIN_CHUNKS chunks per lane: smaller batches run on one lane whose
+    FFTW plans use every thread; the values are the same either way."""
+    h = _rand((16, 16), seed=1)
+    for b in range(1, 4 * threads + 1):
+        _fftw.release()
+        x = _rand((b, 8, 8), seed=b)
+        torch.testing.assert_close(_fft.filter2(x, h, backend="pyfftw", threads=threads),
+                                   _fft.filter2(x, h, backend="torch"), rtol=1e-10, atol=1e-10)
+        want = _fftw.lanes(threads, b)
+        assert want == max(1, min(threads, b // _fftw.LANE_MIN_CHUNKS))
+        assert sorted(k[5] for k in fresh_cache) == list(range(want))
+        assert {k[3] for k in fresh_cache} == {threads if want == 1 else 1}
+
+
+def test_no_grad_call_matches_the_autograd_call(fresh_cache):
+    """Without a gradient to track the filter skips its autograd node: the same numbers."""
+    x, h = _rand((3, 10, 9)), _rand((20, 18), seed=1)
+    tracked = _fft.filter2(x.clone().requires_grad_(True), h, backend="pyfftw")
+    with torch.no_grad():
+        plain = _fft.filter2(x, h, backend="pyfftw")
+    assert tracked.requires_grad and not plain.requires_grad
+    assert torch.equal(tracked.detach(), plain)
+
+
+def test_backward_reuses_conj_of_an_unchanged_transfer_function(fresh_cache):
+    """conj(h) is kept for the next backward only while h is the same, unmodified tensor."""
+    x, h = _rand((2, 10, 9)), _rand((20, 18), seed=1)
+
+    def grad():
+        xl = x.clone().requires_grad_(True)
+        (_fft.filter2(xl, h, backend="pyfftw") * _rand((2, 10, 9), seed=9).conj()).real.sum().backward()
+        return xl.grad
+
+    first = grad()
+    torch.testing.assert_close(grad(), first, rtol=0, atol=0)
+    ref = _values_and_grads("torch", x, h)[1]
+    h.mul_(-1)  # modified in place: its conjugate is made again
+    torch.testing.assert_close(grad(), -ref, rtol=1e-10, atol=1e-10)
