@@ -2,7 +2,7 @@
 # Reproduction runs for docs/reproduction/dat.md (docs/references.md#dat, #dat-diffractive).
 # Every run is resumable: run this script again after an interruption and finished arms
 # are skipped (each run directory keeps progress.json and per-arm checkpoints).
-# Usage: bash scripts/reproduce_dat.sh [part ...]   parts: main other sweep dpnn draws (default: all)
+# Usage: bash scripts/reproduce_dat.sh [part ...]   parts: main other sweep dpnn draws seeds (default: all but seeds)
 # Writes runs/repro/<name>/; then `python -m experiments report dat runs/repro --out docs/reproduction/dat.md`
 # writes the write-up.
 set -euo pipefail
@@ -67,6 +67,17 @@ for part in $parts; do
               --methods pat --error-seed $seed
         done
       done ;;
-    *) echo "unknown part: $part (main other sweep dpnn draws)" >&2; exit 2 ;;
+    seeds)
+      # direct deployment and PAT at bs = ps = 0.06 over initialisation seeds × hidden error draws
+      # (the seed also sets the validation split and the batch order), 50 epochs each
+      for ds in ${SEED_DATASETS:-mnist fashion-mnist}; do
+        for init in ${INIT_SEEDS:-0 1 2}; do
+          for draw in ${DRAW_SEEDS:-1 2 3}; do
+            run "seeds/$ds-init$init-draw$draw" dat-mpnn --scale paper --dataset $ds --bs-sigma 0.06 --ps-sigma 0.06 \
+                --methods ideal,pat --seed $init --error-seed $draw
+          done
+        done
+      done ;;
+    *) echo "unknown part: $part (main other sweep dpnn draws seeds)" >&2; exit 2 ;;
   esac
 done
