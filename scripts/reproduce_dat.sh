@@ -23,7 +23,9 @@ METHODS=${METHODS:-ideal,pat,pat-field,dat,dat-is}
 run() {  # name, args...
   local name=$1; shift
   echo "=== $name ($(date -u +%H:%M:%S))"
-  $PY -m experiments run "$@" --out "$ROOT/$name" --resume
+  local resume=()
+  [ -d "$ROOT/$name" ] && resume=(--resume)  # continue a started run; a new one starts fresh
+  $PY -m experiments run "$@" --out "$ROOT/$name" "${resume[@]}"
 }
 
 for part in $parts; do
