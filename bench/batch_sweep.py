@@ -4,7 +4,10 @@ For N ∈ {200, 512} (complex64, 2× padding, the THz D2NN geometry) and batch s
 1, 2, 8, 31, 32, 33, 64, 128, forward and forward+backward (loss Σ|u|² through autograd; the limit is
 wrapped in an autograd Function whose backward is its filter with conj(H)), it times ``FreeSpace`` (default backend, input
 checks on) against ``_limit.InPlace`` planned for exactly that batch, interleaved in the
-same run: medians of wall and process-CPU time, per field. Batches ≤ 2 also time the
+same run: medians of wall and process-CPU time, per field. Both use ``torch.get_num_threads()``
+threads: the limit as FFTW threads of its one plan over the batch, the module as FFTW threads
+of one lane below two fields per thread, else as that many parallel lanes of single-threaded
+plans (recorded per line: ``limit_fftw_threads``, ``module_lanes``, ``module_fftw_threads_per_lane``). Batches ≤ 2 also time the
 module forced onto torch.fft and onto the planned FFTW filter (what ``auto`` chooses from).
 Peak memory: one fresh process per (implementation, N, batch) runs a warm-up call, then
 the measured call, and reports the peak resident set (``VmHWM``) of the process and its
@@ -24,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from optics import Field, FreeSpace, Grid, _wisdom
+from optics import Field, FreeSpace, Grid, _fftw, _wisdom
 from optics.functional import asm_transfer_function
 
 from _limit import InPlace, InPlaceFilter, peak_mb, reset_peak, rss_mb
@@ -113,8 +116,11 @@ def main(argv=None):
             mem = {} if args.no_memory else {k: _probe(k, n, b) for k in ("limit", "module")}
             for i, mode in enumerate(("forward", "forward+backward")):
                 wall, cpu = interleaved_wall_cpu({k: c[i] for k, c in cases.items()}, repeats=r)
+                threads = torch.get_num_threads()  # what the limit's plans and the module's filter both use
+                lanes = _fftw.lanes(threads, -(-b // _fftw.CHUNK_FIELDS))
                 rec = {"bench": "batch_sweep", "n": n, "batch": b, "mode": mode, "dtype": "complex64",
-                       "pad_factor": 2, "repeats": r}
+                       "pad_factor": 2, "repeats": r, "limit_fftw_threads": threads, "module_lanes": lanes,
+                       "module_fftw_threads_per_lane": threads if lanes == 1 else 1}
                 for k in impls:
                     rec[f"{k}_ms_per_field"] = round(wall[k] / b, 4)
                     rec[f"{k}_cpu_ms_per_field"] = round(cpu[k] / b, 4)

@@ -5,7 +5,9 @@ temporary directory): the first plans with FFTW_MEASURE and saves the wisdom, th
 plans from it. Each builds ``FreeSpace`` (N × N, 2× padding), times its first forward call
 (planning, workspaces, the band-limit check of a new batch shape, lazy imports), then the
 median of the following calls. One JSON line per (N, batch, process) with the ratio
-first / steady, wall and CPU time.
+first / steady, wall and CPU time, and the minor page faults of the first call and the median
+of the following ones (the first call's result lands on fresh memory; later results reuse
+what the allocator got back from the previous one).
 
     python bench/first_call.py [--sizes 200 512] [--batch 32] [--repeats 5]
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -34,15 +37,18 @@ def probe(n: int, b: int, repeats: int) -> dict:
     layer = FreeSpace(grid, 0.75e-3, 0.03)
     field = Field(torch.randn(b, n, n, dtype=torch.complex64, generator=torch.Generator().manual_seed(0)),
                   grid, 0.75e-3)
-    wall, cpu = [], []
+    wall, cpu, faults = [], [], []
     with torch.no_grad():
         for _ in range(repeats + 1):
+            f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
             w0, c0 = time.perf_counter(), time.process_time()
             layer(field)
             cpu.append((time.process_time() - c0) * 1e3)
             wall.append((time.perf_counter() - w0) * 1e3)
+            faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0)
     return {"first_ms": wall[0], "steady_ms": statistics.median(wall[1:]),
-            "first_cpu_ms": cpu[0], "steady_cpu_ms": statistics.median(cpu[1:])}
+            "first_cpu_ms": cpu[0], "steady_cpu_ms": statistics.median(cpu[1:]),
+            "first_page_faults": faults[0], "steady_page_faults": statistics.median(faults[1:])}
 
 
 def main(argv=None):

@@ -89,7 +89,7 @@ class Workspace:
         import pyfftw
 
         self.n, self.s, self.chunk = n, s, chunk
-        self.pad = pyfftw.zeros_aligned((chunk, *s), dtype=dtype)
+        self.pad = pyfftw.empty_aligned((chunk, *s), dtype=dtype)  # zeroed once planned
         self.spec = pyfftw.empty_aligned((chunk, *s), dtype=dtype)
         self.nbytes = self.pad.nbytes + self.spec.nbytes
         self.scale = self.pad.real.dtype.type(1.0 / (s[0] * s[1]))
@@ -129,13 +129,16 @@ def release() -> None:
     _CACHE.clear()
 
 
-def _workspace(key: tuple, limit: int) -> Workspace:
+def _workspace(key: tuple, limit: int, wisdom_only: bool = False) -> Workspace:
+    """The cached workspace ``key``, made (planned) if missing. ``wisdom_only``: plan only from
+    the wisdom already loaded; RuntimeError when it does not have the plans."""
     ws = _CACHE.pop(key, None)
     if ws is None:
         n, s, dtype, threads, chunk, _lane = key
         _wisdom.load()
-        ws = Workspace(n, s, _DTYPES[dtype], threads, chunk)
-        if ws.plan_s > _SAVE_AFTER_S:
+        flags = ("FFTW_MEASURE", "FFTW_WISDOM_ONLY") if wisdom_only else ("FFTW_MEASURE",)
+        ws = Workspace(n, s, _DTYPES[dtype], threads, chunk, flags=flags)
+        if ws.plan_s > _SAVE_AFTER_S and not wisdom_only:
             _wisdom.save()
     if ws.nbytes <= limit:
         _CACHE[key] = ws  # most recently used last
@@ -152,7 +155,7 @@ def lanes(workers: int, chunks: int) -> int:
     return max(1, min(workers, chunks // LANE_MIN_CHUNKS))
 
 
-def _workspaces(n: tuple, s: tuple, dtype: torch.dtype, workers: int, batch: int) -> list:
+def _workspaces(n: tuple, s: tuple, dtype: torch.dtype, workers: int, batch: int, wisdom_only: bool = False) -> list:
     """One workspace per lane (:func:`lanes`). Several lanes run single-threaded plans on their
     own chunks in parallel threads (one synchronisation per call); a single lane gets all
     ``workers`` as FFTW threads."""
@@ -161,16 +164,24 @@ def _workspaces(n: tuple, s: tuple, dtype: torch.dtype, workers: int, batch: int
     chunk = max(1, min(CHUNK_FIELDS, batch, limit // field))
     n_lanes = lanes(workers, -(-batch // chunk))
     threads = workers if n_lanes == 1 else 1
-    return [_workspace((n, s, dtype, threads, chunk, lane), limit) for lane in range(n_lanes)]
+    return [_workspace((n, s, dtype, threads, chunk, lane), limit, wisdom_only) for lane in range(n_lanes)]
 
 
-def warm_up(n: tuple, s: tuple, dtype: torch.dtype = torch.complex64, threads: int | None = None) -> float:
+def warm_up(n: tuple, s: tuple, dtype: torch.dtype = torch.complex64, threads: int | None = None, *,
+            wisdom_only: bool = False) -> float:
     """Plan (or load from wisdom) the filter of ``n`` ``(ny, nx)`` fields padded to ``s`` ``(My, Mx)``,
     for a single field and for batches. Returns the planning time in seconds (near zero when
-    the wisdom already had it)."""
+    the wisdom already had it). ``wisdom_only``: plan only what this machine's wisdom already
+    has (milliseconds, never a measurement); the rest is left to the first call."""
     workers = torch.get_num_threads() if threads is None else int(threads)
     batches = (1, LANE_MIN_CHUNKS * workers * CHUNK_FIELDS)  # one lane of `workers` threads; all lanes
-    wss = {id(w): w for b in batches for w in _workspaces(tuple(n), tuple(s), dtype, workers, b)}
+    wss = {}
+    for b in batches:
+        try:
+            wss.update((id(w), w) for w in _workspaces(tuple(n), tuple(s), dtype, workers, b, wisdom_only))
+        except RuntimeError:  # FFTW_WISDOM_ONLY: the wisdom does not have this plan
+            if not wisdom_only:
+                raise
     return sum(w.plan_s for w in wss.values())
 
 
@@ -200,6 +211,8 @@ def _run(wss: list, x: np.ndarray, h: np.ndarray, out: np.ndarray, check=None) -
     """The chunked filter: ``out`` ``(B, ny, nx)`` ← crop(F^{-1}(h ⊙ F pad(x))), chunks handed
     out to the lanes ``wss`` as they come free (pyfftw and numpy release the GIL)."""
     batch, chunk = x.shape[0], wss[0].chunk
+    if check is not None:  # a band-loss check takes numpy spectra as they are (optics.functional._bandloss)
+        check = getattr(check, "check_numpy", None) or (lambda spec, chunk, fn=check: fn(torch.from_numpy(spec)))
     if len(wss) == 1:  # one lane: no locks, no pool
         ws = wss[0]
         with np.errstate(invalid="ignore", over="ignore"):
@@ -207,7 +220,7 @@ def _run(wss: list, x: np.ndarray, h: np.ndarray, out: np.ndarray, check=None) -
                 j = min(batch, i + chunk)
                 spec = ws.spectrum(x[i:j])
                 if check is not None:
-                    check(torch.from_numpy(spec))
+                    check(spec, x[i:j])
                 ws.finish(h, out[i:j])
         return
     starts = iter(range(0, batch, chunk))
@@ -224,7 +237,7 @@ def _run(wss: list, x: np.ndarray, h: np.ndarray, out: np.ndarray, check=None) -
                 spec = ws.spectrum(x[i:j])
                 if check is not None:
                     with check_lock:
-                        check(torch.from_numpy(spec))
+                        check(spec, x[i:j])
                 ws.finish(h, out[i:j])
 
     futures = [_pool(len(wss) - 1).submit(lane, ws) for ws in wss[1:]]

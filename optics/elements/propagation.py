@@ -44,9 +44,11 @@ class FreeSpace(nn.Module):
             checks would each synchronise with the host; ``True`` / ``False`` force it.
         fft_backend: FFT implementation: ``"auto"`` (on CPU the chunked planned FFTW filter
             of :mod:`optics._fftw` from 128² padded elements, torch.fft below; torch.fft on
-            GPU), ``"torch"``, ``"scipy"`` or ``"pyfftw"`` (see :mod:`optics._fft`). Planning
-            happens on the first call per shape, from the FFTW wisdom cache when it has the
-            shape; :meth:`warm_up` plans ahead.
+            GPU), ``"torch"``, ``"scipy"`` or ``"pyfftw"`` (see :mod:`optics._fft`). When
+            this machine's FFTW wisdom cache already has the filter's plans (any process
+            after the first to use the shape), they are made at construction (milliseconds);
+            otherwise planning (FFTW_MEASURE) happens on the first call per shape, or ahead
+            of it with :meth:`warm_up`.
         backend: ``"auto"`` (fused CuPy kernel for CUDA fields when CuPy works, torch
             otherwise), ``"torch"`` or ``"cupy"``; see
             :func:`optics.functional.apply_transfer_function`.
@@ -93,6 +95,21 @@ class FreeSpace(nn.Module):
         if method == "asm" and self.band_limit and self.check_sampling:  # the band-loss weights, now
             _bl.loss_weights(grid, self.wavelength, abs(self.distance), float(pad_factor), self.taper,
                              torch.device("cpu"))
+        self._plan_from_wisdom()
+
+    def _plan_from_wisdom(self) -> None:
+        """Plan the FFTW filter now if this machine's wisdom already has it (a process after
+        the first: milliseconds), so that the first call costs what the following ones do;
+        a shape the wisdom lacks is measured on the first call (or by :meth:`warm_up`)."""
+        h = self.transfer
+        if self.fft_backend not in ("auto", "pyfftw") or not _fft.is_available("pyfftw")[0]:
+            return
+        one_field = h.new_empty((0, 0))  # what auto decides for a single field of this padded size
+        if _fft.resolve_backend(self.fft_backend, one_field, tuple(h.shape[-2:]), op="filter") != "pyfftw":
+            return
+        from .. import _fftw
+
+        _fftw.warm_up(self.grid.shape, tuple(h.shape[-2:]), h.dtype, wisdom_only=True)
 
     def _build(self, dtype, device) -> torch.Tensor:
         kw = dict(pad_factor=self.pad_factor, dtype=dtype, device=device)

@@ -100,13 +100,36 @@ class LossCheck:
         self.weights, self.data, self.tol = weights, data, tol
         self.setup = (grid, wavelength, distance, pad_factor)
         self.removed, self.m = 0.0, 0
+        self.power, self.power_fields = 0.0, 0  # Σ|data|² of the chunks check_numpy saw, and their fields
+        idx, w = weights
+        # the planned FFTW filter hands its chunks' spectra over as numpy arrays (see check_numpy())
+        self._np_weights = (idx.numpy(), w.numpy()) if idx.device.type == "cpu" else None
 
     def __call__(self, spectrum: torch.Tensor) -> None:
         self.removed += removed_power(spectrum, self.weights)
         self.m = spectrum.shape[-1] * spectrum.shape[-2]
 
+    def check_numpy(self, spectrum: np.ndarray, chunk: np.ndarray | None = None) -> None:
+        """:meth:`__call__` for a C-contiguous numpy spectrum ``(k, My, Mx)`` (the planned
+        filter's chunks): the same sums, without a tensor per chunk. ``chunk``: the ``k``
+        input fields it came from; their power is summed here, while they are in cache, and
+        :meth:`finish` uses it once every field of the batch was seen."""
+        if self._np_weights is None:
+            self(torch.from_numpy(spectrum))
+        else:
+            idx, w = self._np_weights
+            my, mx = spectrum.shape[-2:]
+            s = np.take(spectrum.reshape(-1, my * mx), idx, axis=1)
+            self.removed += float(((s.real.astype(np.float64) ** 2 + s.imag.astype(np.float64) ** 2) @ w).sum())
+            self.m = my * mx
+        if chunk is not None:
+            self.power += float(np.vdot(chunk, chunk).real)
+            self.power_fields += chunk.shape[0]
+
     def finish(self) -> None:
-        total = total_power(self.data) * self.m
+        fields = self.data.numel() // max(1, self.data.shape[-1] * self.data.shape[-2])
+        seen = self.power_fields == fields and 0 < self.power < float("inf")
+        total = (self.power if seen else total_power(self.data)) * self.m
         lost = self.removed / total if total > 0 else 0.0
         if lost > self.tol:
             grid, lam, z, pad = self.setup

@@ -297,3 +297,43 @@ def test_backward_reuses_conj_of_an_unchanged_transfer_function(fresh_cache):
     ref = _values_and_grads("torch", x, h)[1]
     h.mul_(-1)  # modified in place: its conjugate is made again
     torch.testing.assert_close(grad(), -ref, rtol=1e-10, atol=1e-10)
+
+
+def test_freespace_plans_at_construction_only_from_wisdom(fresh_cache, monkeypatch, tmp_path):
+    """A new FreeSpace plans its filter at construction only when the wisdom already has the
+    plans; otherwise it leaves planning to the first call, which measures and saves them."""
+    monkeypatch.setenv(_wisdom.CACHE_ENV, str(tmp_path))
+    monkeypatch.setattr(_wisdom, "_LOADED", set())
+    grid = Grid(67, PITCH)  # an odd shape no other test plans
+    layer = FreeSpace(grid, LAM, 0.01)
+    assert fresh_cache == {}  # nothing known yet: nothing planned, no error
+    layer.warm_up(threads=2)  # measures, saves the wisdom
+    assert _wisdom.wisdom_path().exists()
+    _fftw.release()
+    FreeSpace(grid, LAM, 0.01)
+    assert {k[:2] for k in fresh_cache} == {((67, 67), (134, 134))}  # planned from the wisdom
+    _fftw.release()
+    FreeSpace(grid, LAM, 0.01, fft_backend="torch")
+    assert fresh_cache == {}
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_band_loss_check_sums_the_same_over_planned_chunks(fresh_cache, threads):
+    """The band-loss check fed numpy chunks by the planned filter (spectra and, for the total
+    power, the input fields) sums what it sums on the torch path's whole spectrum."""
+    from optics.functional import _bandloss as bl
+
+    grid, lam, z = Grid(24, 0.5e-6), 1e-6, 40e-6
+    x = _rand((5, 24, 24))
+    h = _rand((24, 24), seed=1)  # pad_factor 1: any filter of the padded size will do for the sums
+    weights = bl.loss_weights(grid, lam, z, 1.0, 0.0, torch.device("cpu"))
+    assert weights is not None
+    checks = {}
+    for backend in ("torch", "pyfftw"):
+        checks[backend] = bl.LossCheck(weights, x, grid, lam, z, 1.0, tol=1.0)
+        _fft.filter2(x, h, backend=backend, threads=threads, spectrum_check=checks[backend])
+    torch.testing.assert_close(checks["pyfftw"].removed, checks["torch"].removed, rtol=1e-9, atol=0)
+    assert checks["pyfftw"].power_fields == 5 and checks["torch"].power_fields == 0  # torch: total_power at finish
+    torch.testing.assert_close(checks["pyfftw"].power, bl.total_power(x), rtol=1e-9, atol=0)
+    for c in checks.values():
+        c.finish()  # tol = 1: no error
