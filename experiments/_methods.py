@@ -9,14 +9,16 @@ from training import METHODS
 ALIASES = {"direct": "ideal"}
 # method variants: name -> (training method, extra TrainConfig settings)
 VARIANTS = {"pat-field": ("pat", {"pat_fusion": "field"}),
-            "dat-ref": ("dat", {"dat_fusion": "reference"})}
+            "dat-ref": ("dat", {"dat_fusion": "reference"}),
+            "dat-carry": ("dat", {"dat_fusion": "carry"})}
 
 
 def parse_methods(spec: str) -> list[tuple[str, str, bool, dict]]:
     """``[(label, method, internal_states, options)]``; ``-is`` asks for internal states
     (PAT/DAT); ``pat-field`` is PAT with the measured amplitude fused into the output field
     (``TrainConfig.pat_fusion="field"``) instead of the measured scores replacing the numerical ones;
-    ``dat-ref`` is DAT with the reference code's fusion rule (``TrainConfig.dat_fusion="reference"``)."""
+    ``dat-ref`` and ``dat-carry`` are DAT with the reference code's fusion rule and with onnsim's
+    first one (``TrainConfig.dat_fusion``; a plain ``dat`` arm gets the experiment's default)."""
     out = []
     for item in (s.strip() for s in spec.split(",") if s.strip()):
         internal = item.endswith("-is")

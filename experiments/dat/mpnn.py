@@ -60,13 +60,20 @@ class DatMpnnConfig:
     """``per-level``: every (bs, ps) level draws its own errors, from a seed derived from
     ``error_seed`` and the level (as the reference code does); ``shared``: every level scales
     one draw of ``error_seed`` (levels perfectly correlated: a paired comparison)."""
+    dat_fusion: Literal["reference", "carry"] = "reference"
+    """How the ``dat`` arms use the measured states (``TrainConfig.dat_fusion``): ``reference``,
+    the reference code's rule, which holds its peak accuracy (docs/training.md, DAT: the two
+    fusion rules); ``carry``, onnsim's first rule (fused fields go forward; drifts after its
+    peak). The method names ``dat-ref`` and ``dat-carry`` fix the rule of one arm."""
 
     # what runs started before these keys existed used (a resume compares with these)
-    LEGACY_DEFAULTS: typing.ClassVar[dict] = {"wrap_around": False, "error_draws": "shared"}
+    LEGACY_DEFAULTS: typing.ClassVar[dict] = {"wrap_around": False, "error_draws": "shared", "dat_fusion": "carry"}
 
     def __post_init__(self):
         if self.error_draws not in ("per-level", "shared"):
             raise ValueError(f"error_draws must be 'per-level' or 'shared', got {self.error_draws!r}")
+        if self.dat_fusion not in ("reference", "carry"):
+            raise ValueError(f"dat_fusion must be 'reference' or 'carry', got {self.dat_fusion!r}")
         parse_methods(self.methods)
         parse_ints(self.sepn_features, "sepn_features", 3)
 
@@ -92,6 +99,8 @@ def arms_for(cfg: DatMpnnConfig, preset: str) -> list[Arm]:
     feats = parse_ints(cfg.sepn_features, "sepn_features", 3)
     arms = []
     for label, method, internal, options in parse_methods(cfg.methods):
+        if method == "dat":
+            options = {"dat_fusion": cfg.dat_fusion, **options}  # a dat-ref / dat-carry arm keeps its own
         def build(method=method):
             task = mesh_task(modes=cfg.modes, meshes=cfg.meshes, seed=cfg.seed, wrap_around=cfg.wrap_around)
             return task, PhysicalSystem(task.device_model, preset=preset, seed=physical_seed(cfg)), \

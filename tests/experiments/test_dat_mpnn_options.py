@@ -53,10 +53,27 @@ def _stored_run(tmp_path, config: dict):
 
 
 def test_a_run_from_before_the_options_resumes_only_with_their_old_values(tmp_path):
-    old = {k: v for k, v in DatMpnnConfig().__dict__.items() if k not in ("wrap_around", "error_draws")}
+    old = {k: v for k, v in DatMpnnConfig().__dict__.items() if k not in ("wrap_around", "error_draws", "dat_fusion")}
     run = _stored_run(tmp_path, old)
     with pytest.raises(RunDirError, match="wrap_around: False -> True"):
         claim_run_dir(run, experiment="dat-mpnn", config=DatMpnnConfig(), resume=True, overwrite=False)
-    lock = claim_run_dir(run, experiment="dat-mpnn", config=DatMpnnConfig(wrap_around=False, error_draws="shared"),
-                         resume=True, overwrite=False)
+    with pytest.raises(RunDirError, match="dat_fusion: 'carry' -> 'reference'"):
+        claim_run_dir(run, experiment="dat-mpnn", config=DatMpnnConfig(wrap_around=False, error_draws="shared"),
+                      resume=True, overwrite=False)
+    lock = claim_run_dir(run, experiment="dat-mpnn", resume=True, overwrite=False,
+                         config=DatMpnnConfig(wrap_around=False, error_draws="shared", dat_fusion="carry"))
     lock.release()
+
+
+def test_dat_arms_take_the_default_fusion_rule_unless_the_method_names_one():
+    def rules(**kw):
+        cfg = DatMpnnConfig(modes=16, meshes=2, methods="ideal,pat,dat,dat-is,dat-ref,dat-carry-is", **kw)
+        return {a.label: a.config.dat_fusion for a in arms_for(cfg, "bs=0.06,ps=0.06")}
+
+    assert rules() == {"mesh-ideal": "carry", "mesh-pat": "carry", "mesh-dat": "reference", "mesh-dat-is": "reference",
+                       "mesh-dat-ref": "reference", "mesh-dat-carry-is": "carry"}  # non-DAT arms: the unused default
+    assert rules(dat_fusion="carry") == {"mesh-ideal": "carry", "mesh-pat": "carry", "mesh-dat": "carry",
+                                         "mesh-dat-is": "carry", "mesh-dat-ref": "reference",
+                                         "mesh-dat-carry-is": "carry"}
+    with pytest.raises(ValueError, match="dat_fusion must be 'reference' or 'carry'"):
+        DatMpnnConfig(dat_fusion="inplace")
