@@ -9,7 +9,9 @@ published numbers (docs/references.md#dat) and the fixed explanations below::
     python -m experiments report dat runs/repro --out docs/reproduction/dat.md [--direct-seeds N]
 
 ``dat-mpnn`` runs with another error seed than the default are *draws*: PAT (or any method)
-trained against other hidden error realizations of a level, compared in their own table.
+trained against other hidden error realizations of a level, compared in their own table. Runs in
+a folder named ``seeds`` are the initialisation seeds × error draws study of direct deployment
+and PAT (``reproduce_dat.sh seeds``), with a table of their own.
 """
 
 from __future__ import annotations
@@ -65,6 +67,11 @@ def collect(run_dirs) -> list[dict]:
 def _is_draw(run: dict) -> bool:
     """A dat-mpnn run against another hidden error draw than the table's."""
     return run["experiment"] == "dat-mpnn" and run["config"].get("error_seed", MAIN_ERROR_SEED) != MAIN_ERROR_SEED
+
+
+def _is_seed_study(run: dict) -> bool:
+    """A run of the seeds × draws study (``seeds/`` of reproduce_dat.sh)."""
+    return run["experiment"] == "dat-mpnn" and Path(run["dir"]).parent.name == "seeds"
 
 
 def recovery(error_free: float, direct: float, trained: float) -> float:
@@ -323,6 +330,46 @@ def _pat_draws_text(draws: list[dict], full: dict) -> str:
             + "\n".join(rows) + "\n\n")
 
 
+def _seeds_text(study: list[dict]) -> str:
+    """Direct deployment and PAT over initialisation seeds × hidden error draws, per level."""
+    by_level = {}
+    for r in study:
+        c = r["config"]
+        by_level.setdefault(_level(c), []).append(r)
+    rows = []
+    for (ds, bs, ps), rs in sorted(by_level.items()):
+        pub = PUBLISHED.get((bs, ps), {}).get(ds)
+        for label, name, idx in (("mesh-ideal", "direct", 0), ("mesh-pat", "PAT", 1)):
+            cells = {(r["config"].get("seed", 0), r["config"].get("error_seed", MAIN_ERROR_SEED)): _acc(r, label)
+                     for r in rs}
+            cells = {k: 100 * v for k, v in cells.items() if v is not None}
+            if len(cells) < 2:
+                continue
+            v = list(cells.values())
+            mean, sd = _mean_sd(v)
+            inits, draws = sorted({k[0] for k in cells}), sorted({k[1] for k in cells})
+            # spread of the per-seed means (over draws) and of the per-draw means (over seeds)
+            sd_init = _mean_sd([sum(a for (i, _), a in cells.items() if i == s) / sum(1 for i, _ in cells if i == s)
+                                for s in inits])[1] if len(inits) > 1 else float("nan")
+            sd_draw = _mean_sd([sum(a for (_, d), a in cells.items() if d == e) / sum(1 for _, d in cells if d == e)
+                                for e in draws])[1] if len(draws) > 1 else float("nan")
+            p = pub[idx] if pub else None
+            z = "–" if p is None or sd == 0 else f"{(p - mean) / sd:+.1f}"
+            inside = "–" if p is None else ("yes" if min(v) <= p <= max(v) else "no")
+            rows.append(f"| {ds} | {bs} | {ps} | {name} | {len(inits)} × {len(draws)} | {mean:.1f} ± {sd:.1f} | "
+                        f"{min(v):.1f}–{max(v):.1f} | {sd_init:.1f} | {sd_draw:.1f} | {p if p is not None else '–'} | "
+                        f"{z} | {inside} |")
+    if not rows:
+        return ""
+    return ("Direct deployment and PAT over initialisation seeds × hidden error draws (`seeds/` runs of "
+            "`scripts/reproduce_dat.sh seeds`, 50 epochs each; the initialisation seed also sets the validation "
+            "split and the batch order). \"sd over seeds\" is the spread of the per-seed means (averaged over the "
+            "draws), \"sd over draws\" that of the per-draw means:\n\n"
+            "| dataset | bs | ps | method | seeds × draws | mean ± sd (%) | range (%) | sd over seeds | "
+            "sd over draws | published (%) | (pub. − mean) / sd | published inside our range |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n\n")
+
+
 @dataclass(frozen=True)
 class Options:
     direct_seeds: int = 0
@@ -335,6 +382,8 @@ def write_report(runs, out, options: Options | None = None, *, command: str = ""
     ``runs`` (dat-mpnn and dat-dpnn runs; draws as described in the module docstring)."""
     out = Path(out)
     runs = collect(runs)
+    seed_study = [r for r in runs if _is_seed_study(r)]
+    runs = [r for r in runs if not _is_seed_study(r)]
     draws = [r for r in runs if _is_draw(r)]
     runs = [r for r in runs if not _is_draw(r)]
     if options is not None and options.direct_seeds:
@@ -376,6 +425,7 @@ selected on a held-out validation split (10% of the 60,000 training images).
         parts.append("Against the acceptance criteria:\n\n" + "\n".join(v) + "\n\n")
     parts.append(_spread_text(full))
     parts.append(_pat_draws_text(draws, full))
+    parts.append(_seeds_text(seed_study))
     parts.append(_dynamics(full))
     if curves:
         parts.append(f"![validation accuracy per epoch](figures/{curves.name})\n\n")

@@ -108,3 +108,29 @@ def test_report_tables_verdicts_and_figures(tmp_path):
 def test_report_with_no_runs(tmp_path):
     text = dat_report.write_report([], tmp_path / "dat.md").read_text()
     assert "No full-scale run found." in text and "Not run yet." in text
+
+
+def test_seeds_by_draws_study_has_its_own_table_and_does_not_touch_the_main_one(tmp_path):
+    root = tmp_path / "runs"
+    _run(root, "mpnn-mnist-bs0.06-ps0.06", "dat-mpnn", _mesh_cfg("mnist", 0.06, 0.06), {
+        "mesh-ideal": _arm(0.650, numeric=0.965), "mesh-pat": _arm(0.900), "mesh-dat": _arm(0.915),
+        "mesh-dat-is": _arm(0.941)})
+    # 2 seeds × 2 draws; direct = 0.60 + 0.02·seed + 0.10·(draw − 1), PAT = 0.80 + 0.04·seed
+    for seed in (0, 1):
+        for draw in (1, 2):
+            _run(root / "seeds", f"mnist-init{seed}-draw{draw}", "dat-mpnn",
+                 _mesh_cfg("mnist", 0.06, 0.06, methods="ideal,pat") | {"seed": seed, "error_seed": draw},
+                 {"mesh-ideal": _arm(0.60 + 0.02 * seed + 0.10 * (draw - 1), numeric=0.96),
+                  "mesh-pat": _arm(0.80 + 0.04 * seed)})
+    out = tmp_path / "dat.md"
+    assert cli(["report", "dat", str(root), "--out", str(out)]) == 0
+    text = out.read_text()
+    # the main table still shows the main run (65.0 direct), not a seeds run
+    assert "| mnist | 0.06 | 0.06 | 50 | 96.5 / 96.8 | 65.0 / 66.6 | 90.0 / 84.6 |" in text
+    # direct: values 60, 70, 62, 72 → mean 66.0, sd = sqrt(((6²+4²+4²+6²))/3) = 5.89; per-seed means 65, 67
+    # (sd 1.41), per-draw means 61, 71 (sd 7.07); published 66.6 → (66.6 − 66)/5.89 = +0.1, inside [60, 72]
+    assert "| mnist | 0.06 | 0.06 | direct | 2 × 2 | 66.0 ± 5.9 | 60.0–72.0 | 1.4 | 7.1 | 66.6 | +0.1 | yes |" in text
+    # PAT: 80, 80, 84, 84 → 82.0 ± 2.3; per-seed 80, 84 (sd 2.83); per-draw 82, 82 (sd 0); published 84.6 outside
+    assert "| mnist | 0.06 | 0.06 | PAT | 2 × 2 | 82.0 ± 2.3 | 80.0–84.0 | 2.8 | 0.0 | 84.6 | +1.1 | no |" in text
+    # the seeds runs are not counted as PAT draws of the main run
+    assert "error seeds | PAT: mean ± sd" not in text
