@@ -20,8 +20,14 @@ own workspace and single-threaded plans, in a thread pool (pyfftw and numpy rele
 GIL): one synchronisation per call. FFTW's own threads split every transform and meet at
 barriers several times per field, which on a loaded machine cost more than the transform
 (400², batch 32, 2 threads, load ≈ 8 on 2 cores: 38 ms per field against 7.5 for one
-in-place plan over the batch). A batch of a single chunk runs on one lane with ``workers``
-FFTW threads.
+in-place plan over the batch). But a lane costs a hand-off per call (waking a pool thread),
+which a few fields do not pay back: a batch of fewer than :data:`LANE_MIN_CHUNKS` chunks per
+lane runs on one lane with ``workers`` FFTW threads, as the in-place limit of bench/ does
+(200² padded to 400², 2 threads, quiet machine, per field against that limit: batch 2 with two
+lanes 1.4–1.6×, on one lane 0.9–1.0×; batches 4 and 8 with lanes 0.8–1.4× from run to run,
+on one lane 0.8–1.0×). On a loaded machine those small batches wait at FFTW's barriers like
+the limit does. A child forked after its parent ran FFTW's (OpenMP) threads runs single-threaded
+plans: libgomp's pool does not survive a fork.
 
 Workspaces are cached per (shape, padded shape, dtype, threads, chunk, lane) in an LRU
 bounded in bytes (:func:`workspace_limit`: ``$ONNSIM_FFT_WORKSPACE_MB`` or 1/16 of the
@@ -50,7 +56,7 @@ __all__ = ["CHUNK_FIELDS", "LANE_MIN_CHUNKS", "LIMIT_ENV", "workspace_limit", "l
            "warm_up", "filter2", "cached_bytes"]
 
 CHUNK_FIELDS = 1  # fields per FFTW execution (measured best, see the module docstring)
-LANE_MIN_CHUNKS = 2  # chunks a parallel lane needs to be worth its hand-off (see lanes())
+LANE_MIN_CHUNKS = 8  # chunks a parallel lane needs to be worth its hand-off (see lanes())
 LIMIT_ENV = "ONNSIM_FFT_WORKSPACE_MB"
 _MAX_DEFAULT = 1 << 30
 PLAN_TIME_LIMIT_S = 2.0  # FFTW_MEASURE gives up measuring after this (a huge or awkward shape)
@@ -163,8 +169,20 @@ def _workspaces(n: tuple, s: tuple, dtype: torch.dtype, workers: int, batch: int
     field = 2 * s[0] * s[1] * _ITEMSIZE[dtype]
     chunk = max(1, min(CHUNK_FIELDS, batch, limit // field))
     n_lanes = lanes(workers, -(-batch // chunk))
-    threads = workers if n_lanes == 1 else 1
+    threads = workers if n_lanes == 1 and _omp_ok() else 1
     return [_workspace((n, s, dtype, threads, chunk, lane), limit, wisdom_only) for lane in range(n_lanes)]
+
+
+_OMP_PID = None  # the process that first ran FFTW's OpenMP threads
+
+
+def _omp_ok() -> bool:
+    """Whether FFTW's OpenMP threads may run here: not in a child forked after its parent ran
+    them (libgomp's pool does not survive a fork: a parallel region in the child hangs)."""
+    global _OMP_PID
+    if _OMP_PID is None:
+        _OMP_PID = os.getpid()
+    return _OMP_PID == os.getpid()
 
 
 def warm_up(n: tuple, s: tuple, dtype: torch.dtype = torch.complex64, threads: int | None = None, *,

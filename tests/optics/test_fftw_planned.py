@@ -76,11 +76,11 @@ def test_batch_shape_and_complex64(fresh_cache):
 @pytest.mark.parametrize("threads", [1, 2, 3])
 def test_plans_do_not_depend_on_the_batch_size(fresh_cache, threads):
     h = _rand((16, 16), seed=1)
-    for b in range(1, 2 * threads + 1):
+    for b in range(1, _fftw.LANE_MIN_CHUNKS * threads + 1):
         _fft.filter2(_rand((b, 8, 8), seed=b), h, backend="pyfftw", threads=threads)
     keys = set(fresh_cache)
     assert len(keys) == (1 if threads == 1 else 1 + threads)  # one lane of `threads`, `threads` lanes of one
-    for b in (5, 31, 33):
+    for b in (5, 31, 33, 50):
         _fft.filter2(_rand((b, 8, 8), seed=b), h, backend="pyfftw", threads=threads)
     assert set(fresh_cache) == keys
 
@@ -88,7 +88,9 @@ def test_plans_do_not_depend_on_the_batch_size(fresh_cache, threads):
 def test_parallel_lanes_match_torch_with_a_spectrum_check(fresh_cache):
     """Chunks spread over 3 lanes (threads): values, gradients, and a check that sees every
     chunk's spectrum once (its sum over the lanes equals the whole batch's)."""
-    x, h = _rand((11, 10, 9)), _rand((20, 18), seed=1)
+    batch = 3 * _fftw.LANE_MIN_CHUNKS + 1
+    x, h = _rand((batch, 10, 9)), _rand((20, 18), seed=1)
+    assert _fftw.lanes(3, batch) == 3
     ref = _values_and_grads("torch", x, h)
     got = _values_and_grads("pyfftw", x, h, threads=3)
     for a, b in zip(got, ref):
@@ -96,7 +98,7 @@ def test_parallel_lanes_match_torch_with_a_spectrum_check(fresh_cache):
     seen = []
     _fft.filter2(x, h, backend="pyfftw", threads=3, spectrum_check=lambda s: seen.append(s.abs().square().sum()))
     total = torch.fft.fft2(x, s=(20, 18)).abs().square().sum()
-    assert len(seen) == 11
+    assert len(seen) == batch
     torch.testing.assert_close(sum(seen), total)
 
 
@@ -234,26 +236,34 @@ def test_bad_validate_flag():
         FreeSpace(Grid(8, PITCH), LAM, 0.001, validate="yes")
 
 
-def _filter_in_child(queue):
+def _filter_in_child(queue, batch):
     # only the planned path runs in the child: torch's own OpenMP pool is not fork-safe (a
     # parallel torch op in a forked child can hang), so the reference is computed by the parent
-    x, h = _rand((4, 6, 6)), _rand((12, 12), seed=1)
+    x, h = _rand((batch, 6, 6)), _rand((12, 12), seed=1)
     queue.put(_fft.filter2(x, h, backend="pyfftw", threads=2).numpy())
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
-def test_lanes_work_in_a_forked_child():
-    """The lanes' thread pool does not survive a fork; a child makes its own."""
+@pytest.mark.parametrize("batch", [2, 2 * _fftw.LANE_MIN_CHUNKS])
+def test_planned_filter_works_in_a_forked_child(batch):
+    """Neither the lanes' thread pool nor FFTW's OpenMP threads survive a fork: after the parent
+    ran both (one lane of 2 FFTW threads for a small batch, two lanes for a large one), a child
+    makes its own pool and plans single-threaded instead of hanging in libgomp."""
     import multiprocessing
 
-    _fft.filter2(_rand((4, 6, 6)), _rand((12, 12), seed=1), backend="pyfftw", threads=2)  # the parent's pool
+    for b in (2, 2 * _fftw.LANE_MIN_CHUNKS):  # the parent's OpenMP threads and its lane pool
+        _fft.filter2(_rand((b, 6, 6)), _rand((12, 12), seed=1), backend="pyfftw", threads=2)
     ctx = multiprocessing.get_context("fork")
     queue = ctx.Queue()
-    child = ctx.Process(target=_filter_in_child, args=(queue,))
+    child = ctx.Process(target=_filter_in_child, args=(queue, batch))
     child.start()
-    got = torch.from_numpy(queue.get(timeout=120))
-    child.join(timeout=60)
-    ref = _fft.filter2(_rand((4, 6, 6)), _rand((12, 12), seed=1), backend="torch")
+    try:
+        got = torch.from_numpy(queue.get(timeout=120))
+    finally:
+        child.join(timeout=60)
+        if child.is_alive():
+            child.kill()
+    ref = _fft.filter2(_rand((batch, 6, 6)), _rand((12, 12), seed=1), backend="torch")
     assert child.exitcode == 0 and float((got - ref).abs().max()) < 1e-10
 
 
@@ -262,7 +272,7 @@ def test_small_batches_run_on_one_lane_of_all_threads(fresh_cache, threads):
     """Lanes only from LANE_MIN_CHUNKS chunks per lane: smaller batches run on one lane whose
     FFTW plans use every thread; the values are the same either way."""
     h = _rand((16, 16), seed=1)
-    for b in range(1, 4 * threads + 1):
+    for b in [*range(1, 4 * threads + 1), _fftw.LANE_MIN_CHUNKS * threads, _fftw.LANE_MIN_CHUNKS * threads + 3]:
         _fftw.release()
         x = _rand((b, 8, 8), seed=b)
         torch.testing.assert_close(_fft.filter2(x, h, backend="pyfftw", threads=threads),
