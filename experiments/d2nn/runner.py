@@ -118,7 +118,7 @@ def lin_mse(out_intensity: torch.Tensor, regions: torch.Tensor, labels: torch.Te
     the loss fall by sending light out of the window: a dark plane already scores ``A / K``.
     Measured at the ``cpu`` scale (2,700 images, one epoch, test on 1,000): the input-power
     version reached 56–60 % at learning rates 0.05–1, this one 73–78 % at 0.1–0.5
-    (cross-entropy 87 %); docs/reproduction/d2nn.md.
+    (cross-entropy 87 %): scripts/compare_d2nn_losses.py.
 
     Shape: intensity ``(B, ny, nx)`` (W/pixel, any unit), regions ``(C, ny, nx)``,
     labels ``(B,)`` → scalar.
