@@ -109,6 +109,7 @@ def _run(args, extra: list[str]) -> int:
     finally:
         if lock is not None:
             lock.release()
+        ctx.close()
     if ctx.is_main:
         print(json.dumps(summary, indent=2, default=str))
         print(f"[{args.name}] report: {out / 'report.md'}")

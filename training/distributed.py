@@ -162,6 +162,16 @@ class DistContext:
 
             dist.barrier()
 
+    def close(self) -> None:
+        """Leave the process group (no collective: safe when another rank has died). A rank
+        that exits with its gloo group alive can abort in the group's destructor ("terminate
+        called without an active exception"), failing a finished run."""
+        if self.distributed:
+            import torch.distributed as dist
+
+            if dist.is_initialized():
+                dist.destroy_process_group()
+
 
 def single(device: str | torch.device | None = "auto") -> DistContext:
     """A one-process context on ``device`` (see :func:`resolve_device`)."""
