@@ -9,6 +9,7 @@ planes stay put: the gap in front of layer 0 changes by ``δ_0`` and the gap aft
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -54,7 +55,5 @@ def displacement_errors(shifts, delta) -> DiffractiveErrors:
     if shifts.shape[0] != n:
         raise ValueError(f"{shifts.shape[0]} lateral shifts for {n} axial displacements: give one of each per layer")
     gap = torch.cat([delta[1:], delta.new_zeros(1)]) - delta
-    z = torch.zeros(n, dtype=torch.float64)
-    return DiffractiveErrors(shifts, z, gap, torch.ones(n, dtype=torch.float64), z.clone(),
-                             torch.zeros(n, 16, dtype=torch.float64), torch.zeros(2, dtype=torch.float64),
-                             input_gap=float(delta[0]) if n else 0.0)
+    return dataclasses.replace(DiffractiveErrors.none(n), layer_shift=shifts, gap_error=gap,
+                               input_gap=float(delta[0]) if n else 0.0)

@@ -91,6 +91,11 @@ class DiffuserImager(OpticalSystem):
         return self.layers[1]
 
     @property
+    def device(self) -> torch.device:
+        """Where the network's parameters are."""
+        return self.masks[0].phase.device
+
+    @property
     def phase(self) -> torch.Tensor:
         """The layers' phases stacked, ``(L, ny, nx)`` rad (differentiable; a new tensor)."""
         return torch.stack([m.phase for m in self.masks])
@@ -107,7 +112,7 @@ class DiffuserImager(OpticalSystem):
     def to_diffuser(self, objects: torch.Tensor) -> torch.Tensor:
         """Field arriving at the diffuser plane ``(B, ny, nx)`` (no parameters involved)."""
         u = objects if objects.is_complex() else objects.to(torch.complex64)
-        return self.layers[0](Field(u.to(self.masks[0].phase.device), self.grid, self.wavelength)).data
+        return self.layers[0](Field(u.to(self.device), self.grid, self.wavelength)).data
 
     def from_diffuser(self, u: torch.Tensor, diffusers=None, *, errors=None) -> torch.Tensor:
         """Output intensity ``(B, n, ny, nx)`` from the field ``u`` at the diffuser plane,
@@ -197,14 +202,11 @@ class ImagingTask(nn.Module):
     def pnn_parameters(self):
         return list(self.model.parameters())
 
-    def _device(self):
-        return self.model.masks[0].phase.device
-
     def start_epoch(self, epoch: int) -> None:
-        self.diffusers = self._epoch_diffusers(epoch).to(self._device())
+        self.diffusers = self._epoch_diffusers(epoch).to(self.model.device)
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
-        return self._encode(images).to(self._device())
+        return self._encode(images).to(self.model.device)
 
     def sample_errors(self, error_model, generator):
         """A :class:`hardware.DiffractiveErrors` of the L layers, e.g. from a

@@ -330,6 +330,14 @@ def _pat_draws_text(draws: list[dict], full: dict) -> str:
             + "\n".join(rows) + "\n\n")
 
 
+def _group_means(cells: dict, axis: int) -> list[float]:
+    """Means of ``{(seed, draw): value}`` grouped by ``key[axis]``."""
+    groups = {}
+    for key, value in cells.items():
+        groups.setdefault(key[axis], []).append(value)
+    return [sum(v) / len(v) for v in groups.values()]
+
+
 def _seeds_text(study: list[dict]) -> str:
     """Direct deployment and PAT over initialisation seeds × hidden error draws, per level."""
     by_level = {}
@@ -349,10 +357,8 @@ def _seeds_text(study: list[dict]) -> str:
             mean, sd = _mean_sd(v)
             inits, draws = sorted({k[0] for k in cells}), sorted({k[1] for k in cells})
             # spread of the per-seed means (over draws) and of the per-draw means (over seeds)
-            sd_init = _mean_sd([sum(a for (i, _), a in cells.items() if i == s) / sum(1 for i, _ in cells if i == s)
-                                for s in inits])[1] if len(inits) > 1 else float("nan")
-            sd_draw = _mean_sd([sum(a for (_, d), a in cells.items() if d == e) / sum(1 for _, d in cells if d == e)
-                                for e in draws])[1] if len(draws) > 1 else float("nan")
+            sd_init = _mean_sd(_group_means(cells, 0))[1] if len(inits) > 1 else float("nan")
+            sd_draw = _mean_sd(_group_means(cells, 1))[1] if len(draws) > 1 else float("nan")
             p = pub[idx] if pub else None
             z = "–" if p is None or sd == 0 else f"{(p - mean) / sd:+.1f}"
             inside = "–" if p is None else ("yes" if min(v) <= p <= max(v) else "no")

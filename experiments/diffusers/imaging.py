@@ -236,13 +236,13 @@ def evaluate_pcc_regions(model: DiffuserImager, objects: torch.Tensor, diffusers
     """PCC of every object × diffuser pair in each region of
     :data:`training.imaging.PCC_REGIONS`: ``{region: (N, n)}`` (see :func:`evaluate_pcc`)."""
     batch = batch or model.cfg.eval_batch
-    dev = model.masks[0].phase.device
+    dev = model.device
     diffusers = None if diffusers is None else diffusers.to(dev)
     out = {r: [] for r in imaging.PCC_REGIONS}
     for i in range(0, len(objects), batch):
         x = objects[i:i + batch].to(dev)
-        for r, v in imaging.region_pccs(model.image(x, diffusers, errors=errors), x,
-                                                    object_region(model.cfg)).items():
+        out_x = model.image(x, diffusers, errors=errors)
+        for r, v in imaging.region_pccs(out_x, x, object_region(model.cfg)).items():
             out[r].append(v.cpu())
     return {r: torch.cat(v) for r, v in out.items()}
 
@@ -337,7 +337,7 @@ def evaluate_all(cfg: ImagingConfig, model: DiffuserImager, known: torch.Tensor)
             s[f"pcc_{name}" + ("" if reg == "square" else f"_{reg}")] = float(v.double().mean())
             if reg != "square":
                 r[f"pcc_{name}_{reg}_pairs"] = v
-    dev = model.masks[0].phase.device
+    dev = model.device
     for reg in ("", "_support", "_canvas"):
         s[f"pcc_gap_known_minus_new{reg}"] = s[f"pcc_known{reg}"] - s[f"pcc_new{reg}"]
     for base, fn in (("free_space", ev.free_space_output), ("lens", ev.lens_output)):

@@ -22,7 +22,7 @@ def run_figures(cfg, out_dir: Path, model, known, ev_res, history) -> list[tuple
     fig_dir.mkdir(exist_ok=True)
     obj = ev_res["objects"][:4]
     new = ev_res["new"]
-    dev = model.masks[0].phase.device
+    dev = model.device
 
     def out(d):
         return model.image(obj.to(dev), None if d is None else d.to(dev))[:, 0].cpu()
