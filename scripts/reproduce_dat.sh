@@ -2,7 +2,7 @@
 # Reproduction runs for docs/reproduction/dat.md (docs/references.md#dat, #dat-diffractive).
 # Every run is resumable: run this script again after an interruption and finished arms
 # are skipped (each run directory keeps progress.json and per-arm checkpoints).
-# Usage: bash scripts/reproduce_dat.sh [part ...]   parts: main other sweep dpnn draws seeds (default: all but seeds)
+# Usage: bash scripts/reproduce_dat.sh [part ...]   parts: main other sweep dpnn draws seeds ablation (default: all but seeds and ablation)
 # Writes runs/repro/<name>/; then `python -m experiments report dat runs/repro --out docs/reproduction/dat.md`
 # writes the write-up.
 set -euo pipefail
@@ -80,6 +80,14 @@ for part in $parts; do
           done
         done
       done ;;
-    *) echo "unknown part: $part (main other sweep dpnn draws seeds)" >&2; exit 2 ;;
+    ablation)
+      # what the SEPNs add at bs = ps = 0.06, 50 epochs: DAT w/o and w/ internal states (SEPNs on
+      # after the 20-epoch warm-up), and fusion only (DAT w/ IS with the SEPN weight 0 throughout)
+      for ds in ${ABLATION_DATASETS:-mnist fashion-mnist}; do
+        run "ablation/dat-$ds" dat-mpnn --scale paper --dataset $ds --bs-sigma 0.06 --ps-sigma 0.06 --methods dat,dat-is
+        run "ablation/fusion-only-$ds" dat-mpnn --scale paper --dataset $ds --bs-sigma 0.06 --ps-sigma 0.06 \
+            --methods dat-is --dat-warmup-epochs 50
+      done ;;
+    *) echo "unknown part: $part (main other sweep dpnn draws seeds ablation)" >&2; exit 2 ;;
   esac
 done
