@@ -204,6 +204,15 @@ def write_report(runs, out, options=None, *, command: str = "") -> Path:
             e = r["energy"]
             lines.append(f"| `{r['loss']}` | {_pct(e['correct_of_output'])} | {_pct(e['detectors_of_output'])} | "
                          f"{_pct(e['correct_of_detectors'])} | {_pct(e['output_of_input'])} |")
+        dim = [r for r in done if r["energy"]["output_of_input"] < 0.05]
+        if dim:
+            lines += ["", "**Power efficiency.** " + "; ".join(
+                f"The `{r['loss']}` network passes {_pct(r['energy']['output_of_input'])} % of the input power "
+                "to the output plane" for r in dim) + ". Accuracy is decided by the detectors' relative "
+                "energies, so neither loss asks for light on the output plane: the MSE, scaled by the power that "
+                "arrives there (above), is blind to how much arrives, and its network learnt to send most of "
+                "the light out of the simulated window. A fabricated network would need the detectors to read "
+                "that little light; a loss term on E_out / E_in would trade accuracy for efficiency."]
         lines += ["", "The matrices below give, for each true class (row), the mean share of the output-plane "
                   "energy that falls on each detector (column); the diagonal is the correct detector.", ""]
         for r in done:
