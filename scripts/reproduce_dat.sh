@@ -81,10 +81,12 @@ for part in $parts; do
         done
       done ;;
     ablation)
-      # what the SEPNs add at bs = ps = 0.06, 50 epochs: DAT w/o and w/ internal states (SEPNs on
-      # after the 20-epoch warm-up), and fusion only (DAT w/ IS with the SEPN weight 0 throughout)
+      # what the SEPNs add at bs = ps = 0.06, 50 epochs: the main run (direct, PAT, DAT w/o and w/
+      # internal states, SEPNs on after the 20-epoch warm-up) and fusion only (DAT w/ IS with the
+      # SEPN weight 0 throughout)
       for ds in ${ABLATION_DATASETS:-mnist fashion-mnist}; do
-        run "ablation/dat-$ds" dat-mpnn --scale paper --dataset $ds --bs-sigma 0.06 --ps-sigma 0.06 --methods dat,dat-is
+        run "mpnn-$ds-bs0.06-ps0.06" dat-mpnn --scale paper --dataset $ds --bs-sigma 0.06 --ps-sigma 0.06 \
+            --methods $METHODS
         run "ablation/fusion-only-$ds" dat-mpnn --scale paper --dataset $ds --bs-sigma 0.06 --ps-sigma 0.06 \
             --methods dat-is --dat-warmup-epochs 50
       done ;;
