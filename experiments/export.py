@@ -248,9 +248,7 @@ def simulate(task, hmap: HeightMap, images, labels, *, height_std: float = 0.0, 
             mi += 1
         elif isinstance(layer, FreeSpace):
             dz = axial_frac * float(torch.randn((), generator=generator, dtype=torch.float64)) if axial_frac else 0.0
-            elems.append(FreeSpace(layer.grid, wl, layer.distance * (1 + dz), method=layer.method,
-                                   pad_factor=layer.pad_factor, band_limit=layer.band_limit, taper=layer.taper,
-                                   check_sampling=False, dtype=layer.transfer.dtype))
+            elems.append(layer.replace(wavelength=wl, distance=layer.distance * (1 + dz), check_sampling=False))
         else:
             elems.append(layer)
     correct = 0

@@ -140,15 +140,6 @@ def physical_transmittance(mask: PhaseMask, errors: DiffractiveErrors, layer: in
     return t
 
 
-def _moved(layer: FreeSpace, gap: float) -> FreeSpace:
-    """``layer`` with its distance changed by ``gap`` metres (same settings otherwise)."""
-    return FreeSpace(layer.grid, layer.wavelength, layer.distance + gap, method=layer.method,
-                     pad_factor=layer.pad_factor, band_limit=layer.band_limit, taper=layer.taper,
-                     check_sampling=layer.check_sampling, sampling_tol=layer.sampling_tol,
-                     dtype=layer.transfer.dtype, fft_backend=layer.fft_backend,
-                     backend=getattr(layer, "backend", "auto"), validate=getattr(layer, "validate", None))
-
-
 class DiffractivePhysics:
     """Evaluates an :class:`OpticalSystem` of PhaseMask/FreeSpace layers under fixed errors.
 
@@ -174,7 +165,8 @@ class DiffractivePhysics:
         first_mask = next((i for i, layer in enumerate(model.layers) if isinstance(layer, PhaseMask)), len(model))
         before = [i for i in range(first_mask) if isinstance(model.layers[i], FreeSpace)]
         if errors.input_gap and before:  # the gap in front of the first layer (none: the input sits on it)
-            self._free[before[-1]] = _moved(model.layers[before[-1]], errors.input_gap)
+            front = model.layers[before[-1]]
+            self._free[before[-1]] = front.replace(distance=front.distance + errors.input_gap)
         mask_seen, used = -1, set()
         for i, layer in enumerate(model.layers):
             if isinstance(layer, PhaseMask):
@@ -183,7 +175,7 @@ class DiffractivePhysics:
                 used.add(mask_seen)  # gap_error[l]: the first free space after mask l
                 gap = self.constants.gap[mask_seen]
                 if gap:
-                    self._free[i] = _moved(layer, gap)
+                    self._free[i] = layer.replace(distance=layer.distance + gap)
 
     def _tensor_versions(self) -> tuple:
         return tuple(getattr(self.errors, name)._version for name in self._ERROR_TENSORS)

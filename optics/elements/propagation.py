@@ -153,6 +153,22 @@ class FreeSpace(nn.Module):
             P._check_finite_result(out, field.data)
         return field.replace(data=out)
 
+    def replace(self, **changes) -> "FreeSpace":
+        """A new free space with this one's settings except ``changes`` (constructor arguments,
+        e.g. ``distance=`` for a moved layer or ``wavelength=`` for a detuned source), its
+        transfer function on this one's device. Unknown names raise ``TypeError``.
+
+        Example: ``fs.replace(distance=fs.distance + 1e-4)`` is the gap 0.1 mm longer.
+        """
+        kw = dict(grid=self.grid, wavelength=self.wavelength, distance=self.distance, method=self.method,
+                  pad_factor=self.pad_factor, band_limit=self.band_limit, taper=self.taper,
+                  check_sampling=self.check_sampling, sampling_tol=self.sampling_tol, dtype=self.transfer.dtype,
+                  fft_backend=self.fft_backend, backend=self.backend, validate=self.validate)
+        unknown = sorted(set(changes) - set(kw))
+        if unknown:
+            raise TypeError(f"FreeSpace.replace: unknown setting(s) {', '.join(unknown)}; settable: {', '.join(kw)}")
+        return FreeSpace(**{**kw, **changes}).to(self.transfer.device)
+
     def warm_up(self, dtype=None, threads: int | None = None) -> float:
         """Plan this layer's FFTW filter now (or load it from the wisdom cache) rather than
         on the first call; returns the planning time in seconds. A no-op (0.0) unless the
