@@ -1,6 +1,8 @@
 """DAT step vs PAT step on the interference PNN (3 meshes of 64 modes, bs = ps = 0.06, batch
 500, one thread): median process CPU time and wall time of each, interleaved in one run, and
-the DAT/PAT ratios. Usage: ``python bench/dat_step.py [--repeats N]``; prints one JSON line."""
+the DAT/PAT ratios. ``dat-conv`` is DAT with every SEPN conv through the convolution routine
+(``training.sepn.DENSE_SMALL_CONVS`` off), the baseline of the dense small convs in the same run.
+Usage: ``python bench/dat_step.py [--repeats N]``; prints one JSON line."""
 
 from __future__ import annotations
 
@@ -35,11 +37,23 @@ def main() -> None:
         phys = PhysicalSystem(task.device_model, preset="bs=0.06,ps=0.06", seed=1)
         return Trainer(task, TrainConfig(method=method, device="cpu", **kw), physical=phys)
 
+    import training.sepn as sepn
+
+    def step(t, dense=True):
+        sepn.DENSE_SMALL_CONVS = dense
+        try:
+            t.step(images, labels)
+        finally:
+            sepn.DENSE_SMALL_CONVS = True
+
     arms = {"pat": trainer("pat"), "dat": trainer("dat"), "dat-is": trainer("dat", internal_states=True)}
-    wall, cpu = interleaved_wall_cpu({k: (lambda t=t: t.step(images, labels)) for k, t in arms.items()},
-                                     repeats=a.repeats)
+    calls = {k: (lambda t=t: step(t)) for k, t in arms.items()}
+    calls["dat-conv"] = lambda t=trainer("dat"): step(t, dense=False)
+    wall, cpu = interleaved_wall_cpu(calls, repeats=a.repeats)
     print(json.dumps({"bench": "dat_step", "batch": 500, "threads": a.threads, "wall_ms": wall, "cpu_ms": cpu,
                       "ratio_dat_pat_cpu": cpu["dat"] / cpu["pat"], "ratio_dat_is_pat_cpu": cpu["dat-is"] / cpu["pat"],
+                      "ratio_dat_pat_wall": wall["dat"] / wall["pat"],
+                      "ratio_dat_dense_vs_conv_cpu": cpu["dat"] / cpu["dat-conv"],
                       "ratio_goal": 2.5}))
 
 

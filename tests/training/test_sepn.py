@@ -126,3 +126,53 @@ def test_bad_inputs():
         SEPN(kernel_size=4)
     with pytest.raises(TypeError, match="dtype"):
         SEPN(dtype=torch.float32)
+
+
+@pytest.mark.parametrize("shape", [(8, 8), (4, 12)])
+def test_dense_small_convs_equal_the_convolutions(shape, monkeypatch):
+    # Small convs run as x·M with M gathered from the weights (training.sepn._dense_plan): the
+    # same linear map as the convolution, value and gradients, in float64 to 1e-12.
+    import training.sepn as sepn_mod
+
+    g = torch.Generator().manual_seed(5)
+    net = SEPN((2, 4, 6), dtype=torch.complex128, generator=g)
+    with torch.no_grad():
+        net.out.weight.copy_(torch.randn(net.out.weight.shape, dtype=torch.complex128, generator=g))
+    x = torch.randn(7, *shape, dtype=torch.complex128, generator=g)
+    taken = []
+    real_plan = sepn_mod._dense_plan
+    monkeypatch.setattr(sepn_mod, "_dense_plan", lambda *a: taken.append(real_plan(*a) is not None) or real_plan(*a))
+
+    def run(dense):
+        monkeypatch.setattr(sepn_mod, "DENSE_SMALL_CONVS", dense)
+        net.zero_grad()
+        xi = x.clone().requires_grad_(True)
+        y = net(xi)
+        (y.real ** 3 + y.imag).sum().backward()
+        return y.detach(), xi.grad, [p.grad.clone() for p in net.parameters()]
+
+    y1, gx1, gp1 = run(True)
+    assert any(taken) and not all(taken)  # both routes are exercised at this size
+    y0, gx0, gp0 = run(False)
+    torch.testing.assert_close(y1, y0, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(gx1, gx0, rtol=1e-12, atol=1e-12)
+    for a, b in zip(gp1, gp0):
+        torch.testing.assert_close(a, b, rtol=1e-11, atol=1e-12)
+
+
+def test_dense_plan_matches_an_explicit_toeplitz_matrix():
+    # The gathered matrix of a 3×3 'same' conv on a 2×2 single-channel image, written out by hand:
+    # output (r, c) = Σ w[kr, kc] · x[r + kr − 1, c + kc − 1] over in-range inputs.
+    from training.sepn import _dense_plan
+
+    w = torch.arange(1.0, 10.0, dtype=torch.float64).reshape(1, 1, 3, 3)
+    index, out_shape = _dense_plan(False, 1, 3, (1, 1, 3, 3), (1, 2, 2), torch.device("cpu"))
+    m = torch.cat([w.reshape(-1), w.new_zeros(1)])[index].reshape(4, 4)
+    expect = torch.zeros(4, 4, dtype=torch.float64)
+    for r in range(2):
+        for c in range(2):
+            for i in range(2):
+                for j in range(2):
+                    expect[i * 2 + j, r * 2 + c] = w[0, 0, i - r + 1, j - c + 1]
+    assert out_shape == (1, 2, 2)
+    assert torch.equal(m, expect)
