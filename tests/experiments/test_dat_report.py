@@ -134,3 +134,29 @@ def test_seeds_by_draws_study_has_its_own_table_and_does_not_touch_the_main_one(
     assert "| mnist | 0.06 | 0.06 | PAT | 2 × 2 | 82.0 ± 2.3 | 80.0–84.0 | 2.8 | 0.0 | 84.6 | +1.1 | no |" in text
     # the seeds runs are not counted as PAT draws of the main run
     assert "error seeds | PAT: mean ± sd" not in text
+
+
+def test_ablation_runs_sit_beside_the_main_dat_arms_and_not_in_the_main_table(tmp_path):
+    root = tmp_path / "runs"
+
+    def curve(vals, test):  # one history value per epoch; best / last read off by hand below
+        arm = _arm(test, epochs=len(vals))
+        arm["history"] = [{"epoch": e + 1, "loss": 1.0, "val_accuracy": v} for e, v in enumerate(vals)]
+        return arm
+
+    _run(root, "mpnn-mnist-bs0.06-ps0.06", "dat-mpnn", _mesh_cfg("mnist", 0.06, 0.06), {
+        "mesh-ideal": _arm(0.650, numeric=0.965), "mesh-pat": _arm(0.900),
+        "mesh-dat": curve([0.80, 0.90, 0.88], 0.895), "mesh-dat-is": curve([0.85, 0.93, 0.925], 0.928)})
+    _run(root / "ablation", "fusion-only-mnist", "dat-mpnn",
+         _mesh_cfg("mnist", 0.06, 0.06, methods="dat-is") | {"dat_warmup_epochs": 50},
+         {"mesh-dat-is": curve([0.70, 0.78, 0.76], 0.771)})
+    out = tmp_path / "dat.md"
+    assert cli(["report", "dat", str(root), "--out", str(out)]) == 0
+    text = out.read_text()
+    # the main table keeps the main run's DAT w/ IS (92.8), not the fusion-only arm (77.1)
+    assert "| mnist | 0.06 | 0.06 | 50 | 96.5 / 96.8 | 65.0 / 66.6 | 90.0 / 84.6 |" in text
+    assert "| 92.8 / 93.0 |" in text
+    assert ("| mnist | 0.06 | 0.06 | fusion only (SEPN weight 0 for all epochs) | 77.1 | 78.0 (epoch 2) | "
+            "76.0 (epoch 3) | – |") in text
+    assert "| mnist | 0.06 | 0.06 | DAT w/o IS | 89.5 | 90.0 (epoch 2) | 88.0 (epoch 3) | 90.3 |" in text
+    assert "| mnist | 0.06 | 0.06 | DAT w/ IS | 92.8 | 93.0 (epoch 2) | 92.5 (epoch 3) | 93.0 |" in text
