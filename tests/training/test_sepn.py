@@ -138,7 +138,7 @@ def test_dense_small_convs_equal_the_convolutions(shape, monkeypatch):
     net = SEPN((2, 4, 6), dtype=torch.complex128, generator=g)
     with torch.no_grad():
         net.out.weight.copy_(torch.randn(net.out.weight.shape, dtype=torch.complex128, generator=g))
-    x = torch.randn(7, *shape, dtype=torch.complex128, generator=g)
+    x = torch.randn(9, *shape, dtype=torch.complex128, generator=g)  # ≥ DENSE_MIN_BATCH
     taken = []
     real_plan = sepn_mod._dense_plan
     monkeypatch.setattr(sepn_mod, "_dense_plan", lambda *a: taken.append(real_plan(*a) is not None) or real_plan(*a))
