@@ -63,12 +63,17 @@ def removed_power(spectrum: torch.Tensor, weights) -> float:
         spec = spectrum.detach()
         if spec.device.type == "cpu" and spec.is_contiguous() and not spec.is_conj():
             # numpy: the planned filter calls this once per field, torch dispatch would dominate
-            s = np.take(spec.numpy().reshape(-1, spec.shape[-2] * spec.shape[-1]), idx.numpy(), axis=1)
-            return float(((s.real.astype(np.float64) ** 2 + s.imag.astype(np.float64) ** 2) @ w.numpy()).sum())
+            return _removed_numpy(spec.numpy(), idx.numpy(), w.numpy())
         s = spec.reshape(*spec.shape[:-2], -1).index_select(-1, idx)
         # Σ re² + im² on the real view (|z| and vector_norm of a complex tensor go through
         # hypot, 10x slower)
         return float(((s.real.double() ** 2 + s.imag.double() ** 2) * w).sum())
+
+
+def _removed_numpy(spec: np.ndarray, idx: np.ndarray, w: np.ndarray) -> float:
+    """:func:`removed_power` of a C-contiguous numpy spectrum ``(..., My, Mx)``."""
+    s = np.take(spec.reshape(-1, spec.shape[-2] * spec.shape[-1]), idx, axis=1)
+    return float(((s.real.astype(np.float64) ** 2 + s.imag.astype(np.float64) ** 2) @ w).sum())
 
 
 def total_power(data: torch.Tensor) -> float:
@@ -117,11 +122,8 @@ class LossCheck:
         if self._np_weights is None:
             self(torch.from_numpy(spectrum))
         else:
-            idx, w = self._np_weights
-            my, mx = spectrum.shape[-2:]
-            s = np.take(spectrum.reshape(-1, my * mx), idx, axis=1)
-            self.removed += float(((s.real.astype(np.float64) ** 2 + s.imag.astype(np.float64) ** 2) @ w).sum())
-            self.m = my * mx
+            self.removed += _removed_numpy(spectrum, *self._np_weights)
+            self.m = spectrum.shape[-2] * spectrum.shape[-1]
         if chunk is not None:
             self.power += float(np.vdot(chunk, chunk).real)
             self.power_fields += chunk.shape[0]
