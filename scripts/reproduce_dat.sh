@@ -2,7 +2,7 @@
 # Reproduction runs for docs/reproduction/dat.md (docs/references.md#dat, #dat-diffractive).
 # Every run is resumable: run this script again after an interruption and finished arms
 # are skipped (each run directory keeps progress.json and per-arm checkpoints).
-# Usage: bash scripts/reproduce_dat.sh [part ...]   parts: main other sweep dpnn draws seeds ablation (default: all but seeds and ablation)
+# Usage: bash scripts/reproduce_dat.sh [part ...]   parts: main other sweep dpnn draws seeds ablation levels (default: all but seeds, ablation and levels)
 # Writes runs/repro/<name>/; then `python -m experiments report dat runs/repro --out docs/reproduction/dat.md`
 # writes the write-up.
 set -euo pipefail
@@ -80,6 +80,16 @@ for part in $parts; do
           done
         done
       done ;;
+    levels)
+      # the published joint levels other than bs = ps = 0.06 (part main/ablation) at the full 50 epochs:
+      # direct, PAT and DAT w/ IS (LEVEL_METHODS), both data sets; they join the main table
+      for ds in ${LEVEL_DATASETS:-mnist fashion-mnist}; do
+        for pair in "0.04 0.04" "0.04 0.06" "0.06 0.04" "0.08 0.02"; do
+          set -- $pair
+          run "mpnn-$ds-bs$1-ps$2" dat-mpnn --scale paper --dataset $ds --bs-sigma $1 --ps-sigma $2 \
+              --methods ${LEVEL_METHODS:-ideal,pat,dat-is}
+        done
+      done ;;
     ablation)
       # what the SEPNs add at bs = ps = 0.06, 50 epochs: the main run (direct, PAT, DAT w/o and w/
       # internal states, SEPNs on after the 20-epoch warm-up) and fusion only (DAT w/ IS with the
@@ -90,6 +100,6 @@ for part in $parts; do
         run "ablation/fusion-only-$ds" dat-mpnn --scale paper --dataset $ds --bs-sigma 0.06 --ps-sigma 0.06 \
             --methods dat-is --dat-warmup-epochs 50
       done ;;
-    *) echo "unknown part: $part (main other sweep dpnn draws seeds ablation)" >&2; exit 2 ;;
+    *) echo "unknown part: $part (main other sweep dpnn draws seeds ablation levels)" >&2; exit 2 ;;
   esac
 done
