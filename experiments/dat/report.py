@@ -90,6 +90,11 @@ def recovery(error_free: float, direct: float, trained: float) -> float:
     return (trained - direct) / lost if lost > 0 else math.nan
 
 
+def _num(v) -> str:
+    """One decimal, or "–" for a missing (NaN) value."""
+    return "–" if math.isnan(v) else f"{v:.1f}"
+
+
 def _pct(v) -> str:
     return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.1f}"
 
@@ -370,7 +375,7 @@ def _seeds_text(study: list[dict]) -> str:
             z = "–" if p is None or sd == 0 else f"{(p - mean) / sd:+.1f}"
             inside = "–" if p is None else ("yes" if min(v) <= p <= max(v) else "no")
             rows.append(f"| {ds} | {bs} | {ps} | {name} | {len(inits)} × {len(draws)} | {mean:.1f} ± {sd:.1f} | "
-                        f"{min(v):.1f}–{max(v):.1f} | {sd_init:.1f} | {sd_draw:.1f} | {p if p is not None else '–'} | "
+                        f"{min(v):.1f}–{max(v):.1f} | {_num(sd_init)} | {_num(sd_draw)} | {p if p is not None else '–'} | "
                         f"{z} | {inside} |")
     if not rows:
         return ""

@@ -160,3 +160,15 @@ def test_ablation_runs_sit_beside_the_main_dat_arms_and_not_in_the_main_table(tm
             "76.0 (epoch 3) | – |") in text
     assert "| mnist | 0.06 | 0.06 | DAT w/o IS | 89.5 | 90.0 (epoch 2) | 88.0 (epoch 3) | 90.3 |" in text
     assert "| mnist | 0.06 | 0.06 | DAT w/ IS | 92.8 | 93.0 (epoch 2) | 92.5 (epoch 3) | 93.0 |" in text
+
+
+def test_seeds_table_with_one_seed_shows_no_spread_over_seeds(tmp_path):
+    root = tmp_path / "runs"
+    for draw in (1, 2):  # one initialisation seed, two draws: direct 60 and 70
+        _run(root / "seeds", f"mnist-init0-draw{draw}", "dat-mpnn",
+             _mesh_cfg("mnist", 0.06, 0.06, methods="ideal,pat") | {"seed": 0, "error_seed": draw},
+             {"mesh-ideal": _arm(0.50 + 0.10 * draw, numeric=0.96), "mesh-pat": _arm(0.80)})
+    text = dat_report.write_report(sorted((root / "seeds").iterdir()), tmp_path / "d.md").read_text()
+    # mean 65.0, sd 7.1 (two values 10 apart: 10/√2); sd over seeds undefined with one seed
+    assert "| mnist | 0.06 | 0.06 | direct | 1 × 2 | 65.0 ± 7.1 | 60.0–70.0 | – | 7.1 | 66.6 |" in text
+    assert "nan" not in text
