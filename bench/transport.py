@@ -13,6 +13,10 @@ message back and forth, so the CPU cost is reported too: ``transport_cpu_ms`` = 
 CPU time per remote measurement (encode, send, receive, decode) + the server's CPU time per
 request outside the device's ``measure`` (decode, encode, state), and
 ``transport_cpu_ratio`` divides it by the in-process CPU time of the same measurement.
+``transport_wall_ms`` (each round trip less the device's own wall time in it) splits into
+``client_codec_ms`` (encode + decode in the client), ``server_codec_ms`` (the server's request
+handling outside the device) and ``legs_ms`` (the rest: ZeroMQ, loopback TCP and the thread
+wake-ups of both directions).
 
 Usage: ``python bench/transport.py [--modes 64] [--meshes 3] [--batch 500] [--repeats 30]``.
 Prints one JSON line per batch size and internal-states setting.
@@ -33,6 +37,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import emit, interleaved_wall_cpu  # noqa: E402
 
+import hardware.remote as remote_mod  # noqa: E402
 from hardware import RemoteDevice  # noqa: E402
 from hardware.serve import simulated_device  # noqa: E402
 
@@ -58,6 +63,18 @@ def main(argv=None) -> None:
         remote = RemoteDevice(line.rsplit(" at ", 1)[1].split()[0], timeout_s=120)
         for dev in (local, remote):
             dev.load_parameters(model.state_dict())
+        codec = []  # seconds in the client's encode/decode during one measure
+
+        def timed(fn):
+            def call(*a, **k):
+                t0 = time.perf_counter()
+                try:
+                    return fn(*a, **k)
+                finally:
+                    codec.append(time.perf_counter() - t0)
+            return call
+
+        remote_mod.encode, remote_mod.decode = timed(remote_mod.encode), timed(remote_mod.decode)
         gen = torch.Generator().manual_seed(0)
         for batch, taps in ((b, t) for b in args.batch for t in (False, True)):
             x = torch.randn(batch, args.modes, dtype=torch.complex64, generator=gen)
@@ -65,16 +82,22 @@ def main(argv=None) -> None:
                                               "remote": lambda: remote.measure(x, internal_states=taps)},
                                              repeats=args.repeats, warmup=3)
             # the direct measure: each remote call's round trip less the server's own wall time in
-            # the device's measure for that very call (no comparison between two processes' runs)
-            direct, device_wall = [], []
+            # the device's measure for that very call (no comparison between two processes' runs),
+            # split into the client's encoding + decoding, the server's (its request handling
+            # outside the device) and the rest: ZeroMQ, TCP on loopback and the wake-ups of the
+            # threads that hand the message on, both ways
+            direct, device_wall, client_codec, server_codec = [], [], [], []
             for _ in range(args.repeats):
-                d0 = remote.server_wall_s["device"]
+                d0, h0 = remote.server_wall_s["device"], remote.server_wall_s["handle"]
+                codec.clear()
                 w0 = time.perf_counter()
                 remote.measure(x, internal_states=taps)
                 w = time.perf_counter() - w0
                 dev = remote.server_wall_s["device"] - d0
                 direct.append((w - dev) * 1e3)
                 device_wall.append(dev * 1e3)
+                client_codec.append(sum(codec) * 1e3)
+                server_codec.append((remote.server_wall_s["handle"] - h0 - dev) * 1e3)
             remote.ping()
             before = dict(remote.server_cpu_s)
             n = 10
@@ -97,6 +120,9 @@ def main(argv=None) -> None:
                   "transport_cpu_ratio": round(transport_cpu / cpu["in_process"], 4),
                   "server_device_wall_ms": round(device_ms, 3), "transport_wall_ms": round(transport_ms, 3),
                   "transport_wall_ratio": round(transport_ms / device_ms, 4),
+                  "client_codec_ms": round(statistics.median(client_codec), 3),
+                  "server_codec_ms": round(statistics.median(server_codec), 3),
+                  "legs_ms": round(transport_ms - statistics.median(client_codec) - statistics.median(server_codec), 3),
                   "load_average_1min": round(os.getloadavg()[0], 2),
                   "request_bytes": x.numel() * x.element_size(), "transport": "zmq tcp 127.0.0.1",
                   "repeats": args.repeats})
