@@ -40,6 +40,7 @@ is persisted per machine (:mod:`optics._wisdom`), so a new process plans from it
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import threading
@@ -229,6 +230,8 @@ def _run(wss: list, x: np.ndarray, h: np.ndarray, out: np.ndarray, check=None) -
     """The chunked filter: ``out`` ``(B, ny, nx)`` ← crop(F^{-1}(h ⊙ F pad(x))), chunks handed
     out to the lanes ``wss`` as they come free (pyfftw and numpy release the GIL)."""
     batch, chunk = x.shape[0], wss[0].chunk
+    # a check that says it is thread-safe runs in the lanes side by side, others one at a time
+    shared = check is not None and getattr(check, "thread_safe", False)
     if check is not None:  # a band-loss check takes numpy spectra as they are (optics.functional._bandloss)
         check = getattr(check, "check_numpy", None) or (lambda spec, chunk, fn=check: fn(torch.from_numpy(spec)))
     if len(wss) == 1:  # one lane: no locks, no pool
@@ -242,7 +245,8 @@ def _run(wss: list, x: np.ndarray, h: np.ndarray, out: np.ndarray, check=None) -
                 ws.finish(h, out[i:j])
         return
     starts = iter(range(0, batch, chunk))
-    lock, check_lock = threading.Lock(), threading.Lock()
+    lock = threading.Lock()
+    check_lock = contextlib.nullcontext() if shared else threading.Lock()
 
     def lane(ws):
         with np.errstate(invalid="ignore", over="ignore"):  # non-finite input: the caller's check says so

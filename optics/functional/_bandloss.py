@@ -100,19 +100,41 @@ class LossCheck:
     fraction of the whole batch with ``tol`` and warns or raises through :func:`report`.
     """
 
+    thread_safe = True  # check_numpy only appends: the filter's lanes may call it side by side
+
     def __init__(self, weights, data: torch.Tensor, grid: Grid, wavelength: float, distance: float,
                  pad_factor: float, tol: float):
         self.weights, self.data, self.tol = weights, data, tol
         self.setup = (grid, wavelength, distance, pad_factor)
-        self.removed, self.m = 0.0, 0
-        self.power, self.power_fields = 0.0, 0  # Σ|data|² of the chunks check_numpy saw, and their fields
+        # per chunk: (removed power, My·Mx, Σ|data|² of its input fields, their count); list.append
+        # is atomic, so lanes may add chunks side by side
+        self._parts: list = []
         idx, w = weights
         # the planned FFTW filter hands its chunks' spectra over as numpy arrays (see check_numpy())
         self._np_weights = (idx.numpy(), w.numpy()) if idx.device.type == "cpu" else None
 
     def __call__(self, spectrum: torch.Tensor) -> None:
-        self.removed += removed_power(spectrum, self.weights)
-        self.m = spectrum.shape[-1] * spectrum.shape[-2]
+        self._parts.append((removed_power(spectrum, self.weights), spectrum.shape[-1] * spectrum.shape[-2], 0.0, 0))
+
+    @property
+    def removed(self) -> float:
+        """Σ (1 − |H|²)|S|² over the chunks seen so far."""
+        return sum(p[0] for p in self._parts)
+
+    @property
+    def m(self) -> int:
+        """My·Mx of the padded spectra (0 before the first chunk)."""
+        return self._parts[-1][1] if self._parts else 0
+
+    @property
+    def power(self) -> float:
+        """Σ|data|² of the input fields check_numpy was given."""
+        return sum(p[2] for p in self._parts)
+
+    @property
+    def power_fields(self) -> int:
+        """How many input fields check_numpy was given."""
+        return sum(p[3] for p in self._parts)
 
     def check_numpy(self, spectrum: np.ndarray, chunk: np.ndarray | None = None) -> None:
         """:meth:`__call__` for a C-contiguous numpy spectrum ``(k, My, Mx)`` (the planned
@@ -120,13 +142,12 @@ class LossCheck:
         input fields it came from; their power is summed here, while they are in cache, and
         :meth:`finish` uses it once every field of the batch was seen."""
         if self._np_weights is None:
-            self(torch.from_numpy(spectrum))
+            removed = removed_power(torch.from_numpy(spectrum), self.weights)
         else:
-            self.removed += _removed_numpy(spectrum, *self._np_weights)
-            self.m = spectrum.shape[-2] * spectrum.shape[-1]
-        if chunk is not None:
-            self.power += float(np.vdot(chunk, chunk).real)
-            self.power_fields += chunk.shape[0]
+            removed = _removed_numpy(spectrum, *self._np_weights)
+        power = float(np.vdot(chunk, chunk).real) if chunk is not None else 0.0
+        self._parts.append((removed, spectrum.shape[-2] * spectrum.shape[-1], power,
+                            chunk.shape[0] if chunk is not None else 0))
 
     def finish(self) -> None:
         fields = self.data.numel() // max(1, self.data.shape[-1] * self.data.shape[-2])
