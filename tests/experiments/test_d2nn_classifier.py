@@ -149,9 +149,9 @@ def test_cli_rejects_a_bad_loss_with_exit_2(tmp_path):
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
 
 
-def _run(loss, out, runtime=None, resume=False):
+def _run(loss, out, runtime=None, resume=False, extra=()):
     exp = EXPERIMENTS["d2nn-classifier"]
-    cfg = build_config(exp, "smoke", ["--loss", loss])
+    cfg = build_config(exp, "smoke", ["--loss", loss, *extra])
     Path(out).mkdir(parents=True, exist_ok=True)
     return exp.run(cfg, out, resume=resume, runtime=runtime or Runtime(progress=False))
 
@@ -159,8 +159,8 @@ def _run(loss, out, runtime=None, resume=False):
 def test_smoke_runs_record_energy_and_the_report_page_is_written(tmp_path):
     from experiments.__main__ import main
 
-    for loss in ("mse", "ce"):
-        summary = _run(loss, tmp_path / loss)
+    for loss in ("mse", "ce"):  # mse with its own schedule: the page states each run's
+        summary = _run(loss, tmp_path / loss, extra=("--epochs", "2", "--lr-step-epochs", "1") if loss == "mse" else ())
         r = summary[f"d2nn-{loss}"]
         assert 0 <= r["numeric_accuracy"] <= 1 and set(r["energy"]) >= {"correct_of_output", "output_of_input"}
         energy = json.loads((tmp_path / loss / "energy.json").read_text())[f"d2nn-{loss}"]
@@ -172,6 +172,8 @@ def test_smoke_runs_record_energy_and_the_report_page_is_written(tmp_path):
     for ref in [line.split("](")[1].rstrip(")") for line in text.splitlines() if line.startswith("![")]:
         assert (page.parent / ref).is_file(), ref
     assert "d2nn_figures/d2nn-mse_energy.png" in text and "91.75" in text and "97.18" in text and "≥ 97.0" in text
+    assert "`mse` learning rate 0.2 halved every 1 epoch(s), 2 epochs; `ce` learning rate" in text
+    assert "- `mse` (one process):" in text and "the epochs (here `mse` 2, `ce` 1," in text
 
 
 def test_report_rejects_a_foreign_directory_in_one_line(tmp_path, capsys):
