@@ -136,6 +136,11 @@ def run_arms(out_dir: Path, arms: list[Arm], data, *, resume: bool, progress: bo
                           progress=progress and rt.progress, should_stop=rt.should_stop)
         if fit["interrupted"]:
             raise Interrupted()
+        last_epoch = fit["history"][-1]["epoch"] if fit["history"] else fit["best_epoch"]
+        # the last epoch's parameters, tested too when selection kept another epoch (what a user who
+        # trains to the end gets); the selected ones are tested first, so their numbers do not move
+        last_state = ({k: v.detach().clone() for k, v in task.state_dict().items()}
+                      if physical is not None and fit["best_epoch"] != last_epoch else None)
         trainer.load_best()
         numeric = evaluate(task, xt, yt, batch_size=arm.config.eval_batch_size, ctx=ctx)
         r = {"family": arm.family, "method": arm.method, "numeric_accuracy": numeric["accuracy"],
@@ -156,6 +161,18 @@ def run_arms(out_dir: Path, arms: list[Arm], data, *, resume: bool, progress: bo
             r["physical_accuracy"] = phys["accuracy"]
             r["queries_test"] = ctx.max(physical.queries - before)
             r["confusion_physical"] = phys["confusion"].tolist()
+            r["last_epoch"] = last_epoch
+            if last_state is None:  # the selected epoch is the last one
+                r["physical_accuracy_last"] = phys["accuracy"]
+            else:
+                selected = {k: v.detach().clone() for k, v in task.state_dict().items()}
+                task.load_state_dict(last_state)
+                physical.load_parameters(task.device_model.state_dict())
+                before = physical.queries
+                r["physical_accuracy_last"] = evaluate(task, xt, yt, physical=physical,
+                                                       batch_size=arm.config.eval_batch_size, ctx=ctx)["accuracy"]
+                r["queries_test_last"] = ctx.max(physical.queries - before)
+                task.load_state_dict(selected)
             if ctx.is_main and not _has(out_dir / "errors.h5", arm.family):  # one hidden realization per family
                 save_errors = physical.save_errors
                 atomic_write(out_dir / "errors.h5", lambda p: _copy_and_add(out_dir / "errors.h5", p, save_errors,
