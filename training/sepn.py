@@ -124,8 +124,9 @@ def _dense_plan(transposed: bool, stride: int, k: int, w_shape: tuple, in_shape:
     Dense when the matrix product does at most twice the conv's multiply-adds (images of a few
     pixels: at 4×4 and 2×2 with a 3×3 kernel most taps fall on the padding) or when the conv
     reads ≤ 2 real channels (poorly vectorised by oneDNN), and ``M`` has ≤ 2^17 entries.
-    Measured on this project's CPU at batch 500, forward + backward of the 11 convs of a
-    (4, 8, 16) SEPN one by one: 37 → 27 ms; the DAT step of ``bench/dat_step.py``: 284 → 251 ms.
+    Measured on this project's CPU at batch 500, forward + backward of one conv of each of the
+    11 distinct shapes of a (4, 8, 16) SEPN on 8×8 images (14 convs): 37 → 27 ms; the DAT step of
+    ``bench/dat_step.py``: 284 → 251 ms.
     An input element and an output element are joined by at most one kernel tap, so probing
     the conv with weights 1, 2, …, n on the identity in float64 reads the index off exactly.
     """
