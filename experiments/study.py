@@ -165,14 +165,13 @@ def run_arms(out_dir: Path, arms: list[Arm], data, *, resume: bool, progress: bo
             if last_state is None:  # the selected epoch is the last one
                 r["physical_accuracy_last"] = phys["accuracy"]
             else:
-                selected = {k: v.detach().clone() for k, v in task.state_dict().items()}
                 task.load_state_dict(last_state)
                 physical.load_parameters(task.device_model.state_dict())
                 before = physical.queries
                 r["physical_accuracy_last"] = evaluate(task, xt, yt, physical=physical,
                                                        batch_size=arm.config.eval_batch_size, ctx=ctx)["accuracy"]
                 r["queries_test_last"] = ctx.max(physical.queries - before)
-                task.load_state_dict(selected)
+                trainer.load_best()  # back to the selected parameters (saved below)
             if ctx.is_main and not _has(out_dir / "errors.h5", arm.family):  # one hidden realization per family
                 save_errors = physical.save_errors
                 atomic_write(out_dir / "errors.h5", lambda p: _copy_and_add(out_dir / "errors.h5", p, save_errors,

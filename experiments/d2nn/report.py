@@ -62,23 +62,24 @@ def load_run(run_dir: Path) -> dict:
     return r
 
 
+def _lr(c: dict, loss: str) -> float:
+    """The Adam learning rate a run of ``loss`` used (mse has its own)."""
+    return c.get("mse_learning_rate", c["learning_rate"]) if loss == "mse" else c["learning_rate"]
+
+
 def _lrs(loaded) -> str:
     """The Adam learning rate of each run, e.g. ``ce 0.05, mse 0.2``."""
-    def lr(c, loss):
-        return c.get("mse_learning_rate", c["learning_rate"]) if loss == "mse" else c["learning_rate"]
-    return ", ".join(f"{r['loss']} {lr(r['config'], r['loss'])}" for r in loaded)
+    return ", ".join(f"{r['loss']} {_lr(r['config'], r['loss'])}" for r in loaded)
 
 
 def _schedules(loaded) -> str:
     """Learning rate, decay and epochs of each run, e.g. ``mse 0.2 halved every 2 epochs, 6 epochs``;
     said once when every run shares the decay and the epochs."""
-    def lr(c, loss):
-        return c.get("mse_learning_rate", c["learning_rate"]) if loss == "mse" else c["learning_rate"]
     plans = {(r["config"]["lr_step_epochs"], r["config"]["epochs"]) for r in loaded}
     if len(plans) == 1:
         (step, epochs), = plans
         return f"learning rate {_lrs(loaded)} halved every {step} epoch(s), {epochs} epochs"
-    return "; ".join(f"`{r['loss']}` learning rate {lr(r['config'], r['loss'])} halved every "
+    return "; ".join(f"`{r['loss']}` learning rate {_lr(r['config'], r['loss'])} halved every "
                      f"{r['config']['lr_step_epochs']} epoch(s), {r['config']['epochs']} epochs" for r in loaded)
 
 

@@ -96,7 +96,7 @@ def _num(v) -> str:
 
 
 def _pct(v) -> str:
-    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.1f}"
+    return "–" if v is None else _num(100 * v)
 
 
 def _acc(run: dict, label: str, key: str = "physical_accuracy"):
@@ -195,11 +195,8 @@ def _dynamics(full: dict) -> str:
             hist = r["arms"].get(label, {}).get("history")
             if not hist:
                 continue
-            best = max(hist, key=lambda h: h["val_accuracy"])
-            last = hist[-1]
             arm = r["arms"][label]
-            lines.append(f"| {ds} | {name} | {100 * best['val_accuracy']:.1f} (epoch {best['epoch']}) | "
-                         f"{100 * last['val_accuracy']:.1f} (epoch {last['epoch']}) | "
+            lines.append(f"| {ds} | {name} | " + " | ".join(_best_last(hist)) + " | "
                          f"{_pct(arm.get('physical_accuracy'))} | {_pct(arm.get('physical_accuracy_last'))} |")
     if not lines:
         return ""
@@ -393,15 +390,18 @@ def _seeds_text(study: list[dict]) -> str:
             "|---|---|---|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n\n")
 
 
+def _best_last(hist: list[dict]) -> list[str]:
+    """The best and the last validation accuracy of a history, each with its epoch."""
+    best = max(hist, key=lambda h: h["val_accuracy"])
+    return [f"{100 * h['val_accuracy']:.1f} (epoch {h['epoch']})" for h in (best, hist[-1])]
+
+
 def _curve_cells(arm: dict | None) -> list[str]:
     """Selected physical test accuracy, best and last validation accuracy of one arm."""
     hist = (arm or {}).get("history") or []
     if not hist:
         return ["–", "–", "–"]
-    best = max(hist, key=lambda h: h["val_accuracy"])
-    last = hist[-1]
-    return [_pct(arm.get("physical_accuracy")), f"{100 * best['val_accuracy']:.1f} (epoch {best['epoch']})",
-            f"{100 * last['val_accuracy']:.1f} (epoch {last['epoch']})"]
+    return [_pct(arm.get("physical_accuracy")), *_best_last(hist)]
 
 
 def _ablation_text(ablation: list[dict], full: dict) -> str:

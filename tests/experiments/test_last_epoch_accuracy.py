@@ -34,3 +34,9 @@ def test_last_epoch_physical_accuracy_equals_the_last_checkpoint_tested_afresh(t
     assert r["physical_accuracy_last"] == fresh
     if r["best_epoch"] != 4:  # selection kept an earlier epoch: the last one was tested separately
         assert r["queries_test_last"] > 0
+    # the saved selected parameters are the selected ones again, not the last epoch's
+    best = torch.load(tmp_path / "checkpoints" / "mesh-pat.best.pt", weights_only=True)
+    task.load_state_dict(best)
+    physical.load_parameters(task.device_model.state_dict())
+    with torch.no_grad():
+        assert evaluate(task, xt, yt, physical=physical)["accuracy"] == r["physical_accuracy"]
