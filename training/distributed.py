@@ -23,6 +23,7 @@ for bit what it was before this module existed.
 
 from __future__ import annotations
 
+import atexit
 import os
 from dataclasses import dataclass
 
@@ -167,10 +168,16 @@ class DistContext:
         that exits with its gloo group alive can abort in the group's destructor ("terminate
         called without an active exception"), failing a finished run."""
         if self.distributed:
-            import torch.distributed as dist
+            _leave_group()
 
-            if dist.is_initialized():
-                dist.destroy_process_group()
+
+def _leave_group() -> None:
+    """Destroy this process's group at exit if it is still alive (see :meth:`DistContext.close`):
+    without it, a worker that simply returns can abort in the gloo group's destructor."""
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def single(device: str | torch.device | None = "auto") -> DistContext:
@@ -200,4 +207,5 @@ def init(device: str | torch.device | None = "auto", *, timeout_s: float = 1800.
     if not dist.is_initialized():
         dist.init_process_group("nccl" if dev.type == "cuda" else "gloo", rank=rank, world_size=world,
                                 timeout=datetime.timedelta(seconds=timeout_s))
+        atexit.register(_leave_group)  # every process that joins leaves before interpreter teardown
     return DistContext(rank=rank, world_size=world, local_rank=local_rank, device=dev)
