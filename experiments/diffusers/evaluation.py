@@ -211,10 +211,13 @@ def learning_curve_figure(history: list[dict], path: Path, *, title: str) -> Pat
     a1.plot(ep, [h["loss"] for h in history], "o-")
     a1.set_xlabel("epoch")
     a1.set_ylabel("training loss (−PCC + E)")
-    a2.plot(ep, [h["val_pcc_known"] for h in history], "o-", label="this epoch's diffusers (known)")
-    a2.plot(ep, [h["val_pcc_new"] for h in history], "s-", label="fixed new diffusers")
+    a2.plot(ep, [h["val_pcc_known"] for h in history], "o-", label="known diffusers (this epoch's), square")
+    a2.plot(ep, [h["val_pcc_new"] for h in history], "s-", label="fixed new diffusers, square")
+    for key, mark, region in (("val_pcc_new_support", "^--", "object support"), ("val_pcc_new_canvas", "v:", "canvas")):
+        if all(key in h for h in history):  # records written before the three regions have only the square
+            a2.plot(ep, [h[key] for h in history], mark, label=f"fixed new diffusers, {region}")
     a2.set_xlabel("epoch")
-    a2.set_ylabel("PCC (test objects)")
+    a2.set_ylabel("PCC (validation objects)")
     a2.legend(fontsize=8)
     for ax in (a1, a2):
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
@@ -223,19 +226,30 @@ def learning_curve_figure(history: list[dict], path: Path, *, title: str) -> Pat
 
 
 def pcc_bars_figure(values: dict, path: Path, *, title: str, published: dict | None = None) -> Path:
+    """Grouped bars: ``values[label][region]`` (a region missing for a label is left out, e.g.
+    the gratings' support PCC, which is undefined); ``published[label]`` as a red mark (region
+    unstated in the paper)."""
     labels = list(values)
-    fig, ax = plt.subplots(figsize=(max(5, 1.2 * len(labels)), 3.6))
-    bars = ax.bar(range(len(labels)), [values[k] for k in labels], color="tab:blue", label="this run")
-    for b, k in zip(bars, labels):
-        ax.text(b.get_x() + b.get_width() / 2, values[k] + 0.02, f"{values[k]:.3f}", ha="center", fontsize=8)
+    regions = [r for r in ("support", "square", "canvas") if any(values[k].get(r) is not None for k in labels)]
+    width = 0.8 / len(regions)
+    fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(labels)), 3.8))
+    for j, (reg, color) in enumerate(zip(regions, ("tab:orange", "tab:blue", "tab:green"))):
+        xs = [i for i, k in enumerate(labels) if values[k].get(reg) is not None]
+        ys = [values[labels[i]][reg] for i in xs]
+        pos = [x + (j - (len(regions) - 1) / 2) * width for x in xs]
+        ax.bar(pos, ys, width, color=color, label=f"this run, {reg}")
+        for x, y in zip(pos, ys):
+            ax.text(x, y + 0.02, f"{y:.2f}", ha="center", fontsize=6)
     if published:
         xs = [labels.index(k) for k in published if k in labels]
-        ax.plot(xs, [published[labels[i]] for i in xs], "r_", markersize=25, mew=2, label="published (Luo 2022)")
+        ax.plot(xs, [published[labels[i]] for i in xs], "r_", markersize=30, mew=2,
+                label="published (Luo 2022; region unstated)")
     ax.set_xticks(range(len(labels)))
     ax.set_xticklabels(labels, fontsize=8, rotation=15)
-    ax.set_ylabel("mean PCC (object region)")
-    ax.set_ylim(min(0, min(values.values()) - 0.05), 1.0)
-    ax.legend(fontsize=8)
+    ax.set_ylabel("mean PCC (numerical simulation)")
+    low = min(v for k in labels for v in values[k].values() if v is not None)
+    ax.set_ylim(min(0, low - 0.05), 1.05)
+    ax.legend(fontsize=7, ncol=2)
     ax.set_title(title, fontsize=10)
     return _save(fig, path)
 

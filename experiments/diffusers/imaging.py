@@ -320,7 +320,10 @@ def train_imaging(cfg: ImagingConfig, out_dir: Path, *, misalignment: LayerDispl
 
 
 # -- the experiment ------------------------------------------------------------------------
-PUBLISHED = {"known": 0.78, "new": 0.78, "gap": 0.003, "gratings": 0.74}
+PUBLISHED = {"known": 0.78, "new": 0.78, "gap": 0.003, "gratings": 0.74}  # Luo et al. 2022, region unstated
+#: no-network baseline of independent reproductions at the published geometry: free space behind
+#: new σ = 4λ diffusers, PCC over the object support (docs/references.md#diffusers)
+INDEPENDENT = {"free_space_new_support": 0.50}
 
 
 def evaluate_all(cfg: ImagingConfig, model: DiffuserImager, known: torch.Tensor) -> dict:
@@ -412,6 +415,8 @@ def run(cfg: ImagingConfig, out_dir: Path, *, resume: bool = False, runtime: Run
         "history/loss": ([h["loss"] for h in hist], "1 (−PCC + E)"),
         "history/val_pcc_known": ([h["val_pcc_known"] for h in hist], "1"),
         "history/val_pcc_new": ([h["val_pcc_new"] for h in hist], "1"),
+        **{f"history/val_pcc_new_{reg}": ([h[f"val_pcc_new_{reg}"] for h in hist], f"1 (PCC over the {reg} region)")
+           for reg in ("support", "canvas")},
         "gratings/period": (ev_res["periods"], "m"),
         "gratings/fitted_period": ([[f["period_m"] for f in row] for row in ev_res["grating_fits"]],
                                    "m (grating × new diffuser)"),

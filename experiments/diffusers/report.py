@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .._methods import parse_list
 from ..records import atomic_text
-from .imaging import SCALES, ImagingConfig, PUBLISHED
+from .imaging import INDEPENDENT, SCALES, ImagingConfig
 
 __all__ = ["write_report"]
 
@@ -86,18 +86,58 @@ def _grating_dips(run: Path, cfg: dict) -> list[float]:
     return [sum(math.isfinite(f["dip"]) and f["dip"] < 0.9 for f in row) / len(row) for row in fits]
 
 
+#: the criteria of the full-window reproduction, decided on the object-support region (the
+#: region in which the no-network baselines stay low enough to separate the systems)
+CRITERIA = {"above_lens": 0.05, "above_free_space": 0.15, "gap": 0.02, "grating_period_m": 10.8e-3,
+            "grating_resolved": 0.90, "independent_tolerance": 0.05}
+
+
+def _scale(cfg: dict) -> str:
+    return next((k for k, v in SCALES.items() if v and all(cfg.get(kk) == vv for kk, vv in v.items())), "custom")
+
+
+def _published_geometry(cfg: dict) -> bool:
+    return cfg["grid_px"] == _PAPER.grid_px and cfg["object_px"] == _PAPER.object_px and cfg["pitch_m"] == _PAPER.pitch_m
+
+
+def _checks(s: dict, cfg: dict) -> tuple[dict, str]:
+    """The done-when criteria on the support region: ``({name: bool or None}, markdown)``."""
+    ok = lambda b: "–" if b is None else ("**met**" if b else "**not met**")  # noqa: E731
+    new, lens, fs = s.get("pcc_new_support"), s.get("pcc_lens_new_support"), s.get("pcc_free_space_new_support")
+    gap = s.get("pcc_gap_known_minus_new_support")
+    if new is None:  # a record written before the three regions
+        return {}, "This run's record has no object-support PCC; the criteria below need one.\n"
+    grating = next((g for g in s["gratings"] if abs(g["period_m"] - CRITERIA["grating_period_m"]) < 1e-6), None)
+    checks = {"above_lens": new - lens >= CRITERIA["above_lens"],
+              "above_free_space": new - fs >= CRITERIA["above_free_space"],
+              "gap": abs(gap) <= CRITERIA["gap"],
+              "grating": None if grating is None else grating["resolved_fraction"] >= CRITERIA["grating_resolved"]}
+    lines = [f"- new-diffuser PCC ≥ lens + {CRITERIA['above_lens']}: {ok(checks['above_lens'])} "
+             f"({new:.4f} vs {lens:.4f}, {new - lens:+.4f})",
+             f"- new-diffuser PCC ≥ free space + {CRITERIA['above_free_space']}: {ok(checks['above_free_space'])} "
+             f"({new:.4f} vs {fs:.4f}, {new - fs:+.4f})",
+             f"- |known − new| ≤ {CRITERIA['gap']}: {ok(checks['gap'])} ({gap:+.4f})",
+             f"- the {CRITERIA['grating_period_m'] * 1e3:.1f} mm grating resolved by ≥ {CRITERIA['grating_resolved']:.0%} "
+             f"of the new diffusers: {ok(checks['grating'])} "
+             + ("(the period does not fit this run's object square)" if grating is None
+                else f"({grating['resolved_fraction']:.0%})")]
+    if _published_geometry(cfg):
+        ref = INDEPENDENT["free_space_new_support"]
+        checks["independent"] = abs(fs - ref) <= CRITERIA["independent_tolerance"]
+        lines.append(f"- free-space baseline within ±{CRITERIA['independent_tolerance']} of independent reproductions "
+                     f"(≈ {ref:.2f}): {ok(checks['independent'])} ({fs:.4f}, {fs - ref:+.4f})")
+    return checks, "\n".join(lines) + "\n"
+
+
 def _imaging_section(run: Path, figs: dict) -> tuple[str, dict]:
+    from .record import region_rows
+
     s = _load(run, "summary.json")
     cfg = _load(run, "config.json")["config"]
     if s["gratings"] and "separated_fraction" not in s["gratings"][0]:
         for g, frac in zip(s["gratings"], _grating_dips(run, cfg)):
             g["separated_fraction"] = frac
-    gap = s["pcc_gap_known_minus_new"]
-    margin_fs = s["pcc_new"] - s["pcc_free_space_new"]
-    margin_lens = s["pcc_new"] - s["pcc_lens_new"]
-    checks = {"gap_within_0.02": abs(gap) <= 0.02, "above_free_space": margin_fs > 0.05,
-              "above_lens": margin_lens > 0.05}
-    ok = lambda b: "**met**" if b else "**not met**"  # noqa: E731
+    checks, check_md = _checks(s, cfg)
     g_rows = "\n".join(
         f"| {g['period_m'] * 1e3:.1f} | {g['fitted_period_mean_m'] * 1e3:.2f} ± {g['fitted_period_std_m'] * 1e3:.2f} | "
         f"{100 * (g['fitted_period_mean_m'] / g['period_m'] - 1):+.1f} % | {g['separated_fraction']:.2f} | "
@@ -105,27 +145,34 @@ def _imaging_section(run: Path, figs: dict) -> tuple[str, dict]:
         f"{g['pcc_new']:.3f} |" for g in s["gratings"])
     lens = s["lens_geometry"]
     region_mm = cfg["object_px"] * cfg["pitch_m"] * 1e3
+    scale = _scale(cfg)
+    geometry = ("the published geometry" if _published_geometry(cfg)
+                else f"a reduced lateral extent ({cfg['grid_px']}² layers, {cfg['object_px']} px objects)")
     fig_md = "\n\n".join(f"![{k}]({v})" for k, v in figs.items())
-    text = f"""## Imaging through diffusers (`diffuser-imaging`, run `{Path(run).name}`)
+    text = f"""## Imaging through diffusers (`diffuser-imaging`, run `{Path(run).name}`, scale {scale})
 
-PCC region: the central {cfg['object_px']}×{cfg['object_px']} px object square ({region_mm:.0f} × {region_mm:.0f} mm);
-PCC between the output intensity and the object grey value, mean over {cfg['n_test']} test objects × every diffuser.
+{geometry[0].upper() + geometry[1:]}; numerical simulation throughout (no physical device).
+PCC between the output intensity and the object grey value, mean over {cfg['n_test']} test objects × every diffuser,
+in three regions, because the paper does not state its own:
+*support*, the pixels where the object is > 0 (as independent reproductions compute it);
+*square*, the central {cfg['object_px']}×{cfg['object_px']} px object square ({region_mm:.0f} × {region_mm:.0f} mm);
+*canvas*, the whole {cfg['grid_px']}×{cfg['grid_px']} px output window.
+The training loss's PCC term uses the square: one fixed region for every object, so the loss also asks for a dark
+background around the digit instead of rewarding a match on the digit's own pixels only (the energy term E adds the
+same pressure over the whole window).
 
-| quantity | this run | published (Luo et al. 2022, simulation) |
-|---|---|---|
-| PCC, known diffusers (last epoch's n = {cfg['diffusers_per_epoch']}) | {s['pcc_known']:.4f} | ≈ {PUBLISHED['known']} |
-| PCC, {cfg['n_new_diffusers']} new diffusers | {s['pcc_new']:.4f} | ≈ {PUBLISHED['new']} |
-| gap known − new | {gap:+.4f} | ≈ {PUBLISHED['gap']} |
-| PCC, no diffuser | {s['pcc_none']:.4f} | – |
-| free space (no layers), new diffusers / no diffuser | {s['pcc_free_space_new']:.4f} / {s['pcc_free_space_none']:.4f} | – |
-| lens, new diffusers / no diffuser | {s['pcc_lens_new']:.4f} / {s['pcc_lens_none']:.4f} | – |
-| gratings through new diffusers (mean PCC) | {s['grating_pcc_new']:.4f} | ≈ {PUBLISHED['gratings']} |
+| quantity | support | square | canvas | published (Luo et al. 2022, simulation) |
+|---|---|---|---|---|
+{region_rows(s, ImagingConfig(**cfg))}
 
-Done-when criteria (cpu scale): |gap| ≤ 0.02: {ok(checks['gap_within_0.02'])} ({gap:+.4f});
-new-diffuser PCC clearly (> 0.05) above free space: {ok(checks['above_free_space'])} ({margin_fs:+.4f});
-above the lens: {ok(checks['above_lens'])} ({margin_lens:+.4f}).
-PCC lost to the diffuser (no diffuser -> new diffusers): network {s['pcc_new'] - s['pcc_none']:+.4f},
-lens {s['pcc_lens_new'] - s['pcc_lens_none']:+.4f}, free space {s['pcc_free_space_new'] - s['pcc_free_space_none']:+.4f}.
+At the published geometry the no-network light already scores high in the square and on the canvas (the blurred
+object sits on a dark background, and both regions reward that), so only the support region separates a network
+from no network. The criteria are therefore decided on the support region:
+
+{check_md}
+PCC lost to the diffuser on the support (no diffuser -> new diffusers): network
+{s['pcc_new_support'] - s['pcc_none_support']:+.4f}, lens {s['pcc_lens_new_support'] - s['pcc_lens_none_support']:+.4f},
+free space {s['pcc_free_space_new_support'] - s['pcc_free_space_none_support']:+.4f}.
 
 Lens baseline: a thin lens at the plane of layer 1 ({lens['u_m'] * 1e3:.0f} mm from the object), f = {lens['f_m'] * 1e3:.0f} mm,
 image at v = {lens['v_m'] * 1e3:.0f} mm (2f–2f, magnification {lens['magnification']:.0f}), circular pupil of radius
@@ -133,17 +180,18 @@ image at v = {lens['v_m'] * 1e3:.0f} mm (2f–2f, magnification {lens['magnifica
 
 ### Resolution: three-bar gratings (period from three Gaussians fitted to the y-averaged output)
 
-| period (mm) | fitted (mm, mean ± std over new diffusers) | error | three bars separated | resolved | PCC |
+| period (mm) | fitted (mm, mean ± std over new diffusers) | error | three bars separated | resolved | PCC (square) |
 |---|---|---|---|---|---|
 {g_rows}
 
 "Separated": both fitted dips below 0.9 of the neighbouring peaks; "resolved": separated and the fitted
-period within 10 % of the design (fractions of the new diffusers).
+period within 10 % of the design (fractions of the {cfg['n_new_diffusers']} new diffusers). A grating's PCC on its support
+is undefined (the bars are a constant target there).
 
 Training: {s['train_wall_time_s'] / 60:.1f} min; whole run (training, evaluation, figures) {s['total_wall_time_s'] / 60:.1f} min
 on the shared 2-core CPU.
 
-### Reductions at this scale
+### Cuts from the published setting at this scale
 
 {_reductions(cfg)}
 {fig_md}
@@ -239,17 +287,24 @@ def _vaccination_section(run: Path | None, doc_path: Path) -> str:
 
 
 def _extra_imaging(runs) -> str:
+    """One row per run and region: the secondary runs (other scales or settings) next to the main one."""
     rows = []
+    cell = lambda v, fmt=".4f": "–" if v is None else format(v, fmt)  # noqa: E731
     for run in runs:
         s, c = _load(run, "summary.json"), _load(run, "config.json")["config"]
-        rows.append(f"| `{Path(run).name}` | {c['epochs']} | {c['n_train']} | {c['diffusers_per_epoch']} | "
-                    f"{s['pcc_known']:.4f} | {s['pcc_new']:.4f} | {s['pcc_gap_known_minus_new']:+.4f} | "
-                    f"{s['pcc_none']:.4f} | {s['pcc_lens_new']:.4f} | {s['pcc_new'] - s['pcc_lens_new']:+.4f} | "
-                    f"{s['pcc_free_space_new']:.4f} | "
-                    f"{s['grating_pcc_new']:.4f} | {s['train_wall_time_s'] / 60:.0f} |")
-    return ("### Other diffuser-imaging runs (same geometry, other settings)\n\n"
-            "| run | epochs | objects | n | PCC known | PCC new | gap | no diffuser | lens (new) | new − lens "
-            "| free space (new) | gratings | training (min) |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n")
+        for reg, suffix in (("support", "_support"), ("square", ""), ("canvas", "_canvas")):
+            g = lambda key: s.get(key + suffix)  # noqa: E731
+            new, lens, fs = g("pcc_new"), g("pcc_lens_new"), g("pcc_free_space_new")
+            rows.append(f"| `{Path(run).name}` | {_scale(c)} | {c['grid_px']}² / {c['object_px']} px | {c['epochs']} | "
+                        f"{c['n_train']} | {c['diffusers_per_epoch']} | {reg} | {cell(g('pcc_known'))} | {cell(new)} | "
+                        f"{cell(g('pcc_gap_known_minus_new'), '+.4f')} | {cell(g('pcc_none'))} | {cell(lens)} | "
+                        f"{cell(None if None in (new, lens) else new - lens, '+.4f')} | {cell(fs)} | "
+                        f"{cell(None if None in (new, fs) else new - fs, '+.4f')} | {cell(g('grating_pcc_new'))} | "
+                        f"{s['train_wall_time_s'] / 60:.0f} |")
+    return ("### Secondary diffuser-imaging runs (other scales or settings), region by region\n\n"
+            "| run | scale | grid / object | epochs | objects | n | region | PCC known | PCC new | gap | no diffuser "
+            "| lens (new) | new − lens | free space (new) | new − free space | gratings | training (min) |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n")
 
 
 def write_report(runs, out, options=None, *, command: str = "") -> Path:
@@ -291,7 +346,7 @@ def _write(imaging_run, study_run, vaccination_run, doc_path, *, extra_imaging=(
         text, _ = _study_section(Path(run), {})
         st_text += "\n" + text.replace("## Training strategies", f"## Replicate {k + 1} (seed {seed}): training strategies", 1)
     cfg = im["config"]
-    scale = next((k for k, v in SCALES.items() if v and all(cfg.get(kk) == vv for kk, vv in v.items())), "custom")
+    scale = _scale(cfg)
     header = f"""# Reproduction: imaging through random diffusers (Luo et al., eLight 2022; Li et al., JSTQE 2023)
 
 Generated by `{command}` from the run records
@@ -305,7 +360,15 @@ Diffusers: heights N(25λ, (8λ)²) per pixel smoothed by a unit-sum Gaussian of
 Δn = 0.74; each epoch draws n new diffusers held fixed for the epoch and every object of a batch passes all
 of them. Loss −PCC + E (α = 1, β = 0.5), Adam, ×0.99 per epoch. MNIST grey value = field amplitude.
 """
-    deviations = """## Deviations and choices, explained
+    deviations = _deviations(cfg)
+    vac = _vaccination_section(Path(vaccination_run) if vaccination_run else None, doc_path)
+    atomic_text(doc_path, "\n".join([header, im_text, st_text, vac, deviations]))
+    return doc_path
+
+
+def _deviations(cfg: dict) -> str:
+    """The page's "Deviations and choices" section for the main run's configuration ``cfg``."""
+    parts = ["""## Deviations and choices, explained
 
 - **Correlation length.** Our diffusers have phase std 1.05 rad for σ = 4λ (published ≈ 1.1 rad), and the
   documented estimator (fit of exp(−πr²/L²) to the mean-removed transmittance autocorrelation over
@@ -316,40 +379,39 @@ of them. Loss −PCC + E (α = 1, β = 0.5), Adam, ×0.99 per epoch. MNIST grey 
 - **Independence of diffusers.** Independent draws have |ρ| ≈ 0.05 (normalised correlation of the
   mean-removed transmittances; test: |ρ| < 0.2). The paper's "mean absolute phase difference > π/2" depends on
   how phases are wrapped: E|wrap(φ1−φ2)| ≈ 1.16 rad < π/2, E|wrap(φ1)−wrap(φ2)| > π/2 (both pinned in tests).
-- **PCC region** (unstated in the paper): the central object square, for the loss's PCC term and every
-  reported PCC; the energy term E uses the whole output window; o = |u_out|² in input-intensity units (object
-  amplitude in [0, 1] on unit illumination), no further normalisation.
-- **Reduced scale (cpu).** The 2-core CPU cannot run 50k objects × 100 epochs × 20 diffusers on 240² grids
-  (≈10⁸ passes). We keep λ, pitch, all distances and the diffuser statistics (the diffuser phase std depends on
-  σ in *pixels*, so the pitch must stay) and halve the lateral extent (120² layers, 80 px object = 24 mm; the
-  object keeps 2/3 of the window as in the paper); fewer objects, epochs and diffusers per epoch (table above).
-  Gratings: only the periods whose three bars (2.5 P wide) fit the 24 mm object square (7.2–9.6 mm). With
-  ≈7.5·10³ instead of ≈1.25·10⁶ Adam steps the learning rate is 0.03 instead of 1e-3 (Adam moves a phase by ≈ lr per
-  step; measured on a short run: lr 1e-3 did not move the PCC in 60 steps). Absolute PCCs are therefore
-  lower than published; the comparisons (known vs new, network vs baselines, trends) are the reproduction.
-- **Lens baseline** (geometry unstated in the paper): a diffraction-limited 2f–2f thin lens right behind the
+- **PCC regions** (unstated in the paper): every PCC is reported over the object support, the central object
+  square and the full canvas; the loss's PCC term uses the square and the energy term E the whole window;
+  o = |u_out|² in input-intensity units (object amplitude in [0, 1] on unit illumination), no further
+  normalisation. The support region decides the criteria (first section)."""]
+    if _published_geometry(cfg):
+        parts.append("""- **Training budget (full window).** The geometry is the published one: 240² layers at 0.3 mm, 160 px
+  objects, 4 layers, the same distances and diffuser statistics. The 2-core CPU cannot run 50k objects × 100
+  epochs × 20 diffusers (≈10⁸ object–diffuser passes), so the number of objects, epochs and diffusers per epoch
+  are cut (table "Cuts" above), and with ≈40× fewer Adam steps than the paper the learning rate is 0.03 instead
+  of 1e-3 (Adam moves a phase by ≈ lr per step), decaying ×0.9 per epoch. The published `paper` scale runs
+  unchanged with `--scale paper --device cuda`, under torchrun for several processes.
+- **Gratings.** All five published periods (7.2–12.0 mm) fit the 48 mm object square. The grating test uses
+  networks trained on digits only, as in the paper.""")
+    else:
+        parts.append("""- **Reduced scale.** The 2-core CPU cannot run 50k objects × 100 epochs × 20 diffusers on 240² grids
+  (≈10⁸ passes). This scale keeps λ, pitch, all distances and the diffuser statistics (the diffuser phase std
+  depends on σ in *pixels*, so the pitch must stay) and halves the lateral extent (120² layers, 80 px object =
+  24 mm; the object keeps 2/3 of the window as in the paper); fewer objects, epochs and diffusers per epoch
+  (table above). With ≈7.5·10³ instead of ≈1.25·10⁶ Adam steps the learning rate is 0.03 instead of 1e-3 (Adam
+  moves a phase by ≈ lr per step). Absolute PCCs are therefore lower than published; the comparisons (known vs
+  new, network vs baselines, trends) are the reproduction.
+- **Gratings.** Only the periods whose three bars (2.5 P wide) fit the 24 mm object square (7.2–9.6 mm) are
+  tested; the networks are trained on digits only, as in the paper. A network trained on few digit
+  presentations pulls light towards where digits lie, which shortens the fitted period of the larger gratings.""")
+    parts.append("""- **Lens baseline** (geometry unstated in the paper): a diffraction-limited 2f–2f thin lens right behind the
   diffuser, its pupil the largest in which the sampled lens phase stays at half the Nyquist frequency or
-  below (larger pupils imaged worse: aliased light; `evaluation.lens_geometry`). The σ = 4λ diffuser is weak in angle (phase std 1.05 rad, so
-  exp(−1.05²) ≈ 33 % of the light is unscattered, and the scattered light spreads over only ≈ λ/L ≈ 0.1 rad,
-  i.e. a blur of about a millimetre referred to the object 40 mm away), so a good lens is a strong baseline
-  here; it is reported as measured.
+  below (larger pupils imaged worse: aliased light; `evaluation.lens_geometry`). The σ = 4λ diffuser is weak in
+  angle (phase std 1.05 rad, so exp(−1.05²) ≈ 33 % of the light is unscattered, and the scattered light spreads
+  over only ≈ λ/L ≈ 0.1 rad), so a good lens is a strong baseline; it is reported as measured.
 - **Initial phases** zero (free space); the paper's initialisation is unstated.
-- **Gratings.** The grating test uses networks trained on digits only (as in the paper). At the reduced
-  scale the three bars come out separated but too close together (period under-estimated, table above): the
-  network, trained on 3·10⁴ digit presentations (the paper: 5·10⁶), pulls light towards the area where digits lie (MNIST strokes
-  fill about 20/28 of the object square), and the outer bars of the larger periods sit near the edge of the
-  24 mm square. More training moves it the right way (300 objects × 20 epochs → 1,000 × 30: grating PCC
-  0.21 → 0.35, period error at 7.2 mm −11.5 % → −5.6 %, "other runs" table). The published ≈ 0.74 grating
-  PCC needs the full training; the 10.8 and 12 mm periods do not fit
-  the reduced object square and are tested only at paper scale.
-- **Known vs new gap and steps per epoch.** The gap measures how much the network adapts to the n diffusers
-  of the last epoch. It grows with the number of optimiser steps spent on one diffuser set and shrinks with n
-  (study, table above); a first cpu attempt with 150 steps per epoch at a constant rate 0.03 showed a
-  validation gap of ≈ 0.05 by epoch 5 and was stopped. The 300-object runs (75 steps per epoch, rate ×0.92)
-  ended with |gap| ≤ 0.005 but could not beat the lens clearly (+0.002 at 20 epochs, +0.025 at 40); the cpu
-  scale now takes 250 steps per epoch with the rate ×0.93 and ends at +0.019 — inside the 0.02 criterion but
-  near it: more steps on each diffuser set buy PCC at the price of some adaptation to the known diffusers.
-"""
-    vac = _vaccination_section(Path(vaccination_run) if vaccination_run else None, doc_path)
-    atomic_text(doc_path, "\n".join([header, im_text, st_text, vac, deviations]))
-    return doc_path
+- **Known vs new gap and steps per epoch.** The gap measures how much the network adapts to the n diffusers of
+  the last epoch. It grows with the number of optimiser steps spent on one diffuser set and shrinks with n (the
+  study's n sweep): both CPU scales therefore let the learning rate decay faster than the paper's ×0.99 per epoch
+  (×0.93 half window, ×0.9 full window), which keeps the gap near or inside 0.02.
+""")
+    return "\n".join(parts)

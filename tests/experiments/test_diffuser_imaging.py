@@ -3,6 +3,7 @@ references, the misalignment conventions of the network, the grating period fit,
 diffusers the experiment draws, and resumption. (Both experiments also run at smoke scale in
 test_cli_and_records.py, which runs every registered experiment.)"""
 
+import dataclasses
 import json
 import math
 
@@ -265,9 +266,38 @@ def test_reproduction_doc_is_generated_from_the_records(tmp_path):
     diffuser_study.run(diffuser_study.StudyConfig(**{**TINY, "epochs": 1}, n_sweep="1,2", depth_sweep="1,2",
                                                   sigma_train="2,4", sigma_mix_train="2,4", sigma_test="2,4"), st)
     doc = tmp_path / "docs" / "diffusers.md"
-    assert main(["report", "diffusers", str(im), str(st), "--out", str(doc)]) == 0
+    assert main(["report", "diffusers", str(im), str(st), str(im), "--out", str(doc)]) == 0
     text = doc.read_text()
     assert f"{s['pcc_new']:.4f}" in text and f"{s['pcc_lens_new']:.4f}" in text
+    # the region table: support | square | canvas of the new diffusers, and a secondary run region by region
+    assert f"| {s['pcc_new_support']:.4f} | {s['pcc_new']:.4f} | {s['pcc_new_canvas']:.4f} |" in text
+    secondary = text.split("### Secondary diffuser-imaging runs")[1]
+    for reg, key in (("support", "pcc_new_support"), ("square", "pcc_new"), ("canvas", "pcc_new_canvas")):
+        assert f"| {reg} | {s[key.replace('new', 'known')]:.4f} | {s[key]:.4f} |" in secondary
     assert "## Vaccination against misalignment\n\nNot included" in text and "Correlation length" in text
     for link in __import__("re").findall(r"\]\((diffusers_figures/[^)]+)\)", text):
         assert (doc.parent / link).is_file(), link
+
+
+def test_report_criteria_are_decided_on_the_support_region():
+    from experiments.diffusers.imaging import INDEPENDENT, SCALES
+    from experiments.diffusers.report import CRITERIA, _checks
+
+    cfg = {**dataclasses.asdict(ImagingConfig()), **SCALES["full-window"]}
+    grating = {"period_m": CRITERIA["grating_period_m"], "resolved_fraction": 0.95}
+    s = {"pcc_new_support": 0.70, "pcc_lens_new_support": 0.60, "pcc_free_space_new_support": 0.50,
+         "pcc_gap_known_minus_new_support": 0.01, "gratings": [grating],
+         # square numbers that would fail every bar: the criteria must not read them
+         "pcc_new": 0.1, "pcc_lens_new": 0.9, "pcc_free_space_new": 0.9, "pcc_gap_known_minus_new": 0.5}
+    checks, text = _checks(s, cfg)
+    assert checks == {"above_lens": True, "above_free_space": True, "gap": True, "grating": True, "independent": True}
+    assert text.count("**met**") == 5
+    worse = {**s, "pcc_lens_new_support": 0.68, "pcc_free_space_new_support": 0.60,
+             "pcc_gap_known_minus_new_support": -0.03, "gratings": [{**grating, "resolved_fraction": 0.85}]}
+    checks, text = _checks(worse, cfg)
+    assert not any(checks.values()) and text.count("**not met**") == 5
+    assert abs(0.60 - INDEPENDENT["free_space_new_support"]) > CRITERIA["independent_tolerance"]
+    # the half window has neither the 10.8 mm grating nor the published geometry
+    half = {**dataclasses.asdict(ImagingConfig()), **SCALES["cpu"]}
+    checks, text = _checks({**s, "gratings": []}, half)
+    assert checks["grating"] is None and "independent" not in checks and "does not fit" in text
