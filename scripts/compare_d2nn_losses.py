@@ -1,5 +1,5 @@
 """Short comparison of d2nn-classifier training losses at the ``cpu`` scale (the evidence for
-the scaling of s in :func:`experiments.d2nn.runner.lin_mse` and its learning rate).
+the scaling of s in :func:`training.losses.lin_mse` and its learning rate).
 
 Each case trains the ``cpu``-scale D2NN (100² grid, 5 layers) for one epoch on 2,700 MNIST
 images (300 held out) and prints the test accuracy on 1,000 test images, one JSON line per
@@ -26,21 +26,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from experiments.d2nn import runner as d2nn  # noqa: E402
 from experiments.registry import EXPERIMENTS, build_config  # noqa: E402
 from experiments.study import load_data  # noqa: E402
-from training import TrainConfig, Trainer, evaluate  # noqa: E402
-from training.losses import mse_to_targets  # noqa: E402
+from training import DiffractiveTask, TrainConfig, Trainer, evaluate  # noqa: E402
+from training.losses import detector_targets, lin_mse, mse_to_targets  # noqa: E402
 
 
 def _mse_in(out_i, in_i, regions, y):
-    target = d2nn.mse_targets(regions, y).to(out_i.dtype)
+    target = detector_targets(regions, y).to(out_i.dtype)
     s = out_i * (target.flatten(1).sum(1) / in_i.flatten(1).sum(1)).reshape(-1, 1, 1)
     return mse_to_targets(s, target)
 
 
 def _mse_peak(out_i, in_i, regions, y):
-    return mse_to_targets(out_i / out_i.flatten(1).amax(1).reshape(-1, 1, 1), d2nn.mse_targets(regions, y))
+    return mse_to_targets(out_i / out_i.flatten(1).amax(1).reshape(-1, 1, 1), detector_targets(regions, y))
 
 
-LOSSES = {"ce": None, "mse_out": lambda o, i, r, y: d2nn.lin_mse(o, r, y), "mse_in": _mse_in, "mse_peak": _mse_peak}
+LOSSES = {"ce": None, "mse_out": lambda o, i, r, y: lin_mse(o, r, y), "mse_in": _mse_in, "mse_peak": _mse_peak}
 
 
 def run_case(loss: str, lr: float, data) -> float:
@@ -48,7 +48,7 @@ def run_case(loss: str, lr: float, data) -> float:
     base = d2nn.build_task(cfg)
     fn = LOSSES[loss]
 
-    class Task(d2nn.DiffractiveTask):
+    class Task(DiffractiveTask):
         def objective(self, out, x, y):
             if fn is None:
                 return F.cross_entropy(self.scores(self.intensity(out)), y)

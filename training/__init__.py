@@ -19,24 +19,24 @@ except _NotInstalled:
     __version__ = "0.0.0+unknown"
 
 from .baselines import MLP, ComplexLinearNetwork, LeNet5, count_parameters
-from .losses import (Temperature, imaging_loss, mse_to_targets, normalized_intensity_mse, pcc,
-                     region_cross_entropy)
+from .losses import (Temperature, detector_targets, imaging_loss, lin_mse, mse_to_targets, normalized_intensity_mse,
+                     pcc, region_cross_entropy)
 from .data import (DATASETS, clear_data_cache, dataset_source, encode_amplitude, encode_fourier_crop, encode_phase,
                    fourier_crop, iterate_batches, load_dataset, pad_to, resize, subset, to_float,
                    train_val_split)
-from .metrics import accuracy, confusion_matrix, mean_pcc
+from .metrics import accuracy, confusion_matrix, energy_distribution, mean_pcc
 from .sepn import SEPN, ResidualSEPN, image_to_modes, modes_to_image
 from .fusion import PhysicalForward, fuse_amplitude, physical_forward
-from .tasks import DiffractiveTask, DigitalTask, MeshTask
+from .tasks import DiffractiveTask, DigitalTask, LinMseTask, MeshTask
 from .trainer import METHODS, TrainConfig, Trainer, evaluate, similarity_loss
 
 __all__: list[str] = [
     "METHODS", "TrainConfig", "Trainer", "evaluate", "similarity_loss",
-    "MeshTask", "DiffractiveTask", "DigitalTask",
+    "MeshTask", "DiffractiveTask", "LinMseTask", "DigitalTask",
     "PhysicalForward", "physical_forward", "fuse_amplitude",
     "SEPN", "ResidualSEPN", "modes_to_image", "image_to_modes",
-    "Temperature", "region_cross_entropy", "mse_to_targets", "pcc", "imaging_loss", "normalized_intensity_mse",
-    "accuracy", "confusion_matrix", "mean_pcc",
+    "Temperature", "region_cross_entropy", "mse_to_targets", "detector_targets", "lin_mse", "pcc", "imaging_loss", "normalized_intensity_mse",
+    "accuracy", "confusion_matrix", "mean_pcc", "energy_distribution",
     "MLP", "LeNet5", "ComplexLinearNetwork", "count_parameters",
     "load_dataset", "dataset_source", "clear_data_cache", "DATASETS",
     "train_val_split", "iterate_batches", "subset",

@@ -5,8 +5,9 @@ from __future__ import annotations
 import torch
 
 from .losses import pcc
+from .progress import progress_bar
 
-__all__ = ["accuracy", "confusion_matrix", "mean_pcc"]
+__all__ = ["accuracy", "confusion_matrix", "mean_pcc", "energy_distribution"]
 
 
 def _labels(labels, batch_shape, name="labels") -> torch.Tensor:
@@ -74,3 +75,52 @@ def mean_pcc(a: torch.Tensor, b: torch.Tensor) -> float:
         ``(*batch, H, W), (*batch, H, W) -> float``.
     """
     return float(pcc(a, b).double().mean())
+
+
+def energy_distribution(task, images: torch.Tensor, labels: torch.Tensor, *,
+                        batch_size: int = 250, progress: bool = True) -> dict:
+    """How the numerical model of a :class:`training.DiffractiveTask` distributes the light over
+    the detector plane, on ``images``.
+
+    Per sample: ``E_c`` the energy in detector c, ``E_out`` in the whole simulated output plane,
+    ``E_in`` of the input field. Returns (JSON-able; fractions are dimensionless):
+
+    * ``fraction_of_output_by_class`` ``(C, C)``: mean of ``E_c / E_out`` over the samples of
+      each true class (rows true class, columns detector);
+    * ``correct_of_output``, ``detectors_of_output``: means of ``E_true / E_out`` and
+      ``Σ_c E_c / E_out``; ``correct_of_detectors``: mean of ``E_true / Σ_c E_c``;
+    * ``output_of_input``: mean of ``E_out / E_in`` (the rest left the simulated window);
+    * ``mean_output_intensity_by_class`` ``(C, ny, nx)`` (a tensor, not JSON): the mean output
+      intensity of each class, each sample normalised to ``E_in = 1``;
+    * ``n_by_class`` and ``n``.
+    """
+    c = task.regions.shape[0]
+    frac = torch.zeros(c, c, dtype=torch.float64)
+    pattern = torch.zeros(c, *task.grid.shape, dtype=torch.float64)
+    count = torch.zeros(c, dtype=torch.float64)
+    sums = {"correct_of_output": 0.0, "detectors_of_output": 0.0, "correct_of_detectors": 0.0, "output_of_input": 0.0}
+    tiny = 1e-30
+    with torch.no_grad():
+        for i in progress_bar(range(0, len(labels), batch_size), desc="energy distribution", enabled=progress,
+                              leave=False):
+            x = task.encode(images[i:i + batch_size])
+            y = labels[i:i + batch_size].long()
+            out, _ = task.numeric(x)
+            inten = task.intensity(out).double()
+            e_in = task.intensity(x).double().flatten(1).sum(1).clamp_min(tiny)
+            e_out = inten.flatten(1).sum(1).clamp_min(tiny)
+            e = task.detector_energies(inten)
+            e_true = e.gather(1, y[:, None])[:, 0]
+            frac.index_add_(0, y, e / e_out[:, None])
+            pattern.index_add_(0, y, inten / e_in[:, None, None])
+            count += torch.bincount(y, minlength=c).double()
+            sums["correct_of_output"] += float((e_true / e_out).sum())
+            sums["detectors_of_output"] += float((e.sum(1) / e_out).sum())
+            sums["correct_of_detectors"] += float((e_true / e.sum(1).clamp_min(tiny)).sum())
+            sums["output_of_input"] += float((e_out / e_in).sum())
+    n = len(labels)
+    seen = count.clamp_min(1)
+    return {**{k: v / n for k, v in sums.items()},
+            "fraction_of_output_by_class": (frac / seen[:, None]).tolist(),
+            "mean_output_intensity_by_class": (pattern / seen[:, None, None]).float(),
+            "n_by_class": count.long().tolist(), "n": n}

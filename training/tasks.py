@@ -25,9 +25,10 @@ from hardware.diffractive import DiffractivePhysics
 from optics import Field, FreeSpace, OpticalSystem
 from photonics import MeshNetwork, encode_fourier_crop
 
+from .losses import lin_mse
 from .transforms import pad_to, resize
 
-__all__ = ["MeshTask", "DiffractiveTask", "DigitalTask"]
+__all__ = ["MeshTask", "DiffractiveTask", "LinMseTask", "DigitalTask"]
 
 
 class MeshTask(nn.Module):
@@ -173,9 +174,13 @@ class DiffractiveTask(nn.Module):
         data = field.data if isinstance(field, Field) else field
         return data.real.square() + data.imag.square()
 
+    def detector_energies(self, intensity: torch.Tensor) -> torch.Tensor:
+        """Intensity summed over each detector region: ``(*B, ny, nx) -> (*B, C)`` (intensity ×
+        pixels; the cell area is left out, it cancels in every ratio)."""
+        return intensity.flatten(-2) @ self.regions.flatten(1).to(intensity.dtype).T
+
     def scores(self, intensity: torch.Tensor) -> torch.Tensor:
-        # integrated intensity per region (the cell area cancels in the normalisation)
-        e = intensity.flatten(-2) @ self.regions.flatten(1).to(intensity.dtype).T
+        e = self.detector_energies(intensity)
         return self.log_temperature.exp() * e / e.sum(-1, keepdim=True).clamp_min(1e-30)
 
     def to_image(self, z):
@@ -187,6 +192,15 @@ class DiffractiveTask(nn.Module):
     def sample_errors(self, error_model, generator):
         n = sum(1 for layer in self.system.layers if type(layer).__name__ == "PhaseMask")
         return error_model.sample(n, generator=generator)
+
+
+class LinMseTask(DiffractiveTask):
+    """A :class:`DiffractiveTask` trained on Lin et al.'s output-plane MSE,
+    :func:`training.losses.lin_mse` (the trainer calls ``objective``); scores, inference and
+    evaluation are the parent's (largest detector energy)."""
+
+    def objective(self, out, x, y):
+        return lin_mse(self.intensity(out), self.regions, y)
 
 
 class DigitalTask(nn.Module):

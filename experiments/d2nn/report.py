@@ -180,7 +180,7 @@ def write_report(runs, out, options=None, *, command: str = "") -> Path:
               "intensity scaled so that all the light reaching the output plane, spread evenly over one detector, "
               "gives s = 1 there (the paper does not state its scaling; this is onnsim's, chosen because scaling "
               "by the input power lets the loss fall by sending light out of the window and trained 15–20 points "
-              "worse in a short comparison: `experiments.d2nn.runner.lin_mse`). `ce` is the softmax cross-entropy of "
+              "worse in a short comparison: `training.losses.lin_mse`). `ce` is the softmax cross-entropy of "
               "the detector scores T·E_c/Σ_j E_j with a learnt temperature T, the training of Mengu et al. "
               "Both classify by the largest detector energy ([references](../references.md#d2nn)).", ""]
     # results

@@ -7,7 +7,7 @@ Two training losses (``--loss``):
 
 * ``mse`` — Lin et al.'s mean squared error of the output-plane intensity against a target
   plane that is 1 inside the detector region of the true class and 0 everywhere else
-  (:func:`lin_mse`; the normalisation is onnsim's, see there);
+  (:func:`training.losses.lin_mse`; the normalisation is onnsim's, see there);
 * ``ce`` — softmax cross-entropy of the detector scores ``T · E_c / Σ E`` (learnt T), the
   training of Mengu et al., IEEE JSTQE 26, 3700114 (2020).
 
@@ -15,7 +15,7 @@ Inference is the same for both: the class is the detector region with the most e
 epoch is selected on a validation split carved from the training images (5,000 of 60,000 at
 the ``published`` and ``paper`` scales, as Lin et al.'s 55,000/5,000), never on the test set.
 Besides accuracy and confusion, the run records how the output energy is distributed over the
-ten detectors (:func:`energy_distribution`, ``energy.json``).
+ten detectors (:func:`training.metrics.energy_distribution`, ``energy.json``).
 """
 
 from __future__ import annotations
@@ -28,10 +28,9 @@ import torch
 
 from optics import FreeSpace, Grid, OpticalSystem, PhaseMask
 from optics.functional import ten_region_layout
-from training import DiffractiveTask, TrainConfig
+from training import DiffractiveTask, LinMseTask, TrainConfig
+from training.metrics import energy_distribution
 from training.checkpoint import atomic_json
-from training.progress import progress_bar
-from training.losses import mse_to_targets
 
 from .. import figures, records
 from ..dat.dpnn import DatDpnnConfig
@@ -39,8 +38,7 @@ from ..registry import register
 from ..runtime import Runtime
 from ..study import Arm, load_data, run_arms, write_study_record
 
-__all__ = ["D2nnConfig", "LinMseTask", "build_task", "d2nn_arms", "detector_energies", "energy_distribution",
-           "lin_mse", "mse_targets", "run", "step_time", "PUBLISHED", "SCALES"]
+__all__ = ["D2nnConfig", "build_task", "d2nn_arms", "run", "step_time", "PUBLISHED", "SCALES"]
 
 # loss -> (source, published numerical MNIST test accuracy %, target % of this reproduction)
 # (docs/references.md#d2nn; Mengu et al. report 97.18 % for five phase-only layers)
@@ -99,45 +97,6 @@ SCALES = {
 }
 
 
-def mse_targets(regions: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Lin et al.'s target planes: 1 inside the detector region of each label, 0 elsewhere.
-
-    Shape: regions ``(C, ny, nx)`` (bool or 0/1), labels ``(B,)`` int → ``(B, ny, nx)`` float."""
-    return regions.float()[labels.long()]
-
-
-def lin_mse(out_intensity: torch.Tensor, regions: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """The MSE-type loss of Lin et al. (2018): ``E = (1/K) Σ_k (s_k − g_k)²`` over the K
-    output-plane pixels, averaged over the batch, with ``g`` the target of :func:`mse_targets`.
-
-    ``s`` is the output intensity in units of "all output-plane power spread evenly over one
-    detector": ``s_k = I_k · A / P_out`` with ``A`` the pixels of the true region and
-    ``P_out = Σ_k I_k``. ``s = g`` is thus reached exactly when all the light reaching the
-    output plane lands, evenly, on the true detector. (The paper states the loss, not the
-    normalisation of ``s``; this one is onnsim's.) Dividing by the *input* power instead lets
-    the loss fall by sending light out of the window: a dark plane already scores ``A / K``.
-    Measured at the ``cpu`` scale (2,700 images, one epoch, test on 1,000): the input-power
-    version reached 56–60 % at learning rates 0.05–1, this one 73–78 % at 0.1–0.5
-    (cross-entropy 87 %): scripts/compare_d2nn_losses.py.
-
-    Shape: intensity ``(B, ny, nx)`` (W/pixel, any unit), regions ``(C, ny, nx)``,
-    labels ``(B,)`` → scalar.
-    """
-    target = mse_targets(regions, labels).to(out_intensity.dtype)
-    area = target.flatten(1).sum(1)  # (B,) pixels of each sample's true region
-    p_out = out_intensity.flatten(1).sum(1).clamp_min(torch.finfo(out_intensity.dtype).tiny)
-    s = out_intensity * (area / p_out).reshape(-1, *([1] * (out_intensity.dim() - 1)))
-    return mse_to_targets(s, target)
-
-
-class LinMseTask(DiffractiveTask):
-    """A :class:`training.DiffractiveTask` trained on :func:`lin_mse` (the trainer calls
-    ``objective``); scores, inference and evaluation are the parent's (largest detector energy)."""
-
-    def objective(self, out, x, y):
-        return lin_mse(self.intensity(out), self.regions, y)
-
-
 def build_task(cfg: D2nnConfig) -> DiffractiveTask:
     """The numerical D2NN of ``cfg``: input plane → ``input_gap_m`` → (phase layer → ``gap_m``) ×
     ``layers`` → detector plane; every gap a band-limited angular-spectrum FreeSpace with 2×
@@ -179,60 +138,6 @@ def step_time(cfg: D2nnConfig, *, batch_size: int = 64, steps: int = 5) -> float
     for _ in range(steps):
         trainer.step(x, y)
     return (time.perf_counter() - t0) / (steps * batch_size)
-
-
-def detector_energies(intensity: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
-    """Energy in each region: ``(B, ny, nx), (C, ny, nx) → (B, C)`` (intensity × pixels)."""
-    return intensity.flatten(-2) @ regions.flatten(1).to(intensity.dtype).T
-
-
-def energy_distribution(task: DiffractiveTask, images: torch.Tensor, labels: torch.Tensor, *,
-                        batch_size: int = 250, progress: bool = True) -> dict:
-    """How the numerical model distributes the light over the detector plane, on ``images``.
-
-    Per sample: ``E_c`` the energy in detector c, ``E_out`` in the whole simulated output plane,
-    ``E_in`` of the input field. Returns (JSON-able; fractions are dimensionless):
-
-    * ``fraction_of_output_by_class`` ``(C, C)``: mean of ``E_c / E_out`` over the samples of
-      each true class (rows true class, columns detector);
-    * ``correct_of_output``, ``detectors_of_output``: means of ``E_true / E_out`` and
-      ``Σ_c E_c / E_out``; ``correct_of_detectors``: mean of ``E_true / Σ_c E_c``;
-    * ``output_of_input``: mean of ``E_out / E_in`` (the rest left the 200×200 aperture);
-    * ``mean_output_intensity_by_class`` ``(C, ny, nx)`` (a tensor, not JSON): the mean output
-      intensity of each class, each sample normalised to ``E_in = 1``;
-    * ``n_by_class`` and ``n``.
-    """
-    regions = task.regions
-    c = regions.shape[0]
-    frac = torch.zeros(c, c, dtype=torch.float64)
-    pattern = torch.zeros(c, *task.grid.shape, dtype=torch.float64)
-    count = torch.zeros(c, dtype=torch.float64)
-    sums = {"correct_of_output": 0.0, "detectors_of_output": 0.0, "correct_of_detectors": 0.0, "output_of_input": 0.0}
-    tiny = 1e-30
-    with torch.no_grad():
-        for i in progress_bar(range(0, len(labels), batch_size), desc="energy distribution", enabled=progress,
-                              leave=False):
-            x = task.encode(images[i:i + batch_size])
-            y = labels[i:i + batch_size].long()
-            out, _ = task.numeric(x)
-            inten = task.intensity(out).double()
-            e_in = task.intensity(x).double().flatten(1).sum(1).clamp_min(tiny)
-            e_out = inten.flatten(1).sum(1).clamp_min(tiny)
-            e = detector_energies(inten, regions)
-            e_true = e.gather(1, y[:, None])[:, 0]
-            frac.index_add_(0, y, e / e_out[:, None])
-            pattern.index_add_(0, y, inten / e_in[:, None, None])
-            count += torch.bincount(y, minlength=c).double()
-            sums["correct_of_output"] += float((e_true / e_out).sum())
-            sums["detectors_of_output"] += float((e.sum(1) / e_out).sum())
-            sums["correct_of_detectors"] += float((e_true / e.sum(1).clamp_min(tiny)).sum())
-            sums["output_of_input"] += float((e_out / e_in).sum())
-    n = len(labels)
-    seen = count.clamp_min(1)
-    return {**{k: v / n for k, v in sums.items()},
-            "fraction_of_output_by_class": (frac / seen[:, None]).tolist(),
-            "mean_output_intensity_by_class": (pattern / seen[:, None, None]).float(),
-            "n_by_class": count.long().tolist(), "n": n}
 
 
 def energy_matrix_figure(matrix, path: Path, *, title: str) -> Path:

@@ -14,12 +14,13 @@ import pytest
 import torch
 
 import experiments  # noqa: F401  (registers every experiment)
-from experiments.d2nn.runner import (D2nnConfig, SCALES, build_task, detector_energies, energy_distribution,
-                                         lin_mse, mse_targets)
+from experiments.d2nn.runner import D2nnConfig, SCALES, build_task
 from experiments.registry import EXPERIMENTS, build_config
 from experiments.runtime import Interrupted, Runtime
 from optics import FreeSpace, Grid, PhaseMask
 from optics.functional import ten_region_layout
+from training.losses import detector_targets, lin_mse
+from training.metrics import energy_distribution
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,12 +36,12 @@ def _squares(n: int, size_px: int, spacing_px: int) -> np.ndarray:
     return np.stack([(np.abs(yy - cy) < size_px / 2) & (np.abs(xx - cx) < size_px / 2) for cy, cx in centres])
 
 
-def test_mse_targets_are_the_true_detector_drawn_by_hand():
+def test_detector_targets_are_the_true_detector_drawn_by_hand():
     grid = Grid(40, 1e-3)
     regions, _ = ten_region_layout(grid, size=4e-3, spacing=8e-3)  # edges fall between pixel centres
     ref = _squares(40, 4, 8)
     labels = torch.tensor([0, 3, 6, 9, 5])
-    g = mse_targets(regions, labels)
+    g = detector_targets(regions, labels)
     assert g.shape == (5, 40, 40) and g.dtype == torch.float32
     np.testing.assert_array_equal(g.numpy(), ref[labels.numpy()].astype(np.float32))
     assert torch.all(g.flatten(1).sum(1) == 16)  # 4 × 4 pixels each
@@ -61,7 +62,7 @@ def test_lin_mse_matches_a_hand_computation_and_its_closed_forms():
     assert got.dtype == torch.float64
     np.testing.assert_allclose(float(got), np.mean(ref), rtol=1e-12)
     # all the output power spread evenly over the true detector, at any brightness: zero loss
-    ideal = mse_targets(regions, labels).double() * torch.tensor([0.3, 2.0, 7.0])[:, None, None]
+    ideal = detector_targets(regions, labels).double() * torch.tensor([0.3, 2.0, 7.0])[:, None, None]
     assert float(lin_mse(ideal, regions, labels)) == pytest.approx(0, abs=1e-24)
     # a uniform plane: s = A/K everywhere, so E = (A/K)(1 − A/K) whatever its brightness
     a_k = 4 / n**2
@@ -75,7 +76,9 @@ def test_lin_mse_matches_a_hand_computation_and_its_closed_forms():
 def test_detector_energies_of_a_uniform_plane_are_the_areas():
     grid = Grid(40, 1e-3)
     regions, _ = ten_region_layout(grid, size=4e-3, spacing=8e-3)
-    e = detector_energies(torch.full((2, 40, 40), 0.5), regions)
+    task = build_task(D2nnConfig(grid_px=40, pitch_m=1e-3, active_px=40, layers=1, region_px=4, region_spacing_px=8))
+    torch.testing.assert_close(task.regions, regions.float())
+    e = task.detector_energies(torch.full((2, 40, 40), 0.5))
     assert e.shape == (2, 10)
     torch.testing.assert_close(e, torch.full((2, 10), 8.0))  # 16 pixels × 0.5
 
