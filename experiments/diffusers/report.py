@@ -92,6 +92,11 @@ CRITERIA = {"above_lens": 0.05, "above_free_space": 0.15, "gap": 0.02, "grating_
             "grating_resolved": 0.90, "independent_tolerance": 0.05}
 
 
+_WHY_SUPPORT = """At the published geometry the no-network light already scores high in the square and on the canvas (the
+blurred object sits on a dark background, and both regions reward that), so only the support region separates a
+network from no network. The criteria are therefore decided on the support region:"""
+
+
 def _scale(cfg: dict) -> str:
     return next((k for k, v in SCALES.items() if v and all(cfg.get(kk) == vv for kk, vv in v.items())), "custom")
 
@@ -165,9 +170,7 @@ same pressure over the whole window).
 |---|---|---|---|---|
 {region_rows(s, ImagingConfig(**cfg))}
 
-At the published geometry the no-network light already scores high in the square and on the canvas (the blurred
-object sits on a dark background, and both regions reward that), so only the support region separates a network
-from no network. The criteria are therefore decided on the support region:
+{_WHY_SUPPORT if _published_geometry(cfg) else "The criteria are decided on the support region, as at the published geometry:"}
 
 {check_md}
 PCC lost to the diffuser on the support (no diffuser -> new diffusers): network
