@@ -33,11 +33,13 @@ def run_figures(cfg, out_dir: Path, model, known, ev_res, history) -> list[tuple
             "lens (new 1)": ev.lens_output(cfg, obj, new[:1])[:, 0].cpu()}
     s = ev_res["summary"]
     figs = [("example objects and outputs (object region)",
-             ev.examples_figure(cfg, obj, rows, fig_dir / "examples.png", title="diffuser-imaging, numerical simulation: test objects").name),
+             ev.examples_figure(cfg, obj, rows, fig_dir / "examples.png",
+                                title="diffuser-imaging, numerical simulation: test objects").name),
             ("phase masks", figures.phase_masks(model.phase.detach().cpu(), cfg.pitch_m, fig_dir / "phase_masks.png",
                                                 title="trained phase layers").name),
-            ("learning curve", ev.learning_curve_figure(history, fig_dir / "learning_curve.png",
-                                                        title="diffuser-imaging, numerical simulation: training and validation").name),
+            ("learning curve", ev.learning_curve_figure(
+                history, fig_dir / "learning_curve.png",
+                title="diffuser-imaging, numerical simulation: training and validation").name),
             ("mean PCC", ev.pcc_bars_figure(
                 {label: {"support": s.get(key + "_support"), "square": s[key], "canvas": s.get(key + "_canvas")}
                  for label, key in (("known", "pcc_known"), ("new", "pcc_new"), ("no diffuser", "pcc_none"),
