@@ -536,7 +536,7 @@ class Trainer:
             raise CheckpointError(f"{path} was written by {s['world_size']} rank(s), this run has "
                                   f"{self.ctx.world_size}: resume with the same number of processes")
         self.epoch = s["epoch"]
-        self.task.load_state_dict(s["task"])
+        _load_module(self.task, s["task"], path, "model")
         self.pnn_opt.load_state_dict(s["pnn_opt"])
         self.pnn_sched.load_state_dict(s["pnn_sched"])
         self.history, self.best = s["history"], s["best"]
@@ -544,7 +544,7 @@ class Trainer:
         self._partial = s["partial"]
         self.wall_time_s = s["wall_time_s"]
         if self.sepns is not None:
-            self.sepns.load_state_dict(s["sepns"])
+            _load_module(self.sepns, s["sepns"], path, "SEPNs")
             self.sepn_opt.load_state_dict(s["sepn_opt"])
             self.sepn_sched.load_state_dict(s["sepn_sched"])
         if self.physical is not None and "physical" in s:
@@ -696,3 +696,20 @@ class Trainer:
         if self.best["state"] is None:
             raise RuntimeError("no epoch finished yet: call fit() first")
         self.task.load_state_dict(self.best["state"])
+
+
+def _load_module(module: nn.Module, state: dict, path, what: str) -> None:
+    """``module.load_state_dict(state)``, or one line naming the checkpoint when its tensors do not
+    fit the module (a checkpoint of another model, or of an older onnsim's layout)."""
+    mine, theirs = module.state_dict(), state
+    missing, unexpected = sorted(set(mine) - set(theirs)), sorted(set(theirs) - set(mine))
+    shapes = sorted(k for k in set(mine) & set(theirs)
+                    if isinstance(theirs[k], torch.Tensor) and tuple(theirs[k].shape) != tuple(mine[k].shape))
+    if missing or unexpected or shapes:
+        few = lambda keys: ", ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")  # noqa: E731
+        parts = [f"{label} {few(keys)}" for label, keys in
+                 (("missing", missing), ("unexpected", unexpected), ("other shapes for", shapes)) if keys]
+        raise CheckpointError(f"{path} holds a {what} that does not fit this run's ({'; '.join(parts)}): it was "
+                              "written for another model or by an older onnsim; start again in a new directory "
+                              "or with --overwrite")
+    module.load_state_dict(state)

@@ -71,6 +71,18 @@ def test_resume_with_other_settings_is_refused_with_the_keys(tmp_path):
         _refit(ckpt)
 
 
+def test_resume_into_another_model_layout_names_the_file_and_the_keys(tmp_path):
+    ckpt = tmp_path / "ckpt.pt"
+    _fit(1, ckpt)
+    task = mesh_task(modes=16, meshes=3)  # one mesh more: a model the checkpoint was not written for
+    device = PhysicalSystem(task.model, preset="bs=0.1,ps=0.1,read_noise=0.01", seed=6)
+    cfg = TrainConfig(method="dat", epochs=2, batch_size=40, lr=1e-2, sepn_features=(4, 6, 8))
+    images, labels = synthetic_images(200, seed=7)
+    with pytest.raises(CheckpointError, match=r"ckpt\.pt holds a model that does not fit this run's \(missing .*2.*\)"
+                                              r".*start again"):
+        Trainer(task, cfg, physical=device).fit(images, labels, checkpoint=ckpt, resume=True, progress=False)
+
+
 def _refit(ckpt):
     task = mesh_task(modes=16, meshes=2)
     device = PhysicalSystem(task.model, preset="bs=0.1,ps=0.1,read_noise=0.01", seed=6)
