@@ -176,7 +176,7 @@ def test_smoke_runs_record_energy_and_the_report_page_is_written(tmp_path):
         assert (page.parent / ref).is_file(), ref
     assert "d2nn_figures/d2nn-mse_energy.png" in text and "91.75" in text and "97.18" in text and "≥ 97.0" in text
     assert "`mse` learning rate 0.2 halved every 1 epoch(s), 2 epochs; `ce` learning rate" in text
-    assert "- `mse` (one process):" in text and "the epochs (here `mse` 2, `ce` 1," in text
+    assert "- `mse` (one process, one thread): 2 epoch(s)" in text and "the epochs (here `mse` 2, `ce` 1," in text
 
 
 def test_report_rejects_a_foreign_directory_in_one_line(tmp_path, capsys):
