@@ -216,37 +216,53 @@ def _study_section(run: Path, figs: dict) -> tuple[str, dict]:
                    f"{cfg['n_test']} test objects, {cfg['n_new_diffusers']} new diffusers per test σ. "
                    f"Points finished: {len(prog)} of {len(sweep_points(scfg)[0])}.\n"], {}
 
+    cell = lambda x, fmt=".4f": "–" if x is None else format(x, fmt)  # noqa: E731  (records before the regions)
+
     def table(sw, label):
         rows = [f"| {v} | {prog[k]['pcc_known']:.4f} | {prog[k]['pcc_new_own']:.4f} | "
-                f"{prog[k]['gap_known_minus_new']:+.4f} | {prog[k]['pcc_none']:.4f} | {prog[k]['train_wall_time_s']:.0f} |"
+                f"{prog[k]['gap_known_minus_new']:+.4f} | {prog[k]['pcc_none']:.4f} | "
+                f"{cell(prog[k].get('pcc_known_support'))} | {cell(prog[k].get('pcc_new_own_support'))} | "
+                f"{cell(prog[k].get('gap_known_minus_new_support'), '+.4f')} | {prog[k]['train_wall_time_s']:.0f} |"
                 for v, k in have(sw)]
-        return (f"| {label} | PCC known | PCC new | gap | PCC no diffuser | train (s) |\n|---|---|---|---|---|---|\n"
-                + "\n".join(rows) + "\n")
+        return (f"| {label} | PCC known | PCC new | gap | PCC no diffuser | known, support | new, support "
+                "| gap, support | train (s) |\n|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n")
+
+    def verdict(ok):
+        return "**reproduced**" if ok else "**not reproduced**"
+
+    def both(key, first, last, better):
+        """The trend of ``key`` from the first to the last point, square and (where recorded) support."""
+        a, b = prog[first][key], prog[last][key]
+        text = f"square {a:+.4f} -> {b:+.4f}: {verdict(better(a, b))}"
+        sa, sb = prog[first].get(key + "_support"), prog[last].get(key + "_support")
+        if sa is not None and sb is not None:
+            text += f"; support {sa:+.4f} -> {sb:+.4f}: {verdict(better(sa, sb))}"
+        return better(a, b), text
 
     n_pts = have("n")
     if len(n_pts) >= 2:
-        g0, g1 = prog[n_pts[0][1]]["gap_known_minus_new"], prog[n_pts[-1][1]]["gap_known_minus_new"]
-        trends["n"] = g1 < g0
+        trends["n"], text = both("gap_known_minus_new", n_pts[0][1], n_pts[-1][1], lambda a, b: b < a)
         out += ["### Diffusers per epoch n (published: larger n, smaller known/new gap)\n", table("n", "n"),
-                f"Gap at n = {n_pts[0][0]}: {g0:+.4f}; at n = {n_pts[-1][0]}: {g1:+.4f} -> published direction "
-                f"{'**reproduced**' if trends['n'] else '**not reproduced**'}.\n"]
+                f"Gap from n = {n_pts[0][0]} to n = {n_pts[-1][0]}, published direction: {text}.\n"]
     d_pts = have("depth")
     if len(d_pts) >= 2:
-        p0, p1 = prog[d_pts[0][1]]["pcc_new_own"], prog[d_pts[-1][1]]["pcc_new_own"]
-        trends["depth"] = p1 > p0
+        trends["depth"], text = both("pcc_new_own", d_pts[0][1], d_pts[-1][1], lambda a, b: b > a)
         out += ["### Depth (published: more layers generalise better to new diffusers)\n", table("depth", "layers"),
-                f"PCC on new diffusers with {d_pts[0][0]} layers: {p0:.4f}; with {d_pts[-1][0]}: {p1:.4f} -> "
-                f"published direction {'**reproduced**' if trends['depth'] else '**not reproduced**'}.\n"]
+                f"PCC on new diffusers from {d_pts[0][0]} to {d_pts[-1][0]} layers, published direction: {text}.\n"]
     rows = have("sigma") + have("mix")
     if rows:
-        head = "| training σ/λ | " + " | ".join(f"test {s:g}λ" for s in sig_test) + " | mean | no diffuser |"
-        lines = [head, "|---|" + "---|" * (len(sig_test) + 2)]
+        head = ("| training σ/λ | " + " | ".join(f"test {s:g}λ" for s in sig_test) + " | mean | no diffuser | "
+                + " | ".join(f"test {s:g}λ, support" for s in sig_test) + " | mean, support |")
+        lines = [head, "|---|" + "---|" * (2 * len(sig_test) + 3)]
         means = {}
         for v, k in rows:
             vals = [prog[k][f"pcc_new_s{s:g}"] for s in sig_test]
+            sup = [prog[k].get(f"pcc_new_s{s:g}_support") for s in sig_test]
             means[str(v)] = sum(vals) / len(vals)
+            sup_mean = None if None in sup else sum(sup) / len(sup)
             lines.append(f"| {v if isinstance(v, str) else f'{v:g}'}{' (mix)' if isinstance(v, str) else ''} | "
-                         + " | ".join(f"{x:.4f}" for x in vals) + f" | {means[str(v)]:.4f} | {prog[k]['pcc_none']:.4f} |")
+                         + " | ".join(f"{x:.4f}" for x in vals) + f" | {means[str(v)]:.4f} | {prog[k]['pcc_none']:.4f} | "
+                         + " | ".join(cell(x) for x in sup) + f" | {cell(sup_mean)} |")
         out += ["### Correlation length: cross-generalisation (new diffusers) and fidelity\n", "\n".join(lines) + "\n"]
         mix = [str(v) for v, _ in have("mix")]
         single = {str(v): m for v, m in means.items() if v not in mix}

@@ -84,15 +84,25 @@ def sweep_points(cfg: StudyConfig) -> tuple[dict, dict]:
 
 
 def _evaluate_point(c: ImagingConfig, model, known, objects, sigma_test) -> dict:
-    r = {"pcc_known": evaluate_pcc(model, objects, known), "pcc_none": evaluate_pcc(model, objects, None)}
+    """Every PCC of a point in the three regions: ``pcc_<what>`` over the central square (the
+    loss's region) and ``pcc_<what>_support`` / ``pcc_<what>_canvas`` over the other two."""
+    r = {}
+
+    def put(name, diffusers):
+        for reg, v in evaluate_pcc(model, objects, diffusers, region="all").items():
+            r[name + ("" if reg == "square" else f"_{reg}")] = v
+
+    put("pcc_known", known)
+    put("pcc_none", None)
     for k, s in enumerate(sigma_test):
         # the same new diffusers for every point (stream depends on σ only)
-        r[f"pcc_new_s{s:g}"] = evaluate_pcc(model, objects, new_diffusers(c, c.n_new_diffusers, sigma_lambda=s,
-                                                                          stream=100 + k))
+        put(f"pcc_new_s{s:g}", new_diffusers(c, c.n_new_diffusers, sigma_lambda=s, stream=100 + k))
     own = c.diffuser_sigma_lambda
-    r["pcc_new_own"] = (r[f"pcc_new_s{own:g}"] if f"pcc_new_s{own:g}" in r else
-                        evaluate_pcc(model, objects, new_diffusers(c, c.n_new_diffusers, stream=99)))
-    r["gap_known_minus_new"] = r["pcc_known"] - r["pcc_new_own"]
+    if f"pcc_new_s{own:g}" not in r:
+        put(f"pcc_new_s{own:g}", new_diffusers(c, c.n_new_diffusers, stream=99))
+    for reg in ("", "_support", "_canvas"):
+        r[f"pcc_new_own{reg}"] = r[f"pcc_new_s{own:g}{reg}"]
+        r[f"gap_known_minus_new{reg}"] = r[f"pcc_known{reg}"] - r[f"pcc_new_own{reg}"]
     return r
 
 

@@ -271,6 +271,14 @@ def test_reproduction_doc_is_generated_from_the_records(tmp_path):
     assert f"{s['pcc_new']:.4f}" in text and f"{s['pcc_lens_new']:.4f}" in text
     # the region table: support | square | canvas of the new diffusers, and a secondary run region by region
     assert f"| {s['pcc_new_support']:.4f} | {s['pcc_new']:.4f} | {s['pcc_new_canvas']:.4f} |" in text
+    # the study's points in the support region too, read from its progress record
+    prog = json.loads((st / "progress.json").read_text())
+    for point in prog.values():
+        for reg in ("", "_support", "_canvas"):
+            assert point[f"gap_known_minus_new{reg}"] == pytest.approx(point[f"pcc_known{reg}"] - point[f"pcc_new_own{reg}"])
+    # the n and depth tables list their points' support PCCs (the σ points have their own table)
+    assert sum(f"| {pt['pcc_known_support']:.4f} | {pt['pcc_new_own_support']:.4f} |" in text for pt in prog.values()) >= 2
+    assert "; support " in text.split("## Training strategies")[1]
     secondary = text.split("### Secondary diffuser-imaging runs")[1]
     for reg, key in (("support", "pcc_new_support"), ("square", "pcc_new"), ("canvas", "pcc_new_canvas")):
         assert f"| {reg} | {s[key.replace('new', 'known')]:.4f} | {s[key]:.4f} |" in secondary
