@@ -36,14 +36,20 @@ def curve_figure(curves: dict, path: Path, *, pitch_m: float, shift_px: float, a
     return figures.save(fig, path)
 
 
-def _curve_table(curves: dict, metric: str, unit: str, scale: float) -> str:
-    lines = [f"| Δ_test / Δ | lateral ±(mm) | axial ±(mm) | draws | standard {unit} | vaccinated {unit} |",
-             "|---|---|---|---|---|---|"]
+def _curve_table(curves: dict, metric: str, unit: str, scale: float, extra=()) -> str:
+    """Mean ± std per misalignment level of ``metric`` for both arms, then of each ``(key, label)``
+    of ``extra`` that every level recorded (the imaging PCC's other regions)."""
+    rows = list(zip(curves["standard"], curves["vaccinated"]))
+    extra = [(k, lbl) for k, lbl in extra if all(k in rs and k in rv for rs, rv in rows)]
+    head = f"| Δ_test / Δ | lateral ±(mm) | axial ±(mm) | draws | standard {unit} | vaccinated {unit} |"
+    head += "".join(f" standard {lbl} | vaccinated {lbl} |" for _, lbl in extra)
+    lines = [head, "|---|---|---|---|" + "---|---|" * (1 + len(extra))]
     d = 2 if scale == 100.0 else 4
-    for rs, rv in zip(curves["standard"], curves["vaccinated"]):
+    ms = lambda r, k: f"{scale * r[k]['mean']:.{d}f} ± {scale * r[k]['std']:.{d}f}"  # noqa: E731
+    for rs, rv in rows:
         lines.append(f"| {rs['factor']:g} | {rs['shift_max_m'] * 1e3:.2f} | {rs['axial_max_m'] * 1e3:.2f} | "
-                     f"{rs['draws']} | {scale * rs[metric]['mean']:.{d}f} ± {scale * rs[metric]['std']:.{d}f} | "
-                     f"{scale * rv[metric]['mean']:.{d}f} ± {scale * rv[metric]['std']:.{d}f} |")
+                     f"{rs['draws']} | {ms(rs, metric)} | {ms(rv, metric)} |"
+                     + "".join(f" {ms(rs, k)} | {ms(rv, k)} |" for k, _ in extra))
     return "\n".join(lines)
 
 
@@ -186,9 +192,12 @@ def render(run_dirs: list[Path], doc_path: Path, *, title: str, head: str = "", 
                        f"{icfg.n_train} objects × {icfg.epochs} epochs × {icfg.diffusers_per_epoch} diffusers per epoch, "
                        f"lr {icfg.lr:g} ×{icfg.lr_decay:g} per epoch; vaccination "
                       f"±{cfg.imaging_shift_max_px:g} px (±{cfg.imaging_shift_max_px * icfg.pitch_m * 1e3:.2f} mm) "
-                      f"lateral, ±{cfg.imaging_axial_max_m * 1e3:.2f} mm axial per layer; PCC over the object region, "
-                      f"{cfg.imaging_test_objects} test objects × {cfg.imaging_test_diffusers} new diffusers.\n"),
-                      _curve_table(curves, "pcc", "PCC", 1.0) + "\n",
+                      f"lateral, ±{cfg.imaging_axial_max_m * 1e3:.2f} mm axial per layer; PCC over the central object "
+                      "square (the loss's region; the criterion below uses it), with the object support and the "
+                      f"canvas beside it, {cfg.imaging_test_objects} test objects × {cfg.imaging_test_diffusers} "
+                      "new diffusers.\n"),
+                      _curve_table(curves, "pcc", "PCC", 1.0, extra=(("pcc_support", "PCC, support"),
+                                                                      ("pcc_canvas", "PCC, canvas"))) + "\n",
                       _criterion_text(criterion(curves, "pcc"), "imaging network", "PCC")
                       + " (The 90% rule was stated for the classifier; it is shown here for comparison.)\n",
                       _comparison(curves, "pcc") + "\n", f"![imaging PCC vs misalignment]({fig_name})\n"]

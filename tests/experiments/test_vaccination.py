@@ -168,6 +168,11 @@ def test_imaging_part_trains_a_vaccinated_network_and_writes_its_curve(tmp_path,
     assert recorded["layers"] == icfg.layers and recorded["pitch_m"] == icfg.pitch_m
     text = vac.write_report([out], tmp_path / "doc.md").read_text()
     assert "### Imaging network" in text and (tmp_path / "doc_img_imaging.png").is_file()
+    # the support and canvas PCCs sit beside the square's, level by level, for both arms
+    assert "standard PCC, support | vaccinated PCC, support |" in text
+    s0, v0 = (summary[f"imaging-{arm}"]["misalignment"][0] for arm in ("standard", "vaccinated"))
+    assert (f"{s0['pcc_support']['mean']:.4f} ± {s0['pcc_support']['std']:.4f} | "
+            f"{v0['pcc_support']['mean']:.4f} ± {v0['pcc_support']['std']:.4f} |") in text
 
 
 @pytest.mark.parametrize("scale", ["smoke", "cpu", "paper"])
