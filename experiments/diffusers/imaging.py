@@ -118,9 +118,11 @@ class ImagingConfig:
 # The learning rate decays ×0.93 per epoch (0.11 of its start after 30 epochs; the paper's
 # overall factor is 0.99^100 = 0.37): with a nearly constant rate the network keeps adapting to
 # the last epoch's diffusers (a first cpu run with 600 objects, 8 epochs, n = 8 and ×0.99 showed
-# a known/new gap of ≈0.06 on the validation objects at epoch 4). Measured (docs/reproduction/
-# diffusers.md): 300 objects × 20 epochs ×0.92 gave PCC new 0.697, 40 epochs 0.720, this
-# setting 0.755 — the lens baseline is 0.695, so the longer run is what beats it clearly.
+# a known/new gap of ≈0.06 on the validation objects at epoch 4). Measured (square region):
+# 300 objects × 20 epochs ×0.92 gave PCC new 0.697, 40 epochs 0.720, this setting 0.756. The
+# lens baseline was 0.695 with its first, aliased pupil; with the corrected pupil it is 0.722
+# (support 0.493 against the network's 0.516), so at this half window the network is only
+# slightly ahead of a good lens (docs/reproduction/diffusers.md, secondary table).
 # Learning rate 0.03 instead of 1e-3: the cpu run takes ≈7,500 Adam steps instead of the
 # paper's ≈1.25 million, and Adam moves each phase by at most ≈lr per step (measured on
 # 120 training objects × 2 epochs: val PCC 0.30 at lr 1e-3, 0.35 at 1e-2, 0.40 at 3e-2).
