@@ -50,7 +50,7 @@ from ..runtime import Interrupted, Runtime
 
 __all__ = ["ImagingConfig", "SCALES", "DiffuserImager", "build_imaging_network", "imaging_objective",
            "train_imaging", "evaluate_pcc", "pair_pcc", "draw_diffusers", "new_diffusers", "load_objects",
-           "object_region", "sigma_list", "imaging_task", "train_config"]
+           "object_region", "region_key", "sigma_list", "imaging_task", "train_config"]
 
 
 @dataclass(frozen=True)
@@ -328,6 +328,13 @@ PUBLISHED = {"known": 0.78, "new": 0.78, "gap": 0.003, "gratings": 0.74}  # Luo 
 INDEPENDENT = {"free_space_new_support": 0.50}
 
 
+def region_key(name: str, region: str) -> str:
+    """The summary key of quantity ``name`` over ``region`` (:data:`training.imaging.PCC_REGIONS`):
+    the central square, the loss's region, keeps the bare name; the others add ``_support`` /
+    ``_canvas``."""
+    return name if region == "square" else f"{name}_{region}"
+
+
 def evaluate_all(cfg: ImagingConfig, model: DiffuserImager, known: torch.Tensor) -> dict:
     """Every number of the report: PCC known/new/none, baselines, gratings (tensors kept for the record)."""
     from . import evaluation as ev
@@ -339,7 +346,7 @@ def evaluate_all(cfg: ImagingConfig, model: DiffuserImager, known: torch.Tensor)
         per = evaluate_pcc(model, objects, d, per_pair=True, region="all")
         r[f"pcc_{name}_pairs"] = per["square"]
         for reg, v in per.items():
-            s[f"pcc_{name}" + ("" if reg == "square" else f"_{reg}")] = float(v.double().mean())
+            s[region_key(f"pcc_{name}", reg)] = float(v.double().mean())
             if reg != "square":
                 r[f"pcc_{name}_{reg}_pairs"] = v
     dev = model.device
@@ -348,7 +355,7 @@ def evaluate_all(cfg: ImagingConfig, model: DiffuserImager, known: torch.Tensor)
     for base, fn in (("free_space", ev.free_space_output), ("lens", ev.lens_output)):
         for name, d in (("new", new), ("none", None)):
             for reg, v in ev.baseline_pcc(cfg, fn, objects, d, device=dev, region="all").items():
-                s[f"pcc_{base}_{name}" + ("" if reg == "square" else f"_{reg}")] = v
+                s[region_key(f"pcc_{base}_{name}", reg)] = v
     periods = ev.parse_periods(cfg)
     gratings = ev.grating_objects(cfg, periods)
     with torch.no_grad():

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import torch
 
+from training.imaging import PCC_REGIONS
+
 from .. import figures
 from . import evaluation as ev
-from .imaging import INDEPENDENT, PUBLISHED, object_region
+from .imaging import INDEPENDENT, PUBLISHED, object_region, region_key
 
-__all__ = ["region_rows", "run_figures", "run_report"]
+__all__ = ["cell", "region_rows", "run_figures", "run_report"]
 
 
 @torch.no_grad()
@@ -41,7 +43,7 @@ def run_figures(cfg, out_dir: Path, model, known, ev_res, history) -> list[tuple
                 history, fig_dir / "learning_curve.png",
                 title="diffuser-imaging, numerical simulation: training and validation").name),
             ("mean PCC", ev.pcc_bars_figure(
-                {label: {"support": s.get(key + "_support"), "square": s[key], "canvas": s.get(key + "_canvas")}
+                {label: {reg: s.get(region_key(key, reg)) for reg in PCC_REGIONS}
                  for label, key in (("known", "pcc_known"), ("new", "pcc_new"), ("no diffuser", "pcc_none"),
                                     ("free space", "pcc_free_space_new"), ("lens", "pcc_lens_new"),
                                     ("gratings", "grating_pcc_new"))},
@@ -51,6 +53,12 @@ def run_figures(cfg, out_dir: Path, model, known, ev_res, history) -> list[tuple
                                             ev_res["periods"], fig_dir / "gratings.png",
                                             title="three-bar gratings through a new diffuser").name)]
     return figs
+
+
+def cell(value, fmt: str = ".4f") -> str:
+    """A table cell: ``value`` formatted, or "–" where the record has none (records written
+    before the three PCC regions, or a region where the PCC is undefined)."""
+    return "–" if value is None else format(value, fmt)
 
 
 def region_rows(s: dict, cfg) -> str:
@@ -66,12 +74,11 @@ def region_rows(s: dict, cfg) -> str:
             ("lens, no diffuser", "pcc_lens_none", "–"),
             ("gratings, new diffusers (mean PCC)", "grating_pcc_new", f"≈ {PUBLISHED['gratings']}")]
 
-    def cell(key):
-        v = s.get(key)
-        return "–" if v is None else (f"{v:+.4f}" if "gap" in key else f"{v:.4f}")
+    def row(label, key, pub):
+        fmt = "+.4f" if "gap" in key else ".4f"
+        return f"| {label} | " + " | ".join(cell(s.get(region_key(key, reg)), fmt) for reg in PCC_REGIONS) + f" | {pub} |"
 
-    return "\n".join(f"| {label} | {cell(key + '_support')} | {cell(key)} | {cell(key + '_canvas')} | {pub} |"
-                     for label, key, pub in rows)
+    return "\n".join(row(*r) for r in rows)
 
 
 def run_report(cfg, s: dict, figs, wall: float) -> str:

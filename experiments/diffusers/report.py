@@ -16,9 +16,12 @@ import math
 import shutil
 from pathlib import Path
 
+from training.imaging import PCC_REGIONS
+
 from .._methods import parse_list
 from ..records import atomic_text
-from .imaging import INDEPENDENT, SCALES, ImagingConfig
+from .imaging import INDEPENDENT, SCALES, ImagingConfig, region_key
+from .record import cell, region_rows
 
 __all__ = ["write_report"]
 
@@ -134,9 +137,16 @@ def _checks(s: dict, cfg: dict) -> tuple[dict, str]:
     return checks, "\n".join(lines) + "\n"
 
 
-def _imaging_section(run: Path, figs: dict) -> tuple[str, dict]:
-    from .record import region_rows
+def _lost_to_diffuser(s: dict) -> str:
+    """How much PCC the diffuser costs each system on the support ("" for a record without it)."""
+    if s.get("pcc_none_support") is None:
+        return ""
+    lost = {what: s[f"pcc_{what}new_support"] - s[f"pcc_{what}none_support"] for what in ("", "lens_", "free_space_")}
+    return ("PCC lost to the diffuser on the support (no diffuser -> new diffusers): network "
+            f"{lost['']:+.4f}, lens {lost['lens_']:+.4f}, free space {lost['free_space_']:+.4f}.\n")
 
+
+def _imaging_section(run: Path, figs: dict) -> tuple[str, dict]:
     s = _load(run, "summary.json")
     cfg = _load(run, "config.json")["config"]
     if s["gratings"] and "separated_fraction" not in s["gratings"][0]:
@@ -173,10 +183,7 @@ same pressure over the whole window).
 {_WHY_SUPPORT if _published_geometry(cfg) else "The criteria are decided on the support region, as at the published geometry:"}
 
 {check_md}
-PCC lost to the diffuser on the support (no diffuser -> new diffusers): network
-{s['pcc_new_support'] - s['pcc_none_support']:+.4f}, lens {s['pcc_lens_new_support'] - s['pcc_lens_none_support']:+.4f},
-free space {s['pcc_free_space_new_support'] - s['pcc_free_space_none_support']:+.4f}.
-
+{_lost_to_diffuser(s)}
 Lens baseline: a thin lens at the plane of layer 1 ({lens['u_m'] * 1e3:.0f} mm from the object), f = {lens['f_m'] * 1e3:.0f} mm,
 image at v = {lens['v_m'] * 1e3:.0f} mm (2f–2f, magnification {lens['magnification']:.0f}), circular pupil of radius
 {lens['pupil_radius_m'] * 1e3:.1f} mm (lens phase at most half the Nyquist frequency; the radius where the lens images best), image rotated by 180° before the PCC.
@@ -215,8 +222,6 @@ def _study_section(run: Path, figs: dict) -> tuple[str, dict]:
                    f"{cfg['grid_px']}² layers, {cfg['n_train']} training objects, {cfg['epochs']} epochs, lr {cfg['lr']}, "
                    f"{cfg['n_test']} test objects, {cfg['n_new_diffusers']} new diffusers per test σ. "
                    f"Points finished: {len(prog)} of {len(sweep_points(scfg)[0])}.\n"], {}
-
-    cell = lambda x, fmt=".4f": "–" if x is None else format(x, fmt)  # noqa: E731  (records before the regions)
 
     def table(sw, label):
         rows = [f"| {v} | {prog[k]['pcc_known']:.4f} | {prog[k]['pcc_new_own']:.4f} | "
@@ -308,11 +313,10 @@ def _vaccination_section(run: Path | None, doc_path: Path) -> str:
 def _extra_imaging(runs) -> str:
     """One row per run and region: the secondary runs (other scales or settings) next to the main one."""
     rows = []
-    cell = lambda v, fmt=".4f": "–" if v is None else format(v, fmt)  # noqa: E731
     for run in runs:
         s, c = _load(run, "summary.json"), _load(run, "config.json")["config"]
-        for reg, suffix in (("support", "_support"), ("square", ""), ("canvas", "_canvas")):
-            g = lambda key: s.get(key + suffix)  # noqa: E731
+        for reg in PCC_REGIONS:
+            g = lambda key: s.get(region_key(key, reg))  # noqa: E731
             new, lens, fs = g("pcc_new"), g("pcc_lens_new"), g("pcc_free_space_new")
             rows.append(f"| `{Path(run).name}` | {_scale(c)} | {c['grid_px']}² / {c['object_px']} px | {c['epochs']} | "
                         f"{c['n_train']} | {c['diffusers_per_epoch']} | {reg} | {cell(g('pcc_known'))} | {cell(new)} | "

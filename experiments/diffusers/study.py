@@ -29,7 +29,7 @@ from .. import figures, records  # (importing figures selects the Agg backend, b
 
 import matplotlib.pyplot as plt  # noqa: E402
 from .imaging import (ImagingConfig, encode_objects, evaluate_pcc, load_objects,  # noqa: E402
-                               new_diffusers)
+                               new_diffusers, region_key)
 from ..registry import register  # noqa: E402
 
 __all__ = ["StudyConfig", "SCALES", "sweep_points", "run"]
@@ -90,7 +90,7 @@ def _evaluate_point(c: ImagingConfig, model, known, objects, sigma_test) -> dict
 
     def put(name, diffusers):
         for reg, v in evaluate_pcc(model, objects, diffusers, region="all").items():
-            r[name + ("" if reg == "square" else f"_{reg}")] = v
+            r[region_key(name, reg)] = v
 
     put("pcc_known", known)
     put("pcc_none", None)
