@@ -20,7 +20,6 @@ nothing.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
@@ -30,9 +29,10 @@ from training.checkpoint import CheckpointError
 from training.distributed import init as dist_init
 from training.distributed import resolve_device
 from training.tracking import require_tensorboard
+from training import records
 
 from . import EXPERIMENTS
-from . import export, records, reports
+from . import export, reports
 from .registry import SCALES, build_config, help_config, invoke, scales_of
 from .runtime import Interrupted, Runtime
 

@@ -24,8 +24,9 @@ from training import DiffractiveTask, MeshTask, TrainConfig, Trainer, evaluate, 
 from training.baselines import count_parameters
 
 from training.checkpoint import CheckpointError, atomic_json, atomic_torch_save, atomic_write, read_json, sha256, verify
+from training import records
 
-from . import figures, records
+from . import figures
 from .runtime import Interrupted, Runtime
 
 __all__ = ["Arm", "load_data", "mesh_task", "diffractive_task", "run_arms", "write_study_record"]

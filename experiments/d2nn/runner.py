@@ -31,8 +31,9 @@ from optics.functional import ten_region_layout
 from training import DiffractiveTask, LinMseTask, TrainConfig
 from training.metrics import energy_distribution
 from training.checkpoint import atomic_json
+from training import records
 
-from .. import figures, records
+from .. import figures
 from ..dat.dpnn import DatDpnnConfig
 from ..registry import register
 from ..runtime import Runtime

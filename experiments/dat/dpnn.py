@@ -14,9 +14,9 @@ from pathlib import Path
 import torch
 
 from hardware import PhysicalSystem, error_model
-from training import TrainConfig
+from training import TrainConfig, records
 
-from .. import figures, records
+from .. import figures
 from .._methods import parse_ints, parse_methods
 from ..registry import register
 from ..runtime import Runtime

@@ -35,9 +35,8 @@ from pathlib import Path
 import torch
 
 from hardware import RemoteDevice
-from training import TrainConfig, Trainer, evaluate
+from training import TrainConfig, Trainer, evaluate, records
 
-from .. import records
 from .._methods import parse_ints
 from ..registry import register
 from ..study import load_data, mesh_task

@@ -19,9 +19,8 @@ from typing import Literal
 import torch
 
 from hardware import PhysicalSystem, mesh_error_model
-from training import TrainConfig
+from training import TrainConfig, records
 
-from .. import records
 from .._methods import parse_ints, parse_methods
 from ..registry import register
 from ..runtime import Runtime

@@ -23,7 +23,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..records import atomic_json, atomic_text
+from training.records import atomic_json, atomic_text
 
 __all__ = ["PUBLISHED", "Options", "collect", "recovery", "write_report"]
 

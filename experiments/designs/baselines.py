@@ -9,9 +9,8 @@ from pathlib import Path
 
 import torch
 
-from training import MLP, ComplexLinearNetwork, DigitalTask, LeNet5, TrainConfig
+from training import ComplexLinearNetwork, DigitalTask, LeNet5, MLP, TrainConfig, records
 
-from .. import records
 from ..registry import register
 from ..runtime import Runtime
 from ..study import Arm, load_data, run_arms, write_study_record

@@ -31,8 +31,8 @@ from optics.functional import circular_aperture, modulate, region_energies, rs_p
 
 from training import TrainConfig, Trainer
 from training.design import DesignTask
+from training import records
 
-from .. import records
 from ..runtime import Interrupted, Runtime
 from ..registry import register
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from training import records
 
-from .. import records
 from ..dat.dpnn import DatDpnnConfig, diffractive_arms, diffractive_figures
 from ..dat.mpnn import DatMpnnConfig, arms_for
 from ..registry import register

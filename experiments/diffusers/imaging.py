@@ -33,18 +33,15 @@ import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
-from torch import nn
 
 from hardware import LayerDisplacements
 from optics import Grid
 from optics.functional import random_diffuser
-from training import TrainConfig, Trainer, imaging, load_dataset
+from training import TrainConfig, Trainer, imaging, load_dataset, records
 from training.transforms import pad_to, resize, to_float
 
-from .. import records
 from .._methods import parse_list
 from ..runtime import Interrupted, Runtime
 

@@ -17,9 +17,9 @@ import shutil
 from pathlib import Path
 
 from training.imaging import PCC_REGIONS
+from training.records import atomic_text
 
 from .._methods import parse_list
-from ..records import atomic_text
 from .imaging import INDEPENDENT, SCALES, ImagingConfig, region_key
 from .record import cell, region_rows
 

@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..records import atomic_text
+from training.records import atomic_text
 
 __all__ = ["Options", "render_markdown", "write_report"]
 

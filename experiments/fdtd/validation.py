@@ -37,8 +37,8 @@ import torch
 
 from hardware.export import phase_to_height
 from hardware.fdtd import meep_available
+from training import records
 
-from .. import records
 from .._methods import parse_list
 from ..registry import register
 from .analysis import beam_comparison, feature_size, grating_comparison, layer_comparison, spot_fractions, \

@@ -206,7 +206,7 @@ def sweep_levels(cfg: VaccinationConfig, prefix: str, done: dict, path: Path, me
     """One arm's rows over the misalignment grid. A level already in ``done`` (key
     ``prefix/factor``, from ``sweep.json`` of a resumed run) is reused; every other is measured
     by ``measure(level_index, level) -> row`` and recorded in ``path`` at once."""
-    from ..records import atomic_json
+    from training.records import atomic_json
 
     rows = []
     for li, level in enumerate(misalignment_levels(cfg)):

@@ -7,7 +7,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .. import records
+from training import records
+
 from ..diffusers import imaging as di
 from ..registry import parse_overrides
 from ..runtime import Runtime

@@ -7,8 +7,9 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from training.records import atomic_text
+
 from .. import figures
-from ..records import atomic_text
 from .config import ARMS, VaccinationConfig, criterion, misalignment_levels
 
 __all__ = ["Options", "curve_figure", "render", "write_report"]

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import torch
 
-from training import TrainConfig
+from training import TrainConfig, records
 
-from .. import records
 from ..registry import register
 from ..runtime import Runtime
 from ..study import Arm, best_states, diffractive_task, load_data, run_arms, write_study_record

@@ -90,7 +90,7 @@ def test_overwrite_replaces_and_resume_of_a_missing_directory_is_an_error(tmp_pa
 
 
 def test_new_run_ids_are_unique_even_in_the_same_second(tmp_path):
-    from experiments.records import new_run_dir
+    from training.records import new_run_dir
 
     dirs = {new_run_dir(tmp_path, "x") for _ in range(20)}
     assert len(dirs) == 20 and all(d.is_dir() for d in dirs)

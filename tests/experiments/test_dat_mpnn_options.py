@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from experiments.dat.mpnn import DatMpnnConfig, arms_for, physical_seed
-from experiments.records import RunDirError, claim_run_dir
+from training.records import RunDirError, claim_run_dir
 
 
 def _errors(cfg):

@@ -5,7 +5,8 @@ import json
 import pytest
 
 from experiments.__main__ import main
-from experiments.export import SWEEPS, load_design, simulate, threshold, _phases
+from experiments.export import load_design
+from training.tolerance import SWEEPS, phases_of, simulate, threshold
 from experiments.study import load_data
 from hardware.export import export_heights
 
@@ -45,7 +46,7 @@ def test_continuous_lossless_export_reproduces_the_trained_model(run_dir):
     task, dcfg, arm = load_design(run_dir)
     assert arm == "diffractive-ideal"
     _, _, xt, yt = load_data(dcfg.dataset, 10, 60, dcfg.seed)
-    hm = export_heights(_phases(task), wavelength=dcfg.wavelength_m, pitch=dcfg.pitch_m, n=1.6,
+    hm = export_heights(phases_of(task), wavelength=dcfg.wavelength_m, pitch=dcfg.pitch_m, n=1.6,
                         base_thickness=1e-3)
     assert simulate(task, hm, xt, yt) == evaluate(task, xt, yt)["accuracy"]
     with pytest.raises(ValueError, match="generator"):

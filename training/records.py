@@ -1,8 +1,9 @@
-"""Run records and run directories.
+"""Run records and run directories: the library side of "nothing lost, nothing mixed".
 
-A run writes ``runs/<experiment>/<run-id>/`` with ``config.json``, ``results.h5`` (units as
-attributes), ``model.pt``, ``figures/*.png`` and ``report.md``. Every file is written
-atomically (:mod:`training.checkpoint`: temporary name, fsync, rename), so an interrupted run
+Every experiment uses this module, and a script that drives :class:`training.Trainer` itself
+can use it the same way. A run writes ``runs/<experiment>/<run-id>/`` with ``config.json``,
+``results.h5`` (units as attributes), ``model.pt``, ``figures/*.png`` and ``report.md``. Every
+file is written atomically (:mod:`training.checkpoint`: temporary name, fsync, rename), so an interrupted run
 never leaves a torn file.
 
 A run directory is never overwritten or mixed by accident (:func:`claim_run_dir`):
