@@ -10,7 +10,7 @@ The interpreter is, in order: the ``python`` argument, the environment variable
 
 This module describes and runs jobs only; the comparisons of the validation study (grating
 orders, beams, layers against onnsim's models) are part of that study
-(``experiments/fdtd/analysis.py``).
+(:mod:`hardware.fdtd_analysis`).
 
 Model: 2-D, TM (Ez out of plane), a scalar wave equation like onnsim's. The transverse axis
 x is sampled at ``dx = wavelength / resolution`` (``nx`` points centred on 0, like

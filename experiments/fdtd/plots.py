@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .analysis import normalized_intensity
+from hardware.fdtd_analysis import normalized_intensity
 
 __all__ = ["draw_figures", "redraw_figures"]
 

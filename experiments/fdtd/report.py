@@ -46,10 +46,11 @@ _BRIDGE = """## The bridge
   edge falls on a grid point and a mirror-symmetric profile stays symmetric to < 1e-4). Complex fields, smoothly switched-on CW source,
   run to steady state (switch-on + two transits), Ez sampled on the monitor lines with the
   exp(−iωt) factor removed. The reference plane and the monitors lie on grid rows.
-- `experiments/fdtd/` — the study: `analysis.py` (the comparisons: `beam_comparison`
-  (Gaussian, slit), `grating_comparison` / `grating_validity_sweep`, `layer_comparison` (any
-  1-D relief), `asm_1d` (onnsim's ASM on a 1-D cut), `intensity_error`,
-  `intensity_correlation`, the validity threshold), `validation.py` (the `fdtd-validation`
+- `hardware/fdtd_analysis.py` — the comparisons: `beam_comparison` (Gaussian, slit),
+  `grating_comparison` / `grating_validity_sweep`, `layer_comparison` (any 1-D relief),
+  `asm_1d` (onnsim's ASM on a 1-D cut), `intensity_error`, `intensity_correlation`, the
+  validity threshold.
+- `experiments/fdtd/` — the study: `validation.py` (the `fdtd-validation`
   experiment), `plots.py` (its figures) and `report.py` (this page:
   `python -m experiments report fdtd RUN_DIR --out docs/validation/fdtd.md`).
 
@@ -248,7 +249,7 @@ def render_markdown(res: dict, config: dict, *, figures_prefix: str | None = "",
     if win:
         lines += ["", ("The same relief as a finite window instead (absorbing sides, PML 2λ; Meep lights the "
                        "window only) against onnsim's usual aperture model: thin element on the window, zero "
-                       "outside, `asm_propagate` with zero padding (linear convolution, `experiments.fdtd.analysis.asm_1d`):"),
+                       "outside, `asm_propagate` with zero padding (linear convolution, `hardware.fdtd_analysis.asm_1d`):"),
                   "", "| points per λ | z/λ | Pearson r of \\|E\\|² | relative L2 of \\|E\\|² |", "|---|---|---|---|"]
         for c in win:
             for i, zw in enumerate(c["z_wl"]):
@@ -259,7 +260,7 @@ def render_markdown(res: dict, config: dict, *, figures_prefix: str | None = "",
     lines += ["## Tests and CI", "",
               "- `tests/hardware/test_fdtd.py`: the bridge's pure-Python parts (job validation, unit "
               "conversion, HDF5 job file, missing-Meep error) in the default suite; the layer-mode symmetry "
-              "check in Meep marked `fdtd`. `tests/experiments/test_fdtd_analysis.py`: the comparisons — "
+              "check in Meep marked `fdtd`. `tests/hardware/test_fdtd_analysis.py`: the comparisons — "
               "thin-element orders against 4/π² and sinc²(1/4), `asm_1d` against the Gaussian beam — in the "
               "default suite; Meep runs (Gaussian and slit convergence, grating orders, the trained layer at "
               "coarse resolution) marked `fdtd`. Opt-in: `.venv/bin/python -m pytest -m fdtd`, skipped with "
@@ -273,7 +274,7 @@ def render_markdown(res: dict, config: dict, *, figures_prefix: str | None = "",
               "installed) but needs root, apt-get and network access at CI time, which `.ci/run` (a plain "
               "`bash scripts/test.sh` on a clean checkout) does not assume; and the Meep tests add ≈ 2 min of "
               "CPU. Rerun this experiment and regenerate this page after any change to `optics` propagation, "
-              "`hardware.fdtd`, `experiments/fdtd/analysis.py` or the worker; `pytest -m fdtd` is the quick "
+              "`hardware.fdtd`, `hardware/fdtd_analysis.py` or the worker; `pytest -m fdtd` is the quick "
               "check (≈ 2 min).", ""]
     figs = res.get("figures", {})
     if figs:

@@ -1,7 +1,7 @@
 """fdtd-validation — onnsim's scalar wave optics against MIT Meep (FDTD, 2-D TM/Ez).
 
 Four comparisons, all at λ = 1 µm (``wavelength_m``) with Meep run out of process through
-:mod:`hardware.fdtd` (Meep: ``bash scripts/setup_fdtd.sh``) and compared by :mod:`.analysis`:
+:mod:`hardware.fdtd` (Meep: ``bash scripts/setup_fdtd.sh``) and compared by :mod:`hardware.fdtd_analysis`:
 
 1. free space: a Gaussian beam and a hard-edged slit, Meep vs onnsim's angular spectrum
    (ASM), at several resolutions (grid points per wavelength) — the error must shrink;
@@ -37,12 +37,12 @@ import torch
 
 from hardware.export import phase_to_height
 from hardware.fdtd import meep_available
+from hardware.fdtd_analysis import (beam_comparison, feature_size, grating_comparison, layer_comparison,
+                                     spot_fractions, validity_threshold)
 from training import records
 
 from .._methods import parse_list
 from ..registry import register
-from .analysis import beam_comparison, feature_size, grating_comparison, layer_comparison, spot_fractions, \
-    validity_threshold
 from .plots import draw_figures
 from .report import render_markdown
 

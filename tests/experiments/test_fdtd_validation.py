@@ -1,6 +1,6 @@
 """The fdtd-validation experiment without Meep: registration and scales, the refusal when
 Meep is missing, the validity threshold, and the generator of docs/validation/fdtd.md on a
-synthetic run record. (Its Meep runs: tests/experiments/test_fdtd_analysis.py, opt-in ``-m fdtd``, and
+synthetic run record. (Its Meep runs: tests/hardware/test_fdtd_analysis.py, opt-in ``-m fdtd``, and
 the smoke run in test_cli_and_records.py when Meep is present.)"""
 
 import json
@@ -8,7 +8,8 @@ import json
 import pytest
 
 import experiments.fdtd.validation as fv
-from experiments.fdtd import analysis, report
+from experiments.fdtd import report
+from hardware import fdtd_analysis as analysis
 from experiments import EXPERIMENTS
 from experiments.__main__ import main
 from experiments.registry import build_config

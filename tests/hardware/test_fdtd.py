@@ -3,7 +3,7 @@
 The bridge's pure-Python parts (job validation, unit conversion, HDF5 job file, missing-Meep
 errors) are tested in the default suite; Meep runs are marked ``fdtd``. The comparisons of
 the validation study (gratings, beams, layers) are tested in
-tests/experiments/test_fdtd_analysis.py.
+tests/hardware/test_fdtd_analysis.py.
 """
 
 import numpy as np

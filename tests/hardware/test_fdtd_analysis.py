@@ -1,4 +1,4 @@
-"""The FDTD validation study's comparisons (experiments/fdtd/analysis.py): onnsim's thin
+"""The FDTD validation study's comparisons (hardware/fdtd_analysis.py): onnsim's thin
 element and angular spectrum against closed forms (default suite), and against Meep (marked
 ``fdtd``, opt-in: ``pytest -m fdtd``; needs Meep, see scripts/setup_fdtd.sh)."""
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from experiments.fdtd.analysis import (asm_1d, beam_comparison, grating_comparison, grating_heights,
+from hardware.fdtd_analysis import (asm_1d, beam_comparison, grating_comparison, grating_heights,
                                        intensity_correlation, intensity_error, layer_comparison,
                                        order_efficiencies, spot_fractions, thin_element_field)
 from hardware.fdtd import meep_available

@@ -1,7 +1,8 @@
 """Analysis of the FDTD validation: onnsim's scalar models next to Meep's fields.
 
 The Meep jobs themselves are described and run by :mod:`hardware.fdtd`; this module builds
-them for the comparisons of the ``fdtd-validation`` study and compares: diffraction-order
+them for the comparisons (used by the ``fdtd-validation`` experiment, and by anyone checking a
+design of their own against FDTD) and compares: diffraction-order
 efficiencies of phase gratings (Meep vs onnsim's thin element + angular spectrum), Gaussian
 beams and slits in free space (:func:`beam_comparison`), 1-D reliefs such as a trained layer
 (:func:`layer_comparison`), and the intensity metrics they report. Lengths in metres.
@@ -13,7 +14,7 @@ import math
 
 import numpy as np
 
-from hardware.fdtd import FdtdJob, run_job
+from .fdtd import FdtdJob, run_job
 
 __all__ = ["grating_heights", "order_efficiencies", "thin_element_field", "grating_comparison",
            "grating_validity_sweep", "feature_size", "validity_threshold", "asm_1d", "normalized_intensity",
