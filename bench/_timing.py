@@ -10,6 +10,10 @@ import time
 
 import torch
 
+from optics import huge_pages, use_huge_pages
+
+use_huge_pages()  # as `python -m experiments run` does (optics/_memory.py); before any tensor exists
+
 
 def interleaved(fns: dict, *, repeats: int, warmup: int = 2, clock=time.perf_counter) -> dict:
     """Median time (ms) of each callable, run in alternation so drift hits all alike.
@@ -45,12 +49,14 @@ def interleaved_wall_cpu(fns: dict, *, repeats: int, warmup: int = 1) -> tuple[d
     return {k: med(v) for k, v in wall.items()}, {k: med(v) for k, v in cpu.items()}
 
 
-_ENV = ("OMP_NUM_THREADS", "GOMP_SPINCOUNT", "OMP_WAIT_POLICY", "ONNSIM_FFT_BACKEND")
+_ENV = ("OMP_NUM_THREADS", "GOMP_SPINCOUNT", "OMP_WAIT_POLICY", "ONNSIM_FFT_BACKEND", "THP_MEM_ALLOC_ENABLE")
 
 
 def emit(record: dict) -> None:
+    huge = huge_pages()  # large tensors on transparent huge pages (optics._memory)
     record.setdefault("env", {k: os.environ[k] for k in _ENV if k in os.environ})  # what threading ran under
     record.setdefault("torch", torch.__version__)
     record.setdefault("threads", torch.get_num_threads())
+    record.setdefault("huge_pages", huge)
     record.setdefault("machine", platform.machine())
     print(json.dumps(record), flush=True)

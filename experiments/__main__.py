@@ -13,8 +13,12 @@ machine a spin of 20k measured as fast as the default (9.5-10.3 s vs 9.8-10.0 s 
 20k images). libgomp reads ``GOMP_SPINCOUNT`` once, when torch loads it, and importing the
 package has loaded torch before this module runs, so ``run`` re-executes itself once with
 ``GOMP_SPINCOUNT=20000`` when neither ``GOMP_SPINCOUNT`` nor ``OMP_WAIT_POLICY`` is set (set
-either yourself to choose). Only the command line does this: importing ``experiments`` sets
-nothing.
+either yourself to choose).
+
+Huge pages: in the same re-execution ``run`` sets ``THP_MEM_ALLOC_ENABLE=1`` unless it is set,
+so torch puts CPU tensors of 2 MiB or more on transparent huge pages (torch reads it at its
+first allocation; :mod:`optics._memory`; set it to 0 to keep 4 KiB pages). Only the command
+line does any of this: importing ``experiments`` sets nothing.
 """
 
 from __future__ import annotations
@@ -25,14 +29,14 @@ import os
 import sys
 from pathlib import Path
 
+from optics import _memory
 from training.checkpoint import CheckpointError
 from training.distributed import init as dist_init
 from training.distributed import resolve_device
 from training.tracking import require_tensorboard
 from training import records
 
-from . import EXPERIMENTS
-from . import export, reports
+from . import EXPERIMENTS, export, reports
 from .registry import SCALES, build_config, help_config, invoke, scales_of
 from .runtime import Interrupted, Runtime
 
@@ -143,13 +147,21 @@ def _report(args, extra: list[str]) -> int:
     return 0
 
 
-def _short_openmp_spin(argv: list[str]) -> None:
-    """Re-execute ``run`` with ``GOMP_SPINCOUNT=20000`` unless the spinning is already chosen
-    (module docstring)."""
-    if argv[:1] != ["run"] or "GOMP_SPINCOUNT" in os.environ or "OMP_WAIT_POLICY" in os.environ:
+def _process_settings(argv: list[str]) -> None:
+    """Re-execute ``run`` once with ``GOMP_SPINCOUNT=20000`` unless the spinning is already
+    chosen, and ``THP_MEM_ALLOC_ENABLE=1`` unless set (module docstring); nothing to change,
+    no re-execution."""
+    if argv[:1] != ["run"]:
         return
-    os.environ["GOMP_SPINCOUNT"] = "20000"
-    os.execv(sys.executable, sys.orig_argv)
+    changed = False
+    if "GOMP_SPINCOUNT" not in os.environ and "OMP_WAIT_POLICY" not in os.environ:
+        os.environ["GOMP_SPINCOUNT"] = "20000"
+        changed = True
+    if _memory.ENV not in os.environ and sys.platform.startswith("linux"):
+        os.environ[_memory.ENV] = "1"
+        changed = True
+    if changed:
+        os.execv(sys.executable, sys.orig_argv)
 
 
 def main(argv=None) -> int:
@@ -201,5 +213,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    _short_openmp_spin(sys.argv[1:])
+    _process_settings(sys.argv[1:])
     sys.exit(main())

@@ -20,5 +20,7 @@ from .elements import *  # noqa: F401,F403
 from .elements import __all__ as _elements_all
 from .field import Field
 from .grid import Grid
+from ._memory import huge_pages, use_huge_pages
 
-__all__ = ["Grid", "Field", "functional", "units", "SamplingError", "SamplingWarning", *_elements_all]
+__all__ = ["Grid", "Field", "functional", "units", "SamplingError", "SamplingWarning", "huge_pages",
+           "use_huge_pages", *_elements_all]
