@@ -562,14 +562,15 @@ class Trainer:
     # -- the loop ------------------------------------------------------------------------
     def fit(self, images: torch.Tensor, labels: torch.Tensor, *, val=None, checkpoint: str | Path | None = None,
             resume: bool = False, progress: bool = True, should_stop: Callable[[], bool] | None = None,
-            save_every_s: float | None = 600.0) -> dict:
+            save_every_s: float | None = 600.0, save_every_epochs: int = 1) -> dict:
         """Train for ``config.epochs`` epochs; returns the history and the selected state.
 
         Args:
             images: training inputs (on the CPU; batches move to the device).
             labels: training targets, one per image.
             val: ``(images, labels)`` for validation; default: ``val_fraction`` held out.
-            checkpoint: file written after every epoch (rank 0); ``resume`` continues from it.
+            checkpoint: file written after every ``save_every_epochs``-th epoch, after the last
+                and at a stop (rank 0); ``resume`` continues from it.
                 Under torchrun give every rank the same path: all ranks take part in a save.
             should_stop: polled after every step; when it returns True the loop stops after
                 writing the checkpoint (``interrupted`` is then True in the result).
@@ -577,10 +578,16 @@ class Trainer:
                 stop does) once this many seconds have passed since the last write, so that a
                 killed run loses at most that much (None: at epoch ends only). Rank 0's clock
                 decides for all ranks. One process continues bit for bit as without it.
+            save_every_epochs: epochs between two end-of-epoch checkpoints (≥ 1; a task whose
+                epoch is a single step, such as a design task, saves every N steps instead of
+                every step). A resumed run repeats the epochs since the last checkpoint and, the
+                training being deterministic, ends the same.
         """
         cfg, ctx = self.config, self.ctx
         if len(images) != len(labels):
             raise ValueError(f"{len(images)} images but {len(labels)} labels")
+        if not isinstance(save_every_epochs, int) or isinstance(save_every_epochs, bool) or save_every_epochs < 1:
+            raise ValueError(f"save_every_epochs must be an int ≥ 1, got {save_every_epochs!r}")
         if checkpoint is not None and resume:
             self.resume_from(checkpoint)
         if val is None:
@@ -670,15 +677,16 @@ class Trainer:
             if self.sepns is not None:
                 self.sepn_sched.step()
             self.epoch += 1
-            self._save(checkpoint)
+            interrupted = (should_stop is not None and self.epoch < cfg.epochs
+                           and bool(ctx.broadcast(bool(should_stop()))))
+            if interrupted or self.epoch == cfg.epochs or self.epoch % save_every_epochs == 0:
+                self._save(checkpoint)
             if ctx.is_main and self.logger is not None:
                 self.logger(record)
             if progress and ctx.is_main:
                 shown = ", ".join(f"val {k} {v:.4f}" for k, v in val.items() if k != "loss")
                 progress_write(f"[{cfg.method}] epoch {self.epoch}: loss {record['loss']:.4f}, "
                                f"{'(physical) ' if use_physical else ''}{shown}")
-            if should_stop is not None and self.epoch < cfg.epochs and ctx.broadcast(bool(should_stop())):
-                interrupted = True
         return {"history": self.history, "best_epoch": self.best["epoch"], "best_val_accuracy": self.best["accuracy"],
                 "best_val": self.best["accuracy"], "queries": dict(self.queries), "samples": dict(self.samples),
                 "interrupted": interrupted, "wall_time_s": self.wall_time_s}

@@ -57,7 +57,7 @@ class BeamSplitterConfig:
     """weight w in the loss −efficiency + w·(std/mean of the ten region powers) [dimensionless]"""
     misalignment_max_px: float = 2.0  # largest lateral shift of the middle layer in the misalignment sweep [px]
     misalignment_points: int = 9  # shifts evaluated from 0 to misalignment_max_px [count]
-    checkpoint_every: int = 50  # optimisation steps between two checkpoints [count]
+    checkpoint_every: int = 50  # optimisation steps between two checkpoints (also at the end and at a stop) [count]
     seed: int = 0  # seed of the mask initialisation
 
 
@@ -190,7 +190,7 @@ def run(cfg: BeamSplitterConfig, out_dir: Path, *, resume: bool = False, runtime
                                         lr_step_epochs=cfg.steps, lr_gamma=1.0, select="last", seed=cfg.seed,
                                         device=rt.device), ctx=rt.ctx)
     fit = trainer.fit(*task.data(), val=task.data(), checkpoint=out_dir / "checkpoint.pt", resume=resume,
-                      progress=False, should_stop=rt.should_stop)
+                      progress=False, should_stop=rt.should_stop, save_every_epochs=cfg.checkpoint_every)
     if fit["interrupted"]:
         raise Interrupted()
     model = task.system.cpu()

@@ -153,3 +153,34 @@ def test_periodic_checkpoints_leave_one_process_bit_for_bit_unchanged(tmp_path):
     assert every.history == full.history and every.queries == full.queries
     for k, v in full.task.state_dict().items():
         assert torch.equal(v, every.task.state_dict()[k]), k
+
+
+def test_save_every_epochs_saves_every_nth_and_resumes_from_it_to_the_same_result(tmp_path):
+    import dataclasses
+
+    full = _fit(5, None)
+    task, device, cfg, images, labels = _two_epoch_dat()
+    cfg = dataclasses.replace(cfg, epochs=5)
+    ckpt = tmp_path / "c.pt"
+    trainer = Trainer(task, cfg, physical=device)
+
+    def killed_after_epoch_three():  # polled inside epochs and after each but the last
+        if trainer.epoch == 3:
+            raise _Killed
+        return False
+
+    with pytest.raises(_Killed):
+        trainer.fit(images, labels, checkpoint=ckpt, progress=False, should_stop=killed_after_epoch_three,
+                    save_every_s=None, save_every_epochs=2)
+    assert len(load_checkpoint(ckpt)["history"]) == 2  # epoch 3 was not saved
+    resumed = _fit(5, ckpt, resume=True)  # repeats epoch 3, then carries on
+    assert resumed.history == full.history and resumed.queries == full.queries
+    for k, v in full.task.state_dict().items():
+        assert torch.equal(v, resumed.task.state_dict()[k]), k
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True])
+def test_save_every_epochs_must_be_a_positive_int(bad):
+    task, device, cfg, images, labels = _two_epoch_dat()
+    with pytest.raises(ValueError, match="save_every_epochs must be an int ≥ 1"):
+        Trainer(task, cfg, physical=device).fit(images, labels, progress=False, save_every_epochs=bad)
