@@ -96,7 +96,9 @@ def _run(args, extra: list[str]) -> int:
             summary = invoke(exp, cfg, out, resume=args.resume, runtime=rt)
     except Interrupted:
         if ctx.is_main:
-            cmd = " ".join(["python -m experiments run", args.name, "--scale", args.scale, "--out", str(out),
+            launcher = (f"torchrun --nproc_per_node {ctx.world_size} -m experiments run" if ctx.distributed
+                        else "python -m experiments run")  # a multi-node run: the same with its rendezvous options
+            cmd = " ".join([launcher, args.name, "--scale", args.scale, "--out", str(out),
                             "--resume", *extra] + (["--device", args.device] if args.device != "auto" else []))
             print(f"[{args.name}] interrupted; checkpoints are in {out}. Continue with:\n  {cmd}", file=sys.stderr)
         return 130

@@ -9,13 +9,18 @@ handlers are installed by :meth:`Runtime.catch_signals` for the duration of a ru
 from __future__ import annotations
 
 import dataclasses
+import os
 import signal
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from training.distributed import DistContext, single
 
-__all__ = ["Runtime", "Interrupted"]
+__all__ = ["Runtime", "Interrupted", "ECHO_S"]
+
+#: seconds after a stop request in which a repeated signal under torchrun is its echo, not a second request
+ECHO_S = 5.0
 
 
 class Interrupted(Exception):
@@ -59,9 +64,16 @@ class Runtime:
         return bool(self._stop)
 
     def request_stop(self, signum=None, _frame=None) -> None:
-        if self._stop:  # a second signal: stop now
-            raise KeyboardInterrupt
-        self._stop.append(signum)
+        """Signal handler: the first signal requests a stop at the next safe point, a second
+        one stops at once. Under torchrun a repeat within :data:`ECHO_S` of the first is the
+        same request: the agent forwards every signal it gets to its workers, so a signal
+        sent to the agent and its workers alike (``pkill``, a batch scheduler) arrives twice."""
+        now = time.monotonic()
+        if self._stop:
+            if "TORCHELASTIC_RUN_ID" in os.environ and now - self._stop[0][1] < ECHO_S:
+                return
+            raise KeyboardInterrupt  # a second signal: stop now
+        self._stop.append((signum, now))
         if self.is_main:
             print("\n[onnsim] stopping at the next safe point (a second Ctrl-C stops at once)", flush=True)
 

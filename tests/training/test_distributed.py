@@ -97,32 +97,40 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def test_killed_rank_resumes_under_torchrun_to_the_uninterrupted_result(tmp_path):
-    import json
-    import signal
+_STOP_ARGS = ["-m", "experiments", "run", "dat-mpnn", "--scale", "smoke", "--methods", "dat", "--epochs", "12",
+              "--device", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """The two-rank run that the interrupted ones must end equal to."""
+    full = tmp_path_factory.mktemp("full")
+    torchrun(*_STOP_ARGS, "--out", str(full))
+    return full
+
+
+def _start_and_cut(cut, log):
+    """Start the two-rank run in ``cut``; returns the torchrun process and its ranks' pids once
+    the first epoch's checkpoint is complete."""
     import time
 
-    args = ["-m", "experiments", "run", "dat-mpnn", "--scale", "smoke", "--methods", "dat", "--epochs", "12",
-            "--device", "cpu"]
-    full, cut = tmp_path / "full", tmp_path / "cut"
-    torchrun(*args, "--out", str(full))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-           "--master_port", str(_free_port()), *args, "--out", str(cut)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env(), cwd=ROOT)
-    try:
-        marker = cut / "checkpoints" / "mesh-dat.pt.sha256"  # the first epoch's checkpoint is complete
-        deadline = time.monotonic() + 180
-        while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-        ranks = _children(proc.pid)
-        assert marker.exists() and ranks, "the run ended or never checkpointed before it could be killed"
-        os.kill(ranks[-1], signal.SIGKILL)  # one rank dies mid-run; torchrun ends the other
-        assert proc.wait(timeout=120) != 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert not (cut / "summary.json").exists()
-    torchrun(*args, "--out", str(cut), "--resume")
+           "--master_port", str(_free_port()), *_STOP_ARGS, "--out", str(cut)]
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=_env(), cwd=ROOT)
+    marker = cut / "checkpoints" / "mesh-dat.pt.sha256"
+    deadline = time.monotonic() + 180
+    while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    ranks = _children(proc.pid)
+    if not (marker.exists() and ranks):
+        proc.kill()
+        pytest.fail("the run ended or never checkpointed before it could be stopped")
+    return proc, ranks
+
+
+def _assert_same_result(full, cut):
+    import json
+
     a, b = (json.loads((d / "summary.json").read_text())["mesh-dat"] for d in (full, cut))
     for key in ("numeric_accuracy", "physical_accuracy", "best_epoch", "best_val_accuracy", "queries_train",
                 "queries_validation", "queries_test", "samples_train"):
@@ -130,3 +138,45 @@ def test_killed_rank_resumes_under_torchrun_to_the_uninterrupted_result(tmp_path
     ma, mb = (torch.load(d / "model.pt", weights_only=True)["mesh-dat"] for d in (full, cut))
     for k in ma:
         assert torch.equal(ma[k], mb[k]), k  # gloo's two-rank sum is order-free: bit for bit
+
+
+def test_killed_rank_resumes_under_torchrun_to_the_uninterrupted_result(tmp_path, uninterrupted):
+    import signal
+
+    cut = tmp_path / "cut"
+    with open(tmp_path / "log", "w") as log:
+        proc, ranks = _start_and_cut(cut, log)
+        try:
+            os.kill(ranks[-1], signal.SIGKILL)  # one rank dies mid-run; torchrun ends the other
+            assert proc.wait(timeout=120) != 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert not (cut / "summary.json").exists()
+    torchrun(*_STOP_ARGS, "--out", str(cut), "--resume")
+    _assert_same_result(uninterrupted, cut)
+
+
+def test_ctrl_c_to_every_process_stops_at_a_safe_point_and_resumes(tmp_path, uninterrupted):
+    """SIGINT to the agent and both ranks at once (what ``pkill -INT`` or a scheduler does; the
+    agent also forwards it, so each rank gets it twice): one stop request, a checkpoint, the
+    resume command with torchrun; resuming ends as the uninterrupted run."""
+    import signal
+
+    cut = tmp_path / "cut"
+    with open(tmp_path / "log", "w") as log:
+        proc, ranks = _start_and_cut(cut, log)
+        try:
+            for pid in (proc.pid, *ranks):
+                os.kill(pid, signal.SIGINT)
+            proc.wait(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    text = (tmp_path / "log").read_text()
+    assert "interrupted; checkpoints are in" in text, text[-3000:]
+    assert "stopped at once" not in text
+    assert f"torchrun --nproc_per_node 2 -m experiments run dat-mpnn --scale smoke --out {cut} --resume" in text
+    assert not (cut / "summary.json").exists()
+    torchrun(*_STOP_ARGS, "--out", str(cut), "--resume")
+    _assert_same_result(uninterrupted, cut)
