@@ -43,6 +43,7 @@ def main(kind: str, epochs: int, out: str) -> None:
                     "history": fit["history"], "queries": fit["queries"], "samples": fit["samples"],
                     "world_size": ctx.world_size}, out)
     ctx.barrier()
+    ctx.close()  # leave the group now, as the CLI does, not in interpreter teardown (atexit)
 
 
 if __name__ == "__main__":
