@@ -10,9 +10,11 @@ import time
 
 import torch
 
-from optics import huge_pages, use_huge_pages
+from optics import use_huge_pages
 
-use_huge_pages()  # as `python -m experiments run` does (optics/_memory.py); before any tensor exists
+#: large tensors on transparent huge pages (optics/_memory.py), as `python -m experiments run` sets it;
+#: set before any tensor exists, and fixed for the process, so every record reuses it
+HUGE_PAGES = use_huge_pages()
 
 
 def interleaved(fns: dict, *, repeats: int, warmup: int = 2, clock=time.perf_counter) -> dict:
@@ -53,10 +55,9 @@ _ENV = ("OMP_NUM_THREADS", "GOMP_SPINCOUNT", "OMP_WAIT_POLICY", "ONNSIM_FFT_BACK
 
 
 def emit(record: dict) -> None:
-    huge = huge_pages()  # large tensors on transparent huge pages (optics._memory)
     record.setdefault("env", {k: os.environ[k] for k in _ENV if k in os.environ})  # what threading ran under
     record.setdefault("torch", torch.__version__)
     record.setdefault("threads", torch.get_num_threads())
-    record.setdefault("huge_pages", huge)
+    record.setdefault("huge_pages", HUGE_PAGES)
     record.setdefault("machine", platform.machine())
     print(json.dumps(record), flush=True)
