@@ -97,7 +97,10 @@ def main() -> None:
     ap.add_argument("--shards", type=int, default=1, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.worker:
-        return _worker(a.worker, a.steps, a.shards)
+        _worker(a.worker, a.steps, a.shards)
+        from training.distributed import exit_process
+
+        exit_process(0)  # a rank ends without interpreter teardown (see exit_process)
     for kind in a.kinds.split(","):
         rates, half, comm = {1: [], 2: []}, [], []
         for _ in range(a.repeats):

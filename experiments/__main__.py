@@ -32,7 +32,7 @@ from pathlib import Path
 from optics import _memory
 from training.checkpoint import CheckpointError
 from training.distributed import init as dist_init
-from training.distributed import resolve_device
+from training.distributed import exit_process, resolve_device
 from training.tracking import require_tensorboard
 from training import records
 
@@ -216,4 +216,4 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     _process_settings(sys.argv[1:])
-    sys.exit(main())
+    exit_process(main())  # sys.exit in one process; a torchrun rank ends without teardown (see there)

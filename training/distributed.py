@@ -19,17 +19,25 @@ The gradient all-reduce is written out instead of wrapping the model in
 (measurement, SEPN update, fused task pass) through hooks, which DDP's one-forward-one-backward
 contract does not cover. With one process every collective is skipped, so a CPU run is bit
 for bit what it was before this module existed.
+
+A rank ends with :func:`exit_process` (``os._exit`` once its own cleanup has run), not through
+interpreter teardown: see there for the abort that teardown can cause.
 """
 
 from __future__ import annotations
 
 import atexit
 import os
+import sys
+import threading
 from dataclasses import dataclass
+from typing import NoReturn
 
 import torch
 
-__all__ = ["DistContext", "resolve_device", "init", "single"]
+__all__ = ["DistContext", "resolve_device", "init", "single", "exit_process"]
+
+_JOINED = False  # set by init() when this process is one rank of several
 
 
 def resolve_device(spec: str | torch.device | None = "auto", *, local_rank: int = 0) -> torch.device:
@@ -208,4 +216,49 @@ def init(device: str | torch.device | None = "auto", *, timeout_s: float = 1800.
         dist.init_process_group("nccl" if dev.type == "cuda" else "gloo", rank=rank, world_size=world,
                                 timeout=datetime.timedelta(seconds=timeout_s))
         atexit.register(_leave_group)  # every process that joins leaves before interpreter teardown
+    global _JOINED
+    _JOINED = True
     return DistContext(rank=rank, world_size=world, local_rank=local_rank, device=dev)
+
+
+def exit_process(code: int = 0) -> NoReturn:
+    """End this process with exit status ``code``: ``sys.exit`` in one process; a rank of a
+    distributed run (:func:`init` joined a group) ends without interpreter teardown.
+
+    Why: gloo runs every collective on its own C++ worker threads, and a worker can hold the
+    last reference to a finished collective's tensors for a moment after the caller has moved
+    on (a barrier's work keeps the all-reduces queued before it). When it lets go of a tensor
+    whose Python object is gone, it takes the GIL to free that object. If the main thread has
+    meanwhile reached interpreter teardown (``Py_FinalizeEx``), Python ends the worker thread
+    inside C++ code (``pthread_exit``), the unwinding hits a ``noexcept`` frame, and the rank
+    aborts with SIGABRT, "terminate called without an active exception": a finished run then
+    fails under torchrun. A core dump of such a rank showed exactly this stack
+    (``ProcessGroupGloo::runLoop`` → ``~AsyncBarrierWork`` → ``~AsyncAllreduceWork`` →
+    ``TensorImpl::decref_pyobject`` → ``take_gil`` → ``PyThread_exit_thread``). Destroying the
+    process group does not stop gloo's threads, so only skipping teardown avoids the race.
+
+    So a rank does its own cleanup and then ``os._exit``, as Python's ``multiprocessing``
+    ends its child processes: non-daemon threads are joined, the ``atexit`` handlers run
+    (they leave the process group), stdout and stderr are flushed. Files must be closed by
+    then: every record of a run is written and closed before this point.
+    """
+    if not _JOINED:
+        sys.exit(code)
+    _exit_without_teardown(code)
+
+
+def _exit_without_teardown(code: int) -> NoReturn:
+    """Join non-daemon threads, run the atexit handlers, flush stdout/stderr, ``os._exit(code)``."""
+    try:
+        main = threading.main_thread()
+        for t in threading.enumerate():
+            if t is not main and not t.daemon:
+                t.join()
+        atexit._run_exitfuncs()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError, AttributeError):  # closed or replaced by the caller
+                pass
+        os._exit(code)

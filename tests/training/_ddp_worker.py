@@ -15,7 +15,7 @@ from _synthetic import diffractive_task, mesh_task, synthetic_images  # noqa: E4
 
 from hardware import PhysicalSystem  # noqa: E402
 from training import TrainConfig, Trainer  # noqa: E402
-from training.distributed import init  # noqa: E402
+from training.distributed import exit_process, init  # noqa: E402
 
 
 def main(kind: str, epochs: int, out: str) -> None:
@@ -43,8 +43,9 @@ def main(kind: str, epochs: int, out: str) -> None:
                     "history": fit["history"], "queries": fit["queries"], "samples": fit["samples"],
                     "world_size": ctx.world_size}, out)
     ctx.barrier()
-    ctx.close()  # leave the group now, as the CLI does, not in interpreter teardown (atexit)
+    ctx.close()  # leave the group now, as the CLI does
 
 
 if __name__ == "__main__":
     main(sys.argv[1], int(sys.argv[2]), sys.argv[3])
+    exit_process(0)  # as the CLI: a rank ends without interpreter teardown (training.distributed.exit_process)

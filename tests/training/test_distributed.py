@@ -66,6 +66,38 @@ def test_two_ranks_train_like_one_process(tmp_path, kind):
     assert one["queries"]["train"] == 2 * 5  # one round per global batch
 
 
+_EXIT_SCRIPT = """
+import atexit, sys, threading, time
+sys.path.insert(0, {root!r})
+from training import distributed
+
+
+class Sentinel:  # a module global: freed in interpreter teardown, never before
+    def __del__(self):
+        sys.stdout.write("teardown ran\\n")
+
+
+sentinel = Sentinel()
+atexit.register(lambda: sys.stdout.write("atexit ran\\n"))
+threading.Thread(target=lambda: (time.sleep(0.3), sys.stdout.write("thread done\\n"))).start()
+sys.stdout.write("buffered\\n")  # stdout is a pipe: block-buffered, not yet written
+distributed._JOINED = {joined}
+distributed.exit_process(3)
+"""
+
+
+@pytest.mark.parametrize("joined", [True, False])
+def test_a_rank_exits_after_its_cleanup_without_interpreter_teardown(joined):
+    # a rank of a distributed run (joined) must not reach teardown, where gloo's worker threads
+    # can abort the process (training.distributed.exit_process); one process exits as usual
+    res = subprocess.run([sys.executable, "-c", _EXIT_SCRIPT.format(root=str(ROOT), joined=joined)],
+                         capture_output=True, text=True, timeout=60, env=_env())
+    assert res.returncode == 3, res.stderr[-2000:]
+    lines = res.stdout.splitlines()
+    assert {"buffered", "thread done", "atexit ran"} <= set(lines), res.stdout  # joined, ran, flushed
+    assert ("teardown ran" in lines) is not joined, res.stdout
+
+
 def test_shards_partition_every_batch():
     batch = torch.arange(13)
     for world in (1, 2, 3, 5):
