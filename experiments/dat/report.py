@@ -499,6 +499,8 @@ selected on a held-out validation split (10% of the 60,000 training images).
                      f"), {red_cfg['n_train']} training images. The published values are after 50 epochs, so "
                      "these rows show the ordering of the methods, not the final accuracies.\n\n"
                      + _mesh_table(reduced, with_costs=False) + "\n\n" + _reduced_checks(reduced))
+    elif len({(bs, ps) for _, bs, ps in full}) > 1:
+        parts.append("None: the other levels ran the full 50 epochs (section 1, part `levels` of the script).\n\n")
     else:
         parts.append("Not run yet.\n\n")
     parts.append("## 3. Error sweep (MNIST, reduced epochs)\n\n")

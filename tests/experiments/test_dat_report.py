@@ -110,6 +110,19 @@ def test_report_with_no_runs(tmp_path):
     assert "No full-scale run found." in text and "Not run yet." in text
 
 
+def test_levels_at_full_length_join_the_main_table_and_replace_the_reduced_section(tmp_path):
+    root = tmp_path / "runs"
+    for bs, ps, acc in ((0.06, 0.06, 0.941), (0.04, 0.04, 0.951)):
+        _run(root, f"mpnn-mnist-bs{bs}-ps{ps}", "dat-mpnn", _mesh_cfg("mnist", bs, ps, methods="ideal,pat,dat-is"), {
+            "mesh-ideal": _arm(0.70, numeric=0.965), "mesh-pat": _arm(0.88), "mesh-dat-is": _arm(acc)})
+    assert cli(["report", "dat", str(root), "--out", str(tmp_path / "dat.md")]) == 0
+    text = (tmp_path / "dat.md").read_text()
+    sec1, sec2 = text.split("## 2.")[0], text.split("## 2.")[1].split("## 3.")[0]
+    assert "| mnist | 0.04 | 0.04 | 50 | 96.5 / 96.8 | 70.0 / 86.3 | 88.0 / 92.6 |" in sec1
+    assert "DAT w/ IS 95.1% vs published" in sec1
+    assert "the other levels ran the full 50 epochs" in sec2 and "Not run yet" not in sec2
+
+
 def test_seeds_by_draws_study_has_its_own_table_and_does_not_touch_the_main_one(tmp_path):
     root = tmp_path / "runs"
     _run(root, "mpnn-mnist-bs0.06-ps0.06", "dat-mpnn", _mesh_cfg("mnist", 0.06, 0.06), {
