@@ -29,9 +29,10 @@ from .sepn import SEPN, ResidualSEPN, image_to_modes, modes_to_image
 from .fusion import PhysicalForward, fuse_amplitude, physical_forward
 from .tasks import DiffractiveTask, DigitalTask, LinMseTask, MeshTask
 from .trainer import METHODS, TrainConfig, Trainer, evaluate, similarity_loss
+from .recalibration import Deployment, deploy
 
 __all__: list[str] = [
-    "METHODS", "TrainConfig", "Trainer", "evaluate", "similarity_loss",
+    "METHODS", "TrainConfig", "Trainer", "evaluate", "similarity_loss", "Deployment", "deploy",
     "MeshTask", "DiffractiveTask", "LinMseTask", "DigitalTask",
     "PhysicalForward", "physical_forward", "fuse_amplitude",
     "SEPN", "ResidualSEPN", "modes_to_image", "image_to_modes",

@@ -11,7 +11,7 @@ trains (direct: numerically; PAT/DAT: against the device), then is *deployed*: r
 their recalibration — followed by one test-set evaluation on the device. Every arm spends
 the same number of queries per round, so the arms see the same drift at the same x.
 
-Recalibration strategies (method suffixes):
+Recalibration strategies (method suffixes; :mod:`training.recalibration` runs them):
 
 * ``dat-adapt`` — DAT keeps adapting: ``adapt_steps`` :meth:`training.Trainer.step` calls per
   round on training images (the SEPNs and the PNN keep learning from measurements);
@@ -35,7 +35,7 @@ from pathlib import Path
 import torch
 
 from hardware import RemoteDevice
-from training import TrainConfig, Trainer, evaluate, records
+from training import Deployment, TrainConfig, Trainer, deploy, evaluate, records
 
 from .._methods import parse_ints
 from ..registry import register
@@ -122,47 +122,6 @@ def _check_matches(device, task) -> None:
                          f"match the task ({len(own)} parameters): serve --modes/--meshes like this run's")
 
 
-def _deploy(cfg, label, task, trainer, device, data, log) -> dict:
-    """Rounds of traffic (+ recalibration) and one device evaluation each."""
-    x, y, xt, yt = data
-    recal = STRATEGIES[label][1]
-    gen = torch.Generator().manual_seed(cfg.seed + 4242)
-
-    def batch():
-        idx = torch.randint(len(y), (cfg.batch_size,), generator=gen)
-        return x[idx], y[idx]
-
-    def device_accuracy():
-        device.load_parameters(task.device_model.state_dict())
-        return evaluate(task, xt, yt, physical=device, batch_size=len(yt))["accuracy"]
-
-    if recal is not None:
-        for group in trainer.pnn_opt.param_groups:
-            group["lr"] = cfg.adapt_learning_rate
-    curve = [{"queries": device.queries, "accuracy": device_accuracy(), "recalibration_queries": 0}]
-    last_ft, recal_total = device.queries, 0
-    for r in range(cfg.rounds):
-        start = device.queries
-        if recal == "adapt":
-            for _ in range(cfg.adapt_steps):
-                trainer.step(*batch())
-        elif recal == "finetune" and device.queries - last_ft >= cfg.finetune_every:
-            for _ in range(cfg.finetune_steps):
-                trainer.step(*batch())
-            last_ft = device.queries
-        recal_total += device.queries - start
-        device.load_parameters(task.device_model.state_dict())
-        while device.queries - start < cfg.round_queries:  # inference traffic
-            device.measure(task.encode(batch()[0]))
-        acc = device_accuracy()
-        curve.append({"queries": device.queries, "accuracy": acc, "recalibration_queries": recal_total})
-        log(f"[{label}] round {r + 1}/{cfg.rounds}: {device.queries} queries, device accuracy {100 * acc:.1f}%")
-    late = [c["accuracy"] for c in curve[1:]][-max(1, cfg.rounds // 4):]
-    return {"curve": curve, "static_accuracy": curve[0]["accuracy"], "final_accuracy": curve[-1]["accuracy"],
-            "late_accuracy": sum(late) / len(late), "min_accuracy": min(c["accuracy"] for c in curve),
-            "recalibration_queries": recal_total}
-
-
 def _arm(cfg, label, device, data, log) -> dict:
     method = STRATEGIES[label][0]
     device.load_state_dict(device.initial_state)  # every arm starts at t = 0
@@ -180,7 +139,11 @@ def _arm(cfg, label, device, data, log) -> dict:
     train_queries = device.queries
     # recalibration runs at the final learning rate, without a scheduler
     trainer.config = replace(tc, dat_warmup_epochs=0)
-    r = _deploy(cfg, label, task, trainer, device, data, log)
+    plan = Deployment(rounds=cfg.rounds, round_queries=cfg.round_queries, strategy=STRATEGIES[label][1],
+                      adapt_steps=cfg.adapt_steps, finetune_every=cfg.finetune_every,
+                      finetune_steps=cfg.finetune_steps, learning_rate=cfg.adapt_learning_rate,
+                      batch_size=cfg.batch_size, seed=cfg.seed + 4242)
+    r = deploy(task, trainer, device, *data, plan, log=lambda s: log(f"[{label}] {s}"))
     numeric = evaluate(task, data[2], data[3])["accuracy"]
     r.update(method=method, train_queries=train_queries, best_val_accuracy=fit["best_val_accuracy"],
              numeric_accuracy=numeric, total_queries=device.queries, wall_time_s=time.perf_counter() - t0,
