@@ -68,8 +68,10 @@ def deploy(task, trainer, device, images: torch.Tensor, labels: torch.Tensor, te
         trainer: the :class:`training.Trainer` whose ``step`` recalibrates (its physical system
             must be ``device``); unused when ``plan.strategy`` is None.
         device: the physical system (``load_parameters``, ``measure``, ``queries``).
-        images, labels: training images that traffic and recalibration draw from.
-        test_images, test_labels: the set evaluated on the device after every round.
+        images: training images that traffic and recalibration draw from.
+        labels: their labels.
+        test_images: the images evaluated on the device after every round.
+        test_labels: their labels.
         plan: rounds, traffic and strategy.
         log: called with one line per round.
 
