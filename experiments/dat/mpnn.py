@@ -89,9 +89,14 @@ SCALES = {
 def physical_seed(cfg: DatMpnnConfig) -> int:
     """Seed of the physical system's error draw: ``error_seed`` itself (``shared``), or a
     32-bit hash of (error_seed, bs_sigma, ps_sigma) (``per-level``: independent levels)."""
-    if cfg.error_draws == "shared":
-        return cfg.error_seed
-    return zlib.crc32(f"dat-mpnn:{cfg.error_seed}:{cfg.bs_sigma!r}:{cfg.ps_sigma!r}".encode())
+    return level_seed(cfg.error_seed, cfg.bs_sigma, cfg.ps_sigma, cfg.error_draws)
+
+
+def level_seed(error_seed: int, bs_sigma: float, ps_sigma: float, error_draws: str = "per-level") -> int:
+    """:func:`physical_seed` from its parts: the seed of draw ``error_seed`` at level (bs, ps)."""
+    if error_draws == "shared":
+        return error_seed
+    return zlib.crc32(f"dat-mpnn:{error_seed}:{bs_sigma!r}:{ps_sigma!r}".encode())
 
 
 def arms_for(cfg: DatMpnnConfig, preset: str) -> list[Arm]:

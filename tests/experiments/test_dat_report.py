@@ -189,3 +189,19 @@ def test_seeds_table_with_one_seed_shows_no_spread_over_seeds(tmp_path):
     # mean 65.0, sd 7.1 (two values 10 apart: 10/√2); sd over seeds undefined with one seed
     assert "| mnist | 0.06 | 0.06 | direct | 1 × 2 | 65.0 ± 7.1 | 60.0–70.0 | – | 7.1 | 66.6 |" in text
     assert "nan" not in text
+
+
+@pytest.mark.parametrize("wrap_around, draws", [(True, "per-level"), (False, "shared")])
+def test_direct_deploy_draw_one_at_the_runs_level_is_its_table_row(tmp_path, wrap_around, draws):
+    # the spread re-deploys the run's direct-deploy network on the draws dat-mpnn makes; draw 1 at
+    # the run's own level must give the accuracy the run measured (same mesh layout, same draw)
+    out = tmp_path / "run"
+    assert cli(["run", "dat-mpnn", "--scale", "smoke", "--methods", "ideal", "--bs-sigma", "0.06", "--ps-sigma",
+                "0.06", "--wrap-around", str(wrap_around), "--error-draws", draws, "--out", str(out)]) == 0
+    measured = json.loads((out / "summary.json").read_text())["mesh-ideal"]["physical_accuracy"]
+    spread = dat_report.direct_deploy_spread(out, seeds=[1, 2], levels=[(0.06, 0.06)])
+    assert spread["bs=0.06,ps=0.06"]["1"] == measured
+    assert spread["_rule"] == {"wrap_around": wrap_around, "error_draws": draws}
+    # a cache made under another rule is recomputed, not reused
+    (out / "direct_deploy_draws.json").write_text(json.dumps({"bs=0.06,ps=0.06": {"1": 0.0, "2": 0.0}}))
+    assert dat_report.direct_deploy_spread(out, seeds=[1], levels=[(0.06, 0.06)])["bs=0.06,ps=0.06"]["1"] == measured
