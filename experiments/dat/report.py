@@ -196,15 +196,17 @@ def _dynamics(full: dict) -> str:
             if not hist:
                 continue
             arm = r["arms"][label]
-            lines.append(f"| {ds} | {name} | " + " | ".join(_best_last(hist)) + " | "
+            lines.append(f"| {ds} | {bs} | {ps} | {name} | " + " | ".join(_best_last(hist)) + f" | {_late_low(hist)} | "
                          f"{_pct(arm.get('physical_accuracy'))} | {_pct(arm.get('physical_accuracy_last'))} |")
     if not lines:
         return ""
     return ("Validation accuracy (physical for PAT and DAT, numerical for direct deployment), best epoch vs "
             "last epoch (the gap is what validation-based selection protects against), and the physical test "
             "accuracy of the selected epoch and of the last one (what a user who trains to the end gets; "
-            "\"–\" for runs recorded before it was measured):\n\n| dataset | method | best validation (%) | "
-            "last validation (%) | selected: test (%) | last epoch: test (%) |\n|---|---|---|---|---|---|\n"
+            "\"–\" for runs recorded before it was measured). \"Epochs 30–50\": the lowest validation accuracy over "
+            "those epochs and how far it lies below their peak (a network that holds its peak stays within 1 "
+            "point):\n\n| dataset | bs | ps | method | best validation (%) | last validation (%) | epochs 30–50: lowest (%) "
+            "| selected: test (%) | last epoch: test (%) |\n|---|---|---|---|---|---|---|---|---|\n"
             + "\n".join(lines) + "\n\n")
 
 
@@ -414,6 +416,15 @@ def _best_last(hist: list[dict]) -> list[str]:
     """The best and the last validation accuracy of a history, each with its epoch."""
     best = max(hist, key=lambda h: h["val_accuracy"])
     return [f"{100 * h['val_accuracy']:.1f} (epoch {h['epoch']})" for h in (best, hist[-1])]
+
+
+def _late_low(hist: list[dict], first: int = 30) -> str:
+    """The lowest validation accuracy from epoch ``first`` on and how far it lies below the peak
+    of those epochs (the "holds its peak" check: within 1 point); "–" for shorter histories."""
+    late = [h["val_accuracy"] for h in hist if h["epoch"] >= first]
+    if len(hist) < 50 or not late:
+        return "–"
+    return f"{100 * min(late):.1f} ({100 * (max(late) - min(late)):.1f} below)"
 
 
 def _curve_cells(arm: dict | None) -> list[str]:

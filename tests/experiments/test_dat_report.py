@@ -175,8 +175,8 @@ def test_ablation_runs_sit_beside_the_main_dat_arms_and_not_in_the_main_table(tm
     assert "| mnist | 0.06 | 0.06 | DAT w/o IS | 89.5 | 90.0 (epoch 2) | 88.0 (epoch 3) | 90.3 |" in text
     assert "| mnist | 0.06 | 0.06 | DAT w/ IS | 92.8 | 93.0 (epoch 2) | 92.5 (epoch 3) | 93.0 |" in text
     # best/last validation with the selected and the last epoch's test accuracy ("–": not recorded)
-    assert "| mnist | DAT w/o IS | 90.0 (epoch 2) | 88.0 (epoch 3) | 89.5 | 87.0 |" in text
-    assert "| mnist | DAT w/ IS | 93.0 (epoch 2) | 92.5 (epoch 3) | 92.8 | – |" in text
+    assert "| mnist | 0.06 | 0.06 | DAT w/o IS | 90.0 (epoch 2) | 88.0 (epoch 3) | – | 89.5 | 87.0 |" in text
+    assert "| mnist | 0.06 | 0.06 | DAT w/ IS | 93.0 (epoch 2) | 92.5 (epoch 3) | – | 92.8 | – |" in text
 
 
 def test_seeds_table_with_one_seed_shows_no_spread_over_seeds(tmp_path):
@@ -205,3 +205,10 @@ def test_direct_deploy_draw_one_at_the_runs_level_is_its_table_row(tmp_path, wra
     # a cache made under another rule is recomputed, not reused
     (out / "direct_deploy_draws.json").write_text(json.dumps({"bs=0.06,ps=0.06": {"1": 0.0, "2": 0.0}}))
     assert dat_report.direct_deploy_spread(out, seeds=[1], levels=[(0.06, 0.06)])["bs=0.06,ps=0.06"]["1"] == measured
+
+
+def test_late_epochs_lowest_and_distance_below_their_peak():
+    hist = [{"epoch": e, "val_accuracy": 0.99 if e == 29 else 0.90} for e in range(1, 51)]  # epoch 29 is outside
+    hist[29]["val_accuracy"], hist[49]["val_accuracy"] = 0.85, 0.92  # epochs 30 and 50
+    assert dat_report._late_low(hist) == "85.0 (7.0 below)"
+    assert dat_report._late_low(hist[:40]) == "–"  # a run shorter than 50 epochs has no such window
