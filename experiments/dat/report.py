@@ -204,7 +204,7 @@ def _dynamics(full: dict) -> str:
             "last epoch (the gap is what validation-based selection protects against), and the physical test "
             "accuracy of the selected epoch and of the last one (what a user who trains to the end gets; "
             "\"–\" for runs recorded before it was measured). \"Epochs 30–50\": the lowest validation accuracy over "
-            "those epochs and how far it lies below their peak (a network that holds its peak stays within 1 "
+            "those epochs and how far it lies below the arm's best (a network that holds its peak stays within 1 "
             "point):\n\n| dataset | bs | ps | method | best validation (%) | last validation (%) | epochs 30–50: lowest (%) "
             "| selected: test (%) | last epoch: test (%) |\n|---|---|---|---|---|---|---|---|---|\n"
             + "\n".join(lines) + "\n\n")
@@ -419,12 +419,14 @@ def _best_last(hist: list[dict]) -> list[str]:
 
 
 def _late_low(hist: list[dict], first: int = 30) -> str:
-    """The lowest validation accuracy from epoch ``first`` on and how far it lies below the peak
-    of those epochs (the "holds its peak" check: within 1 point); "–" for shorter histories."""
+    """The lowest validation accuracy from epoch ``first`` on and how far it lies below the
+    run's peak (any epoch): the "holds its peak" check, within 1 point; "–" for histories
+    shorter than 50 epochs."""
     late = [h["val_accuracy"] for h in hist if h["epoch"] >= first]
     if len(hist) < 50 or not late:
         return "–"
-    return f"{100 * min(late):.1f} ({100 * (max(late) - min(late)):.1f} below)"
+    peak = max(h["val_accuracy"] for h in hist)
+    return f"{100 * min(late):.1f} ({100 * (peak - min(late)):.1f} below)"
 
 
 def _curve_cells(arm: dict | None) -> list[str]:

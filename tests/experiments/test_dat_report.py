@@ -207,8 +207,8 @@ def test_direct_deploy_draw_one_at_the_runs_level_is_its_table_row(tmp_path, wra
     assert dat_report.direct_deploy_spread(out, seeds=[1], levels=[(0.06, 0.06)])["bs=0.06,ps=0.06"]["1"] == measured
 
 
-def test_late_epochs_lowest_and_distance_below_their_peak():
-    hist = [{"epoch": e, "val_accuracy": 0.99 if e == 29 else 0.90} for e in range(1, 51)]  # epoch 29 is outside
-    hist[29]["val_accuracy"], hist[49]["val_accuracy"] = 0.85, 0.92  # epochs 30 and 50
-    assert dat_report._late_low(hist) == "85.0 (7.0 below)"
+def test_late_epochs_lowest_and_distance_below_the_peak():
+    hist = [{"epoch": e, "val_accuracy": 0.93 if e == 29 else 0.90} for e in range(1, 51)]  # the peak: epoch 29
+    hist[29]["val_accuracy"], hist[49]["val_accuracy"] = 0.85, 0.92  # epochs 30 (the lowest from 30 on) and 50
+    assert dat_report._late_low(hist) == "85.0 (8.0 below)"
     assert dat_report._late_low(hist[:40]) == "–"  # a run shorter than 50 epochs has no such window
