@@ -27,10 +27,10 @@ def sweep_figure(runs, path: Path) -> Path | None:
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
     for ax, kind, title in ((axes[0], "bs", "beam-splitter error only"), (axes[1], "ps", "phase-shifter error only")):
         sig = sorted(pts[kind])
-        for label, name, _ in METHODS:
+        for i, (label, name, _) in enumerate(METHODS):
             ys = [_acc(pts[kind][s], label) for s in sig]
             xs = [s for s, y in zip(sig, ys) if y is not None]
-            ax.plot(xs, [100 * y for y in ys if y is not None], "o-", label=name)
+            ax.plot(xs, [100 * y for y in ys if y is not None], "o-", color=f"C{i}", label=name)
         ref = [_acc(pts[kind][s], "mesh-ideal", "numeric_accuracy") for s in sig]
         ax.plot([s for s, y in zip(sig, ref) if y is not None], [100 * y for y in ref if y is not None], "k--",
                 label="error-free model")
@@ -51,14 +51,15 @@ def curves_figure(full: dict, path: Path) -> Path | None:
     fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.8), squeeze=False)
     for ax, key in zip(axes[0], keys):
         r = full[key]
-        for label, name, _ in METHODS:
+        for i, (label, name, _) in enumerate(METHODS):  # one colour per method in every panel
             hist = r["arms"].get(label, {}).get("history")
             if hist:
-                ax.plot([h["epoch"] for h in hist], [100 * h["val_accuracy"] for h in hist], label=name)
+                ax.plot([h["epoch"] for h in hist], [100 * h["val_accuracy"] for h in hist], color=f"C{i}",
+                        label=name)
         ax.set_title(f"{key[0]}, bs = {key[1]}, ps = {key[2]}", fontsize=10)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)  # each panel lists the methods it ran
     axes[0][0].set_ylabel("validation accuracy (%)\n(direct: numerical; others: physical)")
-    axes[0][-1].legend(fontsize=8)
     path.parent.mkdir(parents=True, exist_ok=True)
     return figures.save(fig, path)

@@ -592,9 +592,11 @@ at `high` every method, DAT included, fell to chance at this small scale).
   DAT w/ IS 93.1% at epoch 29 → 80–91% after; Fashion-MNIST DAT w/o IS 81% → 46%). The cause
   is onnsim's first fusion rule (`carry`: fused fields go forward). The reference code's rule
   (`reference`: forward values stay numerical, the next operation is differentiated at the
-  fused field) holds its peak within 0.2 (MNIST) and 0.75 (Fashion-MNIST) points over epochs
-  30–50 (docs/training.md); it is the default of `dat-mpnn` since (`--dat-fusion`), and each
-  run's rule is in its `config.json` (runs without the key used `carry`). The sweep
+  fused field) held its peak within 0.2 (MNIST) and 0.75 (Fashion-MNIST) points over epochs
+  30–50 in the comparison of docs/training.md; it is the default of `dat-mpnn` since
+  (`--dat-fusion`), and each run's rule is in its `config.json` (runs without the key used
+  `carry`). The "epochs 30–50" column of section 1 gives the same check for every arm of the
+  runs on this page. The sweep
   (section 3) has no warm-up (SEPN weight 1 from the first step): there the same instability
   shows at the largest errors (the σ = 0.10 points).
 - **Reduced rows** (sections 2 and 3) run fewer epochs at full data (stated in each section): the
