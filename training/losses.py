@@ -28,6 +28,7 @@ __all__ = [
     "mse_to_targets",
     "detector_targets",
     "lin_mse",
+    "LIN_MSE_SCALES",
     "pcc",
     "imaging_loss",
     "normalized_intensity_mse",
@@ -177,28 +178,45 @@ def detector_targets(regions: torch.Tensor, labels: torch.Tensor) -> torch.Tenso
     return regions.float()[labels.long()]
 
 
-def lin_mse(out_intensity: torch.Tensor, regions: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+LIN_MSE_SCALES = ("output", "detectors")
+
+
+def lin_mse(out_intensity: torch.Tensor, regions: torch.Tensor, labels: torch.Tensor, *,
+            scale: str = "output") -> torch.Tensor:
     """The MSE-type loss of Lin et al. (2018): ``E = (1/K) Σ_k (s_k − g_k)²`` over the K
     output-plane pixels, averaged over the batch, with ``g`` the target of :func:`detector_targets`.
 
-    ``s`` is the output intensity in units of "all output-plane power spread evenly over one
-    detector": ``s_k = I_k · A / P_out`` with ``A`` the pixels of the true region and
-    ``P_out = Σ_k I_k``. ``s = g`` is thus reached exactly when all the light reaching the
-    output plane lands, evenly, on the true detector. (The paper states the loss, not the
-    normalisation of ``s``; this one is onnsim's.) Dividing by the *input* power instead lets
-    the loss fall by sending light out of the window: a dark plane already scores ``A / K``.
-    Measured at the ``cpu`` scale (2,700 images, one epoch, test on 1,000): the input-power
-    version reached 56–60 % at learning rates 0.05–1, this one 73–78 % at 0.1–0.5
-    (cross-entropy 87 %): scripts/compare_d2nn_losses.py; the full-scale runs are in
-    docs/reproduction/d2nn.md.
+    ``s`` is the output intensity in units of "the reference power spread evenly over one
+    detector": ``s_k = I_k · A / P`` with ``A`` the pixels of the true region. The paper states
+    the loss, not the normalisation of ``s``; ``scale`` picks the reference power ``P``:
+
+    - ``"output"``: ``P = Σ_k I_k``, all the light reaching the output plane. ``s = g`` is
+      reached exactly when that light lands, evenly, on the true detector.
+    - ``"detectors"``: ``P = Σ_c E_c``, the light on the ten detector regions. ``s = g`` is
+      reached when the detectors' light is all on the true one, evenly; light elsewhere on the
+      plane still counts against the loss (g = 0 there) but does not dilute ``s`` on the
+      detectors, so the loss weighs the detectors' *relative* energies, which decide the class.
+
+    Dividing by the *input* power instead lets the loss fall by sending light out of the window:
+    a dark plane already scores ``A / K``. Measured at the ``cpu`` scale (2,700 images, one
+    epoch, test on 1,000): the input-power version reached 56–60 % at learning rates 0.05–1,
+    ``"output"`` 73–78 % at 0.1–0.5 (cross-entropy 87 %): scripts/compare_d2nn_losses.py.
+    ``"output"`` against ``"detectors"``: scripts/compare_d2nn_losses.py as well; the
+    full-scale runs are in docs/reproduction/d2nn.md.
 
     Shape: intensity ``(B, ny, nx)`` (W/pixel, any unit), regions ``(C, ny, nx)``,
     labels ``(B,)`` → scalar.
     """
+    if scale not in LIN_MSE_SCALES:
+        raise ValueError(f"lin_mse scale must be one of {', '.join(LIN_MSE_SCALES)}, got {scale!r}")
     target = detector_targets(regions, labels).to(out_intensity.dtype)
     area = target.flatten(1).sum(1)  # (B,) pixels of each sample's true region
-    p_out = out_intensity.flatten(1).sum(1).clamp_min(torch.finfo(out_intensity.dtype).tiny)
-    s = out_intensity * (area / p_out).reshape(-1, *([1] * (out_intensity.dim() - 1)))
+    if scale == "output":
+        power = out_intensity.flatten(1).sum(1)
+    else:
+        power = (out_intensity.flatten(1) * regions.bool().any(0).flatten().to(out_intensity.dtype)).sum(1)
+    power = power.clamp_min(torch.finfo(out_intensity.dtype).tiny)
+    s = out_intensity * (area / power).reshape(-1, *([1] * (out_intensity.dim() - 1)))
     return mse_to_targets(s, target)
 
 

@@ -25,7 +25,7 @@ from hardware.diffractive import DiffractivePhysics
 from optics import Field, FreeSpace, OpticalSystem
 from photonics import MeshNetwork, encode_fourier_crop
 
-from .losses import lin_mse
+from .losses import LIN_MSE_SCALES, lin_mse
 from .transforms import pad_to, resize
 
 __all__ = ["MeshTask", "DiffractiveTask", "LinMseTask", "DigitalTask"]
@@ -197,10 +197,19 @@ class DiffractiveTask(nn.Module):
 class LinMseTask(DiffractiveTask):
     """A :class:`DiffractiveTask` trained on Lin et al.'s output-plane MSE,
     :func:`training.losses.lin_mse` (the trainer calls ``objective``); scores, inference and
-    evaluation are the parent's (largest detector energy)."""
+    evaluation are the parent's (largest detector energy).
+
+    Args: those of :class:`DiffractiveTask`, and ``scale``: the reference power of ``s`` in
+    :func:`~training.losses.lin_mse` (``"output"`` or ``"detectors"``)."""
+
+    def __init__(self, *args, scale: str = "output", **kwargs):
+        super().__init__(*args, **kwargs)
+        if scale not in LIN_MSE_SCALES:
+            raise ValueError(f"LinMseTask scale must be one of {', '.join(LIN_MSE_SCALES)}, got {scale!r}")
+        self.scale = scale
 
     def objective(self, out, x, y):
-        return lin_mse(self.intensity(out), self.regions, y)
+        return lin_mse(self.intensity(out), self.regions, y, scale=self.scale)
 
 
 class DigitalTask(nn.Module):

@@ -69,6 +69,7 @@ class D2nnConfig(DatDpnnConfig):
     val_fraction: float = 5000 / 60000
     eval_batch_size: int = 250  # test/validation images per forward pass (memory only, no effect on results) [count]
     mse_learning_rate: float = 0.2  # Adam learning rate of the phases when --loss mse (learning_rate is ce's); the cpu-scale comparison in lin_mse's docstring [rad per step]
+    mse_scale: Literal["output", "detectors"] = "output"  # --loss mse only: the power s is scaled by, all the output plane's or the ten detectors' (training.losses.lin_mse) [dimensionless]
     loss: Literal["ce", "mse"] = "ce"  # training loss: ce = softmax cross-entropy of the detector scores (Mengu et al. 2020), mse = Lin et al.'s output-plane MSE to the true detector region [dimensionless]
 
     def __post_init__(self):
@@ -80,6 +81,8 @@ class D2nnConfig(DatDpnnConfig):
             raise ValueError(f"--input-gap-m must be ≥ 0 m, got {self.input_gap_m!r}")
         if self.loss not in ("ce", "mse"):
             raise ValueError(f"--loss must be one of ce, mse, got {self.loss!r}")
+        if self.mse_scale not in ("output", "detectors"):
+            raise ValueError(f"--mse-scale must be one of output, detectors, got {self.mse_scale!r}")
 
 
 # published: the paper's geometry and the full data set (55k train / 5k validation / 10k test)
@@ -109,8 +112,11 @@ def build_task(cfg: D2nnConfig) -> DiffractiveTask:
         parts += [PhaseMask(grid, active_shape=cfg.active_px), FreeSpace(grid, cfg.wavelength_m, cfg.gap_m)]
     regions, _ = ten_region_layout(grid, size=cfg.region_px * cfg.pitch_m,
                                    spacing=cfg.region_spacing_px * cfg.pitch_m)
-    cls = LinMseTask if cfg.loss == "mse" else DiffractiveTask
-    return cls(OpticalSystem(*parts), regions, cfg.wavelength_m, image_px=cfg.image_px, temperature=cfg.temperature)
+    system = OpticalSystem(*parts)
+    if cfg.loss == "mse":
+        return LinMseTask(system, regions, cfg.wavelength_m, image_px=cfg.image_px, temperature=cfg.temperature,
+                          scale=cfg.mse_scale)
+    return DiffractiveTask(system, regions, cfg.wavelength_m, image_px=cfg.image_px, temperature=cfg.temperature)
 
 
 def d2nn_arms(cfg: D2nnConfig) -> list[Arm]:

@@ -73,6 +73,41 @@ def test_lin_mse_matches_a_hand_computation_and_its_closed_forms():
     assert float(scaled) == pytest.approx(float(got), rel=1e-12)
 
 
+def test_lin_mse_scaled_by_the_detectors_matches_a_hand_computation_and_its_closed_forms():
+    rng = np.random.default_rng(2)
+    n, b = 20, 3
+    sq = _squares(n, 2, 4)
+    regions = torch.from_numpy(sq)
+    labels = torch.tensor([1, 9, 5])
+    out = rng.random((b, n, n))
+    on_detectors = sq.any(0)
+    ref = []
+    for i in range(b):
+        g = sq[labels[i]].astype(float)
+        s = out[i] * g.sum() / out[i][on_detectors].sum()
+        ref.append(((s - g) ** 2).mean())
+    got = lin_mse(torch.from_numpy(out), regions, labels, scale="detectors")
+    np.testing.assert_allclose(float(got), np.mean(ref), rtol=1e-12)
+    # all the detectors' light on the true one, evenly: zero loss at any brightness
+    ideal = detector_targets(regions, labels).double() * torch.tensor([0.3, 2.0, 7.0])[:, None, None]
+    assert float(lin_mse(ideal, regions, labels, scale="detectors")) == pytest.approx(0, abs=1e-24)
+    # a uniform plane: the ten detectors hold 10 A pixels, so s = 1/10 everywhere and
+    # E = (A (1 − 1/10)² + (K − A)(1/10)²) / K
+    a, k = 4, n**2
+    flat = torch.full((b, n, n), 5.0, dtype=torch.float64)
+    want = (a * 0.81 + (k - a) * 0.01) / k
+    assert float(lin_mse(flat, regions, labels, scale="detectors")) == pytest.approx(want, rel=1e-12)
+    # light added off the detectors leaves s on them as it was and only adds its own (s − 0)²
+    extra = torch.zeros(b, n, n, dtype=torch.float64)
+    extra[:, 0, 0] = 3.0  # the corner pixel is on no detector
+    assert not on_detectors[0, 0]
+    s0 = 3.0 * a / ideal.flatten(1).sum(1)  # its scaled value (the detectors' power is unchanged)
+    more = lin_mse(ideal + extra, regions, labels, scale="detectors")
+    assert float(more) == pytest.approx(float((s0**2).mean()) / k, rel=1e-12)
+    with pytest.raises(ValueError, match="scale must be one of output, detectors"):
+        lin_mse(flat, regions, labels, scale="input")
+
+
 def test_detector_energies_of_a_uniform_plane_are_the_areas():
     grid = Grid(40, 1e-3)
     regions, _ = ten_region_layout(grid, size=4e-3, spacing=8e-3)
