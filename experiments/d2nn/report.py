@@ -72,6 +72,47 @@ def _lrs(loaded) -> str:
     return ", ".join(f"{r['loss']} {_lr(r['config'], r['loss'])}" for r in loaded)
 
 
+# how each --mse-scale scales s (runs recorded before the option scaled by the output plane)
+_MSE_SCALE = {
+    "output": ("all the light reaching the output plane, spread evenly over one detector, gives s = 1 there",
+               "output-plane"),
+    "detectors": ("the light on the ten detectors, spread evenly over one detector, gives s = 1 there; light "
+                  "elsewhere on the plane still counts against the loss (g = 0 there) but does not dilute s on "
+                  "the detectors", "detector"),
+}
+
+
+def mse_scale_of(config: dict) -> str:
+    """The ``--mse-scale`` of a recorded run (``output`` for runs recorded before the option)."""
+    return config.get("mse_scale", "output")
+
+
+def _label(r: dict) -> str:
+    """A run's name in the tables: its loss, and for ``mse`` its scaling."""
+    if r["loss"] != "mse":
+        return f"`{r['loss']}`"
+    return f"`mse` ({_MSE_SCALE[mse_scale_of(r['config'])][1]} scaling)"
+
+
+def _losses_paragraph(loaded) -> str:
+    scales = sorted({mse_scale_of(r["config"]) for r in loaded if r["loss"] == "mse"})
+    if scales:
+        parts = [f"`{sc}` ({_MSE_SCALE[sc][1]} scaling): {_MSE_SCALE[sc][0]}" for sc in scales]
+        scaling = ("s is the output intensity scaled so that " + _MSE_SCALE[scales[0]][0]) if len(scales) == 1 \
+            else "s is the output intensity scaled per run: " + "; ".join(parts)
+        mse = ("`mse` follows Lin et al.: the mean over the output-plane pixels of (s − g)², where g is 1 inside "
+               f"the true class's detector and 0 elsewhere, and {scaling}. The paper does not state its scaling; "
+               "these are onnsim's. Scaling by the input power instead lets the loss fall by sending light out "
+               "of the window and trained 15–20 points worse in a short comparison; scaling by the detectors' "
+               "light trained 0.6–2.0 points better than by the output plane's at the cpu scale "
+               "(`training.losses.lin_mse`). ")
+    else:
+        mse = ""
+    return ("**Losses.** " + mse + "`ce` is the softmax cross-entropy of the detector scores T·E_c/Σ_j E_j with "
+            "a learnt temperature T, the training of Mengu et al. Both classify by the largest detector energy "
+            "([references](../references.md#d2nn)).")
+
+
 def _schedules(loaded) -> str:
     """Learning rate, decay and epochs of each run, e.g. ``mse 0.2 halved every 2 epochs, 6 epochs``;
     said once when every run shares the decay and the epochs."""
@@ -79,7 +120,7 @@ def _schedules(loaded) -> str:
     if len(plans) == 1:
         (step, epochs), = plans
         return f"learning rate {_lrs(loaded)} halved every {step} epoch(s), {epochs} epochs"
-    return "; ".join(f"`{r['loss']}` learning rate {_lr(r['config'], r['loss'])} halved every "
+    return "; ".join(f"{_label(r)} learning rate {_lr(r['config'], r['loss'])} halved every "
                      f"{r['config']['lr_step_epochs']} epoch(s), {r['config']['epochs']} epochs" for r in loaded)
 
 
@@ -175,14 +216,7 @@ def write_report(runs, out, options=None, *, command: str = "") -> Path:
               f"validation; {c0['n_test']:,} test images |",
               f"| training | Adam, {_schedules(loaded)}; batch {c0['batch_size']} (global); phases start at 0 |",
               "| selection | the epoch with the best validation accuracy (never the test set) |", ""]
-    lines += ["**Losses.** `mse` follows Lin et al.: the mean over the output-plane pixels of "
-              "(s − g)², where g is 1 inside the true class's detector and 0 elsewhere, and s is the output "
-              "intensity scaled so that all the light reaching the output plane, spread evenly over one detector, "
-              "gives s = 1 there (the paper does not state its scaling; this is onnsim's, chosen because scaling "
-              "by the input power lets the loss fall by sending light out of the window and trained 15–20 points "
-              "worse in a short comparison: `training.losses.lin_mse`). `ce` is the softmax cross-entropy of "
-              "the detector scores T·E_c/Σ_j E_j with a learnt temperature T, the training of Mengu et al. "
-              "Both classify by the largest detector energy ([references](../references.md#d2nn)).", ""]
+    lines += [_losses_paragraph(loaded), ""]
     # results
     lines += [f"## Test accuracy (numerical model, {c0['n_test']:,} test images)", "",
               "| loss | onnsim test accuracy (%) | published (%) | published in | target (%) | met | selected epoch | "
@@ -194,14 +228,14 @@ def write_report(runs, out, options=None, *, command: str = "") -> Path:
         met = "–" if acc is None else ("yes" if 100 * acc >= target else "**no**")
         best_val = max((h["val_accuracy"] for h in r["history"]), default=None)
         wall = "–" if res is None else f"{res['wall_time_s'] / 3600:.2f}"
-        lines.append(f"| `{r['loss']}` | {_pct(acc)} | {pub} | {src} | ≥ {target} | {met} | "
+        lines.append(f"| {_label(r)} | {_pct(acc)} | {pub} | {src} | ≥ {target} | {met} | "
                      f"{'–' if res is None else res['best_epoch']} | {_pct(best_val)} | {len(r['history'])} of "
                      f"{r['config']['epochs']} | {wall} |")
     lines += ["", "\"met\": the onnsim test accuracy reaches the target (the done-when line of the "
               "reproduction). Validation per epoch (held-out training images, numerical model):", "",
               "| loss | epoch | learning rate | training loss | validation accuracy (%) |", "|---|---|---|---|---|"]
     for r in loaded:
-        lines += [f"| `{r['loss']}` | {h['epoch']} | {h['lr']:.4g} | {h['loss']:.4g} | {_pct(h['val_accuracy'])} |"
+        lines += [f"| {_label(r)} | {h['epoch']} | {h['lr']:.4g} | {h['loss']:.4g} | {_pct(h['val_accuracy'])} |"
                   for h in r["history"]]
     lines.append("")
     if "confusion" in figs:
@@ -219,22 +253,22 @@ def write_report(runs, out, options=None, *, command: str = "") -> Path:
                   "|---|---|---|---|---|"]
         for r in done:
             e = r["energy"]
-            lines.append(f"| `{r['loss']}` | {_pct(e['correct_of_output'])} | {_pct(e['detectors_of_output'])} | "
+            lines.append(f"| {_label(r)} | {_pct(e['correct_of_output'])} | {_pct(e['detectors_of_output'])} | "
                          f"{_pct(e['correct_of_detectors'])} | {_pct(e['output_of_input'])} |")
         dim = [r for r in done if r["energy"]["output_of_input"] < 0.05]
         if dim:
             lines += ["", "**Power efficiency.** " + "; ".join(
-                f"The `{r['loss']}` network passes {_pct(r['energy']['output_of_input'])} % of the input power "
+                f"The {_label(r)} network passes {_pct(r['energy']['output_of_input'])} % of the input power "
                 "to the output plane" for r in dim) + ". Accuracy is decided by the detectors' relative "
-                "energies, so neither loss asks for light on the output plane: the MSE, scaled by the power that "
-                "arrives there (above), is blind to how much arrives, and its network learnt to send most of "
+                "energies, so neither loss asks for light on the output plane: the MSE, with s scaled by the "
+                "power that arrives (above), is blind to how much arrives, and its network learnt to send most of "
                 "the light out of the simulated window. A fabricated network would need the detectors to read "
                 "that little light; a loss term on E_out / E_in would trade accuracy for efficiency."]
         lines += ["", "The matrices below give, for each true class (row), the mean share of the output-plane "
                   "energy that falls on each detector (column); the diagonal is the correct detector.", ""]
         for r in done:
             lbl = r["label"]
-            lines += [f"### `{r['loss']}`", "",
+            lines += [f"### {_label(r)}", "",
                       f"![{lbl} energy per detector]({rel}/{figs[f'{lbl}/energy']})", "",
                       f"![{lbl} mean output per class]({rel}/{figs[f'{lbl}/patterns']})", "",
                       f"![{lbl} phase masks]({rel}/{figs[f'{lbl}/masks']})", ""]
@@ -260,7 +294,7 @@ def write_report(runs, out, options=None, *, command: str = "") -> Path:
             ranks = _ranks(r)
             how = (f"{ranks} processes under torchrun, one thread each; CPU time summed over them" if ranks > 1 else
                    "one process, one thread")
-            lines.append(f"- `{r['loss']}` ({how}): {ep} epoch(s), {res['wall_time_s'] / 3600:.2f} h wall, "
+            lines.append(f"- {_label(r)} ({how}): {ep} epoch(s), {res['wall_time_s'] / 3600:.2f} h wall, "
                          f"{res['cpu_time_s'] / 3600:.2f} h CPU with the test pass "
                          f"(≈ {res['cpu_time_s'] / max(1, ep * _n_fit(r['config'])):.3f} CPU s per training image, "
                          "all included).")
@@ -269,10 +303,10 @@ def write_report(runs, out, options=None, *, command: str = "") -> Path:
         src, pub, target = PUBLISHED[r["loss"]]
         res = r["result"]
         if res is None:
-            lines.append(f"- `{r['loss']}`: not finished; published {pub}% ({src}), target {target}%.")
+            lines.append(f"- {_label(r)}: not finished; published {pub}% ({src}), target {target}%.")
             continue
         acc = 100 * res["numeric_accuracy"]
-        lines.append(f"- `{r['loss']}`: {acc:.2f}% against {pub}% ({src}): {acc - pub:+.2f} points; target "
+        lines.append(f"- {_label(r)}: {acc:.2f}% against {pub}% ({src}): {acc - pub:+.2f} points; target "
                      f"{target}% {'met' if acc >= target else 'not met'}.")
     epochs = ", ".join(f"`{r['loss']}` {r['config']['epochs']}" for r in loaded)
     lines += ["", "Differences from the papers that can move the numbers: the epochs (here "

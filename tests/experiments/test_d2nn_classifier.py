@@ -206,12 +206,13 @@ def test_smoke_runs_record_energy_and_the_report_page_is_written(tmp_path):
     page = tmp_path / "docs" / "d2nn.md"
     assert main(["report", "d2nn", str(tmp_path / "ce"), str(tmp_path / "mse"), "--out", str(page)]) == 0
     text = page.read_text()
-    assert "Not final" not in text and "| `mse` |" in text and "| `ce` |" in text
+    assert "Not final" not in text and "| `mse` (detector scaling) |" in text and "| `ce` |" in text
+    assert "s is the output intensity scaled so that the light on the ten detectors" in text  # the default
     for ref in [line.split("](")[1].rstrip(")") for line in text.splitlines() if line.startswith("![")]:
         assert (page.parent / ref).is_file(), ref
     assert "d2nn_figures/d2nn-mse_energy.png" in text and "91.75" in text and "97.18" in text and "≥ 97.0" in text
-    assert "`mse` learning rate 0.2 halved every 1 epoch(s), 2 epochs; `ce` learning rate" in text
-    assert "- `mse` (one process, one thread): 2 epoch(s)" in text and "the epochs (here `mse` 2, `ce` 1," in text
+    assert "`mse` (detector scaling) learning rate 0.2 halved every 1 epoch(s), 2 epochs; `ce` learning rate" in text
+    assert "- `mse` (detector scaling) (one process, one thread): 2 epoch(s)" in text and "the epochs (here `mse` 2, `ce` 1," in text
 
 
 def test_report_rejects_a_foreign_directory_in_one_line(tmp_path, capsys):
@@ -250,3 +251,14 @@ def test_export_rebuilds_the_d2nn_geometry(tmp_path):
     saved = torch.load(tmp_path / "r" / "model.pt", weights_only=True)["d2nn-ce"]
     for k, v in saved.items():
         torch.testing.assert_close(task.state_dict()[k], v, rtol=0, atol=0)
+
+
+def test_the_page_names_each_mse_runs_scaling_and_older_records_scaled_by_the_output_plane():
+    from experiments.d2nn.report import _label, _losses_paragraph
+
+    old, new, ce = ({"loss": "mse", "config": {}}, {"loss": "mse", "config": {"mse_scale": "detectors"}},
+                    {"loss": "ce", "config": {}})
+    assert _label(old) == "`mse` (output-plane scaling)" and _label(new) == "`mse` (detector scaling)"
+    both = _losses_paragraph([old, new, ce])
+    assert "`detectors` (detector scaling)" in both and "`output` (output-plane scaling)" in both
+    assert "`mse`" not in _losses_paragraph([ce]) and "`ce` is the softmax cross-entropy" in both
