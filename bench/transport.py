@@ -18,15 +18,23 @@ request outside the device's ``measure`` (decode, encode, state), and
 handling outside the device) and ``legs_ms`` (the rest: ZeroMQ, loopback TCP and the thread
 wake-ups of both directions).
 
+The floor under all of that is measured in the same run (``transport_floor`` lines): the same
+request and reply bytes between two bare processes, once over ZeroMQ REQ/REP (the library
+alone, no onnsim code) and once over a plain TCP socket (no I/O threads), with the server
+spinning for the device's measured wall time before it replies, so both ends wake as they do
+around a real measurement.
+
 Usage: ``python bench/transport.py [--modes 64] [--meshes 3] [--batch 500] [--repeats 30]``.
-Prints one JSON line per batch size and internal-states setting.
+Prints one JSON line per batch size and internal-states setting, and one per floor.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import socket
 import statistics
+import struct
 import subprocess
 import sys
 import time
@@ -42,6 +50,86 @@ from hardware import RemoteDevice  # noqa: E402
 from hardware.serve import simulated_device  # noqa: E402
 
 
+def _spin(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+def _floor_server(kind: str, port: int, device_s: float, reply_bytes: int, n: int) -> None:
+    """Answer ``n`` requests after ``device_s`` of busy work each, with ``reply_bytes``."""
+    reply = bytes(reply_bytes)
+    if kind == "zmq":
+        import zmq
+
+        sock = zmq.Context().socket(zmq.REP)
+        sock.bind(f"tcp://127.0.0.1:{port}")
+        print("ready", flush=True)
+        for _ in range(n):
+            sock.recv_multipart(copy=False)
+            _spin(device_s)
+            sock.send_multipart([b"h", reply])
+        return
+    with socket.create_server(("127.0.0.1", port)) as listener:
+        print("ready", flush=True)
+        conn, _ = listener.accept()
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with conn:
+            for _ in range(n):
+                _recv_sized(conn)
+                _spin(device_s)
+                conn.sendall(struct.pack("<Q", len(reply)) + reply)
+
+
+def _recv_sized(conn) -> memoryview:
+    (size,) = struct.unpack("<Q", conn.recv(8, socket.MSG_WAITALL))
+    buf = memoryview(bytearray(size))
+    got = 0
+    while got < size:
+        got += conn.recv_into(buf[got:], size - got)
+    return buf
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def floor(kind: str, device_ms: float, request_bytes: int, reply_bytes: int, repeats: int) -> float:
+    """Median round trip less ``device_ms`` (ms) of the bare ``kind`` transport ("zmq" or "tcp")."""
+    port, n = _free_port(), repeats + 5
+    proc = subprocess.Popen([sys.executable, __file__, "--floor-server", kind, str(port), str(device_ms / 1e3),
+                             str(reply_bytes), str(n)], stdout=subprocess.PIPE, text=True)
+    try:
+        if proc.stdout.readline().strip() != "ready":
+            raise SystemExit(f"the {kind} floor server did not start")
+        request, times = bytes(request_bytes), []
+        if kind == "zmq":
+            import zmq
+
+            sock = zmq.Context().socket(zmq.REQ)
+            sock.connect(f"tcp://127.0.0.1:{port}")
+            for _ in range(n):
+                t0 = time.perf_counter()
+                sock.send_multipart([b"h", request])
+                sock.recv_multipart(copy=False)
+                times.append(time.perf_counter() - t0)
+            sock.close(linger=0)
+        else:
+            with socket.create_connection(("127.0.0.1", port)) as conn:
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                for _ in range(n):
+                    t0 = time.perf_counter()
+                    conn.sendall(struct.pack("<Q", request_bytes) + request)
+                    _recv_sized(conn)
+                    times.append(time.perf_counter() - t0)
+        proc.wait(30)
+    finally:
+        proc.kill()
+    return statistics.median(times[5:]) * 1e3 - device_ms
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--modes", type=int, default=64)
@@ -49,7 +137,12 @@ def main(argv=None) -> None:
     ap.add_argument("--batch", type=int, nargs="+", default=[500])
     ap.add_argument("--preset", default="bs=0.06,ps=0.06")
     ap.add_argument("--repeats", type=int, default=30)
+    ap.add_argument("--floor-server", nargs=5, metavar=("KIND", "PORT", "DEVICE_S", "REPLY_BYTES", "N"),
+                    help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.floor_server:
+        kind, port, device_s, reply_bytes, n = args.floor_server
+        return _floor_server(kind, int(port), float(device_s), int(reply_bytes), int(n))
     torch.set_num_threads(1)
     local, model = simulated_device(modes=args.modes, meshes=args.meshes, preset=args.preset)
     cmd = [sys.executable, "-m", "hardware.serve", "--port", "0", "--threads", "1", "--modes", str(args.modes),
@@ -126,6 +219,16 @@ def main(argv=None) -> None:
                   "load_average_1min": round(os.getloadavg()[0], 2),
                   "request_bytes": x.numel() * x.element_size(), "transport": "zmq tcp 127.0.0.1",
                   "repeats": args.repeats})
+            out = local.measure(x, internal_states=taps)
+            reply_bytes = sum(t.numel() * t.element_size() for t in (out if taps else (out,))
+                              for t in ((t,) if torch.is_tensor(t) else t))
+            for kind in ("zmq", "tcp"):
+                ms = floor(kind, device_ms, x.numel() * x.element_size(), reply_bytes, args.repeats)
+                emit({"bench": "transport_floor", "kind": kind, "batch": batch, "internal_states": taps,
+                      "device_ms": round(device_ms, 3), "floor_ms": round(ms, 3),
+                      "floor_ratio": round(ms / device_ms, 4), "onnsim_transport_wall_ms": round(transport_ms, 3),
+                      "request_bytes": x.numel() * x.element_size(), "reply_bytes": reply_bytes,
+                      "load_average_1min": round(os.getloadavg()[0], 2), "repeats": args.repeats})
         remote.close()
     finally:
         proc.terminate()
