@@ -6,7 +6,7 @@
 # interruption and it continues where the checkpoints are.
 # Usage: bash scripts/reproduce_d2nn.sh      (ONNSIM_REPRO_ROOT=runs NPROC=2 by default)
 # Measured on the 2-core CPU machine, otherwise idle: ~7.5 min per epoch with 2 processes,
-# so the mse run (8 epochs) takes ~1 h 5 min and the ce run (5 epochs) ~40 min.
+# so the mse run (8 epochs) takes ~1 h 5 min and the ce run (3 epochs) ~25 min.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || bash scripts/setup.sh
@@ -23,5 +23,5 @@ run() {  # name, args...
 }
 
 run d2nn-mse --loss mse --epochs 8 --lr-step-epochs 2
-run d2nn-ce --loss ce --epochs 5
+run d2nn-ce --loss ce
 .venv/bin/python -m experiments report d2nn "$ROOT/d2nn-mse" "$ROOT/d2nn-ce" --out docs/reproduction/d2nn.md
