@@ -26,6 +26,7 @@ __all__ = ["load_run", "write_report", "TIMING"]
 # experiments.d2nn.runner.step_time): seconds per training image.
 TIMING = {"one thread, machine otherwise idle": 0.0298, "one thread each, two runs side by side": 0.033,
           "two threads (machine shared)": 0.052}
+BUDGET_S = 2 * 3600  # wall time allowed per run [s]
 
 
 def _json(path: Path):
@@ -275,17 +276,19 @@ def write_report(runs, out, options=None, *, command: str = "") -> Path:
     # budget
     n_fit = _n_fit(c0)
     lines += ["## Training budget", "",
-              "The budget is ≤ 2 h of wall time per run on this 2-core CPU machine, as many epochs as fit. Measured "
-              "before the runs, seconds per training image (batch 64: forward, backward and Adam step at the "
-              "published geometry; `experiments.d2nn.runner.step_time`):", "",
+              "The budget is ≤ 2 h of wall time per run on a 2-core CPU machine, as many epochs as fit. Measured "
+              "on 2026-12-04 on the machine of the first runs, seconds per training image (batch 64: forward, "
+              "backward and Adam step at the published geometry; `experiments.d2nn.runner.step_time`; each run's "
+              "own rate is in its line below):", "",
               "| threads | s per image |", "|---|---|"]
     lines += [f"| {k} | {v:.3f} |" for k, v in TIMING.items()]
     per = TIMING["one thread each, two runs side by side"]
-    lines += ["", f"At {per:.3f} s per image per core an epoch of {n_fit:,} images costs ≈ {n_fit * per / 60:.0f} "
+    lines += ["", f"At that rate, {per:.3f} s per image per core, an epoch of {n_fit:,} images costs ≈ {n_fit * per / 60:.0f} "
               "core-minutes: one process fits about 3 epochs in 2 h with validation and the test pass, two "
               "processes under torchrun (data-parallel, the same global batch) about twice as many. The geometry, "
               "the padding and the data are the published ones; only the epochs are cut (the `paper` scale runs "
-              "10, for a GPU). The machine is shared: wall time grows with other users' load, CPU time does not.",
+              "10, for a GPU). The machine is shared: wall time grows with other users' load, CPU time does not, "
+              "and machines differ (the runs below measured their own rate).",
               ""]
     for r in loaded:
         res = r["result"]
@@ -294,10 +297,11 @@ def write_report(runs, out, options=None, *, command: str = "") -> Path:
             ranks = _ranks(r)
             how = (f"{ranks} processes under torchrun, one thread each; CPU time summed over them" if ranks > 1 else
                    "one process, one thread")
+            fit = int(BUDGET_S // (res["wall_time_s"] / max(1, ep)))
             lines.append(f"- {_label(r)} ({how}): {ep} epoch(s), {res['wall_time_s'] / 3600:.2f} h wall, "
                          f"{res['cpu_time_s'] / 3600:.2f} h CPU with the test pass "
                          f"(≈ {res['cpu_time_s'] / max(1, ep * _n_fit(r['config'])):.3f} CPU s per training image, "
-                         "all included).")
+                         f"all included); at this run's pace about {fit} epochs fit the 2 h budget.")
     lines += ["", "## Comparison with the published values", ""]
     for r in loaded:
         src, pub, target = PUBLISHED[r["loss"]]
@@ -310,7 +314,7 @@ def write_report(runs, out, options=None, *, command: str = "") -> Path:
                      f"{target}% {'met' if acc >= target else 'not met'}.")
     epochs = ", ".join(f"`{r['loss']}` {r['config']['epochs']}" for r in loaded)
     lines += ["", "Differences from the papers that can move the numbers: the epochs (here "
-              f"{epochs}, cut to the 2 h budget); the size of the input digit and of the detectors "
+              f"{epochs}; the training budget above says how many would fit); the size of the input digit and of the detectors "
               "(onnsim's choice above; not taken from the papers); the scaling of s in the MSE loss; the learning-rate "
               "schedule. Lin et al. trained on 55,000 images with 5,000 for validation, as here. All numbers "
               "are of the numerical model: this experiment simulates no fabrication or alignment errors.", "",

@@ -212,7 +212,11 @@ def test_smoke_runs_record_energy_and_the_report_page_is_written(tmp_path):
         assert (page.parent / ref).is_file(), ref
     assert "d2nn_figures/d2nn-mse_energy.png" in text and "91.75" in text and "97.18" in text and "≥ 97.0" in text
     assert "`mse` (detector scaling) learning rate 0.2 halved every 1 epoch(s), 2 epochs; `ce` learning rate" in text
-    assert "- `mse` (detector scaling) (one process, one thread): 2 epoch(s)" in text and "the epochs (here `mse` 2, `ce` 1," in text
+    assert "- `mse` (detector scaling) (one process, one thread): 2 epoch(s)" in text and "the epochs (here `mse` 2, `ce` 1;" in text
+    # each run's line says how many epochs fit 2 h at its own pace (wall time per epoch from its record)
+    res = json.loads((tmp_path / "mse" / "summary.json").read_text())["d2nn-mse"]
+    fit = int(2 * 3600 // (res["wall_time_s"] / 2))
+    assert f"2 epoch(s), {res['wall_time_s'] / 3600:.2f} h wall" in text and f"about {fit} epochs fit the 2 h budget" in text
 
 
 def test_report_rejects_a_foreign_directory_in_one_line(tmp_path, capsys):
