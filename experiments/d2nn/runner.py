@@ -95,7 +95,8 @@ class D2nnConfig(DatDpnnConfig):
 # every epoch. paper: the same with 10 epochs (GPU). On a later machine (2026-12-05) two processes
 # under torchrun ran an epoch in ~6-7 min (scripts/reproduce_d2nn.sh). What moves --loss mse at the
 # cpu scale (detector scaling, lr 0.05; test %): seed 0: 6 epochs 86.50; 12 epochs 87.55, with the
-# rate halved every 3 epochs 87.85; lr 0.1 85.50; detectors of 8 px instead of 6 86.05. Seeds 1, 2:
+# rate halved every 3 epochs 87.85; lr 0.1 85.50; detectors of 8 px instead of 6 86.05; input digits
+# of 40 or 64 px instead of 50 86.35, 86.10. Seeds 1, 2:
 # 6 epochs 87.00, 86.25; 12 epochs halved every 3: 86.65, 86.60. Mean over the three seeds 86.58
 # against 87.03: doubling the epochs gains ~0.5, about the spread between seeds.
 SCALES = {
