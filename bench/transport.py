@@ -176,6 +176,7 @@ def main(argv=None) -> None:
         gen = torch.Generator().manual_seed(0)
         for batch, taps in ((b, t) for b in args.batch for t in (False, True)):
             x = torch.randn(batch, args.modes, dtype=torch.complex64, generator=gen)
+            request_bytes = x.numel() * x.element_size()
             wall, cpu = interleaved_wall_cpu({"in_process": lambda: local.measure(x, internal_states=taps),
                                               "remote": lambda: remote.measure(x, internal_states=taps)},
                                              repeats=args.repeats, warmup=3)
@@ -222,17 +223,17 @@ def main(argv=None) -> None:
                   "server_codec_ms": round(statistics.median(server_codec), 3),
                   "legs_ms": round(transport_ms - statistics.median(client_codec) - statistics.median(server_codec), 3),
                   "load_average_1min": round(os.getloadavg()[0], 2),
-                  "request_bytes": x.numel() * x.element_size(), "transport": "zmq tcp 127.0.0.1",
+                  "request_bytes": request_bytes, "transport": "zmq tcp 127.0.0.1",
                   "repeats": args.repeats})
-            out = local.measure(x, internal_states=taps)
+            out = local.measure(x, internal_states=taps)  # its reply's size
             reply_bytes = sum(t.numel() * t.element_size() for t in (out if taps else (out,))
                               for t in ((t,) if torch.is_tensor(t) else t))
             for kind in ("zmq", "tcp"):
-                ms = floor(kind, device_ms, x.numel() * x.element_size(), reply_bytes, args.repeats)
+                ms = floor(kind, device_ms, request_bytes, reply_bytes, args.repeats)
                 emit({"bench": "transport_floor", "kind": kind, "batch": batch, "internal_states": taps,
                       "device_ms": round(device_ms, 3), "floor_ms": round(ms, 3),
                       "floor_ratio": round(ms / device_ms, 4), "onnsim_transport_wall_ms": round(transport_ms, 3),
-                      "request_bytes": x.numel() * x.element_size(), "reply_bytes": reply_bytes,
+                      "request_bytes": request_bytes, "reply_bytes": reply_bytes,
                       "load_average_1min": round(os.getloadavg()[0], 2), "repeats": args.repeats})
         remote.close()
     finally:

@@ -98,9 +98,11 @@ def _label(r: dict) -> str:
 def _losses_paragraph(loaded) -> str:
     scales = sorted({mse_scale_of(r["config"]) for r in loaded if r["loss"] == "mse"})
     if scales:
-        parts = [f"`{sc}` ({_MSE_SCALE[sc][1]} scaling): {_MSE_SCALE[sc][0]}" for sc in scales]
-        scaling = ("s is the output intensity scaled so that " + _MSE_SCALE[scales[0]][0]) if len(scales) == 1 \
-            else "s is the output intensity scaled per run: " + "; ".join(parts)
+        if len(scales) == 1:
+            scaling = "s is the output intensity scaled so that " + _MSE_SCALE[scales[0]][0]
+        else:
+            scaling = "s is the output intensity scaled per run: " + "; ".join(
+                f"`{sc}` ({_MSE_SCALE[sc][1]} scaling): {_MSE_SCALE[sc][0]}" for sc in scales)
         mse = ("`mse` follows Lin et al.: the mean over the output-plane pixels of (s − g)², where g is 1 inside "
                f"the true class's detector and 0 elsewhere, and {scaling}. The paper does not state its scaling; "
                "these are onnsim's. Scaling by the input power instead lets the loss fall by sending light out "
@@ -283,8 +285,8 @@ def write_report(runs, out, options=None, *, command: str = "") -> Path:
               "| threads | s per image |", "|---|---|"]
     lines += [f"| {k} | {v:.3f} |" for k, v in TIMING.items()]
     per = TIMING["one thread each, two runs side by side"]
-    lines += ["", f"At that rate, {per:.3f} s per image per core, an epoch of {n_fit:,} images costs ≈ {n_fit * per / 60:.0f} "
-              "core-minutes: one process fits about 3 epochs in 2 h with validation and the test pass, two "
+    lines += ["", f"At that rate, {per:.3f} s per image per core, an epoch of {n_fit:,} images costs "
+              f"≈ {n_fit * per / 60:.0f} core-minutes: one process fits about 3 epochs in 2 h with validation and the test pass, two "
               "processes under torchrun (data-parallel, the same global batch) about twice as many. The geometry, "
               "the padding and the data are the published ones; only the epochs are cut (the `paper` scale runs "
               "10, for a GPU). The machine is shared: wall time grows with other users' load, CPU time does not, "
@@ -314,8 +316,8 @@ def write_report(runs, out, options=None, *, command: str = "") -> Path:
                      f"{target}% {'met' if acc >= target else 'not met'}.")
     epochs = ", ".join(f"`{r['loss']}` {r['config']['epochs']}" for r in loaded)
     lines += ["", "Differences from the papers that can move the numbers: the epochs (here "
-              f"{epochs}; the training budget above says how many would fit); the size of the input digit and of the detectors "
-              "(onnsim's choice above; not taken from the papers); the scaling of s in the MSE loss; the learning-rate "
+              f"{epochs}; the training budget above says how many would fit); the size of the input digit and of "
+              "the detectors (onnsim's choice above; not taken from the papers); the scaling of s in the MSE loss; the learning-rate "
               "schedule. Lin et al. trained on 55,000 images with 5,000 for validation, as here. All numbers "
               "are of the numerical model: this experiment simulates no fabrication or alignment errors.", "",
               "Run directories: " + ", ".join(f"`{r['dir'].name}`" for r in loaded)

@@ -31,6 +31,7 @@ import torch
 from optics import FreeSpace, Grid, OpticalSystem, PhaseMask
 from optics.functional import ten_region_layout
 from training import DiffractiveTask, LinMseTask, TrainConfig
+from training.losses import LIN_MSE_SCALES
 from training.metrics import energy_distribution
 from training.checkpoint import atomic_json
 from training import records
@@ -83,8 +84,8 @@ class D2nnConfig(DatDpnnConfig):
             raise ValueError(f"--input-gap-m must be ≥ 0 m, got {self.input_gap_m!r}")
         if self.loss not in ("ce", "mse"):
             raise ValueError(f"--loss must be one of ce, mse, got {self.loss!r}")
-        if self.mse_scale not in ("output", "detectors"):
-            raise ValueError(f"--mse-scale must be one of output, detectors, got {self.mse_scale!r}")
+        if self.mse_scale not in LIN_MSE_SCALES:
+            raise ValueError(f"--mse-scale must be one of {', '.join(LIN_MSE_SCALES)}, got {self.mse_scale!r}")
 
 
 # published: the paper's geometry and the full data set (55k train / 5k validation / 10k test)

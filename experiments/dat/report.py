@@ -576,8 +576,8 @@ at `high` every method, DAT included, fell to chance at this small scale).
   (`--joint True` reproduces the leak). The runs above use the default.
 - **Error realization.** One static draw per mesh (error seed 1) — the paper's draws are stored
   in the reference repository as binary files, which onnsim neither ships nor downloads; the runs
-  here draw their own, so rows differ by the luck of the draw; direct-deploy accuracy in particular depends strongly on which MZIs get the large
-  errors (the spread tables above: one trained network's direct-deploy accuracy has a standard
+  here draw their own, so rows differ by the luck of the draw; direct-deploy accuracy in
+  particular depends strongly on which MZIs get the large errors (the spread tables above: one trained network's direct-deploy accuracy has a standard
   deviation of 2–7 points over draws, PAT's 3–6, so a ±4-point test of one draw against another
   single draw fails often even for identical error models; the distribution tests — published
   value inside the range of our draws — are the meaningful check). The error model follows
