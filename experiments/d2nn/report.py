@@ -127,6 +127,17 @@ def _schedules(loaded) -> str:
                      f"{r['config']['lr_step_epochs']} epoch(s), {r['config']['epochs']} epochs" for r in loaded)
 
 
+def _inits(loaded) -> str:
+    """Where each run's phases started (records without ``phase_init_rad``: at 0)."""
+    def one(c: dict) -> str:
+        r = c.get("phase_init_rad", 0.0)
+        return "at 0" if r == 0 else f"uniform in [0, {r:.3g}) rad (seed {c['seed']})"
+    starts = {one(r["config"]) for r in loaded}
+    if len(starts) == 1:
+        return f"phases start {starts.pop()}"
+    return "phases start " + "; ".join(f"{_label(r)} {one(r['config'])}" for r in loaded)
+
+
 def _ranks(r: dict) -> int:
     return int((r["result"] or {}).get("world_size", 1))
 
@@ -217,7 +228,7 @@ def write_report(runs, out, options=None, *, command: str = "") -> Path:
               f"rows 3-4-3, {c0['region_spacing_px'] * c0['pitch_m'] * 1e3:.1f} mm apart; class = brightest detector |",
               f"| data | {c0['n_train']:,} training images, of which {c0['n_train'] - _n_fit(c0):,} held out for "
               f"validation; {c0['n_test']:,} test images |",
-              f"| training | Adam, {_schedules(loaded)}; batch {c0['batch_size']} (global); phases start at 0 |",
+              f"| training | Adam, {_schedules(loaded)}; batch {c0['batch_size']} (global); {_inits(loaded)} |",
               "| selection | the epoch with the best validation accuracy (never the test set) |", ""]
     lines += [_losses_paragraph(loaded), ""]
     # results

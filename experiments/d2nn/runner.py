@@ -22,6 +22,7 @@ ten detectors (:func:`training.metrics.energy_distribution`, ``energy.json``).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -73,6 +74,7 @@ class D2nnConfig(DatDpnnConfig):
     eval_batch_size: int = 250  # test/validation images per forward pass (memory only, no effect on results) [count]
     mse_learning_rate: float = 0.2  # Adam learning rate of the phases when --loss mse (learning_rate is ce's); the cpu-scale comparison in lin_mse's docstring [rad per step]
     mse_scale: Literal["output", "detectors"] = "detectors"  # --loss mse only: the power s is scaled by, the ten detectors' or all the output plane's (training.losses.lin_mse; detectors trained 0.6-2.0 points better at the cpu scale) [dimensionless]
+    phase_init_rad: float = 0.0  # every layer's phases start uniform in [0, this), drawn from --seed (0: all zero, 2π: uniform over the circle) [rad]
     loss: Literal["ce", "mse"] = "ce"  # training loss: ce = softmax cross-entropy of the detector scores (Mengu et al. 2020), mse = Lin et al.'s output-plane MSE to the true detector region [dimensionless]
 
     def __post_init__(self):
@@ -84,6 +86,8 @@ class D2nnConfig(DatDpnnConfig):
             raise ValueError(f"--input-gap-m must be ≥ 0 m, got {self.input_gap_m!r}")
         if self.loss not in ("ce", "mse"):
             raise ValueError(f"--loss must be one of ce, mse, got {self.loss!r}")
+        if not 0 <= self.phase_init_rad <= 2 * math.pi:
+            raise ValueError(f"--phase-init-rad must lie in [0, 2π] rad, got {self.phase_init_rad!r}")
         if self.mse_scale not in LIN_MSE_SCALES:
             raise ValueError(f"--mse-scale must be one of {', '.join(LIN_MSE_SCALES)}, got {self.mse_scale!r}")
 
@@ -114,11 +118,17 @@ def build_task(cfg: D2nnConfig) -> DiffractiveTask:
     """The numerical D2NN of ``cfg``: input plane → ``input_gap_m`` → (phase layer → ``gap_m``) ×
     ``layers`` → detector plane; every gap a band-limited angular-spectrum FreeSpace with 2×
     zero padding per axis (its default: linear convolution, every propagating angle the grid
-    samples kept). Nothing exists outside the ``grid_px`` window (the layers' aperture)."""
+    samples kept). Nothing exists outside the ``grid_px`` window (the layers' aperture).
+
+    The phases start at 0, or uniform in [0, ``phase_init_rad``) from a generator seeded by
+    ``cfg.seed`` (layer after layer, the same on every rank)."""
     grid = Grid(cfg.grid_px, cfg.pitch_m)
     parts = [FreeSpace(grid, cfg.wavelength_m, cfg.input_gap_m)] if cfg.input_gap_m > 0 else []
+    gen = torch.Generator().manual_seed(cfg.seed)
     for _ in range(cfg.layers):
-        parts += [PhaseMask(grid, active_shape=cfg.active_px), FreeSpace(grid, cfg.wavelength_m, cfg.gap_m)]
+        init = ("zeros" if cfg.phase_init_rad == 0 else
+                cfg.phase_init_rad * torch.rand(cfg.active_px, cfg.active_px, generator=gen, dtype=torch.float64))
+        parts += [PhaseMask(grid, active_shape=cfg.active_px, init=init), FreeSpace(grid, cfg.wavelength_m, cfg.gap_m)]
     regions, _ = ten_region_layout(grid, size=cfg.region_px * cfg.pitch_m,
                                    spacing=cfg.region_spacing_px * cfg.pitch_m)
     system = OpticalSystem(*parts)

@@ -4,6 +4,7 @@ with its report page, and interrupt/resume."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -166,10 +167,29 @@ def test_published_geometry_is_lin_et_al():
     assert set(SCALES["published"]) <= {"epochs", "lr_step_epochs"}  # only the budget differs from paper
 
 
+def test_phases_start_at_zero_or_uniform_below_phase_init_rad_from_the_seed():
+    def phases(**kw):
+        cfg = dataclasses.replace(D2nnConfig(), grid_px=64, active_px=64, image_px=32, region_px=4,
+                                  region_spacing_px=10, **kw)
+        return torch.stack([m.phase.detach().double() for m in build_task(cfg).system.layers
+                            if isinstance(m, PhaseMask)])
+
+    assert float(phases().abs().max()) == 0  # the default: every phase 0
+    a = phases(phase_init_rad=1.0, seed=3)
+    assert a.shape == (5, 64, 64) and float(a.min()) >= 0 and float(a.max()) < 1.0
+    # U[0, 1): mean 1/2, variance 1/12 (4,096 samples per layer: sd of the mean 0.0045)
+    assert a.mean(dim=(1, 2)).sub(0.5).abs().max() < 0.025
+    assert float(a.var()) == pytest.approx(1 / 12, rel=0.05)
+    assert not torch.equal(a[0], a[1])  # each layer its own draw
+    assert torch.equal(a, phases(phase_init_rad=1.0, seed=3))  # the same seed, the same start (every rank)
+    assert not torch.equal(a, phases(phase_init_rad=1.0, seed=4))
+
+
 @pytest.mark.parametrize("args, needle", [
     (["--loss", "hinge"], "--loss must be one of ce, mse"),
     (["--methods", "pat"], "error-free model only"),
     (["--input-gap-m", "-0.01"], "--input-gap-m must be ≥ 0"),
+    (["--phase-init-rad", "7"], "--phase-init-rad must lie in [0, 2π] rad"),
 ])
 def test_bad_options_are_one_line_errors_with_exit_2(args, needle, tmp_path, capsys):
     from experiments.__main__ import main
