@@ -25,7 +25,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    from experiments.study import mesh_task
+    from training.study import mesh_task
     from hardware import PhysicalSystem
     from training import TrainConfig, Trainer
 

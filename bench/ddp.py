@@ -34,7 +34,7 @@ def _worker(kind: str, steps: int, shards: int = 1) -> None:
     ctx = init("cpu")
     g = torch.Generator().manual_seed(0)
     if kind == "dat":
-        from experiments.study import mesh_task
+        from training.study import mesh_task
         from hardware import PhysicalSystem
 
         task = mesh_task(modes=64, meshes=3, seed=0)

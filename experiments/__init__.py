@@ -5,11 +5,12 @@ Run ``python -m experiments list`` to see them, ``python -m experiments run NAME
 NAME RUN_DIR… --out PAGE`` to write a study's page from its runs. Not shipped in the wheel; it
 sits on top of every library package.
 
-Layout: the core (:mod:`.registry`, the CLI ``__main__``, :mod:`.runtime`,
-:mod:`.figures`, the classification-study runner :mod:`.study`, :mod:`.reports`,
-:mod:`.export`) and one folder per study, each with its runners and its ``report.py``:
-``dat/``, ``diffusers/``, ``vaccination/``, ``fdtd/``, ``d2nn/``, ``designs/``. Importing this package
-Run directories and records come from :mod:`training.records`. Importing this package
+Layout: the core (:mod:`.registry`, the CLI ``__main__``, :mod:`.reports`, :mod:`.export`)
+and one folder per study, each with its runners and its ``report.py``: ``dat/``,
+``diffusers/``, ``vaccination/``, ``fdtd/``, ``d2nn/``, ``designs/``. What they run on lives
+in the library: the study runner (:mod:`training.study`), the runtime of an invocation
+(:mod:`training.runtime`), the figures (:mod:`training.figures`) and the run records
+(:mod:`training.records`). Importing this package
 registers every experiment and changes nothing else (no environment variables, no global
 settings: the CLI sets what it needs).
 """

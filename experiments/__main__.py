@@ -38,7 +38,7 @@ from training import records
 
 from . import EXPERIMENTS, export, reports
 from .registry import SCALES, build_config, help_config, invoke, scales_of
-from .runtime import Interrupted, Runtime
+from training.runtime import Interrupted, Runtime
 
 # errors a user can cause and fix: one line and exit code 2 (--debug shows the traceback)
 USER_ERRORS = (ValueError, TypeError, FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError,

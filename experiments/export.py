@@ -24,7 +24,7 @@ from hardware.materials import MATERIALS, get_material
 from training.records import atomic_json, atomic_text
 from training.tolerance import phases_of, tolerance_sweep
 
-from . import figures
+from training import figures
 
 __all__ = ["FORMATS", "Design", "designs", "load_design", "export_run", "add_parser", "main"]
 
@@ -282,7 +282,7 @@ def export_run(run_dir: Path, *, arm: str | None = None, formats=("all",), mater
         log(f"no tolerance report for {arm}: the accuracy sweep needs a classifier (this design is phase "
             "masks only); fabrication files written")
     elif tolerance:
-        from .study import load_data
+        from training.study import load_data
         _, _, xt, yt = load_data(dcfg.dataset, 10, n_test, dcfg.seed)
         result = tolerance_sweep(task, hmap, xt, yt, continuous=export_heights(phases, **kw), draws=draws, seed=seed)
         (run_dir / "figures").mkdir(exist_ok=True)

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from experiments.d2nn import runner as d2nn  # noqa: E402
 from experiments.registry import EXPERIMENTS, build_config  # noqa: E402
-from experiments.study import load_data  # noqa: E402
+from training.study import load_data  # noqa: E402
 from training import DiffractiveTask, TrainConfig, Trainer, evaluate  # noqa: E402
 from training.losses import detector_targets, lin_mse, mse_to_targets  # noqa: E402
 

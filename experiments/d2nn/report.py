@@ -148,7 +148,7 @@ def _n_fit(c: dict) -> int:
 
 def _figures(runs: list[dict], fig_dir: Path) -> dict:
     """Figures from the records; ``{name: file}``."""
-    from experiments import figures
+    from training import figures
     from .runner import D2nnConfig, build_task, energy_matrix_figure
 
     fig_dir.mkdir(parents=True, exist_ok=True)

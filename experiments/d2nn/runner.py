@@ -37,11 +37,11 @@ from training.metrics import energy_distribution
 from training.checkpoint import atomic_json
 from training import records
 
-from .. import figures
+from training import figures
 from ..dat.dpnn import DatDpnnConfig
 from ..registry import register
-from ..runtime import Runtime
-from ..study import Arm, load_data, run_arms, write_study_record
+from training.runtime import Runtime
+from training.study import Arm, load_data, run_arms, write_study_record
 
 __all__ = ["D2nnConfig", "build_task", "d2nn_arms", "run", "step_time", "PUBLISHED", "SCALES"]
 

@@ -16,11 +16,11 @@ import torch
 from hardware import PhysicalSystem, error_model
 from training import TrainConfig, records
 
-from .. import figures
+from training import figures
 from .._methods import parse_ints, parse_methods
 from ..registry import register
-from ..runtime import Runtime
-from ..study import Arm, diffractive_task, load_data, run_arms, write_study_record
+from training.runtime import Runtime
+from training.study import Arm, diffractive_task, load_data, run_arms, write_study_record
 
 __all__ = ["DatDpnnConfig", "run", "diffractive_arms", "diffractive_figures"]
 

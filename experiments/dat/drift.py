@@ -39,7 +39,7 @@ from training import Deployment, TrainConfig, Trainer, deploy, evaluate, records
 
 from .._methods import parse_ints
 from ..registry import register
-from ..study import load_data, mesh_task
+from training.study import load_data, mesh_task
 
 __all__ = ["DatDriftConfig", "run", "STRATEGIES", "start_local_server"]
 
@@ -152,7 +152,7 @@ def _arm(cfg, label, device, data, log) -> dict:
 
 
 def _figure(results: dict, cfg, path: Path) -> Path:
-    from .. import figures  # the Agg backend, before pyplot
+    from training import figures  # the Agg backend, before pyplot
 
     import matplotlib.pyplot as plt
 

@@ -23,8 +23,8 @@ from training import TrainConfig, records
 
 from .._methods import parse_ints, parse_methods
 from ..registry import register
-from ..runtime import Runtime
-from ..study import Arm, load_data, mesh_task, run_arms, write_study_record
+from training.runtime import Runtime
+from training.study import Arm, load_data, mesh_task, run_arms, write_study_record
 
 __all__ = ["DatMpnnConfig", "run"]
 
@@ -136,7 +136,7 @@ def run(cfg: DatMpnnConfig, out_dir: Path, *, resume: bool = False, runtime: Run
              "Published (Zheng et al. 2023, full scale, bs = ps = 0.06, MNIST): "
              "direct 66.6%, PAT 84.6%, DAT w/o IS 90.3%, DAT w/ IS 93.0%.")
     thetas = torch.load(out_dir / "checkpoints" / f"{next(iter(results))}.best.pt", weights_only=True)
-    from .. import figures
+    from training import figures
 
     mesh_keys = sorted(k for k in thetas if k.endswith(".theta"))
     extra = [("mesh phases (first arm)", figures.mesh_phases([thetas[k] for k in mesh_keys],

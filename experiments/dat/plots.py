@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import figures  # the Agg backend, before pyplot
+from training import figures  # the Agg backend, before pyplot
 from .report import METHODS, _acc
 
 import matplotlib.pyplot as plt  # noqa: E402

@@ -273,7 +273,7 @@ def direct_deploy_spread(run_dir: Path, seeds=range(1, 11), levels=None) -> dict
     from hardware import PhysicalSystem
     from training import evaluate
 
-    from ..study import load_data, mesh_task
+    from training.study import load_data, mesh_task
 
     task = mesh_task(modes=cfg["modes"], meshes=cfg["meshes"], seed=cfg["seed"], wrap_around=rule["wrap_around"])
     task.load_state_dict(torch.load(run_dir / "checkpoints" / "mesh-ideal.best.pt", weights_only=True))

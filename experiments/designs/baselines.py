@@ -12,8 +12,8 @@ import torch
 from training import ComplexLinearNetwork, DigitalTask, LeNet5, MLP, TrainConfig, records
 
 from ..registry import register
-from ..runtime import Runtime
-from ..study import Arm, load_data, run_arms, write_study_record
+from training.runtime import Runtime
+from training.study import Arm, load_data, run_arms, write_study_record
 
 __all__ = ["BaselinesConfig", "run"]
 

@@ -33,7 +33,7 @@ from training import TrainConfig, Trainer
 from training.design import DesignTask
 from training import records
 
-from ..runtime import Interrupted, Runtime
+from training.runtime import Interrupted, Runtime
 from ..registry import register
 
 __all__ = ["BeamSplitterConfig", "run"]
@@ -101,7 +101,7 @@ def _metrics(out: Field, regions: torch.Tensor, p_in: torch.Tensor) -> dict:
 
 
 def _save_figures(fig_dir: Path, cfg, grid, model, regions, base_out, out, curve, sweep, states):
-    from .. import figures  # the Agg backend, before pyplot
+    from training import figures  # the Agg backend, before pyplot
 
     import matplotlib.pyplot as plt
 

@@ -20,8 +20,8 @@ from training import records
 from ..dat.dpnn import DatDpnnConfig, diffractive_arms, diffractive_figures
 from ..dat.mpnn import DatMpnnConfig, arms_for
 from ..registry import register
-from ..runtime import Runtime
-from ..study import load_data, run_arms, write_study_record
+from training.runtime import Runtime
+from training.study import load_data, run_arms, write_study_record
 
 __all__ = ["QuickstartConfig", "run"]
 

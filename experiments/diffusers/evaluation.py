@@ -33,7 +33,7 @@ from optics.functional import thin_lens_phase
 from training.imaging import PCC_REGIONS, region_pccs
 
 from .._methods import parse_list
-from ..figures import save as _save  # (importing figures selects the Agg backend, before pyplot)
+from training.figures import save as _save  # (importing figures selects the Agg backend, before pyplot)
 from .imaging import ImagingConfig, object_region
 
 import matplotlib.pyplot as plt  # noqa: E402

@@ -43,7 +43,7 @@ from training import TrainConfig, Trainer, imaging, load_dataset, records
 from training.transforms import pad_to, resize, to_float
 
 from .._methods import parse_list
-from ..runtime import Interrupted, Runtime
+from training.runtime import Interrupted, Runtime
 
 __all__ = ["ImagingConfig", "SCALES", "DiffuserImager", "build_imaging_network", "imaging_objective",
            "train_imaging", "evaluate_pcc", "pair_pcc", "draw_diffusers", "new_diffusers", "load_objects",

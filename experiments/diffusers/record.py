@@ -11,7 +11,7 @@ import torch
 
 from training.imaging import PCC_REGIONS
 
-from .. import figures
+from training import figures
 from . import evaluation as ev
 from .imaging import INDEPENDENT, PUBLISHED, object_region, region_key
 

@@ -27,7 +27,7 @@ import torch
 from training import records
 
 from .._methods import parse_list
-from .. import figures  # (importing figures selects the Agg backend, before pyplot)
+from training import figures  # (importing figures selects the Agg backend, before pyplot)
 
 import matplotlib.pyplot as plt  # noqa: E402
 from .imaging import (ImagingConfig, encode_objects, evaluate_pcc, load_objects,  # noqa: E402

@@ -13,7 +13,7 @@ __all__ = ["draw_figures", "redraw_figures"]
 def draw_figures(fig_dir: Path, res: dict, arrays: dict) -> dict:
     import matplotlib.ticker
 
-    from .. import figures  # sets the Agg backend; figures.save writes and closes
+    from training import figures  # sets the Agg backend; figures.save writes and closes
 
     import matplotlib.pyplot as plt
 

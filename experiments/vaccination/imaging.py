@@ -11,7 +11,7 @@ from training import records
 
 from ..diffusers import imaging as di
 from ..registry import parse_overrides
-from ..runtime import Runtime
+from training.runtime import Runtime
 from .config import (ARMS, VaccinationConfig, _draw_generator, _load_json, _override_pairs, _summarise, criterion,
                      imaging_vaccine, sweep_levels)
 from .report import _criterion_text, _curve_table, curve_figure

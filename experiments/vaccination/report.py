@@ -9,7 +9,7 @@ from pathlib import Path
 
 from training.records import atomic_text
 
-from .. import figures
+from training import figures
 from .config import ARMS, VaccinationConfig, criterion, misalignment_levels
 
 __all__ = ["Options", "curve_figure", "render", "write_report"]

@@ -13,8 +13,8 @@ import torch
 from training import TrainConfig, records
 
 from ..registry import register
-from ..runtime import Runtime
-from ..study import Arm, best_states, diffractive_task, load_data, run_arms, write_study_record
+from training.runtime import Runtime
+from training.study import Arm, best_states, diffractive_task, load_data, run_arms, write_study_record
 from .config import (ARMS, SCALES, VaccinationConfig, _draw_generator, _load_json, _summarise, criterion,
                      sweep_levels, vaccine)
 from .imaging import run_imaging

@@ -17,7 +17,7 @@ import torch
 import experiments  # noqa: F401  (registers every experiment)
 from experiments.d2nn.runner import D2nnConfig, SCALES, build_task
 from experiments.registry import EXPERIMENTS, build_config
-from experiments.runtime import Interrupted, Runtime
+from training.runtime import Interrupted, Runtime
 from optics import FreeSpace, Grid, PhaseMask
 from optics.functional import ten_region_layout
 from training.losses import detector_targets, lin_mse

@@ -7,7 +7,7 @@ import pytest
 from experiments.__main__ import main
 from experiments.export import load_design
 from training.tolerance import SWEEPS, phases_of, simulate, threshold
-from experiments.study import load_data
+from training.study import load_data
 from hardware.export import export_heights
 
 

@@ -5,7 +5,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from experiments import figures  # noqa: E402
+from training import figures  # noqa: E402
 
 
 def test_learning_curves_mark_physical_and_numerical_validation(tmp_path, monkeypatch):

@@ -1,4 +1,4 @@
-"""The stop request of the command line (experiments/runtime.py): the first SIGINT/SIGTERM asks
+"""The stop request of the command line (training/runtime.py): the first SIGINT/SIGTERM asks
 for a stop at the next safe point, a second one stops at once, except that under torchrun a
 repeat within ECHO_S of the first is the agent forwarding the same signal to its workers."""
 
@@ -6,7 +6,7 @@ import signal
 
 import pytest
 
-from experiments import runtime
+from training import runtime
 
 
 def test_a_second_signal_stops_at_once(monkeypatch):

@@ -1,9 +1,10 @@
 """Figures for run records: learning curves, confusion matrices, accuracy bars, phase masks,
 output patterns. Every function writes one PNG and returns its path.
 
-:func:`save` is the one way experiments save a figure (PNG at :data:`DPI`, closed after);
+:func:`save` is the one way onnsim saves a figure (PNG at :data:`DPI`, closed after);
 importing this module selects matplotlib's non-interactive Agg backend, which every figure of
-a run record is drawn with."""
+a run record is drawn with. It needs matplotlib (``onnsim[experiments]``); nothing else in
+``training`` imports it at import time."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Where and how an experiment runs: device, ranks, tracking and the stop request.
+"""Where and how a study runs: device, ranks, tracking and the stop request.
 
 The CLI builds one :class:`Runtime` per invocation and hands it to the experiment's
 ``run(config, out_dir, *, resume, runtime)``; called from Python without one, an experiment

@@ -4,8 +4,8 @@ afresh on a rebuilt physical system."""
 
 import torch
 
-from experiments.runtime import Runtime
-from experiments.study import Arm, load_data, mesh_task, run_arms
+from training.runtime import Runtime
+from training.study import Arm, load_data, mesh_task, run_arms
 from hardware import PhysicalSystem
 from training import TrainConfig, evaluate
 from training.checkpoint import load_checkpoint

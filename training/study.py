@@ -1,9 +1,13 @@
-"""Shared machinery of the classification experiments: build tasks, train several *arms*
-(a model family × a training method), evaluate each on the error-free model and on the
-physical system, and write the run record (results.h5, figures, report.md).
+"""Studies: train several *arms* (a model family × a training method) with :class:`Trainer`,
+evaluate each on the error-free model and on the physical system, and write the run record
+(results.h5, figures, report.md). The classification experiments of ``experiments/`` are
+studies; so is a user's own comparison of methods.
 
 Arms run one after another; each has its own checkpoint and a finished arm is recorded in
-``progress.json``, so ``--resume`` continues an interrupted study where it stopped.
+``progress.json``, so a resumed study continues where it stopped (every recorded file is
+verified first). Under torchrun every rank trains and evaluates its shards; rank 0 alone
+writes. The figures need matplotlib (``onnsim[experiments]``), imported only when a record is
+written.
 """
 
 from __future__ import annotations
@@ -20,14 +24,13 @@ import torch
 from optics import FreeSpace, Grid, OpticalSystem, PhaseMask
 from optics.functional import ten_region_layout
 from photonics import MeshNetwork
-from training import DiffractiveTask, MeshTask, TrainConfig, Trainer, evaluate, load_dataset, subset
-from training.baselines import count_parameters
-
-from training.checkpoint import CheckpointError, atomic_json, atomic_torch_save, atomic_write, read_json, sha256, verify
-from training import records
-
-from . import figures
+from . import records
+from .baselines import count_parameters
+from .checkpoint import CheckpointError, atomic_json, atomic_torch_save, atomic_write, read_json, sha256, verify
+from .data import load_dataset, subset
 from .runtime import Interrupted, Runtime
+from .tasks import DiffractiveTask, MeshTask
+from .trainer import TrainConfig, Trainer, evaluate
 
 __all__ = ["Arm", "load_data", "mesh_task", "diffractive_task", "run_arms", "write_study_record"]
 
@@ -246,6 +249,8 @@ def write_study_record(out_dir: Path, name: str, cfg, results: dict, *, title: s
                        extra_datasets: dict | None = None) -> dict:
     """Figures, results.h5, model.pt, summary.json and report.md for a finished study."""
     from dataclasses import asdict
+
+    from . import figures  # matplotlib, only when a record is written
 
     fig_dir = out_dir / "figures"
     fig_dir.mkdir(exist_ok=True)
