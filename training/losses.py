@@ -215,10 +215,13 @@ def lin_mse(out_intensity: torch.Tensor, regions: torch.Tensor, labels: torch.Te
         raise ValueError(f"lin_mse scale must be one of {', '.join(LIN_MSE_SCALES)}, got {scale!r}")
     target = detector_targets(regions, labels).to(out_intensity.dtype)
     area = target.flatten(1).sum(1)  # (B,) pixels of each sample's true region
+    total = out_intensity.flatten(1).sum(1)
     if scale == "output":
-        power = out_intensity.flatten(1).sum(1)
-    else:
+        power = total
+    else:  # floored at 1e-6 of the plane's light: a plane lit only off the detectors gets a large,
+        # finite loss (s ≤ 1e6 · A · I / Σ I), not an infinite one
         power = (out_intensity.flatten(1) * regions.bool().any(0).flatten().to(out_intensity.dtype)).sum(1)
+        power = torch.maximum(power, 1e-6 * total)
     power = power.clamp_min(torch.finfo(out_intensity.dtype).tiny)
     s = out_intensity * (area / power).reshape(-1, *([1] * (out_intensity.dim() - 1)))
     return mse_to_targets(s, target)

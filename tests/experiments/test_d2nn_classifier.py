@@ -107,6 +107,15 @@ def test_lin_mse_scaled_by_the_detectors_matches_a_hand_computation_and_its_clos
     assert float(more) == pytest.approx(float((s0**2).mean()) / k, rel=1e-12)
     with pytest.raises(ValueError, match="scale must be one of output, detectors"):
         lin_mse(flat, regions, labels, scale="input")
+    # light only off the detectors: P is floored at 1e-6 of the plane's light, so s = 1e6 · A
+    # on the lit pixel and E = ((1e6 A)² + A) / K (the true region, dark, misses its 1s): large
+    # and finite, with finite gradients, in float32 as in float64
+    for dtype in (torch.float32, torch.float64):
+        dark = extra.to(dtype).requires_grad_(True)
+        e = lin_mse(dark, regions, labels, scale="detectors")
+        assert float(e) == pytest.approx(((1e6 * a) ** 2 + a) / k, rel=1e-5)
+        e.backward()
+        assert torch.isfinite(dark.grad).all()
 
 
 def test_detector_energies_of_a_uniform_plane_are_the_areas():
