@@ -88,11 +88,32 @@ def mse_scale_of(config: dict) -> str:
     return config.get("mse_scale", "output")
 
 
-def _label(r: dict) -> str:
-    """A run's name in the tables: its loss, and for ``mse`` its scaling."""
+def _label(r: dict, *, apart: bool = True) -> str:
+    """A run's name in the tables: its loss, for ``mse`` its scaling, and (``apart``) what tells
+    it apart from another run of the same loss on the page (:func:`_tell_apart`)."""
     if r["loss"] != "mse":
-        return f"`{r['loss']}`"
-    return f"`mse` ({_MSE_SCALE[mse_scale_of(r['config'])][1]} scaling)"
+        base = f"`{r['loss']}`"
+    else:
+        base = f"`mse` ({_MSE_SCALE[mse_scale_of(r['config'])][1]} scaling)"
+    return base + (r.get("apart", "") if apart else "")
+
+
+def _tell_apart(loaded) -> None:
+    """Runs that would share a label get their learning rate and epochs in it, e.g.
+    ``, lr 0.05, 12 epochs``; ``key`` names a run's curves and figure files: its arm label
+    (``d2nn-mse``), or its directory's name when another run has the same arm (numbered when
+    the directories' names are the same too)."""
+    for i, r in enumerate(loaded):
+        r.pop("apart", None)
+        twins = [q for q in loaded if q["label"] == r["label"]]
+        named = [q for q in twins if q["dir"].name == r["dir"].name]
+        r["key"] = (r["label"] if len(twins) == 1 else r["dir"].name if len(named) == 1
+                    else f"{r['dir'].name}-{i + 1}")
+    for r in loaded:
+        same = [q for q in loaded if _label(q) == _label(r)]
+        if len(same) > 1:
+            for q in same:
+                q["apart"] = f", lr {_lr(q['config'], q['loss'])}, {q['config']['epochs']} epochs"
 
 
 def _losses_paragraph(loaded) -> str:
@@ -123,7 +144,7 @@ def _schedules(loaded) -> str:
     if len(plans) == 1:
         (step, epochs), = plans
         return f"learning rate {_lrs(loaded)} halved every {step} epoch(s), {epochs} epochs"
-    return "; ".join(f"{_label(r)} learning rate {_lr(r['config'], r['loss'])} halved every "
+    return "; ".join(f"{_label(r, apart=False)} learning rate {_lr(r['config'], r['loss'])} halved every "
                      f"{r['config']['lr_step_epochs']} epoch(s), {r['config']['epochs']} epochs" for r in loaded)
 
 
@@ -153,36 +174,36 @@ def _figures(runs: list[dict], fig_dir: Path) -> dict:
 
     fig_dir.mkdir(parents=True, exist_ok=True)
     out = {}
-    hist = {r["label"]: r["history"] for r in runs if r["history"]}
+    hist = {r["key"]: r["history"] for r in runs if r["history"]}
     if hist:
         out["learning"] = figures.learning_curves(hist, fig_dir / "learning_curves.png",
                                                   title="d2nn-classifier: training loss and validation accuracy "
                                                         "(numerical model)").name
-    conf = {r["label"]: r["result"]["confusion_numeric"] for r in runs if r["result"] is not None}
+    conf = {r["key"]: r["result"]["confusion_numeric"] for r in runs if r["result"] is not None}
     if conf:
         out["confusion"] = figures.confusion_matrices(conf, fig_dir / "confusion.png",
                                                       title="test-set confusion (numerical model)").name
     for r in runs:
         if not r["finished"]:
             continue
-        lbl = r["label"]
+        lbl, key = r["label"], r["key"]
         cfg = D2nnConfig(**r["config"])
         task = build_task(cfg)
         model = torch.load(r["dir"] / "model.pt", map_location="cpu", weights_only=True)
         task.load_state_dict(model[lbl])
         masks = torch.stack([m.full_phase().detach() for m in task.system.layers if hasattr(m, "phase")])
-        out[f"{lbl}/masks"] = figures.phase_masks(masks, cfg.pitch_m, fig_dir / f"{lbl}_masks.png",
-                                                  title=f"{lbl}: trained phase masks (numerical design)").name
-        out[f"{lbl}/energy"] = energy_matrix_figure(r["energy"]["fraction_of_output_by_class"],
-                                                    fig_dir / f"{lbl}_energy.png",
-                                                    title=f"{lbl}: output energy per detector "
+        out[f"{key}/masks"] = figures.phase_masks(masks, cfg.pitch_m, fig_dir / f"{key}_masks.png",
+                                                  title=f"{key}: trained phase masks (numerical design)").name
+        out[f"{key}/energy"] = energy_matrix_figure(r["energy"]["fraction_of_output_by_class"],
+                                                    fig_dir / f"{key}_energy.png",
+                                                    title=f"{key}: output energy per detector "
                                                           "(numerical model, test set)").name
         import h5py
 
         with h5py.File(r["dir"] / "results.h5", "r") as f:
             pats = torch.as_tensor(f[f"{lbl}/mean_output_intensity_by_class"][()])
-        out[f"{lbl}/patterns"] = figures.class_patterns(pats, task.regions.bool(), fig_dir / f"{lbl}_patterns.png",
-                                                        title=f"{lbl}: mean output intensity per test class "
+        out[f"{key}/patterns"] = figures.class_patterns(pats, task.regions.bool(), fig_dir / f"{key}_patterns.png",
+                                                        title=f"{key}: mean output intensity per test class "
                                                               "(numerical model)").name
     return out
 
@@ -199,6 +220,7 @@ def write_report(runs, out, options=None, *, command: str = "") -> Path:
     loaded = sorted((load_run(Path(d)) for d in runs), key=lambda r: ("mse", "ce").index(r["loss"]))
     if not loaded:
         raise ValueError("give at least one d2nn-classifier run directory")
+    _tell_apart(loaded)
     fig_dir = out.parent / f"{out.stem}_figures"
     figs = _figures(loaded, fig_dir)
     rel = fig_dir.name
@@ -210,7 +232,7 @@ def write_report(runs, out, options=None, *, command: str = "") -> Path:
     lines.append("")
     if unfinished:
         lines += ["> **Not final.** " + "; ".join(
-            f"`{r['label']}` has finished {len(r['history'])} of {r['config']['epochs']} epochs"
+            f"`{r['key']}` has finished {len(r['history'])} of {r['config']['epochs']} epochs"
             + (f" (+{r['partial_step']} steps)" if r.get("partial_step") else "") for r in unfinished)
             + ". Its test accuracy, energy distribution and figures appear when it finishes.", ""]
     lines += ["## Setting", "",
@@ -281,7 +303,7 @@ def write_report(runs, out, options=None, *, command: str = "") -> Path:
         lines += ["", "The matrices below give, for each true class (row), the mean share of the output-plane "
                   "energy that falls on each detector (column); the diagonal is the correct detector.", ""]
         for r in done:
-            lbl = r["label"]
+            lbl = r["key"]
             lines += [f"### {_label(r)}", "",
                       f"![{lbl} energy per detector]({rel}/{figs[f'{lbl}/energy']})", "",
                       f"![{lbl} mean output per class]({rel}/{figs[f'{lbl}/patterns']})", "",

@@ -246,6 +246,15 @@ def test_smoke_runs_record_energy_and_the_report_page_is_written(tmp_path):
     res = json.loads((tmp_path / "mse" / "summary.json").read_text())["d2nn-mse"]
     fit = int(2 * 3600 // (res["wall_time_s"] / 2))
     assert f"2 epoch(s), {res['wall_time_s'] / 3600:.2f} h wall" in text and f"about {fit} epochs fit the 2 h budget" in text
+    # a second mse run on the same page: each keeps its own name, curves and figure files
+    _run("mse", tmp_path / "mse-b", extra=("--epochs", "2", "--lr-step-epochs", "1", "--mse-learning-rate", "0.1"))
+    assert main(["report", "d2nn", str(tmp_path / "mse"), str(tmp_path / "mse-b"), str(tmp_path / "ce"),
+                 "--out", str(page)]) == 0
+    text = page.read_text()
+    assert "| `mse` (detector scaling), lr 0.2, 2 epochs |" in text and "| `mse` (detector scaling), lr 0.1, 2 epochs |" in text
+    refs = [line.split("](")[1].rstrip(")") for line in text.splitlines() if line.startswith("![")]
+    assert len(refs) == len(set(refs)) == 2 + 3 * 3 and all((page.parent / ref).is_file() for ref in refs)
+    assert "d2nn_figures/mse_energy.png" in refs and "d2nn_figures/mse-b_energy.png" in refs
 
 
 def test_report_rejects_a_foreign_directory_in_one_line(tmp_path, capsys):
