@@ -40,9 +40,12 @@ def learning_curves(histories: dict, path: Path, *, title: str, validated_on: di
     ``validated_on[label]`` is ``"physical"`` when that arm's validation accuracy was measured
     on the physical system (PAT and DAT select their epoch there) and ``"numerical"`` when it is
     the numerical model's (the default): numerical curves are solid, physical ones dashed, and the
-    legend says which.
+    legend says which. The loss axis is logarithmic when the positive losses span more than a
+    factor of 20 (losses of different kinds, e.g. an MSE of 10⁻³ beside a cross-entropy of 0.3,
+    would otherwise flatten the smaller ones to a line at zero).
     """
     validated_on = validated_on or {}
+    losses = [h["loss"] for hist in histories.values() for h in hist]
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.8))
     for label, hist in histories.items():
         ep = [h["epoch"] for h in hist]
@@ -50,6 +53,8 @@ def learning_curves(histories: dict, path: Path, *, title: str, validated_on: di
         physical = validated_on.get(label, "numerical") == "physical"
         a2.plot(ep, [100 * h["val_accuracy"] for h in hist], "o--" if physical else "o-", color=line.get_color(),
                 label=f"{label} ({'physical system' if physical else 'numerical model'})")
+    if losses and min(losses) > 0 and max(losses) > 20 * min(losses):
+        a1.set_yscale("log")
     a1.set_xlabel("epoch")
     a1.set_ylabel("training loss")
     a2.set_xlabel("epoch")
