@@ -240,7 +240,7 @@ def test_smoke_runs_record_energy_and_the_report_page_is_written(tmp_path):
     for ref in [line.split("](")[1].rstrip(")") for line in text.splitlines() if line.startswith("![")]:
         assert (page.parent / ref).is_file(), ref
     assert "d2nn_figures/d2nn-mse_energy.png" in text and "91.75" in text and "97.18" in text and "≥ 97.0" in text
-    assert "`mse` (detector scaling) learning rate 0.2 halved every 1 epoch(s), 2 epochs; `ce` learning rate" in text
+    assert "`mse` (detector scaling) learning rate 0.05 halved every 1 epoch(s), 2 epochs; `ce` learning rate" in text
     assert "- `mse` (detector scaling) (one process, one thread): 2 epoch(s)" in text and "the epochs (here `mse` 2, `ce` 1;" in text
     # each run's line says how many epochs fit 2 h at its own pace (wall time per epoch from its record)
     res = json.loads((tmp_path / "mse" / "summary.json").read_text())["d2nn-mse"]
@@ -251,7 +251,7 @@ def test_smoke_runs_record_energy_and_the_report_page_is_written(tmp_path):
     assert main(["report", "d2nn", str(tmp_path / "mse"), str(tmp_path / "mse-b"), str(tmp_path / "ce"),
                  "--out", str(page)]) == 0
     text = page.read_text()
-    assert "| `mse` (detector scaling), lr 0.2, 2 epochs |" in text and "| `mse` (detector scaling), lr 0.1, 2 epochs |" in text
+    assert "| `mse` (detector scaling), lr 0.05, 2 epochs |" in text and "| `mse` (detector scaling), lr 0.1, 2 epochs |" in text
     refs = [line.split("](")[1].rstrip(")") for line in text.splitlines() if line.startswith("![")]
     assert len(refs) == len(set(refs)) == 2 + 3 * 3 and all((page.parent / ref).is_file() for ref in refs)
     assert "d2nn_figures/mse_energy.png" in refs and "d2nn_figures/mse-b_energy.png" in refs
