@@ -21,11 +21,13 @@ from training import records
 
 __all__ = ["load_run", "write_report", "TIMING"]
 
-# Measured before the runs (2026-12-04, this 2-core machine, torch CPU, FFTW-planned propagation,
-# the published geometry with 2× padding, batch 64, Adam step included; reproduce with
-# experiments.d2nn.runner.step_time): seconds per training image.
-TIMING = {"one thread, machine otherwise idle": 0.0298, "one thread each, two runs side by side": 0.033,
-          "two threads (machine shared)": 0.052}
+# Measured on TIMING_DATE (the 2-core machine of the page's runs, otherwise idle; torch CPU,
+# FFTW-planned propagation, the published geometry with 2× padding, batch 64, Adam step included;
+# the middle of two measurements each; reproduce with experiments.d2nn.runner.step_time): seconds
+# per training image. The first machine (2026-12-04) measured 0.030, 0.033 and 0.052.
+TIMING_DATE = "2026-12-05"
+TIMING = {"one thread, machine otherwise idle": 0.0128, "one thread each, two runs side by side": 0.0129,
+          "two threads, machine otherwise idle": 0.0078}
 BUDGET_S = 2 * 3600  # wall time allowed per run [s]
 
 
@@ -312,14 +314,15 @@ def write_report(runs, out, options=None, *, command: str = "") -> Path:
     n_fit = _n_fit(c0)
     lines += ["## Training budget", "",
               "The budget is ≤ 2 h of wall time per run on a 2-core CPU machine, as many epochs as fit. Measured "
-              "on 2026-12-04 on the machine of the first runs, seconds per training image (batch 64: forward, "
+              f"on {TIMING_DATE} on the machine of the runs below, seconds per training image (batch 64: forward, "
               "backward and Adam step at the published geometry; `experiments.d2nn.runner.step_time`; each run's "
               "own rate is in its line below):", "",
               "| threads | s per image |", "|---|---|"]
     lines += [f"| {k} | {v:.3f} |" for k, v in TIMING.items()]
     per = TIMING["one thread each, two runs side by side"]
     lines += ["", f"At that rate, {per:.3f} s per image per core, an epoch of {n_fit:,} images costs "
-              f"≈ {n_fit * per / 60:.0f} core-minutes: one process fits about 3 epochs in 2 h with validation and the test pass, two "
+              f"≈ {n_fit * per / 60:.0f} core-minutes: one process fits about {int(BUDGET_S // (n_fit * per))} epochs "
+              "in 2 h before validation and the test pass, two "
               "processes under torchrun (data-parallel, the same global batch) about twice as many. The geometry, "
               "the padding and the data are the published ones; only the epochs are cut (the `paper` scale runs "
               "10, for a GPU). The machine is shared: wall time grows with other users' load, CPU time does not, "

@@ -94,9 +94,10 @@ class D2nnConfig(DatDpnnConfig):
 
 # published: the paper's geometry and the full data set (55k train / 5k validation / 10k test)
 # with the epochs that fit 2 h on one core of this 2-core machine (two runs, one per loss, side by
-# side). Measured before the runs (docs/reproduction/d2nn.md): one training image costs 30 ms
-# (batch 64, one thread, idle machine; 33 ms with the other run beside it), so an epoch of 55k
-# is ≈30 min and 3 epochs with validation and the 10k test ≈1 h 40 min. The learning rate halves
+# side). Measured on the first machine (2026-12-04): one training image costs 30 ms (batch 64, one
+# thread, idle machine; 33 ms with the other run beside it), so an epoch of 55k is ≈30 min and 3
+# epochs with validation and the 10k test ≈1 h 40 min; on the machine of the page's runs
+# (2026-12-05) 13 ms, ≈12 min per epoch (docs/reproduction/d2nn.md). The learning rate halves
 # every epoch. paper: the same with 10 epochs (GPU). On a later machine (2026-12-05) two processes
 # under torchrun ran an epoch in ~6-7 min (scripts/reproduce_d2nn.sh). What moves --loss mse at the
 # cpu scale (detector scaling, lr 0.05; test %): seed 0: 6 epochs 86.50; 12 epochs 87.55, with the
@@ -209,7 +210,7 @@ def d2nn_figures(out_dir: Path, cfg: D2nnConfig, label: str, task: DiffractiveTa
 
 
 @register("d2nn-classifier", "Diffractive classifier of Lin et al. (Science 2018)", D2nnConfig,
-          runtime={"smoke": "5 s", "cpu": "10 min", "published": "≈1 h 40 min per loss on one core (3 epochs of 55k)",
+          runtime={"smoke": "5 s", "cpu": "10 min", "published": "≈45 min per loss on one core (3 epochs of 55k; 1 h 40 min on the first machine)",
                    "paper": "GPU (10 epochs of 55k at 200²)"}, scales=SCALES, report="d2nn")
 def run(cfg: D2nnConfig, out_dir: Path, *, resume: bool = False, runtime: Runtime | None = None) -> dict:
     runtime = runtime or Runtime()
