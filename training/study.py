@@ -24,6 +24,7 @@ import torch
 from optics import FreeSpace, Grid, OpticalSystem, PhaseMask
 from optics.functional import ten_region_layout
 from photonics import MeshNetwork
+
 from . import records
 from .baselines import count_parameters
 from .checkpoint import CheckpointError, atomic_json, atomic_torch_save, atomic_write, read_json, sha256, verify

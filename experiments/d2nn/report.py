@@ -106,16 +106,14 @@ def _tell_apart(loaded) -> None:
     (``d2nn-mse``), or its directory's name when another run has the same arm (numbered when
     the directories' names are the same too)."""
     for i, r in enumerate(loaded):
-        r.pop("apart", None)
         twins = [q for q in loaded if q["label"] == r["label"]]
         named = [q for q in twins if q["dir"].name == r["dir"].name]
         r["key"] = (r["label"] if len(twins) == 1 else r["dir"].name if len(named) == 1
                     else f"{r['dir'].name}-{i + 1}")
-    for r in loaded:
-        same = [q for q in loaded if _label(q) == _label(r)]
-        if len(same) > 1:
-            for q in same:
-                q["apart"] = f", lr {_lr(q['config'], q['loss'])}, {q['config']['epochs']} epochs"
+    names = [_label(r, apart=False) for r in loaded]
+    for r, name in zip(loaded, names):
+        r["apart"] = (f", lr {_lr(r['config'], r['loss'])}, {r['config']['epochs']} epochs"
+                      if names.count(name) > 1 else "")
 
 
 def _losses_paragraph(loaded) -> str:

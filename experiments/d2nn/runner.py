@@ -97,9 +97,9 @@ class D2nnConfig(DatDpnnConfig):
 # side). Measured on the first machine (2026-12-04): one training image costs 30 ms (batch 64, one
 # thread, idle machine; 33 ms with the other run beside it), so an epoch of 55k is ≈30 min and 3
 # epochs with validation and the 10k test ≈1 h 40 min; on the machine of the page's runs
-# (2026-12-05) 13 ms, ≈12 min per epoch (docs/reproduction/d2nn.md). The learning rate halves
-# every epoch. paper: the same with 10 epochs (GPU). On a later machine (2026-12-05) two processes
-# under torchrun ran an epoch in ~6-7 min (scripts/reproduce_d2nn.sh). What moves --loss mse at the
+# (2026-12-05) 13 ms, ≈12 min per epoch on one core and ~6-7 min with two processes under torchrun
+# (docs/reproduction/d2nn.md, scripts/reproduce_d2nn.sh). The learning rate halves every epoch.
+# paper: the same with 10 epochs (GPU). What moves --loss mse at the
 # cpu scale (detector scaling, lr 0.05; test %): seed 0: 6 epochs 86.50; 12 epochs 87.55, with the
 # rate halved every 3 epochs 87.85; lr 0.1 85.50; detectors of 8 px instead of 6 86.05; input digits
 # of 40 or 64 px instead of 50 86.35, 86.10. Seeds 1, 2:
