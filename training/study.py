@@ -30,7 +30,7 @@ from .baselines import count_parameters
 from .checkpoint import CheckpointError, atomic_json, atomic_torch_save, atomic_write, read_json, sha256, verify
 from .data import load_dataset, subset
 from .runtime import Interrupted, Runtime
-from .tasks import DiffractiveTask, MeshTask
+from .tasks import DiffractiveTask, LinMseTask, MeshTask
 from .trainer import TrainConfig, Trainer, evaluate
 
 __all__ = ["Arm", "load_data", "mesh_task", "diffractive_task", "run_arms", "write_study_record"]
@@ -75,13 +75,35 @@ def mesh_task(*, modes: int = 64, meshes: int = 3, classes: int = 10, seed: int 
 
 def diffractive_task(*, grid_px: int, pitch_m: float, wavelength_m: float, layers: int, gap_m: float,
                      image_px: int, region_px: int, region_spacing_px: int, temperature: float = 10.0,
-                     active_px: int | None = None) -> DiffractiveTask:
+                     active_px: int | None = None, input_gap_m: float = 0.0, phase_init_rad: float = 0.0,
+                     seed: int = 0, loss: str = "ce", mse_scale: str = "output") -> DiffractiveTask:
+    """A phase-only diffractive classifier: input plane → ``input_gap_m`` (none when 0) →
+    (phase layer → ``gap_m``) × ``layers`` → ten detector regions (3-4-3 rows, squares of
+    ``region_px`` at ``region_spacing_px`` centre to centre). Every gap is a band-limited
+    angular-spectrum :class:`~optics.FreeSpace` with 2× zero padding per axis (linear
+    convolution); nothing exists outside the ``grid_px`` window (the layers' aperture). Lengths
+    in m, sizes in pixels of ``pitch_m``.
+
+    The phases start at 0, or uniform in [0, ``phase_init_rad``) rad from a generator seeded by
+    ``seed`` (layer after layer, the same on every rank). ``loss``: ``"ce"`` for a
+    :class:`DiffractiveTask` (softmax cross-entropy of the detector scores), ``"mse"`` for a
+    :class:`LinMseTask` (Lin et al.'s output-plane MSE, its power reference ``mse_scale``).
+    """
+    if loss not in ("ce", "mse"):
+        raise ValueError(f"loss must be 'ce' or 'mse', got {loss!r}")
     grid = Grid(grid_px, pitch_m)
-    parts = []
+    parts = [FreeSpace(grid, wavelength_m, input_gap_m)] if input_gap_m > 0 else []
+    gen = torch.Generator().manual_seed(seed)
+    side = grid_px if active_px is None else active_px
     for _ in range(layers):
-        parts += [PhaseMask(grid, active_shape=active_px), FreeSpace(grid, wavelength_m, gap_m)]
+        init = ("zeros" if phase_init_rad == 0 else
+                phase_init_rad * torch.rand(side, side, generator=gen, dtype=torch.float64))
+        parts += [PhaseMask(grid, active_shape=active_px, init=init), FreeSpace(grid, wavelength_m, gap_m)]
     regions, _ = ten_region_layout(grid, size=region_px * pitch_m, spacing=region_spacing_px * pitch_m)
-    return DiffractiveTask(OpticalSystem(*parts), regions, wavelength_m, image_px=image_px, temperature=temperature)
+    system = OpticalSystem(*parts)
+    if loss == "mse":
+        return LinMseTask(system, regions, wavelength_m, image_px=image_px, temperature=temperature, scale=mse_scale)
+    return DiffractiveTask(system, regions, wavelength_m, image_px=image_px, temperature=temperature)
 
 
 def _progress(out_dir: Path, resume: bool) -> dict:

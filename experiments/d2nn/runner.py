@@ -29,9 +29,7 @@ from typing import Literal
 
 import torch
 
-from optics import FreeSpace, Grid, OpticalSystem, PhaseMask
-from optics.functional import ten_region_layout
-from training import DiffractiveTask, LinMseTask, TrainConfig
+from training import DiffractiveTask, TrainConfig
 from training.losses import LIN_MSE_SCALES
 from training.metrics import energy_distribution
 from training.checkpoint import atomic_json
@@ -41,7 +39,7 @@ from training import figures
 from ..dat.dpnn import DatDpnnConfig
 from ..registry import register
 from training.runtime import Runtime
-from training.study import Arm, load_data, run_arms, write_study_record
+from training.study import Arm, diffractive_task, load_data, run_arms, write_study_record
 
 __all__ = ["D2nnConfig", "build_task", "d2nn_arms", "run", "step_time", "PUBLISHED", "SCALES"]
 
@@ -121,27 +119,15 @@ SCALES = {
 
 
 def build_task(cfg: D2nnConfig) -> DiffractiveTask:
-    """The numerical D2NN of ``cfg``: input plane → ``input_gap_m`` → (phase layer → ``gap_m``) ×
-    ``layers`` → detector plane; every gap a band-limited angular-spectrum FreeSpace with 2×
-    zero padding per axis (its default: linear convolution, every propagating angle the grid
-    samples kept). Nothing exists outside the ``grid_px`` window (the layers' aperture).
-
-    The phases start at 0, or uniform in [0, ``phase_init_rad``) from a generator seeded by
-    ``cfg.seed`` (layer after layer, the same on every rank)."""
-    grid = Grid(cfg.grid_px, cfg.pitch_m)
-    parts = [FreeSpace(grid, cfg.wavelength_m, cfg.input_gap_m)] if cfg.input_gap_m > 0 else []
-    gen = torch.Generator().manual_seed(cfg.seed)
-    for _ in range(cfg.layers):
-        init = ("zeros" if cfg.phase_init_rad == 0 else
-                cfg.phase_init_rad * torch.rand(cfg.active_px, cfg.active_px, generator=gen, dtype=torch.float64))
-        parts += [PhaseMask(grid, active_shape=cfg.active_px, init=init), FreeSpace(grid, cfg.wavelength_m, cfg.gap_m)]
-    regions, _ = ten_region_layout(grid, size=cfg.region_px * cfg.pitch_m,
-                                   spacing=cfg.region_spacing_px * cfg.pitch_m)
-    system = OpticalSystem(*parts)
-    if cfg.loss == "mse":
-        return LinMseTask(system, regions, cfg.wavelength_m, image_px=cfg.image_px, temperature=cfg.temperature,
-                          scale=cfg.mse_scale)
-    return DiffractiveTask(system, regions, cfg.wavelength_m, image_px=cfg.image_px, temperature=cfg.temperature)
+    """The numerical D2NN of ``cfg`` (:func:`training.study.diffractive_task`: input plane →
+    ``input_gap_m`` → (phase layer → ``gap_m``) × ``layers`` → detector plane, 2× zero padding,
+    nothing outside the ``grid_px`` window; phases from 0 or U[0, ``phase_init_rad``))."""
+    return diffractive_task(grid_px=cfg.grid_px, pitch_m=cfg.pitch_m, wavelength_m=cfg.wavelength_m,
+                            layers=cfg.layers, gap_m=cfg.gap_m, image_px=cfg.image_px, region_px=cfg.region_px,
+                            region_spacing_px=cfg.region_spacing_px, temperature=cfg.temperature,
+                            active_px=cfg.active_px, input_gap_m=cfg.input_gap_m,
+                            phase_init_rad=cfg.phase_init_rad, seed=cfg.seed, loss=cfg.loss,
+                            mse_scale=cfg.mse_scale)
 
 
 def d2nn_arms(cfg: D2nnConfig) -> list[Arm]:
