@@ -1,5 +1,5 @@
-"""Evaluation pieces of ``diffuser-imaging``: free-space and lens baselines, three-bar
-gratings with the three-Gaussian period fit, and the figures.
+"""Evaluation pieces of ``diffuser-imaging``: free-space and lens baselines, the three-bar
+gratings of its geometry, and the figures.
 
 Baselines (same object, same diffusers, same PCC region):
 
@@ -8,14 +8,13 @@ Baselines (same object, same diffusers, same PCC region):
 * **lens**: object -> 40 mm -> diffuser -> 2 mm (the plane of layer 1) -> thin lens of focal
   length ``lens_focal_m`` (21 mm) -> ``v`` -> intensity, with ``1/u + 1/v = 1/f`` and
   ``u = 42 mm`` (so ``v = 42 mm``: 2f–2f, magnification −1). The lens pupil is circular, of
-  radius ``min(half the window, 0.99·λf/(2·pitch))``: the lens phase is sampled without
-  aliasing inside it (36 mm window at cpu scale: radius 18 mm; 72 mm window at paper
-  scale: 26 mm). The inverted image is rotated by 180° before the PCC (pixel centres are
-  symmetric about the axis, so this is exact).
+  radius ``min(half the window, λf/(4·pitch))``, inside which the lens phase is sampled at half
+  the Nyquist frequency or below (13.1 mm on both windows; :func:`lens_geometry` says why). The
+  inverted image is rotated by 180° before the PCC (pixel centres are symmetric about the
+  axis, so this is exact).
 
-Gratings: binary amplitude objects of three bars of width ``P/2`` at ``x = −P, 0, +P`` and
-length ``2.5 P`` (|y| ≤ 1.25 P). The output intensity is averaged along y over the bar length
-and fitted by ``c + Σ_k A_k exp(−(x − μ_k)²/(2 s_k²))``; the measured period is ``(μ_3 − μ_1)/2``.
+Gratings: three-bar amplitude gratings inside the object region, their images fitted by three
+Gaussians (:mod:`training.resolution`).
 """
 
 from __future__ import annotations
@@ -26,11 +25,12 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 import torch
-from scipy.optimize import curve_fit
 
 from optics.functional import apply_transfer_function, asm_transfer_function, circular_aperture
 from optics.functional import thin_lens_phase
+from training import resolution
 from training.imaging import PCC_REGIONS, region_pccs
+from training.resolution import fit_gratings, three_bar_gratings, three_gaussians
 
 from .._methods import parse_list
 from training.figures import save as _save  # (importing figures selects the Agg backend, before pyplot)
@@ -38,8 +38,8 @@ from .imaging import ImagingConfig, object_region
 
 import matplotlib.pyplot as plt  # noqa: E402
 
-__all__ = ["free_space_output", "lens_output", "lens_geometry", "grating_objects", "fit_three_gaussians",
-           "grating_periods", "baseline_pcc"]
+__all__ = ["free_space_output", "lens_output", "lens_geometry", "grating_objects", "grating_periods",
+           "baseline_pcc"]
 
 
 def _prop(cfg: ImagingConfig, u: torch.Tensor, z: float) -> torch.Tensor:
@@ -116,73 +116,19 @@ def parse_periods(cfg: ImagingConfig) -> list[float]:
 
 
 def grating_objects(cfg: ImagingConfig, periods_m) -> torch.Tensor:
-    """Binary three-bar amplitude gratings ``(G, ny, nx)`` (module docstring); raises if one
-    does not fit the object region."""
-    y, x = cfg.grid.meshgrid(dtype=torch.float64)
-    half_region = cfg.object_px * cfg.pitch_m / 2
-    out = []
-    for p in periods_m:
-        if 1.25 * p > half_region + 1e-12:
-            raise ValueError(f"a three-bar grating of period {p * 1e3:.2f} mm (2.5 P wide) does not fit the "
-                             f"{2 * half_region * 1e3:.1f} mm object region")
-        bars = sum(((x - c).abs() < p / 4) for c in (-p, 0.0, p))
-        out.append((bars & ((y.abs() < 1.25 * p))).float())
-    return torch.stack(out)
-
-
-def _three_gauss(x, c, a1, m1, s1, a2, m2, s2, a3, m3, s3):
-    return (c + a1 * np.exp(-(x - m1) ** 2 / (2 * s1 ** 2)) + a2 * np.exp(-(x - m2) ** 2 / (2 * s2 ** 2))
-            + a3 * np.exp(-(x - m3) ** 2 / (2 * s3 ** 2)))
-
-
-def fit_three_gaussians(x: np.ndarray, profile: np.ndarray, period_guess: float) -> dict:
-    """Fit ``c + Σ_k A_k exp(−(x − μ_k)²/(2 s_k²))`` to a 1-D profile; bars expected at
-    ``−P, 0, +P`` (centres bounded to ±P/2 of those). Returns the parameters, the measured
-    period ``(μ_3 − μ_1)/2`` (nan if the fit fails) and ``dip``, the larger of the two
-    fitted-curve minima between neighbouring peaks divided by the smaller of those peaks
-    (< 1 means the bars are separated)."""
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(profile, dtype=float)
-    p = float(period_guess)
-    amp = max(float(y.max() - y.min()), 1e-30)
-    dx = float(np.min(np.diff(x))) if len(x) > 1 else p / 10
-    p0, lo, hi = [float(y.min())], [-np.inf], [np.inf]
-    for c in (-p, 0.0, p):
-        p0 += [amp, c, p / 5]
-        lo += [0.0, c - p / 2, dx / 4]
-        hi += [np.inf, c + p / 2, p]
-    try:
-        par, _ = curve_fit(_three_gauss, x, y, p0=p0, bounds=(lo, hi), maxfev=20000)
-    except (RuntimeError, ValueError):
-        return {"period_m": float("nan"), "params": [float("nan")] * 10, "dip": float("nan")}
-    mus = sorted(par[[2, 5, 8]])
-    fine = np.linspace(x.min(), x.max(), 4001)
-    curve = _three_gauss(fine, *par)
-    peaks = [curve[np.argmin(abs(fine - m))] for m in mus]
-    dips = [curve[(fine > mus[k]) & (fine < mus[k + 1])].min(initial=np.inf) / max(min(peaks[k], peaks[k + 1]), 1e-30)
-            for k in range(2)]
-    return {"period_m": float((mus[2] - mus[0]) / 2), "params": [float(v) for v in par], "dip": float(max(dips))}
+    """Three-bar gratings ``(G, ny, nx)`` inside the object region
+    (:func:`training.resolution.three_bar_gratings`)."""
+    return three_bar_gratings(cfg.grid, periods_m, half_width=cfg.object_px * cfg.pitch_m / 2)
 
 
 def grating_profile(cfg: ImagingConfig, intensity: torch.Tensor, period_m: float):
-    """y-average over the bar length (|y| ≤ 1.25 P) inside the object region: ``(x_m, profile)``."""
-    y, x = cfg.grid.coords()
-    _, rx = object_region(cfg)
-    rows = (y.abs() < 1.25 * period_m)
-    prof = intensity[..., rows, :].mean(-2)[..., rx]
-    return x[rx].numpy(), prof.numpy()
+    """y-average over the bar length inside the object region (:func:`training.resolution.grating_profile`)."""
+    return resolution.grating_profile(cfg.grid, intensity, period_m, object_region(cfg))
 
 
 def grating_periods(cfg: ImagingConfig, outputs: torch.Tensor, periods_m) -> list[list[dict]]:
     """Fit every output ``(G, n, ny, nx)``: ``fits[g][k]`` for grating g through diffuser k."""
-    fits = []
-    for g, p in enumerate(periods_m):
-        row = []
-        for k in range(outputs.shape[1]):
-            x, prof = grating_profile(cfg, outputs[g, k], p)
-            row.append(fit_three_gaussians(x, prof, p))
-        fits.append(row)
-    return fits
+    return fit_gratings(cfg.grid, outputs, periods_m, object_region(cfg))
 
 
 # -- figures ----------------------------------------------------------------------------
@@ -271,7 +217,7 @@ def gratings_figure(cfg, objects, outputs, fits, periods_m, path: Path, *, title
         axes[2][j].plot(x * 1e3, prof, "k.", ms=3, label="output")
         if math.isfinite(f["period_m"]):
             xf = np.linspace(x.min(), x.max(), 500)
-            axes[2][j].plot(xf * 1e3, _three_gauss(xf, *f["params"]), "r-", lw=1,
+            axes[2][j].plot(xf * 1e3, three_gaussians(xf, *f["params"]), "r-", lw=1,
                             label=f"fit: {f['period_m'] * 1e3:.2f} mm")
         axes[2][j].set_xlabel("x (mm)")
         axes[2][j].legend(fontsize=7)

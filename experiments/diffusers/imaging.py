@@ -40,6 +40,7 @@ from hardware import LayerDisplacements
 from optics import Grid
 from optics.functional import random_diffuser
 from training import TrainConfig, Trainer, imaging, load_dataset, records
+from training.resolution import grating_statistics
 from training.transforms import pad_to, resize, to_float
 
 from .._methods import parse_list
@@ -365,16 +366,7 @@ def evaluate_all(cfg: ImagingConfig, model: DiffuserImager, known: torch.Tensor)
     s["grating_pcc_new_canvas"] = float(g_all["canvas"].double().mean())
     s["gratings"] = []
     for p, row, pc in zip(periods, fits, g_pcc):
-        fitted = torch.tensor([f["period_m"] for f in row], dtype=torch.float64)
-        ok = torch.isfinite(fitted)
-        dips = torch.tensor([f["dip"] for f in row], dtype=torch.float64)
-        s["gratings"].append({
-            "period_m": p, "pcc_new": float(pc.double().mean()),
-            "fitted_period_mean_m": float(fitted[ok].mean()) if ok.any() else float("nan"),
-            "fitted_period_std_m": float(fitted[ok].std()) if ok.sum() > 1 else float("nan"),
-            "fit_failures": int((~ok).sum()),
-            "separated_fraction": float((ok & (dips < 0.9)).double().mean()),
-            "resolved_fraction": float((ok & ((fitted - p).abs() < 0.1 * p) & (dips < 0.9)).double().mean())})
+        s["gratings"].append({"period_m": p, "pcc_new": float(pc.double().mean()), **grating_statistics(row, p)})
     s["lens_geometry"] = ev.lens_geometry(cfg)
     return {"summary": s, "pairs": r, "objects": objects, "new": new, "gratings": gratings, "grating_out": g_out,
             "grating_fits": fits, "periods": periods}
