@@ -48,6 +48,7 @@ from _timing import emit, interleaved_wall_cpu  # noqa: E402
 
 import hardware.remote as remote_mod  # noqa: E402
 from hardware import RemoteDevice  # noqa: E402
+from hardware import serve  # noqa: E402
 from hardware.serve import simulated_device  # noqa: E402
 
 
@@ -150,15 +151,14 @@ def main(argv=None) -> None:
         return _floor_server(kind, int(port), float(device_s), int(reply_bytes), int(n))
     torch.set_num_threads(1)
     local, model = simulated_device(modes=args.modes, meshes=args.meshes, preset=args.preset)
-    cmd = [sys.executable, "-m", "hardware.serve", "--port", "0", "--threads", "1", "--modes", str(args.modes),
-           "--meshes", str(args.meshes), "--preset", args.preset]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = serve.spawn(["--port", 0, "--threads", 1, "--modes", args.modes, "--meshes", args.meshes, "--preset",
+                        args.preset], threads=1)
     try:
-        line = proc.stdout.readline()
-        if " at tcp://" not in line:
-            raise SystemExit(f"the server did not start: {line} {proc.stderr.read()}")
-        remote = RemoteDevice(line.rsplit(" at ", 1)[1].split()[0], timeout_s=120)
+        try:
+            address = serve.wait_address(proc)
+        except RuntimeError as exc:
+            raise SystemExit(str(exc)) from None
+        remote = RemoteDevice(address, timeout_s=120)
         for dev in (local, remote):
             dev.load_parameters(model.state_dict())
         codec = []  # seconds in the client's encode/decode during one measure

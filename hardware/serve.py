@@ -17,11 +17,12 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import subprocess
 import sys
 
 import torch
 
-__all__ = ["simulated_device", "build_parser", "main"]
+__all__ = ["simulated_device", "build_parser", "main", "spawn", "wait_address", "start"]
 
 
 def _floats(spec: str, n: int, name: str) -> tuple:
@@ -116,6 +117,34 @@ def build_parser() -> argparse.ArgumentParser:
     dr.add_argument("--clock", choices=("queries", "wall"), default="queries")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     return ap
+
+
+def spawn(argv, *, threads: int | str | None = 1) -> subprocess.Popen:
+    """Start ``python -m hardware.serve ARGV`` as a child process (this interpreter; stdout and
+    stderr piped, text). ``threads``: its OMP_NUM_THREADS (None: inherited)."""
+    env = dict(os.environ)
+    if threads is not None:
+        env["OMP_NUM_THREADS"] = str(threads)
+    return subprocess.Popen([sys.executable, "-m", "hardware.serve", *map(str, argv)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+
+
+def wait_address(proc: subprocess.Popen) -> str:
+    """Block until a spawned server prints ``serving ... at ADDRESS``; return ADDRESS. A server
+    that stops first (bad options, port in use) is killed and raised as a ``RuntimeError``
+    carrying its own one-line error."""
+    line = proc.stdout.readline()
+    if " at tcp://" not in line:
+        proc.kill()
+        raise RuntimeError(f"the device server did not start: {(line.strip() + ' ' + proc.stderr.read().strip()).strip()}")
+    return line.rsplit(" at ", 1)[1].split()[0]
+
+
+def start(argv, *, threads: int | str | None = 1) -> tuple[subprocess.Popen, str]:
+    """:func:`spawn` then :func:`wait_address`: ``(process, address)`` of a serving device
+    (``--port 0`` in ``argv`` picks a free port)."""
+    proc = spawn(argv, threads=threads)
+    return proc, wait_address(proc)
 
 
 def _interrupt(signum, frame):

@@ -27,14 +27,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
 
-from hardware import RemoteDevice
+from hardware import RemoteDevice, serve
 from training import Deployment, TrainConfig, Trainer, deploy, evaluate, records
 
 from .._methods import parse_ints
@@ -100,18 +99,12 @@ SCALES = {
 
 
 def start_local_server(cfg: DatDriftConfig) -> tuple[subprocess.Popen, str]:
-    """``python -m hardware.serve`` on a free loopback port; returns (process, address)."""
-    cmd = [sys.executable, "-m", "hardware.serve", "--port", "0", "--modes", str(cfg.modes), "--meshes",
-           str(cfg.meshes), "--preset", f"bs={cfg.bs_sigma},ps={cfg.ps_sigma}", "--error-seed", str(cfg.error_seed),
-           "--model-seed", str(cfg.seed), "--phase-random-walk", str(cfg.phase_random_walk_rad_per_sqrt_s),
-           "--seconds-per-query", str(cfg.seconds_per_query), "--drift-seed", str(cfg.drift_seed)]
-    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    line = proc.stdout.readline()
-    if " at tcp://" not in line:
-        proc.kill()
-        raise RuntimeError(f"the local device server did not start: {line.strip()} {proc.stderr.read().strip()}")
-    return proc, line.rsplit(" at ", 1)[1].split()[0]
+    """``python -m hardware.serve`` of ``cfg``'s device on a free loopback port; returns (process, address)."""
+    return serve.start(["--port", 0, "--modes", cfg.modes, "--meshes", cfg.meshes, "--preset",
+                        f"bs={cfg.bs_sigma},ps={cfg.ps_sigma}", "--error-seed", cfg.error_seed, "--model-seed", cfg.seed,
+                        "--phase-random-walk", cfg.phase_random_walk_rad_per_sqrt_s, "--seconds-per-query",
+                        cfg.seconds_per_query, "--drift-seed", cfg.drift_seed],
+                       threads=os.environ.get("OMP_NUM_THREADS", "1"))
 
 
 def _check_matches(device, task) -> None:

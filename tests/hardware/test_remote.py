@@ -218,3 +218,11 @@ def test_any_adapter_is_served_and_its_failures_are_reported():
             remote.measure(torch.zeros(13, 2, dtype=torch.complex64))
         reading, taps = remote.measure(x, internal_states=True)
         assert len(taps) == 1 and (remote.queries, remote.samples) == (2, 4)
+
+
+def test_a_spawned_server_that_cannot_start_is_a_one_line_error_with_its_reason():
+    """hardware.serve.start: a child process that exits before serving raises its own error."""
+    from hardware import serve
+
+    with pytest.raises(RuntimeError, match="the device server did not start: .*--power takes 2 comma-separated numbers"):
+        serve.start(["--port", "0", "--power", "0.1"])

@@ -3,32 +3,29 @@ restores parameters, counters, noise stream and drift, and the run ends exactly 
 uninterrupted run ends. Servers are real `python -m hardware.serve` processes on 127.0.0.1,
 always killed at the end."""
 
-import os
 import subprocess
-import sys
 
 import pytest
 import torch
 
 from hardware import DeviceServer, DeviceUnavailable, RandomWalkPhaseDrift, RemoteDevice
+from hardware import serve
 from hardware.serve import simulated_device
 from training import MeshTask, TrainConfig, Trainer
 from photonics import MeshNetwork
 
-SERVE = [sys.executable, "-m", "hardware.serve", "--modes", "16", "--meshes", "2", "--preset", "medium",
-         "--error-seed", "4", "--phase-random-walk", "0.05", "--power", "0.02,20", "--threads", "1"]
+SERVE = ["--modes", "16", "--meshes", "2", "--preset", "medium", "--error-seed", "4", "--phase-random-walk", "0.05",
+         "--power", "0.02,20", "--threads", "1"]
 
 
 def _start(port: int) -> subprocess.Popen:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen(SERVE + ["--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env)
+    return serve.spawn(SERVE + ["--port", str(port)], threads=1)
 
 
 def _address(proc) -> str:
-    line = proc.stdout.readline()
-    assert " at tcp://127.0.0.1:" in line, line + proc.stderr.read()
-    return line.rsplit(" at ", 1)[1].split()[0]
+    address = serve.wait_address(proc)
+    assert address.startswith("tcp://127.0.0.1:"), address
+    return address
 
 
 class _KillAfter:
@@ -90,8 +87,7 @@ def test_killing_and_restarting_the_server_process_mid_training_loses_nothing():
 @pytest.mark.slow
 @pytest.mark.parametrize("argv", [["--port", "0", "--max-requests", "1"]])
 def test_serve_answers_and_stops_after_max_requests(argv):
-    proc = subprocess.Popen(SERVE + argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = serve.spawn(SERVE + argv, threads=1)
     try:
         remote = RemoteDevice(_address(proc), timeout_s=30, retries=0)
         assert remote.family == "mesh" and [d["type"] for d in remote.description["drifts"]] == [
