@@ -153,6 +153,21 @@ def _dense_plan_cached(transposed: bool, stride: int, k: int, w_shape: tuple, in
     return index.reshape(-1).to(device), (c_out, h_out, w_out)
 
 
+@functools.lru_cache(maxsize=None)
+def _block_map(w_shape: tuple, transposed: bool, device, dtype):
+    """``(index, sign, block_shape)``: the real block weight of a complex conv weight ``W`` of
+    ``w_shape`` is ``view_as_real(W).flatten()[index] · sign`` — [[Wr, −Wi], [Wi, Wr]], or
+    [[Wr, Wi], [−Wi, Wr]] for a transposed conv's (in, out) layout. One gather and one product
+    (by ±1, exact) instead of a dozen slicing and concatenation ops, forward and backward."""
+    re = 2 * torch.arange(math.prod(w_shape)).reshape(w_shape)
+    im = re + 1
+    one = torch.ones(w_shape, dtype=dtype)
+    signs = ((1, 1), (-1, 1)) if transposed else ((1, -1), (1, 1))
+    index = torch.cat([torch.cat([re, im], 1), torch.cat([im, re], 1)], 0)
+    sign = torch.cat([torch.cat([s * one for s in row], 1) for row in signs], 0)
+    return index.reshape(-1).to(device), sign.reshape(-1).to(device), tuple(index.shape)
+
+
 class _ComplexConv(nn.Module):
     """One complex conv (or stride-2 transposed conv) with complex weight and bias.
 
@@ -194,12 +209,10 @@ class _ComplexConv(nn.Module):
         their (in, out) layout). torch's CPU complex convolutions are 2–3× slower than this.
         Small convs run as one matrix product (:func:`_dense_plan`), the same linear map.
         """
-        wr, wi = self.weight.real, self.weight.imag
-        bias = torch.cat([self.bias.real, self.bias.imag])
-        if self.transposed:
-            w = torch.cat([torch.cat([wr, wi], 1), torch.cat([-wi, wr], 1)], 0)
-        else:
-            w = torch.cat([torch.cat([wr, -wi], 1), torch.cat([wi, wr], 1)], 0)
+        index, sign, shape = _block_map(tuple(self.weight.shape), self.transposed, self.weight.device,
+                                        self.weight.real.dtype)
+        w = (torch.view_as_real(self.weight).reshape(-1).index_select(0, index) * sign).view(shape)
+        bias = torch.view_as_real(self.bias).t().reshape(-1)  # [Re b; Im b]
         plan = (_dense_plan(self.transposed, self.stride, self.k, tuple(w.shape), tuple(x.shape[-3:]), x.device)
                 if x.shape[0] >= DENSE_MIN_BATCH else None)
         if plan is not None:  # y = x·M + b with M[i, j] = w[index[i, j]] (0 where no tap connects i to j)
