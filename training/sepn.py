@@ -48,6 +48,7 @@ from ._params import count_parameters
 __all__ = ["SEPN", "ResidualSEPN", "modes_to_image", "image_to_modes", "crelu"]
 
 _COMPLEX = (torch.complex64, torch.complex128)
+_REAL_OF = {torch.complex64: torch.float32, torch.complex128: torch.float64}
 
 
 def crelu(z: torch.Tensor) -> torch.Tensor:
@@ -210,7 +211,7 @@ class _ComplexConv(nn.Module):
         Small convs run as one matrix product (:func:`_dense_plan`), the same linear map.
         """
         index, sign, shape = _block_map(tuple(self.weight.shape), self.transposed, self.weight.device,
-                                        self.weight.real.dtype)
+                                        _REAL_OF[self.weight.dtype])
         w = (torch.view_as_real(self.weight).reshape(-1).index_select(0, index) * sign).view(shape)
         bias = torch.view_as_real(self.bias).t().reshape(-1)  # [Re b; Im b]
         plan = (_dense_plan(self.transposed, self.stride, self.k, tuple(w.shape), tuple(x.shape[-3:]), x.device)
