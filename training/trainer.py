@@ -105,6 +105,12 @@ class TrainConfig:
     """Epochs between two learning-rate decays (``StepLR``) [epochs]."""
     lr_gamma: float = 0.5
     """Factor applied to both learning rates every ``lr_step_epochs`` [dimensionless]."""
+    adam_eps: float = 1e-8
+    """ε of the photonic parameters' Adam, added to √v̂ in the step lr·m̂/(√v̂ + ε) (torch's
+    default, 1e-8) [loss unit per parameter unit]. Where a parameter's gradients are ~ε or
+    smaller its steps shrink below lr, so the loss's unit matters; a small ε makes the step
+    independent of it (Lin et al.'s output-plane MSE at the published D2NN geometry starts
+    with half its phase gradients below 1e-8)."""
     sepn_lr: float = 1e-3
     """Adam learning rate of the SEPN weights (``dat`` only) [weight unit per step]."""
     sepn_features: tuple = (4, 8, 16)
@@ -151,7 +157,7 @@ class TrainConfig:
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
-        for name in ("lr", "sepn_lr", "lr_gamma"):
+        for name in ("lr", "sepn_lr", "lr_gamma", "adam_eps"):
             v = getattr(self, name)
             if isinstance(v, bool) or not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
                 raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
@@ -313,7 +319,7 @@ class Trainer:
         # foreach: one kernel per step for all tensors instead of a Python loop over them (the
         # CPU default); the same arithmetic, ~17 ms less per DAT step of the MPNN (of ~150 ms
         # that do not scale with the batch)
-        self.pnn_opt = torch.optim.Adam(task.pnn_parameters(), lr=config.lr, foreach=True)
+        self.pnn_opt = torch.optim.Adam(task.pnn_parameters(), lr=config.lr, eps=config.adam_eps, foreach=True)
         self.pnn_sched = torch.optim.lr_scheduler.StepLR(self.pnn_opt, config.lr_step_epochs, config.lr_gamma)
         self.sepns = None
         if m == "dat":

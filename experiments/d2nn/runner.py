@@ -72,6 +72,7 @@ class D2nnConfig(DatDpnnConfig):
     eval_batch_size: int = 250  # test/validation images per forward pass (memory only, no effect on results) [count]
     mse_learning_rate: float = 0.05  # Adam learning rate of the phases when --loss mse (learning_rate is ce's); 0.05 trained better than 0.2 at the cpu scale (3 seeds, notes above SCALES) and at the published one (90.74 % against 90.23 %) [rad per step]
     mse_scale: Literal["output", "detectors"] = "detectors"  # --loss mse only: the power s is scaled by, the ten detectors' or all the output plane's (training.losses.lin_mse; detectors trained 0.6-2.0 points better at the cpu scale) [dimensionless]
+    adam_eps: float = 1e-8  # ε of the phases' Adam, lr·m̂/(√v̂ + ε) (training.TrainConfig.adam_eps); gradients below it take shortened steps [loss unit per rad]
     phase_init_rad: float = 0.0  # every layer's phases start uniform in [0, this), drawn from --seed (0: all zero, 2π: uniform over the circle) [rad]
     loss: Literal["ce", "mse"] = "ce"  # training loss: ce = softmax cross-entropy of the detector scores (Mengu et al. 2020), mse = Lin et al.'s output-plane MSE to the true detector region [dimensionless]
 
@@ -135,7 +136,7 @@ def d2nn_arms(cfg: D2nnConfig) -> list[Arm]:
     lr = cfg.mse_learning_rate if cfg.loss == "mse" else cfg.learning_rate
     tc = TrainConfig(method="ideal", epochs=cfg.epochs, batch_size=cfg.batch_size, lr=lr,
                      lr_step_epochs=cfg.lr_step_epochs, val_fraction=cfg.val_fraction, seed=cfg.seed,
-                     eval_batch_size=cfg.eval_batch_size)
+                     eval_batch_size=cfg.eval_batch_size, adam_eps=cfg.adam_eps)
     return [Arm(f"d2nn-{cfg.loss}", "diffractive", "ideal", lambda: (build_task(cfg), None, None), tc)]
 
 
