@@ -19,6 +19,8 @@ import torch
 
 from training import records
 
+from .runner import adam_eps_of
+
 __all__ = ["load_run", "write_report", "TIMING"]
 
 # Measured on TIMING_DATE (the 2-core machine of the page's runs, otherwise idle; torch CPU,
@@ -102,7 +104,7 @@ def _label(r: dict, *, apart: bool = True) -> str:
 
 def _tell_apart(loaded) -> None:
     """Runs that would share a label get their learning rate and epochs in it, e.g.
-    ``, lr 0.05, 12 epochs``; ``key`` names a run's curves and figure files: its arm label
+    ``, lr 0.05, 12 epochs`` (and Adam's ε when theirs differ); ``key`` names a run's curves and figure files: its arm label
     (``d2nn-mse``), or its directory's name when another run has the same arm (numbered when
     the directories' names are the same too)."""
     for i, r in enumerate(loaded):
@@ -112,8 +114,22 @@ def _tell_apart(loaded) -> None:
                     else f"{r['dir'].name}-{i + 1}")
     names = [_label(r, apart=False) for r in loaded]
     for r, name in zip(loaded, names):
-        r["apart"] = (f", lr {_lr(r['config'], r['loss'])}, {r['config']['epochs']} epochs"
-                      if names.count(name) > 1 else "")
+        same = [q for q, n in zip(loaded, names) if n == name]
+        eps = {adam_eps_of(q["config"]) for q in same}
+        r["apart"] = "" if len(same) == 1 else (f", lr {_lr(r['config'], r['loss'])}, {r['config']['epochs']} epochs"
+                                                + (f", Adam ε {adam_eps_of(r['config']):g}" if len(eps) > 1 else ""))
+
+
+def _mse_eps_sentence(loaded) -> str:
+    eps = sorted({adam_eps_of(r["config"]) for r in loaded if r["loss"] == "mse"})
+    why = ("Its gradients are small (at the published geometry half the phase gradients start below 1e-8), and "
+           "Adam's ε, added to the gradient scale in each step, shortens the steps of gradients below it: on a "
+           "two-epoch subset ε = 1e-12 trained 1.5 points better than torch's 1e-8 (`experiments/d2nn/runner.py`, "
+           "notes above `SCALES`)")
+    if eps == [1e-12]:
+        return why + ", so `mse` trains with 1e-12. "
+    return why + "; onnsim's `mse` default is now 1e-12, " + (
+        f"this page's `mse` run used {eps[0]:g}. " if len(eps) == 1 else f"this page's `mse` runs used {', '.join(f'{e:g}' for e in eps)}. ")
 
 
 def _losses_paragraph(loaded) -> str:
@@ -129,7 +145,7 @@ def _losses_paragraph(loaded) -> str:
                "these are onnsim's. Scaling by the input power instead lets the loss fall by sending light out "
                "of the window and trained 15–20 points worse in a short comparison; scaling by the detectors' "
                "light trained 0.6–2.0 points better than by the output plane's at the cpu scale "
-               "(`training.losses.lin_mse`). ")
+               "(`training.losses.lin_mse`). " + _mse_eps_sentence(loaded))
     else:
         mse = ""
     return ("**Losses.** " + mse + "`ce` is the softmax cross-entropy of the detector scores T·E_c/Σ_j E_j with "
@@ -146,6 +162,14 @@ def _schedules(loaded) -> str:
         return f"learning rate {_lrs(loaded)} halved every {step} epoch(s), {epochs} epochs"
     return "; ".join(f"{_label(r, apart=False)} learning rate {_lr(r['config'], r['loss'])} halved every "
                      f"{r['config']['lr_step_epochs']} epoch(s), {r['config']['epochs']} epochs" for r in loaded)
+
+
+def _eps(loaded) -> str:
+    """Adam's ε of each run, e.g. ``ε 1e-12 (`mse` …), 1e-08 (`ce`)``; once when all share it."""
+    eps = {adam_eps_of(r["config"]) for r in loaded}
+    if len(eps) == 1:
+        return f"ε {eps.pop():g}"
+    return "ε " + ", ".join(f"{adam_eps_of(r['config']):g} ({_label(r)})" for r in loaded)
 
 
 def _inits(loaded) -> str:
@@ -250,7 +274,7 @@ def write_report(runs, out, options=None, *, command: str = "") -> Path:
               f"rows 3-4-3, {c0['region_spacing_px'] * c0['pitch_m'] * 1e3:.1f} mm apart; class = brightest detector |",
               f"| data | {c0['n_train']:,} training images, of which {c0['n_train'] - _n_fit(c0):,} held out for "
               f"validation; {c0['n_test']:,} test images |",
-              f"| training | Adam, {_schedules(loaded)}; batch {c0['batch_size']} (global); {_inits(loaded)} |",
+              f"| training | Adam ({_eps(loaded)}), {_schedules(loaded)}; batch {c0['batch_size']} (global); {_inits(loaded)} |",
               "| selection | the epoch with the best validation accuracy (never the test set) |", ""]
     lines += [_losses_paragraph(loaded), ""]
     # results

@@ -199,6 +199,7 @@ def test_phases_start_at_zero_or_uniform_below_phase_init_rad_from_the_seed():
     (["--methods", "pat"], "error-free model only"),
     (["--input-gap-m", "-0.01"], "--input-gap-m must be ≥ 0"),
     (["--phase-init-rad", "7"], "--phase-init-rad must lie in [0, 2π] rad"),
+    (["--adam-eps", "-1e-9"], "--adam-eps must be a finite number ≥ 0 (0: the loss's own)"),
 ])
 def test_bad_options_are_one_line_errors_with_exit_2(args, needle, tmp_path, capsys):
     from experiments.__main__ import main
@@ -304,3 +305,20 @@ def test_the_page_names_each_mse_runs_scaling_and_older_records_scaled_by_the_ou
     both = _losses_paragraph([old, new, ce])
     assert "`detectors` (detector scaling)" in both and "`output` (output-plane scaling)" in both
     assert "`mse`" not in _losses_paragraph([ce]) and "`ce` is the softmax cross-entropy" in both
+
+
+def test_adam_eps_is_the_losss_own_unless_given_and_older_records_used_torchs():
+    from experiments.d2nn.runner import adam_eps_of, d2nn_arms
+    from training.records import config_differences
+
+    assert adam_eps_of(D2nnConfig(loss="mse")) == 1e-12 and adam_eps_of(D2nnConfig(loss="ce")) == 1e-8
+    assert adam_eps_of(D2nnConfig(loss="mse", adam_eps=3e-9)) == 3e-9
+    assert adam_eps_of({"loss": "mse"}) == 1e-8  # a record from before the option: torch's default
+    assert d2nn_arms(D2nnConfig(loss="mse"))[0].config.adam_eps == 1e-12
+    # resuming such a record with today's default is a changed setting, named in the refusal
+    old = dataclasses.asdict(D2nnConfig(loss="mse"))
+    del old["adam_eps"]
+    diff = config_differences(old, dataclasses.asdict(D2nnConfig(loss="mse")), legacy=D2nnConfig.LEGACY_DEFAULTS)
+    assert diff == ["adam_eps: 1e-08 -> 0.0"]
+    assert config_differences(old, dataclasses.asdict(D2nnConfig(loss="mse", adam_eps=1e-8)),
+                              legacy=D2nnConfig.LEGACY_DEFAULTS) == []

@@ -96,3 +96,40 @@ def test_repeated_steps_on_one_batch_reduce_its_loss(method):
     losses = [trainer.step(images, labels)["loss"] for _ in range(12)]
     # gradient descent on a fixed batch: the loss it reports falls well below where it started
     assert min(losses[-3:]) < 0.8 * losses[0], losses
+
+
+@pytest.mark.filterwarnings("ignore::optics.SamplingWarning")
+@pytest.mark.parametrize("eps", [1e-8, 1e-20])
+def test_first_adam_step_follows_its_closed_form_with_the_configured_eps(eps):
+    """Adam's first step is lr·g/(|g| + ε) per parameter (m̂ = g, v̂ = g² after bias correction;
+    Kingma & Ba 2015, Algorithm 1). With the loss scaled by 1e-9 the gradients fall below
+    torch's ε = 1e-8 and the steps shrink; a small ε keeps them at lr·sign(g)."""
+
+    class Tiny(type(diffractive_task())):  # the same classifier, its loss in small units
+        def objective(self, out, x, y):
+            import torch.nn.functional as F
+
+            return 1e-9 * F.cross_entropy(self.scores(self.intensity(out)), y)
+
+    task = diffractive_task()
+    task.__class__ = Tiny
+    task.double()
+    images, labels = synthetic_images(8, seed=4)
+    before = [p.detach().clone() for p in task.pnn_parameters()]
+    trainer = Trainer(task, TrainConfig(method="ideal", lr=0.05, adam_eps=eps), physical=None)
+    trainer.step(images.double(), labels)
+    for p, p0 in zip(task.pnn_parameters(), before):
+        g = p.grad.detach()
+        torch.testing.assert_close(p.detach() - p0, -0.05 * g / (g.abs() + eps), rtol=1e-9, atol=1e-15)
+    steps = torch.cat([(p.detach() - p0).abs().flatten() for p, p0 in zip(task.pnn_parameters(), before)])
+    grads = torch.cat([p.grad.abs().flatten() for p in task.pnn_parameters()])
+    moved = steps[grads > 0]
+    if eps < 1e-15:
+        assert float(moved.min()) > 0.049  # every parameter with a gradient took a full step
+    else:
+        assert float(grads.max()) < 1e-8 and float(moved.max()) < 0.025  # all below ε: all shortened
+
+
+def test_adam_eps_must_be_a_positive_number():
+    with pytest.raises(ValueError, match="adam_eps must be a finite number > 0, got 0"):
+        TrainConfig(adam_eps=0)
