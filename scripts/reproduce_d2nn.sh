@@ -24,6 +24,6 @@ run() {  # name, args...
       --scale published "$@" --out "$ROOT/$name" "${resume[@]}"
 }
 
-run d2nn-mse --loss mse --epochs 12 --lr-step-epochs 3
+run d2nn-mse --loss mse --epochs 12 --lr-step-epochs 3 --adam-eps 1e-12  # (the mse default ε, written out)
 run d2nn-ce --loss ce
 .venv/bin/python -m experiments report d2nn "$ROOT/d2nn-mse" "$ROOT/d2nn-ce" --out docs/reproduction/d2nn.md
