@@ -177,7 +177,8 @@ class ImagingTask(nn.Module):
             function of the epoch alone, so a resumed run draws the same ones).
         val_diffusers: fixed "new" diffusers ``(n', ny, nx)`` for the validation curve.
         region: rows and columns of the PCC region.
-        alpha, beta: weights of the energy term.
+        alpha: weight of the energy term's light outside the object support.
+        beta: weight of its light inside the support (a reward).
 
     Validation metrics: ``pcc_known`` (through the current epoch's diffusers) and ``pcc_new``
     (through ``val_diffusers``) over the loss's region (the central square), and ``pcc_new_support``
