@@ -132,7 +132,8 @@ def spawn(argv, *, threads: int | str | None = 1) -> subprocess.Popen:
 def wait_address(proc: subprocess.Popen) -> str:
     """Block until a spawned server prints ``serving ... at ADDRESS``; return ADDRESS. A server
     that stops first (bad options, port in use) is killed and raised as a ``RuntimeError``
-    carrying its own one-line error."""
+    carrying what it printed (its ``error: …`` line; argparse's usage line too, for an unknown
+    option)."""
     line = proc.stdout.readline()
     if " at tcp://" not in line:
         proc.kill()

@@ -22,6 +22,7 @@ ten detectors (:func:`training.metrics.energy_distribution`, ``energy.json``).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import typing
 from dataclasses import dataclass
@@ -152,9 +153,8 @@ LOSS_ADAM_EPS = {"mse": 1e-12, "ce": 1e-8}
 
 def adam_eps_of(cfg: D2nnConfig | dict) -> float:
     """The Adam ε a run of ``cfg`` (a config or its stored dict) trains with."""
-    get = cfg.get if isinstance(cfg, dict) else (lambda k, d=None: getattr(cfg, k, d))
-    eps = get("adam_eps", D2nnConfig.LEGACY_DEFAULTS["adam_eps"])
-    return eps or LOSS_ADAM_EPS[get("loss", "ce")]
+    c = cfg if isinstance(cfg, dict) else dataclasses.asdict(cfg)
+    return c.get("adam_eps", D2nnConfig.LEGACY_DEFAULTS["adam_eps"]) or LOSS_ADAM_EPS[c.get("loss", "ce")]
 
 
 def d2nn_arms(cfg: D2nnConfig) -> list[Arm]:

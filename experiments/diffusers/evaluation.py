@@ -30,7 +30,6 @@ from optics.functional import apply_transfer_function, asm_transfer_function, ci
 from optics.functional import thin_lens_phase
 from training import resolution
 from training.imaging import PCC_REGIONS, region_pccs
-from training.resolution import fit_gratings, three_bar_gratings, three_gaussians
 
 from .._methods import parse_list
 from training.figures import save as _save  # (importing figures selects the Agg backend, before pyplot)
@@ -118,7 +117,7 @@ def parse_periods(cfg: ImagingConfig) -> list[float]:
 def grating_objects(cfg: ImagingConfig, periods_m) -> torch.Tensor:
     """Three-bar gratings ``(G, ny, nx)`` inside the object region
     (:func:`training.resolution.three_bar_gratings`)."""
-    return three_bar_gratings(cfg.grid, periods_m, half_width=cfg.object_px * cfg.pitch_m / 2)
+    return resolution.three_bar_gratings(cfg.grid, periods_m, half_width=cfg.object_px * cfg.pitch_m / 2)
 
 
 def grating_profile(cfg: ImagingConfig, intensity: torch.Tensor, period_m: float):
@@ -128,7 +127,7 @@ def grating_profile(cfg: ImagingConfig, intensity: torch.Tensor, period_m: float
 
 def grating_periods(cfg: ImagingConfig, outputs: torch.Tensor, periods_m) -> list[list[dict]]:
     """Fit every output ``(G, n, ny, nx)``: ``fits[g][k]`` for grating g through diffuser k."""
-    return fit_gratings(cfg.grid, outputs, periods_m, object_region(cfg))
+    return resolution.fit_gratings(cfg.grid, outputs, periods_m, object_region(cfg))
 
 
 # -- figures ----------------------------------------------------------------------------
@@ -217,7 +216,7 @@ def gratings_figure(cfg, objects, outputs, fits, periods_m, path: Path, *, title
         axes[2][j].plot(x * 1e3, prof, "k.", ms=3, label="output")
         if math.isfinite(f["period_m"]):
             xf = np.linspace(x.min(), x.max(), 500)
-            axes[2][j].plot(xf * 1e3, three_gaussians(xf, *f["params"]), "r-", lw=1,
+            axes[2][j].plot(xf * 1e3, resolution.three_gaussians(xf, *f["params"]), "r-", lw=1,
                             label=f"fit: {f['period_m'] * 1e3:.2f} mm")
         axes[2][j].set_xlabel("x (mm)")
         axes[2][j].legend(fontsize=7)

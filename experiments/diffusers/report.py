@@ -12,11 +12,12 @@ Every number in the page is read from the runs' ``summary.json`` / ``progress.js
 from __future__ import annotations
 
 import json
-import math
 import shutil
 from pathlib import Path
 
 from training.imaging import PCC_REGIONS
+from training.trainer import RUNTIME_KEYS
+from training.resolution import grating_statistics
 from training.records import atomic_text
 
 from .._methods import parse_list
@@ -70,14 +71,15 @@ def _reductions(cfg: dict) -> str:
 
 def _grating_dips(run: Path, cfg: dict) -> list[float]:
     """Fraction of new diffusers whose fitted three-bar profile has both dips < 0.9 of the
-    neighbouring peaks, recomputed from ``model.pt`` (for records written before the
-    summary held it)."""
+    neighbouring peaks (:func:`training.resolution.grating_statistics`), recomputed from
+    ``model.pt`` (for records written before the summary held it)."""
     import torch
 
     from . import evaluation as ev
     from .imaging import build_imaging_network, new_diffusers
 
-    c = ImagingConfig(**{**cfg, "device": "cpu"})
+    # records of that age stored the run's device in the configuration (now a runtime setting)
+    c = ImagingConfig(**{k: v for k, v in cfg.items() if k not in RUNTIME_KEYS})
     state = torch.load(Path(run) / "model.pt", map_location="cpu", weights_only=True)
     model = build_imaging_network(c)
     model.load_phases(state["phase"])
@@ -86,7 +88,7 @@ def _grating_dips(run: Path, cfg: dict) -> list[float]:
     with torch.no_grad():
         out = torch.cat([model.image(gratings[i:i + 1], new) for i in range(len(periods))])
     fits = ev.grating_periods(c, out, periods)
-    return [sum(math.isfinite(f["dip"]) and f["dip"] < 0.9 for f in row) / len(row) for row in fits]
+    return [grating_statistics(row, p)["separated_fraction"] for row, p in zip(fits, periods)]
 
 
 #: the criteria of the full-window reproduction, decided on the object-support region (the

@@ -288,3 +288,23 @@ def test_report_criteria_are_decided_on_the_support_region():
     half = {**dataclasses.asdict(ImagingConfig()), **SCALES["cpu"]}
     checks, text = _checks({**s, "gratings": []}, half)
     assert checks["grating"] is None and "independent" not in checks and "does not fit" in text
+
+
+def test_report_recounts_separated_gratings_of_an_older_record(tmp_path):
+    """Records written before the summary held ``separated_fraction`` (their config still held the
+    run's device): the report rebuilds the network from ``model.pt`` and the new diffusers from
+    the seed, and counts what the run itself counted."""
+    import shutil
+
+    from experiments.diffusers import imaging as diffuser_imaging
+    from experiments.diffusers.report import _grating_dips
+
+    im = tmp_path / "im"
+    (im / "figures").mkdir(parents=True)
+    diffuser_imaging.run(ImagingConfig(**{**TINY, "epochs": 1, "grating_periods_mm": "0.9,1.2"}), im)
+    gratings = json.loads((im / "summary.json").read_text())["gratings"]
+    assert len(gratings) == 2
+    old = tmp_path / "old"
+    shutil.copytree(im, old)
+    cfg = json.loads((old / "config.json").read_text())["config"]
+    assert _grating_dips(old, {**cfg, "device": "cpu"}) == [g["separated_fraction"] for g in gratings]
