@@ -2,7 +2,7 @@
 # Reproduction runs for docs/reproduction/dat.md (docs/references.md#dat, #dat-diffractive).
 # Every run is resumable: run this script again after an interruption and finished arms
 # are skipped (each run directory keeps progress.json and per-arm checkpoints).
-# Usage: bash scripts/reproduce_dat.sh [part ...]   parts: main other sweep dpnn draws seeds ablation levels (default: all but seeds, ablation and levels)
+# Usage: bash scripts/reproduce_dat.sh [part ...]   parts: main other sweep dpnn draws seeds ablation levels protocol (default: all but seeds, ablation, levels and protocol)
 # Writes runs/repro/<name>/; then `python -m experiments report dat runs/repro --out docs/reproduction/dat.md`
 # writes the write-up.
 set -euo pipefail
@@ -100,6 +100,17 @@ for part in $parts; do
         run "ablation/fusion-only-$ds" dat-mpnn --scale paper --dataset $ds --bs-sigma 0.06 --ps-sigma 0.06 \
             --methods dat-is --dat-warmup-epochs 50
       done ;;
-    *) echo "unknown part: $part (main other sweep dpnn draws seeds ablation levels)" >&2; exit 2 ;;
+    protocol)
+      # the reference code's protocol beside onnsim's: every training image trains and each arm reports
+      # its best test epoch (--selection test; optimistic by construction), at the levels of PROTOCOL_LEVELS,
+      # to measure how much of a gap to the published numbers the protocol alone makes
+      for ds in ${PROTOCOL_DATASETS:-mnist fashion-mnist}; do
+        for pair in ${PROTOCOL_LEVELS:-0.04,0.04}; do
+          set -- ${pair/,/ }
+          run "protocol/mpnn-$ds-bs$1-ps$2" dat-mpnn --scale paper --dataset $ds --bs-sigma $1 --ps-sigma $2 \
+              --methods ${PROTOCOL_METHODS:-ideal,pat,dat-is} --selection test
+        done
+      done ;;
+    *) echo "unknown part: $part (main other sweep dpnn draws seeds ablation levels protocol)" >&2; exit 2 ;;
   esac
 done

@@ -77,3 +77,25 @@ def test_dat_arms_take_the_default_fusion_rule_unless_the_method_names_one():
                                          "mesh-dat-carry-is": "carry"}
     with pytest.raises(ValueError, match="dat_fusion must be 'reference' or 'carry'"):
         DatMpnnConfig(dat_fusion="inplace")
+
+
+def test_selection_on_the_test_set_trains_on_every_image_and_reports_the_best_test_epoch(tmp_path):
+    """The reference code's protocol: no held-out split (every training image trains, so the
+    physical samples of training are epochs × n_train) and the reported physical test accuracy
+    is the best over the epochs' test accuracies (each epoch's validation is the test set)."""
+    from experiments.__main__ import main
+
+    small = ["--methods", "ideal,pat", "--epochs", "3", "--n-train", "200", "--n-test", "80"]
+    for name, extra in (("t", ["--selection", "test"]), ("v", [])):
+        assert main(["run", "dat-mpnn", "--scale", "smoke", *small, *extra, "--out", str(tmp_path / name)]) == 0
+    pat_t = json.loads((tmp_path / "t" / "progress.json").read_text())["mesh-pat"]
+    pat_v = json.loads((tmp_path / "v" / "progress.json").read_text())["mesh-pat"]
+    assert pat_t["samples_train"] == 3 * 200
+    assert pat_v["samples_train"] == 3 * (200 - 20)  # 10 % held out
+    assert pat_t["selected_on"] == "test" and pat_v["selected_on"] == "validation"
+    # every epoch validated on the 80 test images: accuracies are multiples of 1/80
+    val = [h["val_accuracy"] for h in pat_t["history"]]
+    assert all(abs(80 * a - round(80 * a)) < 1e-9 for a in val)
+    assert pat_t["physical_accuracy"] == pytest.approx(max(val), abs=1e-12)
+    with pytest.raises(ValueError, match="selection must be 'validation' or 'test'"):
+        DatMpnnConfig(selection="best")
