@@ -212,3 +212,24 @@ def test_late_epochs_lowest_and_distance_below_the_peak():
     hist[29]["val_accuracy"], hist[49]["val_accuracy"] = 0.85, 0.92  # epochs 30 (the lowest from 30 on) and 50
     assert dat_report._late_low(hist) == "85.0 (8.0 below)"
     assert dat_report._late_low(hist[:40]) == "–"  # a run shorter than 50 epochs has no such window
+
+
+def test_protocol_runs_sit_beside_their_level_and_never_in_the_main_table(tmp_path):
+    root = tmp_path / "runs"
+    _run(root, "mpnn-mnist-bs0.04-ps0.04", "dat-mpnn", _mesh_cfg("mnist", 0.04, 0.04, methods="ideal,pat,dat-is"), {
+        "mesh-ideal": _arm(0.887, numeric=0.963), "mesh-pat": _arm(0.905), "mesh-dat-is": _arm(0.951)})
+    _run(root / "protocol", "mpnn-mnist-bs0.04-ps0.04", "dat-mpnn",
+         _mesh_cfg("mnist", 0.04, 0.04, methods="ideal,pat,dat-is") | {"selection": "test"},
+         {"mesh-ideal": _arm(0.891, numeric=0.969), "mesh-pat": _arm(0.912), "mesh-dat-is": _arm(0.962)})
+    out = tmp_path / "dat.md"
+    assert cli(["report", "dat", str(root), "--out", str(out)]) == 0
+    text = out.read_text()
+    # the main table keeps the held-out run (96.3 error-free, 95.1 DAT w/ IS), not the best-test-epoch one
+    assert "| mnist | 0.04 | 0.04 | 50 | 96.3 / 96.8 | 88.7 / 86.3 | 90.5 / 92.6 |" in text
+    assert "96.9 / 96.8" not in text
+    # the protocol table: held out, best test epoch, published, and the difference (published: 96.8, 86.3, 92.6, 96.0)
+    assert "| mnist | 0.04 | 0.04 | error-free | 96.3 | 96.9 | 96.8 | +0.1 |" in text
+    assert "| mnist | 0.04 | 0.04 | direct | 88.7 | 89.1 | 86.3 | +2.8 |" in text
+    assert "| mnist | 0.04 | 0.04 | PAT | 90.5 | 91.2 | 92.6 | -1.4 |" in text
+    assert "| mnist | 0.04 | 0.04 | DAT w/ IS | 95.1 | 96.2 | 96.0 | +0.2 |" in text
+    assert "| DAT w/o IS |" not in text.split("The protocol's share")[1].split("\n\n")[1]  # arms not run: no row
