@@ -614,8 +614,9 @@ at `high` every method, DAT included, fell to chance at this small scale).
   baseline, and it is much stronger — close to DAT w/o IS, which is `pat-field` plus the SEPNs.
   (Where a run predates the rename, its `pat-field` arm is the old `pat` arm: same algorithm, same seeds.)
 - **SEPN gradients.** The reference code lets the SEPN similarity-loss gradients leak into the
-  PNN phases before the task step ("joint"); onnsim keeps the two updates separate by default
-  (`--joint True` reproduces the leak). The runs above use the default.
+  PNN phases before the task step ("joint"). The `reference` fusion rule, `dat-mpnn`'s default,
+  does the same; the older `carry` rule keeps the two updates separate unless `--joint True`
+  (runs whose `config.json` has no `dat_fusion` key used `carry` without the leak).
 - **Error realization.** One static draw per mesh (error seed 1) — the paper's draws are stored
   in the reference repository as binary files, which onnsim neither ships nor downloads; the runs
   here draw their own, so rows differ by the luck of the draw; direct-deploy accuracy in
