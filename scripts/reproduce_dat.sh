@@ -61,12 +61,19 @@ for part in $parts; do
         run "dpnn-${spec%%=*}" dat-dpnn --scale cpu --preset "${spec#*=}" --methods $METHODS
       done ;;
     draws)
-      # PAT at bs = ps = 0.06 on other hidden error draws (the main run is draw 1): how much of the
-      # gap to the published PAT value is the draw
-      for ds in mnist fashion-mnist; do
-        for seed in ${DRAW_SEEDS:-2 3 4 5 6}; do
-          run "draws/pat-$ds-seed$seed" dat-mpnn --scale paper --dataset $ds --bs-sigma 0.06 --ps-sigma 0.06 \
-              --methods pat --error-seed $seed
+      # PAT (DRAW_METHODS) at bs = ps = 0.06 (DRAW_LEVELS) on other hidden error draws (the level's own run is
+      # draw 1): how much of the gap to the published value is the draw; e.g. DRAW_METHODS=dat-is
+      # DRAW_LEVELS=0.04,0.04 DRAW_SEEDS="2 3" for DAT w/ IS
+      methods=${DRAW_METHODS:-pat}
+      for ds in ${DRAW_DATASETS:-mnist fashion-mnist}; do
+        for pair in ${DRAW_LEVELS:-0.06,0.06}; do
+          set -- ${pair/,/ }
+          for seed in ${DRAW_SEEDS:-2 3 4 5 6}; do
+            name="draws/${methods//,/-}-$ds-bs$1-ps$2-seed$seed"
+            [ "$methods" = pat ] && [ "$pair" = 0.06,0.06 ] && name="draws/pat-$ds-seed$seed"  # the first study's names
+            run "$name" dat-mpnn --scale paper --dataset $ds --bs-sigma $1 --ps-sigma $2 --methods $methods \
+                --error-seed $seed
+          done
         done
       done ;;
     seeds)

@@ -62,6 +62,8 @@ def test_report_tables_verdicts_and_figures(tmp_path):
     for seed, acc in ((2, 0.80), (3, 0.85)):
         _run(root / "draws", f"pat-mnist-seed{seed}", "dat-mpnn",
              _mesh_cfg("mnist", 0.06, 0.06, methods="pat") | {"error_seed": seed}, {"mesh-pat": _arm(acc)})
+    _run(root / "draws", "dat-is-mnist-seed4", "dat-mpnn",
+         _mesh_cfg("mnist", 0.06, 0.06, methods="dat-is") | {"error_seed": 4}, {"mesh-dat-is": _arm(0.919)})
     # the longer reduced run of the same level supersedes the 2-epoch one
     _run(root, "mpnn-mnist-bs0.04-ps0.04-e10", "dat-mpnn", _mesh_cfg("mnist", 0.04, 0.04, epochs=10) | {
         "dat_warmup_epochs": 4}, {"mesh-ideal": _arm(0.81, epochs=10), "mesh-pat": _arm(0.88, epochs=10),
@@ -85,7 +87,10 @@ def test_report_tables_verdicts_and_figures(tmp_path):
     assert "| mnist | 0.04 | 0.04 | 2 | 91.0 ± 1.4 | 90.0–92.0 | 86.3 | -3.3 | no |" in text
     assert "inside the range of our draws for 1 of 2 levels" in text
     # PAT over draws 1 (main run, 90%), 2 and 3: 85 ± 5, published 84.6 outside [80, 90]? inside
-    assert "| mnist | 0.06 | 0.06 | 1, 2, 3 | 85.0 ± 5.0 | 80.0–90.0 | 84.6 | yes |" in text
+    assert "| mnist | 0.06 | 0.06 | PAT | 1, 2, 3 | 85.0 ± 5.0 | 80.0–90.0 | 84.6 | yes |" in text
+    # DAT w/ IS on draws 1 (94.1 %) and 4 (91.9 %): published 93.0 inside; one draw only: no row
+    assert "| mnist | 0.06 | 0.06 | DAT w/ IS | 1, 4 | 93.0 ± 1.6 | 91.9–94.1 | 93.0 | yes |" in text
+    assert "| DAT w/o IS | 1, " not in text
     assert "DAT w/ IS 94.1% vs published 93.0% — meets the published value." in text
     assert "PAT 90.0% vs published 84.6% (+5.4 points; the criterion is ±4) — **outside**." in text
     assert "direct 65.0% vs published 66.6% (-1.6 points; the criterion is ±4) — within." in text
