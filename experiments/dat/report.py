@@ -145,8 +145,11 @@ def _mesh_table(runs: dict, *, with_costs: bool) -> str:
         rows = ["| run | method | selected epoch | wall time (min) | CPU time (min) | physical queries: training / validation / test |",
                 "|---|---|---|---|---|---|"]
         for (ds, bs, ps), r in sorted(runs.items()):
+            planned = {f"mesh-{m.strip()}" for m in r["config"]["methods"].split(",")}
             for label, name, _ in METHODS:
                 a = r["arms"].get(label)
+                if a is None and label not in planned:
+                    continue  # a method this run does not train
                 if a is None:
                     rows.append(f"| {r['name']} | {name} | not run yet | | | |")
                     continue

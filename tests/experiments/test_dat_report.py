@@ -232,6 +232,8 @@ def test_protocol_runs_sit_beside_their_level_and_never_in_the_main_table(tmp_pa
     # the main table keeps the held-out run (96.3 error-free, 95.1 DAT w/ IS), not the best-test-epoch one
     assert "| mnist | 0.04 | 0.04 | 50 | 96.3 / 96.8 | 88.7 / 86.3 | 90.5 / 92.6 |" in text
     assert "96.9 / 96.8" not in text
+    # the cost table lists the methods the run trains, no "not run yet" for those it never planned
+    assert "| mpnn-mnist-bs0.04-ps0.04 | DAT w/ IS | 3 |" in text and "not run yet" not in text
     # the protocol table: held out, best test epoch, published, and the difference (published: 96.8, 86.3, 92.6, 96.0)
     assert "| mnist | 0.04 | 0.04 | error-free | 96.3 | 96.9 | 96.8 | +0.1 |" in text
     assert "| mnist | 0.04 | 0.04 | direct | 88.7 | 89.1 | 86.3 | +2.8 |" in text
