@@ -1,6 +1,7 @@
 """dat-mpnn's mesh layout and error-draw options, and resuming runs made before they existed."""
 
 import json
+import warnings
 
 import pytest
 import torch
@@ -99,3 +100,29 @@ def test_selection_on_the_test_set_trains_on_every_image_and_reports_the_best_te
     assert pat_t["physical_accuracy"] == pytest.approx(max(val), abs=1e-12)
     with pytest.raises(ValueError, match="selection must be 'validation' or 'test'"):
         DatMpnnConfig(selection="best")
+
+
+def test_dat_arms_halve_their_learning_rate_on_their_own_schedule():
+    """The reference's published DAT runs halve every 20 epochs, its PAT and error-free runs every 10."""
+    from experiments.dat.mpnn import SCALES
+
+    def steps(**kw):
+        cfg = DatMpnnConfig(modes=16, meshes=2, methods="ideal,pat,dat,dat-is", **kw)
+        return {a.label: a.config.lr_step_epochs for a in arms_for(cfg, "bs=0.06,ps=0.06")}
+
+    assert steps() == {"mesh-ideal": 10, "mesh-pat": 10, "mesh-dat": 20, "mesh-dat-is": 20}
+    assert set(steps(**{k: SCALES["cpu"][k] for k in ("lr_step_epochs", "dat_lr_step_epochs")}).values()) == {2}
+    # the trainer's schedules follow: after 20 epochs' steps the DAT arm's PNN and SEPN rates are halved once
+    arm = arms_for(DatMpnnConfig(modes=16, meshes=2, methods="dat-is"), "bs=0.06,ps=0.06")[0]
+    from training import Trainer
+
+    task, device, model = arm.build()
+    t = Trainer(task, arm.config, physical=device, error_model=model)
+    rates = []
+    with warnings.catch_warnings():  # the schedulers step without optimizer steps here, on purpose
+        warnings.simplefilter("ignore", UserWarning)
+        for _ in range(41):
+            rates.append((t.pnn_opt.param_groups[0]["lr"], t.sepn_opt.param_groups[0]["lr"]))
+            t.pnn_sched.step()
+            t.sepn_sched.step()
+    assert rates[19] == (1e-3, 1e-3) and rates[20] == (5e-4, 5e-4) and rates[40] == (2.5e-4, 2.5e-4)
