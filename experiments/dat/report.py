@@ -646,6 +646,12 @@ at `high` every method, DAT included, fell to chance at this small scale).
   runs on this page. The sweep
   (section 3) has no warm-up (SEPN weight 1 from the first step): there the same instability
   shows at the largest errors (the σ = 0.10 points).
+- **Learning-rate schedule.** The reference's training code halves every learning rate every 10
+  epochs, and its PAT and error-free training logs show that; its published DAT logs show the
+  rates (PNN and SEPN) halved every 20 epochs instead (1e-3, then 5e-4 from epoch 21, 2.5e-4 from
+  41), so DAT trains after its warm-up at two to four times the rate a 10-epoch step leaves.
+  `dat-mpnn` follows the logs (`--dat-lr-step-epochs`, default 20; each run's value is in its
+  `config.json`, and runs without the key used 10).
 - **Reduced rows** (sections 2 and 3) run fewer epochs at full data (stated in each section): the
   2-core machine cannot run 5 configurations × 2 datasets × 5 methods × 50 epochs in a session.
   They show the ordering of the methods, not converged accuracies.
