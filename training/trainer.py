@@ -178,6 +178,11 @@ class TrainConfig:
         object.__setattr__(self, "sepn_features", tuple(self.sepn_features))
 
 
+LEGACY_CONFIG = {"dat_fusion": "carry", "adam_eps": 1e-8}
+"""``TrainConfig`` keys added after checkpoints were first written, with the value such a
+checkpoint's run used: a resume compares a checkpoint without the key as if it held this."""
+
+
 def similarity_loss(numeric_states, measured_states) -> torch.Tensor:
     """Mean over layers of the MSE between L2-normalised numerical and measured intensities
     (each sample's state flattened to one vector)."""
@@ -532,7 +537,8 @@ class Trainer:
         stored = {k: v for k, v in s["config"].items() if k not in free}
         now = {k: v for k, v in asdict(self.config).items() if k not in free}
         stored["sepn_features"] = tuple(stored.get("sepn_features", ()))
-        stored.setdefault("dat_fusion", "carry")  # written before the option existed: the carry rule
+        for k, v in LEGACY_CONFIG.items():  # written before the option existed: what the run used
+            stored.setdefault(k, v)
         diff = sorted(k for k in set(stored) | set(now) if stored.get(k) != now.get(k))
         if diff:
             changes = ", ".join(f"{k}: {stored.get(k)!r} -> {now.get(k)!r}" for k in diff)

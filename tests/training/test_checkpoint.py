@@ -184,3 +184,19 @@ def test_save_every_epochs_must_be_a_positive_int(bad):
     task, device, cfg, images, labels = _two_epoch_dat()
     with pytest.raises(ValueError, match="save_every_epochs must be an int ≥ 1"):
         Trainer(task, cfg, physical=device).fit(images, labels, progress=False, save_every_epochs=bad)
+
+
+def test_a_checkpoint_from_before_an_option_resumes_with_the_value_its_run_used(tmp_path):
+    """Checkpoints written before ``adam_eps`` existed trained with torch's 1e-8: they resume under
+    that value and are refused, naming the key, under another."""
+    ckpt = tmp_path / "ckpt.pt"
+    _fit(1, ckpt)
+    old = load_checkpoint(ckpt)
+    del old["config"]["adam_eps"]
+    save_checkpoint(old, ckpt)
+    _fit(2, ckpt, resume=True)  # 1e-8, the default
+    old = load_checkpoint(ckpt)
+    del old["config"]["adam_eps"]
+    save_checkpoint(old, ckpt)
+    with pytest.raises(CheckpointError, match=r"adam_eps: 1e-08 -> 1e-12"):
+        _fit(3, ckpt, resume=True, adam_eps=1e-12)
