@@ -54,12 +54,13 @@ def _load(run_dir: Path) -> dict | None:
     cfg = json.loads(cfg_path.read_text())
     arms = json.loads(prog_path.read_text()) if prog_path.exists() else {}
     return {"name": run_dir.name, "dir": run_dir, "experiment": cfg["experiment"], "config": cfg["config"],
-            "arms": arms, "complete": all(lbl in arms for lbl in _expected(cfg))}
+            "arms": arms, "complete": all(lbl in arms for lbl in _expected(cfg["experiment"], cfg["config"]))}
 
 
-def _expected(cfg: dict) -> list[str]:
-    prefix = "mesh" if cfg["experiment"] == "dat-mpnn" else "diffractive"
-    return [f"{prefix}-{m.strip()}" for m in cfg["config"]["methods"].split(",") if m.strip()]
+def _expected(experiment: str, config: dict) -> list[str]:
+    """The arm labels a run of ``experiment`` with ``config`` trains."""
+    prefix = "mesh" if experiment == "dat-mpnn" else "diffractive"
+    return [f"{prefix}-{m.strip()}" for m in config["methods"].split(",") if m.strip()]
 
 
 def collect(run_dirs) -> list[dict]:
@@ -145,7 +146,7 @@ def _mesh_table(runs: dict, *, with_costs: bool) -> str:
         rows = ["| run | method | selected epoch | wall time (min) | CPU time (min) | physical queries: training / validation / test |",
                 "|---|---|---|---|---|---|"]
         for (ds, bs, ps), r in sorted(runs.items()):
-            planned = {f"mesh-{m.strip()}" for m in r["config"]["methods"].split(",")}
+            planned = _expected(r["experiment"], r["config"])
             for label, name, _ in METHODS:
                 a = r["arms"].get(label)
                 if a is None and label not in planned:
@@ -481,15 +482,15 @@ def _protocol_text(protocol: list[dict], full: dict) -> str:
         key = _level(r["config"])
         ds, bs, ps = key
         pub, main = PUBLISHED.get((bs, ps), {}).get(ds), full.get(key)
-        cols = [("error-free", "mesh-ideal", "numeric_accuracy", None)]
-        cols += [(name, label, "physical_accuracy", i) for label, name, i in METHODS]
-        for name, label, field, i in cols:
+        # (column, arm, result field, published value)
+        cols = [("error-free", "mesh-ideal", "numeric_accuracy", PUBLISHED_ERROR_FREE.get(ds))]
+        cols += [(name, label, "physical_accuracy", pub[i] if pub is not None and i is not None else None)
+                 for label, name, i in METHODS]
+        for name, label, field, p in cols:
             if label not in r["arms"]:
                 continue
             ref = _acc(r, label, field)
             held = None if main is None else _acc(main, label, field)
-            p = PUBLISHED_ERROR_FREE.get(ds) if i is None and name == "error-free" else (
-                pub[i] if pub is not None and i is not None else None)
             gap = "–" if ref is None or p is None else f"{100 * ref - p:+.1f}"
             rows.append(f"| {ds} | {bs} | {ps} | {name} | {_pct(held)} | {_pct(ref)} | "
                         f"{'–' if p is None else p} | {gap} |")
