@@ -207,7 +207,7 @@ def _dynamics(full: dict) -> str:
             if not hist:
                 continue
             arm = r["arms"][label]
-            lines.append(f"| {ds} | {bs} | {ps} | {name} | " + " | ".join(_best_last(hist)) + f" | {_late_low(hist)} | "
+            lines.append(f"| {ds} | {bs} | {ps} | {name} | " + " | ".join(_best_last(hist)) + f" | {_late_low(hist)} | {_after_best(hist)} | "
                          f"{_pct(arm.get('physical_accuracy'))} | {_pct(arm.get('physical_accuracy_last'))} |")
     if not lines:
         return ""
@@ -216,8 +216,11 @@ def _dynamics(full: dict) -> str:
             "accuracy of the selected epoch and of the last one (what a user who trains to the end gets; "
             "\"–\" for runs recorded before it was measured). \"Epochs 30–50\": the lowest validation accuracy over "
             "those epochs and how far it lies below the arm's best (a network that holds its peak stays within 1 "
-            "point):\n\n| dataset | bs | ps | method | best validation (%) | last validation (%) | epochs 30–50: lowest (%) "
-            "| selected: test (%) | last epoch: test (%) |\n|---|---|---|---|---|---|---|---|---|\n"
+            "point); \"after the best epoch\": the lowest validation accuracy after the best one and how far "
+            "below it, the drift itself (a run still climbing at epoch 50 has none, though its 30–50 window "
+            "starts lower):\n\n| dataset | bs | ps | method | best validation (%) | last validation (%) | "
+            "epochs 30–50: lowest (%) | after the best epoch: lowest (%) | selected: test (%) | last epoch: test (%) "
+            "|\n|---|---|---|---|---|---|---|---|---|---|\n"
             + "\n".join(lines) + "\n\n")
 
 
@@ -439,6 +442,17 @@ def _late_low(hist: list[dict], first: int = 30) -> str:
         return "–"
     peak = max(h["val_accuracy"] for h in hist)
     return f"{100 * min(late):.1f} ({100 * (peak - min(late)):.1f} below)"
+
+
+def _after_best(hist: list[dict]) -> str:
+    """The lowest validation accuracy after the run's best epoch and how far it lies below the
+    best: the drift a user who trains past the peak gets. A run still climbing at its end (its best
+    is its last epoch) has none, though its 30–50 window (:func:`_late_low`) starts lower."""
+    best = max(hist, key=lambda h: h["val_accuracy"])  # the first of equal bests
+    after = [h["val_accuracy"] for h in hist if h["epoch"] > best["epoch"]]
+    if not after:
+        return "none (best = last epoch)"
+    return f"{100 * min(after):.1f} ({100 * (best['val_accuracy'] - min(after)):.1f} below)"
 
 
 def _curve_cells(arm: dict | None) -> list[str]:
