@@ -119,6 +119,13 @@ class TrainConfig:
     """Odd side of the SEPN's convolution kernels (``dat`` only) [px]."""
     dat_warmup_epochs: int = 0
     """Epochs at the start of ``dat`` in which the SEPN correction weight w is 0 [epochs]."""
+    sepn_ramp_epochs: int = 0
+    """``dat``: after the warm-up, w rises linearly to 1 over this many epochs (k/R in the k-th
+    epoch after the warm-up); 0 or 1: w jumps from 0 to 1, as in the reference code [epochs]."""
+    sepn_lr_gamma: float | None = None
+    """Factor applied to the SEPN learning rate every ``lr_step_epochs`` (``dat`` only); None:
+    ``lr_gamma``, as for the photonic parameters; 1: the SEPNs keep ``sepn_lr`` throughout
+    [dimensionless]."""
     internal_states: bool = False
     """``pat``/``dat`` also measure and fuse the intensity after every layer, not only the output."""
     pat_fusion: PatFusion = "scores"
@@ -172,13 +179,18 @@ class TrainConfig:
             if getattr(self, name) not in typing.get_args(kind):
                 raise ValueError(f"{name} must be {', '.join(allowed[:-1])} or {allowed[-1]}, "
                                  f"got {getattr(self, name)!r}")
-        if not isinstance(self.dat_warmup_epochs, int) or self.dat_warmup_epochs < 0:
-            raise ValueError(f"dat_warmup_epochs must be an int ≥ 0, got {self.dat_warmup_epochs!r}")
+        for name in ("dat_warmup_epochs", "sepn_ramp_epochs"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                raise ValueError(f"{name} must be an int ≥ 0, got {v!r}")
+        g = self.sepn_lr_gamma
+        if g is not None and (isinstance(g, bool) or not (isinstance(g, (int, float)) and math.isfinite(g) and g > 0)):
+            raise ValueError(f"sepn_lr_gamma must be None or a finite number > 0, got {g!r}")
         resolve_device(self.device) if self.device != "auto" else None
         object.__setattr__(self, "sepn_features", tuple(self.sepn_features))
 
 
-LEGACY_CONFIG = {"dat_fusion": "carry", "adam_eps": 1e-8}
+LEGACY_CONFIG = {"dat_fusion": "carry", "adam_eps": 1e-8, "sepn_ramp_epochs": 0, "sepn_lr_gamma": None}
 """``TrainConfig`` keys added after checkpoints were first written, with the value such a
 checkpoint's run used: a resume compares a checkpoint without the key as if it held this."""
 
@@ -335,7 +347,8 @@ class Trainer:
                      generator=torch.Generator().manual_seed(config.seed * 7919 + 101 + i))
                 for i in range(task.n_layers)).to(dev)
             self.sepn_opt = torch.optim.Adam(self.sepns.parameters(), lr=config.sepn_lr, foreach=True)
-            self.sepn_sched = torch.optim.lr_scheduler.StepLR(self.sepn_opt, config.lr_step_epochs, config.lr_gamma)
+            gamma = config.lr_gamma if config.sepn_lr_gamma is None else config.sepn_lr_gamma
+            self.sepn_sched = torch.optim.lr_scheduler.StepLR(self.sepn_opt, config.lr_step_epochs, gamma)
         self.history: list[dict] = []
         self.epoch = 0
         self.best = {"accuracy": -1.0, "epoch": -1, "state": None}
@@ -365,6 +378,16 @@ class Trainer:
             return z
 
         return hook
+
+    def sepn_weight(self, epoch: int | None = None) -> float:
+        """The SEPN correction weight w of ``dat`` in (0-based) ``epoch`` (default: the current
+        one): 0 during the warm-up, then k/R in the k-th epoch after it while ramping over
+        R = ``sepn_ramp_epochs`` epochs, then 1."""
+        cfg = self.config
+        k = (self.epoch if epoch is None else epoch) - cfg.dat_warmup_epochs + 1
+        if k <= 0:
+            return 0.0
+        return min(1.0, k / cfg.sepn_ramp_epochs) if cfg.sepn_ramp_epochs > 1 else 1.0
 
     def _program(self) -> None:
         """Write the current PNN parameters into the hardware (as an experimenter would)."""
@@ -459,7 +482,7 @@ class Trainer:
             self._backward(sim, n_local, n_global)
             ctx.all_reduce_grads(self.sepns.parameters())
             self.sepn_opt.step()
-            w = 0.0 if self.epoch < cfg.dat_warmup_epochs else 1.0
+            w = self.sepn_weight()
             # carry fuses the output in the hook too; reference differentiates |u|² at it below
             fuse = [*(range(n - 1) if cfg.internal_states else ()), *(() if reference else (n - 1,))]
             with _frozen(self.sepns.parameters()):
@@ -677,6 +700,8 @@ class Trainer:
             record = {k: t / len(train_idx) for k, t in zip(keys, totals)}
             record["epoch"] = self.epoch + 1
             record["lr"] = self.pnn_opt.param_groups[0]["lr"]
+            if self.sepns is not None:
+                record["sepn_lr"], record["sepn_weight"] = self.sepn_opt.param_groups[0]["lr"], self.sepn_weight()
             val = self.validate(val_x, val_y, physical=use_physical)
             record.update({f"val_{k}": v for k, v in val.items()})
             self._reduce_queries()

@@ -52,6 +52,12 @@ class DatMpnnConfig:
     logs; its other runs every 10). 20 trained better at bs = ps = 0.04 but made DAT w/ IS dip and,
     on Fashion-MNIST, collapse at 0.06/0.06, so 10 stays the default (docs/training.md)."""
     dat_warmup_epochs: int = 20
+    sepn_ramp_epochs: int = 0
+    """DAT: epochs over which the SEPN correction weight rises linearly from 0 to 1 after the
+    warm-up (0: it jumps to 1, as in the reference code) [epochs]."""
+    sepn_lr_gamma: float = 0.5
+    """DAT: factor on the SEPN learning rate at every learning-rate step (the reference halves it
+    with the network's, 0.5; 1 keeps ``sepn_learning_rate`` throughout) [dimensionless]."""
     joint: bool = False  # DAT: let the similarity-loss gradients reach the mesh phases too (as the reference code does)
     val_fraction: float = 0.1
     seed: int = 0
@@ -80,7 +86,8 @@ class DatMpnnConfig:
 
     # what runs started before these keys existed used (a resume compares with these)
     LEGACY_DEFAULTS: typing.ClassVar[dict] = {"wrap_around": False, "error_draws": "shared", "dat_fusion": "carry",
-                                              "selection": "validation", "dat_lr_step_epochs": 10}
+                                              "selection": "validation", "dat_lr_step_epochs": 10,
+                                              "sepn_ramp_epochs": 0, "sepn_lr_gamma": 0.5}
 
     def __post_init__(self):
         if self.error_draws not in ("per-level", "shared"):
@@ -115,6 +122,12 @@ def level_seed(error_seed: int, bs_sigma: float, ps_sigma: float, error_draws: s
     return zlib.crc32(f"dat-mpnn:{error_seed}:{bs_sigma!r}:{ps_sigma!r}".encode())
 
 
+def _sepn_gamma(cfg: DatMpnnConfig) -> float | None:
+    """The trainer's ``sepn_lr_gamma``: None ("the network's factor") where it equals that factor,
+    so that the arms of runs started before the option resume with the configuration they have."""
+    return None if cfg.sepn_lr_gamma == TrainConfig.lr_gamma else cfg.sepn_lr_gamma
+
+
 def arms_for(cfg: DatMpnnConfig, preset: str) -> list[Arm]:
     feats = parse_ints(cfg.sepn_features, "sepn_features", 3)
     arms = []
@@ -128,7 +141,8 @@ def arms_for(cfg: DatMpnnConfig, preset: str) -> list[Arm]:
                 mesh_error_model(preset)
         tc = TrainConfig(method=method, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.learning_rate,
                          sepn_lr=cfg.sepn_learning_rate, sepn_features=feats, lr_step_epochs=step,
-                         dat_warmup_epochs=cfg.dat_warmup_epochs, internal_states=internal, joint=cfg.joint,
+                         dat_warmup_epochs=cfg.dat_warmup_epochs, sepn_ramp_epochs=cfg.sepn_ramp_epochs,
+                         sepn_lr_gamma=_sepn_gamma(cfg), internal_states=internal, joint=cfg.joint,
                          val_fraction=cfg.val_fraction, seed=cfg.seed, **options)
         arms.append(Arm(f"mesh-{label}", "mesh", method, build, tc))
     return arms

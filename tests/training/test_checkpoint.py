@@ -200,3 +200,20 @@ def test_a_checkpoint_from_before_an_option_resumes_with_the_value_its_run_used(
     save_checkpoint(old, ckpt)
     with pytest.raises(CheckpointError, match=r"adam_eps: 1e-08 -> 1e-12"):
         _fit(3, ckpt, resume=True, adam_eps=1e-12)
+
+
+@pytest.mark.parametrize("key, other, shown", [("sepn_ramp_epochs", 5, "0 -> 5"), ("sepn_lr_gamma", 1.0, "None -> 1.0")])
+def test_a_checkpoint_from_before_the_sepn_schedule_options_resumes_as_its_run_trained(tmp_path, key, other, shown):
+    """Runs before ``sepn_ramp_epochs`` / ``sepn_lr_gamma`` switched the SEPN weight straight to 1
+    and decayed the SEPN rate with ``lr_gamma``: those are their values on resume."""
+    ckpt = tmp_path / "ckpt.pt"
+    _fit(1, ckpt)
+    old = load_checkpoint(ckpt)
+    del old["config"][key]
+    save_checkpoint(old, ckpt)
+    _fit(2, ckpt, resume=True)
+    old = load_checkpoint(ckpt)
+    del old["config"][key]
+    save_checkpoint(old, ckpt)
+    with pytest.raises(CheckpointError, match=f"{key}: {shown}"):
+        _fit(3, ckpt, resume=True, **{key: other})

@@ -1,0 +1,81 @@
+"""DAT's SEPN schedule: the correction weight's warm-up and linear ramp, and the SEPN learning
+rate's own decay factor (TrainConfig.sepn_ramp_epochs, sepn_lr_gamma)."""
+
+import pytest
+import torch
+
+from hardware import PhysicalSystem
+from training import TrainConfig, Trainer
+
+from _synthetic import mesh_task, synthetic_images
+
+
+def _trainer(**kw):
+    task = mesh_task(modes=16, meshes=2)
+    cfg = TrainConfig(method="dat", batch_size=50, lr=1e-2, sepn_features=(2, 2, 2), **kw)
+    return Trainer(task, cfg, physical=PhysicalSystem(task.model, preset="bs=0.06,ps=0.06", seed=1))
+
+
+@pytest.mark.parametrize("warmup, ramp, expected", [
+    (3, 4, [0, 0, 0, 0.25, 0.5, 0.75, 1, 1]),  # k/R in the k-th epoch after the warm-up
+    (2, 0, [0, 0, 1, 1, 1, 1, 1, 1]),  # no ramp: the reference code's jump
+    (2, 1, [0, 0, 1, 1, 1, 1, 1, 1]),
+    (0, 2, [0.5, 1, 1, 1, 1, 1, 1, 1]),
+])
+def test_sepn_weight_per_epoch(warmup, ramp, expected):
+    t = _trainer(dat_warmup_epochs=warmup, sepn_ramp_epochs=ramp)
+    assert [t.sepn_weight(e) for e in range(8)] == expected
+
+
+def _pnn_gradient(*, warmup, ramp, epoch, out_scale):
+    """The PNN gradient of one ``dat`` step (float64, optimizers frozen, SEPNs drawn at random
+    with their linear output conv scaled by ``out_scale``)."""
+    images, labels = synthetic_images(16, seed=5)
+    task = mesh_task(modes=16, meshes=2, seed=2, dtype=torch.float64)
+    t = Trainer(task, TrainConfig(method="dat", dat_warmup_epochs=warmup, sepn_ramp_epochs=ramp,
+                                  sepn_features=(4, 6, 8)),
+                physical=PhysicalSystem(task.model, preset="bs=0.1,ps=0.1", seed=4))
+    t.pnn_opt.step = t.sepn_opt.step = lambda *a, **k: None
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in t.sepns.parameters():  # the output conv starts at zero: draw every weight
+            p.add_(0.3 * torch.randn(p.shape, generator=gen, dtype=torch.float64).to(p.dtype))
+        for sepn in t.sepns:
+            sepn.out.weight.mul_(out_scale)
+            sepn.out.bias.mul_(out_scale)
+    t.epoch = epoch
+    t.step(images, labels)
+    return [p.grad.clone() for p in t.task.pnn_parameters()]
+
+
+def test_the_task_step_adds_the_ramped_fraction_of_the_sepn_correction():
+    """Halfway up the ramp (w = 1/2) a step's PNN gradient is that of w = 1 with every SEPN's
+    (linear) output conv halved: the task step adds ½·SEPN(z). (``carry`` without joint: the PNN
+    gradient comes from the task step alone.)"""
+    ramped = _pnn_gradient(warmup=1, ramp=2, epoch=1, out_scale=1.0)
+    halved = _pnn_gradient(warmup=0, ramp=0, epoch=0, out_scale=0.5)
+    full = _pnn_gradient(warmup=0, ramp=0, epoch=0, out_scale=1.0)
+    for a, b in zip(ramped, halved):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-14)
+    assert max(float((a - b).abs().max()) for a, b in zip(ramped, full)) > 1e-4  # w matters at this size
+
+
+@pytest.mark.parametrize("sepn_gamma, sepn_rates", [(None, [1e-3, 5e-4, 2.5e-4]), (1.0, [1e-3, 1e-3, 1e-3]),
+                                                    (0.25, [1e-3, 2.5e-4, 6.25e-5])])
+def test_the_sepn_rate_decays_by_its_own_factor_and_the_history_records_it(sepn_gamma, sepn_rates):
+    t = _trainer(epochs=3, lr_step_epochs=1, sepn_lr=1e-3, sepn_lr_gamma=sepn_gamma, dat_warmup_epochs=1,
+                 sepn_ramp_epochs=2)
+    images, labels = synthetic_images(120, seed=5)
+    hist = t.fit(images, labels, progress=False)["history"]
+    assert [h["lr"] for h in hist] == pytest.approx([1e-2, 5e-3, 2.5e-3], rel=1e-12)  # lr_gamma 0.5 throughout
+    assert [h["sepn_lr"] for h in hist] == pytest.approx(sepn_rates, rel=1e-12)
+    assert [h["sepn_weight"] for h in hist] == [0.0, 0.5, 1.0]
+
+
+@pytest.mark.parametrize("kw, msg", [(dict(sepn_ramp_epochs=-1), "sepn_ramp_epochs must be an int ≥ 0"),
+                                     (dict(sepn_ramp_epochs=1.5), "sepn_ramp_epochs must be an int ≥ 0"),
+                                     (dict(sepn_lr_gamma=0.0), "sepn_lr_gamma must be None or a finite number > 0"),
+                                     (dict(sepn_lr_gamma=float("nan")), "sepn_lr_gamma must be None")])
+def test_bad_schedule_settings_are_refused(kw, msg):
+    with pytest.raises(ValueError, match=msg):
+        TrainConfig(method="dat", **kw)
