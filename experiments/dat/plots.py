@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from training import figures  # the Agg backend, before pyplot
-from .report import METHODS, _acc
+from .runs import METHODS, _acc
 
 import matplotlib.pyplot as plt  # noqa: E402
 

@@ -16,118 +16,24 @@ and PAT (``reproduce_dat.sh seeds``), with a table of their own. Runs with ``sel
 main table's runs of their level, never in it. Runs in a folder named
 ``ablation`` (``reproduce_dat.sh ablation``: DAT w/ IS with the SEPN weight 0 for all epochs,
 "fusion only") are set beside the main run's DAT arms of the same level.
+
+The runs are read and sorted in :mod:`experiments.dat.runs` (with the published numbers); the
+draw and seed sections are :mod:`experiments.dat.spread`; the figures :mod:`experiments.dat.plots`.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from training.records import atomic_json, atomic_text
+from training.records import atomic_text
 
-__all__ = ["PUBLISHED", "Options", "collect", "recovery", "write_report"]
+from .runs import (METHODS, PUBLISHED, PUBLISHED_ERROR_FREE, _acc, _expected, _is_ablation, _is_draw, _is_protocol,
+                   _is_seed_study, _level, _mesh_runs, _pct, collect, recovery)
+from .spread import _draws_text, _seeds_text, _spread_runs, _spread_text, direct_deploy_spread
 
-MAIN_ERROR_SEED = 1  # the hidden error draw of the table rows (DatMpnnConfig.error_seed)
-
-# (arm label, column name, index into the published tuple or None)
-METHODS = (("mesh-ideal", "direct", 0), ("mesh-pat", "PAT", 1), ("mesh-pat-field", "PAT-field", None),
-           ("mesh-dat", "DAT w/o IS", 2), ("mesh-dat-is", "DAT w/ IS", 3))
-
-# Zheng et al., Nat. Mach. Intell. 5 (2023), physical-system test accuracy (%) (docs/references.md#dat):
-# (bs, ps) -> dataset -> (direct, PAT, DAT w/o IS, DAT w/ IS)
-PUBLISHED = {
-    (0.04, 0.04): {"mnist": (86.3, 92.6, 95.5, 96.0), "fashion-mnist": (62.2, 73.6, 84.7, 85.6)},
-    (0.04, 0.06): {"mnist": (76.4, 86.8, 93.8, 94.9), "fashion-mnist": (61.3, 76.4, 82.3, 83.9)},
-    (0.06, 0.04): {"mnist": (72.6, 86.5, 94.3, 95.3), "fashion-mnist": (60.9, 76.6, 82.3, 84.4)},
-    (0.08, 0.02): {"mnist": (85.1, 83.0, 93.5, 93.8), "fashion-mnist": (68.0, 72.2, 82.5, 84.2)},
-    (0.06, 0.06): {"mnist": (66.6, 84.6, 90.3, 93.0), "fashion-mnist": (54.3, 65.4, 78.6, 83.0)},
-}
-PUBLISHED_ERROR_FREE = {"mnist": 96.8, "fashion-mnist": 86.0}
-
-
-def _load(run_dir: Path) -> dict | None:
-    cfg_path, prog_path = run_dir / "config.json", run_dir / "progress.json"
-    if not cfg_path.exists():
-        return None
-    cfg = json.loads(cfg_path.read_text())
-    arms = json.loads(prog_path.read_text()) if prog_path.exists() else {}
-    return {"name": run_dir.name, "dir": run_dir, "experiment": cfg["experiment"], "config": cfg["config"],
-            "arms": arms, "complete": all(lbl in arms for lbl in _expected(cfg["experiment"], cfg["config"]))}
-
-
-def _expected(experiment: str, config: dict) -> list[str]:
-    """The arm labels a run of ``experiment`` with ``config`` trains."""
-    prefix = "mesh" if experiment == "dat-mpnn" else "diffractive"
-    return [f"{prefix}-{m.strip()}" for m in config["methods"].split(",") if m.strip()]
-
-
-def collect(run_dirs) -> list[dict]:
-    """The runs among ``run_dirs`` (those with a config.json), in the order given."""
-    runs = [_load(Path(d)) for d in run_dirs]
-    return [r for r in runs if r is not None]
-
-
-def _is_draw(run: dict) -> bool:
-    """A dat-mpnn run against another hidden error draw than the table's."""
-    return run["experiment"] == "dat-mpnn" and run["config"].get("error_seed", MAIN_ERROR_SEED) != MAIN_ERROR_SEED
-
-
-def _is_seed_study(run: dict) -> bool:
-    """A run of the seeds × draws study (``seeds/`` of reproduce_dat.sh)."""
-    return run["experiment"] == "dat-mpnn" and Path(run["dir"]).parent.name == "seeds"
-
-
-def _is_ablation(run: dict) -> bool:
-    """A run of the SEPN ablation (``ablation/`` of reproduce_dat.sh)."""
-    return run["experiment"] == "dat-mpnn" and Path(run["dir"]).parent.name == "ablation"
-
-
-def _is_protocol(run: dict) -> bool:
-    """A run under the reference code's protocol (``--selection test``: best test epoch)."""
-    return run["experiment"] == "dat-mpnn" and run["config"].get("selection", "validation") == "test"
-
-
-def recovery(error_free: float, direct: float, trained: float) -> float:
-    """Fraction of the accuracy lost by direct deployment that a method wins back.
-
-    ``(trained − direct) / (error_free − direct)``; NaN when direct deployment lost nothing.
-    """
-    lost = error_free - direct
-    return (trained - direct) / lost if lost > 0 else math.nan
-
-
-def _num(v) -> str:
-    """One decimal, or "–" for a missing (NaN) value."""
-    return "–" if math.isnan(v) else f"{v:.1f}"
-
-
-def _pct(v) -> str:
-    return "–" if v is None else _num(100 * v)
-
-
-def _acc(run: dict, label: str, key: str = "physical_accuracy"):
-    arm = run["arms"].get(label)
-    return None if arm is None else arm.get(key)
-
-
-def _level(config: dict) -> tuple:
-    """``(dataset, bs, ps)`` of a dat-mpnn run configuration."""
-    return config["dataset"], round(config["bs_sigma"], 3), round(config["ps_sigma"], 3)
-
-
-def _mesh_runs(runs, *, full: bool):
-    out = {}
-    for r in runs:
-        if r["experiment"] != "dat-mpnn":
-            continue
-        c = r["config"]
-        is_full = c["epochs"] >= 50 and c["n_train"] >= 60000
-        key = _level(c)
-        if is_full == full and (key not in out or c["epochs"] > out[key]["config"]["epochs"]):
-            out[key] = r
-    return out
+__all__ = ["PUBLISHED", "Options", "collect", "recovery", "direct_deploy_spread", "write_report"]
 
 
 def _mesh_table(runs: dict, *, with_costs: bool) -> str:
@@ -250,181 +156,6 @@ def _dpnn_table(runs) -> tuple[str, list[str]]:
                             f"deployment (criterion ≥ 70%: {'met' if rec >= 0.7 else '**not met**'}) and "
                             f"{'beats' if dat > pat else '**does not beat**'} PAT ({_pct(dat)}% vs {_pct(pat)}%).")
     return "\n".join(rows), verdicts
-
-
-def _preset(bs: float, ps: float) -> str:
-    return f"bs={bs},ps={ps}"
-
-
-def direct_deploy_spread(run_dir: Path, seeds=range(1, 11), levels=None) -> dict:
-    """Test accuracy of the run's direct-deploy (``ideal``) network on independent error draws.
-
-    The ideal network is trained and selected without errors, so one trained network can be
-    deployed on every (bs, ps) level of the published table: ``{"bs=..,ps=..": {seed: acc}}``
-    for every level in ``levels`` (default: the five published ones) and every seed. Draw
-    ``seed`` of a level is the physical system that ``dat-mpnn --error-seed seed`` builds at that
-    level (:func:`experiments.dat.mpnn.level_seed`, with the run's ``error_draws`` rule), on
-    the run's own mesh layout, so draw 1 at the run's level is its table row. Cached in
-    ``direct_deploy_draws.json`` (extended, never recomputed; a cache made under another rule,
-    ``_rule``, is recomputed). One draw is what a table row reports; the spread says how much
-    of a gap to a published direct-deploy value is the luck of the draw.
-    """
-    from .mpnn import level_seed
-
-    run_dir = Path(run_dir)
-    cfg = json.loads((run_dir / "config.json").read_text())["config"]
-    rule = {"wrap_around": bool(cfg.get("wrap_around", False)), "error_draws": cfg.get("error_draws", "shared")}
-    cache = run_dir / "direct_deploy_draws.json"
-    out = json.loads(cache.read_text()) if cache.exists() else {}
-    if out.get("_rule") != rule:
-        out = {"_rule": rule}
-    levels = list(PUBLISHED) if levels is None else list(levels)
-    todo = [(lv, str(sd)) for lv in levels for sd in seeds if str(sd) not in out.get(_preset(*lv), {})]
-    if not todo:
-        return out
-    import torch
-
-    from hardware import PhysicalSystem
-    from training import evaluate
-
-    from training.study import load_data, mesh_task
-
-    task = mesh_task(modes=cfg["modes"], meshes=cfg["meshes"], seed=cfg["seed"], wrap_around=rule["wrap_around"])
-    task.load_state_dict(torch.load(run_dir / "checkpoints" / "mesh-ideal.best.pt", weights_only=True))
-    _, _, xt, yt = load_data(cfg["dataset"], cfg["n_train"], cfg["n_test"], cfg["seed"])
-    for lv, seed in todo:
-        phys = PhysicalSystem(task.device_model, preset=_preset(*lv),
-                              seed=level_seed(int(seed), *lv, rule["error_draws"]))
-        phys.load_parameters(task.device_model.state_dict())
-        out.setdefault(_preset(*lv), {})[seed] = evaluate(task, xt, yt, physical=phys)["accuracy"]
-        atomic_json(cache, out, indent=1)
-    return out
-
-
-def _spread_runs(full: dict) -> dict:
-    """One full-scale run per dataset for the direct-deploy spread: the bs = ps = 0.06 one when
-    there is one (its direct-deploy network is deployed on every level)."""
-    out = {}
-    for (ds, bs, ps), r in sorted(full.items()):
-        if ds not in out or (bs, ps) == (0.06, 0.06):
-            out[ds] = r
-    return out
-
-
-def _mean_sd(v):
-    mean = sum(v) / len(v)
-    return mean, (sum((a - mean) ** 2 for a in v) / max(len(v) - 1, 1)) ** 0.5
-
-
-def _spread_text(full: dict) -> str:
-    rows = []
-    inside = total = 0
-    for ds, r in sorted(_spread_runs(full).items()):
-        path = r["dir"] / "direct_deploy_draws.json"
-        if not path.exists():
-            continue
-        draws = json.loads(path.read_text())
-        for (bs, ps), pubs in PUBLISHED.items():
-            accs = draws.get(_preset(bs, ps))
-            if not accs or ds not in pubs:
-                continue
-            v = [100 * a for a in accs.values()]
-            mean, sd = _mean_sd(v)
-            pub = pubs[ds][0]
-            z = (pub - mean) / sd if sd > 0 else math.nan
-            ok = min(v) <= pub <= max(v)
-            inside += ok
-            total += 1
-            rows.append(f"| {ds} | {bs} | {ps} | {len(v)} | {mean:.1f} ± {sd:.1f} | {min(v):.1f}–{max(v):.1f} | "
-                        f"{pub} | {z:+.1f} | {'yes' if ok else 'no'} |")
-    if not rows:
-        return ""
-    return ("Direct deployment over independent error draws. The direct-deploy network is trained and selected "
-            "without errors, so the 50-epoch network of each dataset is deployed on every published (bs, ps) "
-            "level (the bs = ps = 0.06 run's network), each with independent hidden error realizations (draws "
-            "1–10 as `--error-seed` makes them; draw 1 at bs = ps = 0.06 is the table's). If the error model "
-            "matches the paper's, the published direct-deploy value — itself one draw — should look like one "
-            "more sample of this distribution:\n\n"
-            "| dataset | bs | ps | draws | ours: mean ± sd (%) | range (%) | published (%) | (pub. − mean) / sd | "
-            "published inside our range |\n|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows)
-            + f"\n\nThe published value lies inside the range of our draws for {inside} of {total} levels.\n\n")
-
-
-def _draws_text(draws: list[dict], full: dict) -> str:
-    """Each trained method at a level on other hidden error draws (``draws/*`` of
-    reproduce_dat.sh) beside the level's own run (draw 1): the published value placed in the
-    spread of our draws."""
-    by_arm = {}  # (dataset, bs, ps, label) -> {error seed: accuracy}
-    for r in [*full.values(), *draws]:
-        key = _level(r["config"])
-        if key not in full:
-            continue
-        for label, _, i in METHODS:
-            acc = _acc(r, label)
-            if i not in (None, 0) and acc is not None:
-                by_arm.setdefault((*key, label), {})[r["config"].get("error_seed", 1)] = acc
-    rows = []
-    for (ds, bs, ps, label), accs in sorted(by_arm.items()):
-        pub = PUBLISHED.get((bs, ps), {}).get(ds)
-        name, i = next((n, i) for lb, n, i in METHODS if lb == label)
-        if len(accs) < 2 or not pub:
-            continue
-        v = [100 * a for a in accs.values()]
-        mean, sd = _mean_sd(v)
-        rows.append(f"| {ds} | {bs} | {ps} | {name} | {', '.join(str(k) for k in sorted(accs))} | {mean:.1f} ± "
-                    f"{sd:.1f} | {min(v):.1f}–{max(v):.1f} | {pub[i]} | {'yes' if min(v) <= pub[i] <= max(v) else 'no'} |")
-    if not rows:
-        return ""
-    return ("PAT and DAT (50 epochs) trained against other hidden error draws of the same level (each draw "
-            "a separate run under `draws/`; draw 1 is the level's row above):\n\n| dataset | bs | ps | method | "
-            "error seeds | mean ± sd (%) | range (%) | published (%) | published inside our range |\n"
-            "|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n\n")
-
-
-def _group_means(cells: dict, axis: int) -> list[float]:
-    """Means of ``{(seed, draw): value}`` grouped by ``key[axis]``."""
-    groups = {}
-    for key, value in cells.items():
-        groups.setdefault(key[axis], []).append(value)
-    return [sum(v) / len(v) for v in groups.values()]
-
-
-def _seeds_text(study: list[dict]) -> str:
-    """Direct deployment and PAT over initialisation seeds × hidden error draws, per level."""
-    by_level = {}
-    for r in study:
-        c = r["config"]
-        by_level.setdefault(_level(c), []).append(r)
-    rows = []
-    for (ds, bs, ps), rs in sorted(by_level.items()):
-        pub = PUBLISHED.get((bs, ps), {}).get(ds)
-        for label, name, idx in (("mesh-ideal", "direct", 0), ("mesh-pat", "PAT", 1)):
-            cells = {(r["config"].get("seed", 0), r["config"].get("error_seed", MAIN_ERROR_SEED)): _acc(r, label)
-                     for r in rs}
-            cells = {k: 100 * v for k, v in cells.items() if v is not None}
-            if len(cells) < 2:
-                continue
-            v = list(cells.values())
-            mean, sd = _mean_sd(v)
-            inits, draws = sorted({k[0] for k in cells}), sorted({k[1] for k in cells})
-            # spread of the per-seed means (over draws) and of the per-draw means (over seeds)
-            sd_init = _mean_sd(_group_means(cells, 0))[1] if len(inits) > 1 else float("nan")
-            sd_draw = _mean_sd(_group_means(cells, 1))[1] if len(draws) > 1 else float("nan")
-            p = pub[idx] if pub else None
-            z = "–" if p is None or sd == 0 else f"{(p - mean) / sd:+.1f}"
-            inside = "–" if p is None else ("yes" if min(v) <= p <= max(v) else "no")
-            rows.append(f"| {ds} | {bs} | {ps} | {name} | {len(inits)} × {len(draws)} | {mean:.1f} ± {sd:.1f} | "
-                        f"{min(v):.1f}–{max(v):.1f} | {_num(sd_init)} | {_num(sd_draw)} | {p if p is not None else '–'} | "
-                        f"{z} | {inside} |")
-    if not rows:
-        return ""
-    return ("Direct deployment and PAT over initialisation seeds × hidden error draws (`seeds/` runs of "
-            "`scripts/reproduce_dat.sh seeds`, 50 epochs each; the initialisation seed also sets the validation "
-            "split and the batch order). \"sd over seeds\" is the spread of the per-seed means (averaged over the "
-            "draws), \"sd over draws\" that of the per-draw means:\n\n"
-            "| dataset | bs | ps | method | seeds × draws | mean ± sd (%) | range (%) | sd over seeds | "
-            "sd over draws | published (%) | (pub. − mean) / sd | published inside our range |\n"
-            "|---|---|---|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n\n")
 
 
 def _best_last(hist: list[dict]) -> list[str]:
