@@ -82,6 +82,7 @@ PatFusion = Literal["scores", "field"]
 DatFusion = Literal["carry", "reference"]
 SelectOn = Literal["auto", "physical", "numeric"]
 Select = Literal["best", "last"]
+SepnLayers = Literal["all", "last"]
 METHODS = typing.get_args(Method)
 # settings that change where a run computes, not what it computes: a resumed run may differ in them
 RUNTIME_KEYS = ("device",)
@@ -122,6 +123,10 @@ class TrainConfig:
     sepn_ramp_epochs: int = 0
     """``dat``: after the warm-up, w rises linearly to 1 over this many epochs (k/R in the k-th
     epoch after the warm-up); 0 or 1: w jumps from 0 to 1, as in the reference code [epochs]."""
+    sepn_layers: SepnLayers = "all"
+    """``dat``: the layers whose output a SEPN corrects: ``all`` (the reference code) or only the
+    ``last`` (the output). Without internal states nothing measures the inner layers, and their
+    SEPNs learn only through the output similarity."""
     sepn_lr_gamma: float | None = None
     """Factor applied to the SEPN learning rate every ``lr_step_epochs`` (``dat`` only); None:
     ``lr_gamma``, as for the photonic parameters; 1: the SEPNs keep ``sepn_lr`` throughout
@@ -174,7 +179,7 @@ class TrainConfig:
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction!r}")
         for name, kind in (("dat_fusion", DatFusion), ("pat_fusion", PatFusion), ("select_on", SelectOn),
-                           ("select", Select)):
+                           ("select", Select), ("sepn_layers", SepnLayers)):
             allowed = [repr(a) for a in typing.get_args(kind)]  # the values come from the Literal types
             if getattr(self, name) not in typing.get_args(kind):
                 raise ValueError(f"{name} must be {', '.join(allowed[:-1])} or {allowed[-1]}, "
@@ -190,7 +195,8 @@ class TrainConfig:
         object.__setattr__(self, "sepn_features", tuple(self.sepn_features))
 
 
-LEGACY_CONFIG = {"dat_fusion": "carry", "adam_eps": 1e-8, "sepn_ramp_epochs": 0, "sepn_lr_gamma": None}
+LEGACY_CONFIG = {"dat_fusion": "carry", "adam_eps": 1e-8, "sepn_ramp_epochs": 0, "sepn_lr_gamma": None,
+                 "sepn_layers": "all"}
 """``TrainConfig`` keys added after checkpoints were first written, with the value such a
 checkpoint's run used: a resume compares a checkpoint without the key as if it held this."""
 
@@ -366,9 +372,10 @@ class Trainer:
         (``carry``), or only as the point where the next activation is differentiated."""
         task = self.task
         fuse_layers = frozenset(fuse_layers)
+        last_only = self.config.sepn_layers == "last"
 
         def hook(i, z):
-            if self.sepns is not None and weight:
+            if self.sepns is not None and weight and not (last_only and i != task.n_layers - 1):
                 img = task.to_image(z)
                 z = z + weight * task.from_image(self.sepns[i](img), z)
             if fuse_with is not None and i in fuse_layers:

@@ -55,6 +55,9 @@ class DatMpnnConfig:
     sepn_ramp_epochs: int = 0
     """DAT: epochs over which the SEPN correction weight rises linearly from 0 to 1 after the
     warm-up (0: it jumps to 1, as in the reference code) [epochs]."""
+    sepn_layers: Literal["all", "last"] = "all"
+    """DAT: the layers whose output a SEPN corrects: ``all`` (the reference code) or the ``last``
+    only (without internal states nothing measures the inner layers)."""
     sepn_lr_gamma: float = 0.5
     """DAT: factor on the SEPN learning rate at every learning-rate step (the reference halves it
     with the network's, 0.5; 1 keeps ``sepn_learning_rate`` throughout) [dimensionless]."""
@@ -87,13 +90,15 @@ class DatMpnnConfig:
     # what runs started before these keys existed used (a resume compares with these)
     LEGACY_DEFAULTS: typing.ClassVar[dict] = {"wrap_around": False, "error_draws": "shared", "dat_fusion": "carry",
                                               "selection": "validation", "dat_lr_step_epochs": 10,
-                                              "sepn_ramp_epochs": 0, "sepn_lr_gamma": 0.5}
+                                              "sepn_ramp_epochs": 0, "sepn_lr_gamma": 0.5, "sepn_layers": "all"}
 
     def __post_init__(self):
         if self.error_draws not in ("per-level", "shared"):
             raise ValueError(f"error_draws must be 'per-level' or 'shared', got {self.error_draws!r}")
         if self.dat_fusion not in ("reference", "carry"):
             raise ValueError(f"dat_fusion must be 'reference' or 'carry', got {self.dat_fusion!r}")
+        if self.sepn_layers not in ("all", "last"):
+            raise ValueError(f"sepn_layers must be 'all' or 'last', got {self.sepn_layers!r}")
         if self.selection not in ("validation", "test"):
             raise ValueError(f"selection must be 'validation' or 'test', got {self.selection!r}")
         parse_methods(self.methods)
@@ -142,7 +147,8 @@ def arms_for(cfg: DatMpnnConfig, preset: str) -> list[Arm]:
         tc = TrainConfig(method=method, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.learning_rate,
                          sepn_lr=cfg.sepn_learning_rate, sepn_features=feats, lr_step_epochs=step,
                          dat_warmup_epochs=cfg.dat_warmup_epochs, sepn_ramp_epochs=cfg.sepn_ramp_epochs,
-                         sepn_lr_gamma=_sepn_gamma(cfg), internal_states=internal, joint=cfg.joint,
+                         sepn_lr_gamma=_sepn_gamma(cfg), sepn_layers=cfg.sepn_layers, internal_states=internal,
+                         joint=cfg.joint,
                          val_fraction=cfg.val_fraction, seed=cfg.seed, **options)
         arms.append(Arm(f"mesh-{label}", "mesh", method, build, tc))
     return arms

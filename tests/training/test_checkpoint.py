@@ -202,10 +202,12 @@ def test_a_checkpoint_from_before_an_option_resumes_with_the_value_its_run_used(
         _fit(3, ckpt, resume=True, adam_eps=1e-12)
 
 
-@pytest.mark.parametrize("key, other, shown", [("sepn_ramp_epochs", 5, "0 -> 5"), ("sepn_lr_gamma", 1.0, "None -> 1.0")])
+@pytest.mark.parametrize("key, other, shown", [("sepn_ramp_epochs", 5, "0 -> 5"), ("sepn_lr_gamma", 1.0, "None -> 1.0"),
+                                               ("sepn_layers", "last", "'all' -> 'last'")])
 def test_a_checkpoint_from_before_the_sepn_schedule_options_resumes_as_its_run_trained(tmp_path, key, other, shown):
-    """Runs before ``sepn_ramp_epochs`` / ``sepn_lr_gamma`` switched the SEPN weight straight to 1
-    and decayed the SEPN rate with ``lr_gamma``: those are their values on resume."""
+    """Runs before ``sepn_ramp_epochs`` / ``sepn_lr_gamma`` / ``sepn_layers`` switched the SEPN
+    weight straight to 1, decayed the SEPN rate with ``lr_gamma`` and corrected every layer: those
+    are their values on resume."""
     ckpt = tmp_path / "ckpt.pt"
     _fit(1, ckpt)
     old = load_checkpoint(ckpt)

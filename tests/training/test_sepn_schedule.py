@@ -79,3 +79,29 @@ def test_the_sepn_rate_decays_by_its_own_factor_and_the_history_records_it(sepn_
 def test_bad_schedule_settings_are_refused(kw, msg):
     with pytest.raises(ValueError, match=msg):
         TrainConfig(method="dat", **kw)
+
+
+def _gradient_moves(sepn_layers, layer):
+    """Whether a step's PNN gradient changes when the SEPN of ``layer`` is redrawn (w = 1)."""
+    images, labels = synthetic_images(16, seed=5)
+    task = mesh_task(modes=16, meshes=2, seed=2, dtype=torch.float64)
+    t = Trainer(task, TrainConfig(method="dat", sepn_layers=sepn_layers, sepn_features=(4, 6, 8)),
+                physical=PhysicalSystem(task.model, preset="bs=0.1,ps=0.1", seed=4))
+    t.pnn_opt.step = t.sepn_opt.step = lambda *a, **k: None
+    gen = torch.Generator().manual_seed(0)
+    grads = []
+    for _ in range(2):
+        with torch.no_grad():
+            for p in t.sepns[layer].parameters():
+                p.copy_(0.3 * torch.randn(p.shape, generator=gen, dtype=torch.float64).to(p.dtype))
+        t.step(images, labels)
+        grads.append(torch.cat([p.grad.flatten() for p in t.task.pnn_parameters()]))
+    return float((grads[0] - grads[1]).abs().max()) > 1e-8
+
+
+def test_sepn_layers_last_corrects_only_the_output():
+    assert _gradient_moves("all", 0) and _gradient_moves("all", 1)
+    assert not _gradient_moves("last", 0)  # the inner SEPN takes no part
+    assert _gradient_moves("last", 1)
+    with pytest.raises(ValueError, match="sepn_layers must be 'all' or 'last'"):
+        TrainConfig(method="dat", sepn_layers="inner")
