@@ -145,7 +145,12 @@ class TrainConfig:
     it; similarity over all ports, averaged over layers. ``reference``: the reference code's
     rule — forward values stay numerical and only the operation right after a fused field
     (the activation, the detector's |u|²) is differentiated at it; similarity summed over
-    layers, its output term on the class ports only; ``joint`` implied."""
+    layers, its output term on the class ports only; ``joint`` implied (unless
+    ``reference_joint`` is False)."""
+    reference_joint: bool = True
+    """``dat_fusion="reference"``: the similarity-loss gradients also reach the photonic
+    parameters, as in the reference code (False: they train the SEPNs only, the rule's other two
+    parts stay)."""
     val_fraction: float = 0.1
     """Share of the training images held out for validation and model selection, in [0, 1)
     [dimensionless]."""
@@ -196,7 +201,7 @@ class TrainConfig:
 
 
 LEGACY_CONFIG = {"dat_fusion": "carry", "adam_eps": 1e-8, "sepn_ramp_epochs": 0, "sepn_lr_gamma": None,
-                 "sepn_layers": "all"}
+                 "sepn_layers": "all", "reference_joint": True}
 """``TrainConfig`` keys added after checkpoints were first written, with the value such a
 checkpoint's run used: a resume compares a checkpoint without the key as if it held this."""
 
@@ -453,7 +458,7 @@ class Trainer:
         n = task.n_layers
         stats = {}
         reference = cfg.method == "dat" and cfg.dat_fusion == "reference"
-        joint = cfg.joint or reference
+        joint = cfg.joint or (reference and cfg.reference_joint)
         if cfg.method in ("ideal", "noise"):
             errors = task.sample_errors(self.error_model, generator) if cfg.method == "noise" else None
             if errors is not None and ctx.device.type != "cpu":

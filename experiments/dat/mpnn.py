@@ -80,6 +80,10 @@ class DatMpnnConfig:
     fusion rules); ``carry``, onnsim's first rule (fused fields go forward; drifts after its
     peak). The method names ``dat-ref`` and ``dat-carry`` fix the rule of one arm."""
 
+    reference_joint: bool = True
+    """DAT under ``dat_fusion="reference"``: the similarity-loss gradients also reach the mesh
+    phases, as the reference code lets them (False: they train the SEPNs only)."""
+
     selection: Literal["validation", "test"] = "validation"
     """Which images pick each arm's epoch: ``validation``, a held-out ``val_fraction`` of the
     training images (honest: the test set is touched once); ``test``, the reference code's
@@ -90,7 +94,8 @@ class DatMpnnConfig:
     # what runs started before these keys existed used (a resume compares with these)
     LEGACY_DEFAULTS: typing.ClassVar[dict] = {"wrap_around": False, "error_draws": "shared", "dat_fusion": "carry",
                                               "selection": "validation", "dat_lr_step_epochs": 10,
-                                              "sepn_ramp_epochs": 0, "sepn_lr_gamma": 0.5, "sepn_layers": "all"}
+                                              "sepn_ramp_epochs": 0, "sepn_lr_gamma": 0.5, "sepn_layers": "all",
+                                              "reference_joint": True}
 
     def __post_init__(self):
         if self.error_draws not in ("per-level", "shared"):
@@ -148,7 +153,7 @@ def arms_for(cfg: DatMpnnConfig, preset: str) -> list[Arm]:
                          sepn_lr=cfg.sepn_learning_rate, sepn_features=feats, lr_step_epochs=step,
                          dat_warmup_epochs=cfg.dat_warmup_epochs, sepn_ramp_epochs=cfg.sepn_ramp_epochs,
                          sepn_lr_gamma=_sepn_gamma(cfg), sepn_layers=cfg.sepn_layers, internal_states=internal,
-                         joint=cfg.joint,
+                         joint=cfg.joint, reference_joint=cfg.reference_joint,
                          val_fraction=cfg.val_fraction, seed=cfg.seed, **options)
         arms.append(Arm(f"mesh-{label}", "mesh", method, build, tc))
     return arms

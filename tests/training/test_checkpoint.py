@@ -203,7 +203,8 @@ def test_a_checkpoint_from_before_an_option_resumes_with_the_value_its_run_used(
 
 
 @pytest.mark.parametrize("key, other, shown", [("sepn_ramp_epochs", 5, "0 -> 5"), ("sepn_lr_gamma", 1.0, "None -> 1.0"),
-                                               ("sepn_layers", "last", "'all' -> 'last'")])
+                                               ("sepn_layers", "last", "'all' -> 'last'"),
+                                               ("reference_joint", False, "True -> False")])
 def test_a_checkpoint_from_before_the_sepn_schedule_options_resumes_as_its_run_trained(tmp_path, key, other, shown):
     """Runs before ``sepn_ramp_epochs`` / ``sepn_lr_gamma`` / ``sepn_layers`` switched the SEPN
     weight straight to 1, decayed the SEPN rate with ``lr_gamma`` and corrected every layer: those

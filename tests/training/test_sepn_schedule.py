@@ -105,3 +105,41 @@ def test_sepn_layers_last_corrects_only_the_output():
     assert _gradient_moves("last", 1)
     with pytest.raises(ValueError, match="sepn_layers must be 'all' or 'last'"):
         TrainConfig(method="dat", sepn_layers="inner")
+
+
+def test_reference_rule_without_the_joint_leak_drops_exactly_the_similarity_gradient():
+    """Under the reference rule the PNN gradient of a step is task + similarity (the joint leak);
+    with ``reference_joint=False`` the similarity part is gone: the difference of the two is the
+    similarity loss's own PNN gradient, computed here by hand (float64, optimizers frozen)."""
+    from training.trainer import reference_similarity_loss
+
+    images, labels = synthetic_images(16, seed=5)
+
+    def trainer(leak):
+        task = mesh_task(modes=16, meshes=2, seed=2, dtype=torch.float64)
+        t = Trainer(task, TrainConfig(method="dat", dat_fusion="reference", reference_joint=leak,
+                                      internal_states=True, sepn_features=(4, 6, 8)),
+                    physical=PhysicalSystem(task.model, preset="bs=0.1,ps=0.1", seed=4))
+        t.pnn_opt.step = t.sepn_opt.step = lambda *a, **k: None
+        gen = torch.Generator().manual_seed(0)
+        with torch.no_grad():
+            for p in t.sepns.parameters():
+                p.copy_(0.3 * torch.randn(p.shape, generator=gen, dtype=torch.float64).to(p.dtype))
+        return t
+
+    def pnn_grad(t):
+        t.step(images, labels)
+        return [p.grad.clone() for p in t.task.pnn_parameters()]
+
+    with_leak, without = pnn_grad(trainer(True)), pnn_grad(trainer(False))
+    t = trainer(True)
+    x = t.task.encode(images)
+    t._program()
+    reading, taps = t.physical.measure(x, internal_states=True)
+    measured = list(taps[:-1]) + [reading.reshape(taps[-1].shape)]
+    _, states = t.task.numeric(x, hook=t._sepn_hook(1.0))
+    sim = reference_similarity_loss(t.task, [t.task.intensity(s) for s in states], measured)
+    by_hand = torch.autograd.grad(sim, t.task.pnn_parameters(), allow_unused=True)
+    for a, b, g in zip(with_leak, without, by_hand):
+        torch.testing.assert_close(a - b, torch.zeros_like(a) if g is None else g, rtol=1e-9, atol=1e-15)
+    assert any(g is not None and float(g.abs().max()) > 0 for g in by_hand)
