@@ -574,6 +574,9 @@ class Trainer:
         stored["sepn_features"] = tuple(stored.get("sepn_features", ()))
         for k, v in LEGACY_CONFIG.items():  # written before the option existed: what the run used
             stored.setdefault(k, v)
+        for c in (stored, now):  # compare the SEPN rate's factor in effect (None: lr_gamma's)
+            if c.get("sepn_lr_gamma") is None:
+                c["sepn_lr_gamma"] = c.get("lr_gamma")
         diff = sorted(k for k in set(stored) | set(now) if stored.get(k) != now.get(k))
         if diff:
             changes = ", ".join(f"{k}: {stored.get(k)!r} -> {now.get(k)!r}" for k in diff)

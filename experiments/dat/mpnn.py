@@ -132,12 +132,6 @@ def level_seed(error_seed: int, bs_sigma: float, ps_sigma: float, error_draws: s
     return zlib.crc32(f"dat-mpnn:{error_seed}:{bs_sigma!r}:{ps_sigma!r}".encode())
 
 
-def _sepn_gamma(cfg: DatMpnnConfig) -> float | None:
-    """The trainer's ``sepn_lr_gamma``: None ("the network's factor") where it equals that factor,
-    so that the arms of runs started before the option resume with the configuration they have."""
-    return None if cfg.sepn_lr_gamma == TrainConfig.lr_gamma else cfg.sepn_lr_gamma
-
-
 def arms_for(cfg: DatMpnnConfig, preset: str) -> list[Arm]:
     feats = parse_ints(cfg.sepn_features, "sepn_features", 3)
     arms = []
@@ -152,7 +146,7 @@ def arms_for(cfg: DatMpnnConfig, preset: str) -> list[Arm]:
         tc = TrainConfig(method=method, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.learning_rate,
                          sepn_lr=cfg.sepn_learning_rate, sepn_features=feats, lr_step_epochs=step,
                          dat_warmup_epochs=cfg.dat_warmup_epochs, sepn_ramp_epochs=cfg.sepn_ramp_epochs,
-                         sepn_lr_gamma=_sepn_gamma(cfg), sepn_layers=cfg.sepn_layers, internal_states=internal,
+                         sepn_lr_gamma=cfg.sepn_lr_gamma, sepn_layers=cfg.sepn_layers, internal_states=internal,
                          joint=cfg.joint, reference_joint=cfg.reference_joint,
                          val_fraction=cfg.val_fraction, seed=cfg.seed, **options)
         arms.append(Arm(f"mesh-{label}", "mesh", method, build, tc))

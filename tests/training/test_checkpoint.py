@@ -202,7 +202,7 @@ def test_a_checkpoint_from_before_an_option_resumes_with_the_value_its_run_used(
         _fit(3, ckpt, resume=True, adam_eps=1e-12)
 
 
-@pytest.mark.parametrize("key, other, shown", [("sepn_ramp_epochs", 5, "0 -> 5"), ("sepn_lr_gamma", 1.0, "None -> 1.0"),
+@pytest.mark.parametrize("key, other, shown", [("sepn_ramp_epochs", 5, "0 -> 5"), ("sepn_lr_gamma", 1.0, "0.5 -> 1.0"),
                                                ("sepn_layers", "last", "'all' -> 'last'"),
                                                ("reference_joint", False, "True -> False")])
 def test_a_checkpoint_from_before_the_sepn_schedule_options_resumes_as_its_run_trained(tmp_path, key, other, shown):
@@ -220,3 +220,14 @@ def test_a_checkpoint_from_before_the_sepn_schedule_options_resumes_as_its_run_t
     save_checkpoint(old, ckpt)
     with pytest.raises(CheckpointError, match=f"{key}: {shown}"):
         _fit(3, ckpt, resume=True, **{key: other})
+
+
+def test_the_sepn_rate_factor_compares_as_the_one_in_effect(tmp_path):
+    """``sepn_lr_gamma=None`` means ``lr_gamma``'s factor: a run saved with None resumes under the same
+    factor given explicitly, and one saved with it explicitly resumes under None; another is refused."""
+    ckpt = tmp_path / "ckpt.pt"
+    _fit(1, ckpt)  # None: lr_gamma's 0.5
+    _fit(2, ckpt, resume=True, sepn_lr_gamma=0.5)
+    _fit(3, ckpt, resume=True)
+    with pytest.raises(CheckpointError, match=r"sepn_lr_gamma: 0.5 -> 0.25"):
+        _fit(4, ckpt, resume=True, sepn_lr_gamma=0.25)
