@@ -16,6 +16,32 @@ def _trainer(**kw):
     return Trainer(task, cfg, physical=PhysicalSystem(task.model, preset="bs=0.06,ps=0.06", seed=1))
 
 
+IMAGES, LABELS = synthetic_images(16, seed=5)
+
+
+def _frozen_trainer(**kw):
+    """A float64 ``dat`` trainer whose optimizers do nothing (every step sees the same model), with
+    its SEPNs drawn at random (the output conv starts at zero)."""
+    task = mesh_task(modes=16, meshes=2, seed=2, dtype=torch.float64)
+    t = Trainer(task, TrainConfig(method="dat", sepn_features=(4, 6, 8), **kw),
+                physical=PhysicalSystem(task.model, preset="bs=0.1,ps=0.1", seed=4))
+    t.pnn_opt.step = t.sepn_opt.step = lambda *a, **k: None
+    _draw(t.sepns.parameters(), torch.Generator().manual_seed(0))
+    return t
+
+
+def _draw(params, gen):
+    with torch.no_grad():
+        for p in params:
+            p.copy_(0.3 * torch.randn(p.shape, generator=gen, dtype=torch.float64).to(p.dtype))
+
+
+def _step_gradient(t):
+    """The PNN gradient of one step on the fixed batch."""
+    t.step(IMAGES, LABELS)
+    return [p.grad.clone() for p in t.task.pnn_parameters()]
+
+
 @pytest.mark.parametrize("warmup, ramp, expected", [
     (3, 4, [0, 0, 0, 0.25, 0.5, 0.75, 1, 1]),  # k/R in the k-th epoch after the warm-up
     (2, 0, [0, 0, 1, 1, 1, 1, 1, 1]),  # no ramp: the reference code's jump
@@ -28,24 +54,15 @@ def test_sepn_weight_per_epoch(warmup, ramp, expected):
 
 
 def _pnn_gradient(*, warmup, ramp, epoch, out_scale):
-    """The PNN gradient of one ``dat`` step (float64, optimizers frozen, SEPNs drawn at random
-    with their linear output conv scaled by ``out_scale``)."""
-    images, labels = synthetic_images(16, seed=5)
-    task = mesh_task(modes=16, meshes=2, seed=2, dtype=torch.float64)
-    t = Trainer(task, TrainConfig(method="dat", dat_warmup_epochs=warmup, sepn_ramp_epochs=ramp,
-                                  sepn_features=(4, 6, 8)),
-                physical=PhysicalSystem(task.model, preset="bs=0.1,ps=0.1", seed=4))
-    t.pnn_opt.step = t.sepn_opt.step = lambda *a, **k: None
-    gen = torch.Generator().manual_seed(0)
+    """The PNN gradient of one ``dat`` step with every SEPN's linear output conv scaled by
+    ``out_scale``."""
+    t = _frozen_trainer(dat_warmup_epochs=warmup, sepn_ramp_epochs=ramp)
     with torch.no_grad():
-        for p in t.sepns.parameters():  # the output conv starts at zero: draw every weight
-            p.add_(0.3 * torch.randn(p.shape, generator=gen, dtype=torch.float64).to(p.dtype))
         for sepn in t.sepns:
             sepn.out.weight.mul_(out_scale)
             sepn.out.bias.mul_(out_scale)
     t.epoch = epoch
-    t.step(images, labels)
-    return [p.grad.clone() for p in t.task.pnn_parameters()]
+    return _step_gradient(t)
 
 
 def test_the_task_step_adds_the_ramped_fraction_of_the_sepn_correction():
@@ -83,19 +100,12 @@ def test_bad_schedule_settings_are_refused(kw, msg):
 
 def _gradient_moves(sepn_layers, layer):
     """Whether a step's PNN gradient changes when the SEPN of ``layer`` is redrawn (w = 1)."""
-    images, labels = synthetic_images(16, seed=5)
-    task = mesh_task(modes=16, meshes=2, seed=2, dtype=torch.float64)
-    t = Trainer(task, TrainConfig(method="dat", sepn_layers=sepn_layers, sepn_features=(4, 6, 8)),
-                physical=PhysicalSystem(task.model, preset="bs=0.1,ps=0.1", seed=4))
-    t.pnn_opt.step = t.sepn_opt.step = lambda *a, **k: None
-    gen = torch.Generator().manual_seed(0)
+    t = _frozen_trainer(sepn_layers=sepn_layers)
+    gen = torch.Generator().manual_seed(1)
     grads = []
     for _ in range(2):
-        with torch.no_grad():
-            for p in t.sepns[layer].parameters():
-                p.copy_(0.3 * torch.randn(p.shape, generator=gen, dtype=torch.float64).to(p.dtype))
-        t.step(images, labels)
-        grads.append(torch.cat([p.grad.flatten() for p in t.task.pnn_parameters()]))
+        _draw(t.sepns[layer].parameters(), gen)
+        grads.append(torch.cat([g.flatten() for g in _step_gradient(t)]))
     return float((grads[0] - grads[1]).abs().max()) > 1e-8
 
 
@@ -113,27 +123,12 @@ def test_reference_rule_without_the_joint_leak_drops_exactly_the_similarity_grad
     similarity loss's own PNN gradient, computed here by hand (float64, optimizers frozen)."""
     from training.trainer import reference_similarity_loss
 
-    images, labels = synthetic_images(16, seed=5)
-
     def trainer(leak):
-        task = mesh_task(modes=16, meshes=2, seed=2, dtype=torch.float64)
-        t = Trainer(task, TrainConfig(method="dat", dat_fusion="reference", reference_joint=leak,
-                                      internal_states=True, sepn_features=(4, 6, 8)),
-                    physical=PhysicalSystem(task.model, preset="bs=0.1,ps=0.1", seed=4))
-        t.pnn_opt.step = t.sepn_opt.step = lambda *a, **k: None
-        gen = torch.Generator().manual_seed(0)
-        with torch.no_grad():
-            for p in t.sepns.parameters():
-                p.copy_(0.3 * torch.randn(p.shape, generator=gen, dtype=torch.float64).to(p.dtype))
-        return t
+        return _frozen_trainer(dat_fusion="reference", reference_joint=leak, internal_states=True)
 
-    def pnn_grad(t):
-        t.step(images, labels)
-        return [p.grad.clone() for p in t.task.pnn_parameters()]
-
-    with_leak, without = pnn_grad(trainer(True)), pnn_grad(trainer(False))
+    with_leak, without = _step_gradient(trainer(True)), _step_gradient(trainer(False))
     t = trainer(True)
-    x = t.task.encode(images)
+    x = t.task.encode(IMAGES)
     t._program()
     reading, taps = t.physical.measure(x, internal_states=True)
     measured = list(taps[:-1]) + [reading.reshape(taps[-1].shape)]
