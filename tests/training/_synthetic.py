@@ -34,3 +34,23 @@ def diffractive_task(*, n: int = 32, classes: int = 4, seed: int = 3):
     centers = [(-s, -s), (-s, s), (s, -s), (s, s)][:classes]
     regions = square_regions(grid, centers, s)
     return DiffractiveTask(system, regions, 0.75e-3, image_px=16, temperature=10.0)
+
+
+def frozen_dat_trainer(**config):
+    """A float64 ``dat`` trainer (16 modes, 2 meshes, (4, 6, 8) SEPNs, bs = ps = 0.1) whose
+    optimizers do nothing: every step sees the same model, so two steps' PNN gradients differ
+    only by what the test changed in between. ``config``: further TrainConfig fields."""
+    from hardware import PhysicalSystem
+    from training import TrainConfig, Trainer
+
+    task = mesh_task(modes=16, meshes=2, seed=2, dtype=torch.float64)
+    t = Trainer(task, TrainConfig(method="dat", sepn_features=(4, 6, 8), **config),
+                physical=PhysicalSystem(task.model, preset="bs=0.1,ps=0.1", seed=4))
+    t.pnn_opt.step = t.sepn_opt.step = lambda *a, **k: None
+    return t
+
+
+def pnn_gradient(trainer, images, labels):
+    """The PNN parameters' gradients after one step of ``trainer`` on (images, labels)."""
+    trainer.step(images, labels)
+    return [p.grad.clone() for p in trainer.task.pnn_parameters()]

@@ -5,37 +5,25 @@ with weight 0 the PNN gradient of a step cannot depend on the SEPN parameters)."
 import pytest
 import torch
 
-from hardware import PhysicalSystem
-from training.trainer import TrainConfig, Trainer
-
-from _synthetic import mesh_task, synthetic_images
-
-
-def _pnn_gradient(trainer, images, labels):
-    trainer.step(images, labels)
-    return [p.grad.clone() for p in trainer.task.pnn_parameters()]
+from _synthetic import frozen_dat_trainer, pnn_gradient, synthetic_images
 
 
 @pytest.mark.parametrize("warmup", [0, 2])
 def test_sepn_weight_is_zero_exactly_during_the_warmup_epochs(warmup):
     images, labels = synthetic_images(16, seed=5)
-    task = mesh_task(modes=16, meshes=2, seed=2, dtype=torch.float64)
-    device = PhysicalSystem(task.model, preset="bs=0.1,ps=0.1", seed=4)
-    trainer = Trainer(task, TrainConfig(method="dat", dat_warmup_epochs=warmup, sepn_features=(4, 6, 8),
-                                        internal_states=False), physical=device)
-    # freeze every parameter (the optimizers' steps do nothing): each step sees the same model
-    trainer.pnn_opt.step = trainer.sepn_opt.step = lambda *a, **k: None
+    # every parameter frozen (the optimizers' steps do nothing): each step sees the same model
+    trainer = frozen_dat_trainer(dat_warmup_epochs=warmup, internal_states=False)
     sepn_params = list(trainer.sepns.parameters())
     uses_sepn = []
     for epoch in range(warmup + 2):
         trainer.epoch = epoch
-        before = _pnn_gradient(trainer, images, labels)
+        before = pnn_gradient(trainer, images, labels)
         saved = [p.detach().clone() for p in sepn_params]
         gen = torch.Generator().manual_seed(epoch)
         with torch.no_grad():  # a different SEPN (its output layer starts at zero: draw one) ...
             for p in sepn_params:
                 p.add_(0.3 * torch.randn(p.shape, generator=gen, dtype=torch.float64).to(p.dtype))
-        after = _pnn_gradient(trainer, images, labels)
+        after = pnn_gradient(trainer, images, labels)
         with torch.no_grad():
             for p, v in zip(sepn_params, saved):
                 p.copy_(v)

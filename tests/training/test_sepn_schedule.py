@@ -7,7 +7,7 @@ import torch
 from hardware import PhysicalSystem
 from training import TrainConfig, Trainer
 
-from _synthetic import mesh_task, synthetic_images
+from _synthetic import frozen_dat_trainer, mesh_task, pnn_gradient, synthetic_images
 
 
 def _trainer(**kw):
@@ -20,12 +20,8 @@ IMAGES, LABELS = synthetic_images(16, seed=5)
 
 
 def _frozen_trainer(**kw):
-    """A float64 ``dat`` trainer whose optimizers do nothing (every step sees the same model), with
-    its SEPNs drawn at random (the output conv starts at zero)."""
-    task = mesh_task(modes=16, meshes=2, seed=2, dtype=torch.float64)
-    t = Trainer(task, TrainConfig(method="dat", sepn_features=(4, 6, 8), **kw),
-                physical=PhysicalSystem(task.model, preset="bs=0.1,ps=0.1", seed=4))
-    t.pnn_opt.step = t.sepn_opt.step = lambda *a, **k: None
+    """:func:`frozen_dat_trainer` with its SEPNs drawn at random (the output conv starts at zero)."""
+    t = frozen_dat_trainer(**kw)
     _draw(t.sepns.parameters(), torch.Generator().manual_seed(0))
     return t
 
@@ -34,12 +30,6 @@ def _draw(params, gen):
     with torch.no_grad():
         for p in params:
             p.copy_(0.3 * torch.randn(p.shape, generator=gen, dtype=torch.float64).to(p.dtype))
-
-
-def _step_gradient(t):
-    """The PNN gradient of one step on the fixed batch."""
-    t.step(IMAGES, LABELS)
-    return [p.grad.clone() for p in t.task.pnn_parameters()]
 
 
 @pytest.mark.parametrize("warmup, ramp, expected", [
@@ -62,7 +52,7 @@ def _pnn_gradient(*, warmup, ramp, epoch, out_scale):
             sepn.out.weight.mul_(out_scale)
             sepn.out.bias.mul_(out_scale)
     t.epoch = epoch
-    return _step_gradient(t)
+    return pnn_gradient(t, IMAGES, LABELS)
 
 
 def test_the_task_step_adds_the_ramped_fraction_of_the_sepn_correction():
@@ -105,7 +95,7 @@ def _gradient_moves(sepn_layers, layer):
     grads = []
     for _ in range(2):
         _draw(t.sepns[layer].parameters(), gen)
-        grads.append(torch.cat([g.flatten() for g in _step_gradient(t)]))
+        grads.append(torch.cat([g.flatten() for g in pnn_gradient(t, IMAGES, LABELS)]))
     return float((grads[0] - grads[1]).abs().max()) > 1e-8
 
 
@@ -126,7 +116,7 @@ def test_reference_rule_without_the_joint_leak_drops_exactly_the_similarity_grad
     def trainer(leak):
         return _frozen_trainer(dat_fusion="reference", reference_joint=leak, internal_states=True)
 
-    with_leak, without = _step_gradient(trainer(True)), _step_gradient(trainer(False))
+    with_leak, without = (pnn_gradient(trainer(leak), IMAGES, LABELS) for leak in (True, False))
     t = trainer(True)
     x = t.task.encode(IMAGES)
     t._program()
