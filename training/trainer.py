@@ -131,6 +131,12 @@ class TrainConfig:
     """Factor applied to the SEPN learning rate every ``lr_step_epochs`` (``dat`` only); None:
     ``lr_gamma``, as for the photonic parameters; 1: the SEPNs keep ``sepn_lr`` throughout
     [dimensionless]."""
+    dat_lr_factor: float = 1.0
+    """``dat``: factor on the photonic parameters' learning rate from the epoch the SEPNs switch
+    on (the first after ``dat_warmup_epochs``); the step decay goes on from the lowered rate.
+    Below 1 it damps the coupled runaway of the phases and the SEPNs that follows a fast phase
+    step (docs/training.md); 1: the schedule of ``lr`` alone, as in the reference code
+    [dimensionless]."""
     internal_states: bool = False
     """``pat``/``dat`` also measure and fuse the intensity after every layer, not only the output."""
     pat_fusion: PatFusion = "scores"
@@ -174,7 +180,7 @@ class TrainConfig:
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
-        for name in ("lr", "sepn_lr", "lr_gamma", "adam_eps"):
+        for name in ("lr", "sepn_lr", "lr_gamma", "adam_eps", "dat_lr_factor"):
             v = getattr(self, name)
             if isinstance(v, bool) or not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
                 raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
@@ -201,7 +207,7 @@ class TrainConfig:
 
 
 LEGACY_CONFIG = {"dat_fusion": "carry", "adam_eps": 1e-8, "sepn_ramp_epochs": 0, "sepn_lr_gamma": None,
-                 "sepn_layers": "all", "reference_joint": True}
+                 "sepn_layers": "all", "reference_joint": True, "dat_lr_factor": 1.0}
 """``TrainConfig`` keys added after checkpoints were first written, with the value such a
 checkpoint's run used: a resume compares a checkpoint without the key as if it held this."""
 
@@ -655,6 +661,10 @@ class Trainer:
             t_epoch = time.perf_counter()
             if hasattr(self.task, "start_epoch"):
                 self.task.start_epoch(self.epoch)
+            if (self.sepns is not None and cfg.dat_lr_factor != 1 and self.epoch == cfg.dat_warmup_epochs
+                    and self._partial["step"] == 0):  # once: a checkpoint inside this epoch holds the lowered rate
+                for group in self.pnn_opt.param_groups:
+                    group["lr"] *= cfg.dat_lr_factor
             gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + self.epoch)
             err_gen = torch.Generator().manual_seed(cfg.seed * 1_000_033 + self.epoch + 17)
             batches = list(_batches(len(train_idx), cfg.batch_size, gen))

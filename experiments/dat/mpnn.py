@@ -61,6 +61,9 @@ class DatMpnnConfig:
     sepn_lr_gamma: float = 0.5
     """DAT: factor on the SEPN learning rate at every learning-rate step (the reference halves it
     with the network's, 0.5; 1 keeps ``sepn_learning_rate`` throughout) [dimensionless]."""
+    dat_lr_factor: float = 1.0
+    """DAT: factor on the mesh phases' learning rate from the epoch the SEPNs switch on
+    (``TrainConfig.dat_lr_factor``; 1: the reference code's schedule) [dimensionless]."""
     joint: bool = False  # DAT: let the similarity-loss gradients reach the mesh phases too (as the reference code does)
     val_fraction: float = 0.1
     seed: int = 0
@@ -95,7 +98,7 @@ class DatMpnnConfig:
     LEGACY_DEFAULTS: typing.ClassVar[dict] = {"wrap_around": False, "error_draws": "shared", "dat_fusion": "carry",
                                               "selection": "validation", "dat_lr_step_epochs": 10,
                                               "sepn_ramp_epochs": 0, "sepn_lr_gamma": 0.5, "sepn_layers": "all",
-                                              "reference_joint": True}
+                                              "reference_joint": True, "dat_lr_factor": 1.0}
 
     def __post_init__(self):
         if self.error_draws not in ("per-level", "shared"):
@@ -147,7 +150,7 @@ def arms_for(cfg: DatMpnnConfig, preset: str) -> list[Arm]:
                          sepn_lr=cfg.sepn_learning_rate, sepn_features=feats, lr_step_epochs=step,
                          dat_warmup_epochs=cfg.dat_warmup_epochs, sepn_ramp_epochs=cfg.sepn_ramp_epochs,
                          sepn_lr_gamma=cfg.sepn_lr_gamma, sepn_layers=cfg.sepn_layers, internal_states=internal,
-                         joint=cfg.joint, reference_joint=cfg.reference_joint,
+                         joint=cfg.joint, reference_joint=cfg.reference_joint, dat_lr_factor=cfg.dat_lr_factor,
                          val_fraction=cfg.val_fraction, seed=cfg.seed, **options)
         arms.append(Arm(f"mesh-{label}", "mesh", method, build, tc))
     return arms

@@ -12,7 +12,7 @@ from _synthetic import frozen_dat_trainer, mesh_task, pnn_gradient, synthetic_im
 
 def _trainer(**kw):
     task = mesh_task(modes=16, meshes=2)
-    cfg = TrainConfig(method="dat", batch_size=50, lr=1e-2, sepn_features=(2, 2, 2), **kw)
+    cfg = TrainConfig(**{"method": "dat", "batch_size": 50, "lr": 1e-2, "sepn_features": (2, 2, 2), **kw})
     return Trainer(task, cfg, physical=PhysicalSystem(task.model, preset="bs=0.06,ps=0.06", seed=1))
 
 
@@ -128,3 +128,39 @@ def test_reference_rule_without_the_joint_leak_drops_exactly_the_similarity_grad
     for a, b, g in zip(with_leak, without, by_hand):
         torch.testing.assert_close(a - b, torch.zeros_like(a) if g is None else g, rtol=1e-9, atol=1e-15)
     assert any(g is not None and float(g.abs().max()) > 0 for g in by_hand)
+
+
+def _lr_history(tmp_path, *, stop_in_epoch=None, **kw):
+    """The photonic learning rate of every epoch of a 5-epoch ``dat`` run (warm-up 2, decay ×0.5
+    every 2 epochs, ``dat_lr_factor`` 0.25); ``stop_in_epoch``: interrupt after the first step of
+    that epoch (0-based), then resume from the checkpoint in a new trainer."""
+    images, labels = synthetic_images(60, seed=3)
+    cfg = dict(dat_warmup_epochs=2, lr_step_epochs=2, dat_lr_factor=0.25, epochs=5, batch_size=20, **kw)
+    ckpt = tmp_path / "dat.pt"
+    t = _trainer(**cfg)
+    polls = []  # should_stop is polled at the end of every epoch and after every step but an epoch's last
+
+    def stop():  # True at the poll after the first step of epoch ``stop_in_epoch``
+        polls.append(t.epoch)
+        return polls.count(stop_in_epoch) == 2
+
+    fit = t.fit(images, labels, checkpoint=ckpt, progress=False, should_stop=stop if stop_in_epoch else None)
+    if stop_in_epoch is not None:
+        assert fit["interrupted"] and t.epoch == stop_in_epoch and t._partial["step"] == 1
+        t = _trainer(**cfg)
+        fit = t.fit(images, labels, checkpoint=ckpt, resume=True, progress=False)
+    return [h["lr"] for h in fit["history"]]
+
+
+@pytest.mark.parametrize("stop_in_epoch", [None, 2, 3])
+def test_dat_lr_factor_lowers_the_phase_rate_once_when_the_sepns_switch_on(tmp_path, stop_in_epoch):
+    # StepLR halves after epochs 2 and 4 (1-based); the factor joins from epoch 3, the first with SEPNs,
+    # also when a run stops inside that epoch or the next one and resumes
+    expected = [1e-2, 1e-2, 1e-2 * 0.5 * 0.25, 1e-2 * 0.5 * 0.25, 1e-2 * 0.25 * 0.25]
+    assert _lr_history(tmp_path, stop_in_epoch=stop_in_epoch) == pytest.approx(expected, rel=1e-12)
+
+
+def test_dat_lr_factor_must_be_positive():
+    for bad in (0, -0.5, float("nan"), True):
+        with pytest.raises(ValueError, match="dat_lr_factor must be a finite number > 0"):
+            TrainConfig(method="dat", dat_lr_factor=bad)
