@@ -135,8 +135,10 @@ def _holds_run(path: Path) -> bool:
 def config_differences(stored: dict, now: dict, ignore=("device",), legacy: dict | None = None) -> list[str]:
     """``["key: old -> new", ...]`` for every key whose value differs. ``legacy``: the value a
     key added later had implicitly in runs whose stored configuration lacks it (a config
-    class's ``LEGACY_DEFAULTS``)."""
-    stored = {**(legacy or {}), **stored}
+    class's ``LEGACY_DEFAULTS``); a callable value is that value as a function of the stored
+    configuration (a key that took over from another one for some runs)."""
+    implicit = {k: (v(stored) if callable(v) else v) for k, v in (legacy or {}).items()}
+    stored = {**implicit, **stored}
     keys = sorted((set(stored) | set(now)) - set(ignore))
     return [f"{k}: {stored.get(k, '<absent>')!r} -> {now.get(k, '<absent>')!r}"
             for k in keys if stored.get(k, "<absent>") != now.get(k, "<absent>")]

@@ -26,7 +26,7 @@ from ..registry import register
 from training.runtime import Runtime
 from training.study import Arm, load_data, mesh_task, run_arms, write_study_record
 
-__all__ = ["DatMpnnConfig", "run"]
+__all__ = ["DatMpnnConfig", "REFERENCE_DAT_IS", "run"]
 
 
 @dataclass(frozen=True)
@@ -59,11 +59,18 @@ class DatMpnnConfig:
     """DAT: the layers whose output a SEPN corrects: ``all`` (the reference code) or the ``last``
     only (without internal states nothing measures the inner layers)."""
     sepn_lr_gamma: float = 0.5
-    """DAT: factor on the SEPN learning rate at every learning-rate step (the reference halves it
-    with the network's, 0.5; 1 keeps ``sepn_learning_rate`` throughout) [dimensionless]."""
+    """DAT w/o IS: factor on the SEPN learning rate at every learning-rate step (the reference
+    halves it with the network's, 0.5; 1 keeps ``sepn_learning_rate`` throughout) [dimensionless]."""
     dat_lr_factor: float = 1.0
-    """DAT: factor on the mesh phases' learning rate from the epoch the SEPNs switch on
+    """DAT w/o IS: factor on the mesh phases' learning rate from the epoch the SEPNs switch on
     (``TrainConfig.dat_lr_factor``; 1: the reference code's schedule) [dimensionless]."""
+    dat_is_lr_factor: float = 0.25
+    """DAT w/ IS: ``dat_lr_factor`` of the arms with internal states. 0.25: at the reference's rate
+    the phases and the SEPNs can run away together after the switch-on (a collapse of 10–18
+    points, by chance, at some levels); a quarter of it holds (docs/training.md) [dimensionless]."""
+    dat_is_sepn_lr_gamma: float = 1.0
+    """DAT w/ IS: ``sepn_lr_gamma`` of the arms with internal states; 1: the SEPNs keep their rate
+    and track the network (the reference code: 0.5) [dimensionless]."""
     joint: bool = False  # DAT: let the similarity-loss gradients reach the mesh phases too (as the reference code does)
     val_fraction: float = 0.1
     seed: int = 0
@@ -84,8 +91,11 @@ class DatMpnnConfig:
     peak). The method names ``dat-ref`` and ``dat-carry`` fix the rule of one arm."""
 
     reference_joint: bool = True
-    """DAT under ``dat_fusion="reference"``: the similarity-loss gradients also reach the mesh
-    phases, as the reference code lets them (False: they train the SEPNs only)."""
+    """DAT w/o IS under ``dat_fusion="reference"``: the similarity-loss gradients also reach the
+    mesh phases, as the reference code lets them (False: they train the SEPNs only; without
+    internal states DAT needs them: Fashion-MNIST fell from 69 to 40 % without)."""
+    dat_is_reference_joint: bool = False
+    """DAT w/ IS: ``reference_joint`` of the arms with internal states (the reference code: True)."""
 
     selection: Literal["validation", "test"] = "validation"
     """Which images pick each arm's epoch: ``validation``, a held-out ``val_fraction`` of the
@@ -98,7 +108,11 @@ class DatMpnnConfig:
     LEGACY_DEFAULTS: typing.ClassVar[dict] = {"wrap_around": False, "error_draws": "shared", "dat_fusion": "carry",
                                               "selection": "validation", "dat_lr_step_epochs": 10,
                                               "sepn_ramp_epochs": 0, "sepn_lr_gamma": 0.5, "sepn_layers": "all",
-                                              "reference_joint": True, "dat_lr_factor": 1.0}
+                                              "reference_joint": True, "dat_lr_factor": 1.0,
+                                              # before the w/ IS arms had their own keys they took the shared ones
+                                              "dat_is_reference_joint": lambda c: c.get("reference_joint", True),
+                                              "dat_is_sepn_lr_gamma": lambda c: c.get("sepn_lr_gamma", 0.5),
+                                              "dat_is_lr_factor": lambda c: c.get("dat_lr_factor", 1.0)}
 
     def __post_init__(self):
         if self.error_draws not in ("per-level", "shared"):
@@ -113,11 +127,15 @@ class DatMpnnConfig:
         parse_ints(self.sepn_features, "sepn_features", 3)
 
 
+REFERENCE_DAT_IS = dict(dat_is_reference_joint=True, dat_is_sepn_lr_gamma=0.5, dat_is_lr_factor=1.0)
+"""The reference code's DAT w/ IS setting, kept by the short scales (1–4 epochs, SEPNs on from the
+first step, nothing to hold yet) and the quickstart: their results stay what they were."""
+
 SCALES = {
     "smoke": dict(modes=16, meshes=2, n_train=240, n_test=100, epochs=1, batch_size=40, learning_rate=1e-2,
-                  dat_warmup_epochs=0, sepn_features="2,2,2", methods="ideal,pat,dat"),
+                  dat_warmup_epochs=0, sepn_features="2,2,2", methods="ideal,pat,dat", **REFERENCE_DAT_IS),
     "cpu": dict(n_train=20000, n_test=10000, epochs=4, batch_size=100, learning_rate=1e-2, lr_step_epochs=2,
-                dat_lr_step_epochs=2, dat_warmup_epochs=0),
+                dat_lr_step_epochs=2, dat_warmup_epochs=0, **REFERENCE_DAT_IS),
     "paper": dict(),
 }
 
@@ -139,7 +157,8 @@ def arms_for(cfg: DatMpnnConfig, preset: str) -> list[Arm]:
     feats = parse_ints(cfg.sepn_features, "sepn_features", 3)
     arms = []
     for label, method, internal, options in parse_methods(cfg.methods):
-        step = cfg.dat_lr_step_epochs if method == "dat" and internal else cfg.lr_step_epochs
+        is_arm = method == "dat" and internal  # DAT w/ IS: its own schedule and similarity rule
+        step = cfg.dat_lr_step_epochs if is_arm else cfg.lr_step_epochs
         if method == "dat":
             options = {"dat_fusion": cfg.dat_fusion, **options}  # a dat-ref / dat-carry arm keeps its own
         def build(method=method):
@@ -149,8 +168,10 @@ def arms_for(cfg: DatMpnnConfig, preset: str) -> list[Arm]:
         tc = TrainConfig(method=method, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.learning_rate,
                          sepn_lr=cfg.sepn_learning_rate, sepn_features=feats, lr_step_epochs=step,
                          dat_warmup_epochs=cfg.dat_warmup_epochs, sepn_ramp_epochs=cfg.sepn_ramp_epochs,
-                         sepn_lr_gamma=cfg.sepn_lr_gamma, sepn_layers=cfg.sepn_layers, internal_states=internal,
-                         joint=cfg.joint, reference_joint=cfg.reference_joint, dat_lr_factor=cfg.dat_lr_factor,
+                         sepn_lr_gamma=cfg.dat_is_sepn_lr_gamma if is_arm else cfg.sepn_lr_gamma,
+                         sepn_layers=cfg.sepn_layers, internal_states=internal, joint=cfg.joint,
+                         reference_joint=cfg.dat_is_reference_joint if is_arm else cfg.reference_joint,
+                         dat_lr_factor=cfg.dat_is_lr_factor if is_arm else cfg.dat_lr_factor,
                          val_fraction=cfg.val_fraction, seed=cfg.seed, **options)
         arms.append(Arm(f"mesh-{label}", "mesh", method, build, tc))
     return arms

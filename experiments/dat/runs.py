@@ -12,18 +12,13 @@ import json
 import math
 from pathlib import Path
 
-__all__ = ["PUBLISHED", "PUBLISHED_ERROR_FREE", "METHODS", "collect", "recovery"]
+__all__ = ["PUBLISHED", "PUBLISHED_ERROR_FREE", "METHODS", "collect", "dat_is_setting", "recovery"]
 
 MAIN_ERROR_SEED = 1  # the hidden error draw of the table rows (DatMpnnConfig.error_seed)
 
 # (arm label, column name, index into the published tuple or None)
-
-# (arm label, column name, index into the published tuple or None)
 METHODS = (("mesh-ideal", "direct", 0), ("mesh-pat", "PAT", 1), ("mesh-pat-field", "PAT-field", None),
            ("mesh-dat", "DAT w/o IS", 2), ("mesh-dat-is", "DAT w/ IS", 3))
-
-# Zheng et al., Nat. Mach. Intell. 5 (2023), physical-system test accuracy (%) (docs/references.md#dat):
-# (bs, ps) -> dataset -> (direct, PAT, DAT w/o IS, DAT w/ IS)
 
 # Zheng et al., Nat. Mach. Intell. 5 (2023), physical-system test accuracy (%) (docs/references.md#dat):
 # (bs, ps) -> dataset -> (direct, PAT, DAT w/o IS, DAT w/ IS)
@@ -45,6 +40,20 @@ def _load(run_dir: Path) -> dict | None:
     arms = json.loads(prog_path.read_text()) if prog_path.exists() else {}
     return {"name": run_dir.name, "dir": run_dir, "experiment": cfg["experiment"], "config": cfg["config"],
             "arms": arms, "complete": all(lbl in arms for lbl in _expected(cfg["experiment"], cfg["config"]))}
+
+def dat_is_setting(config: dict) -> str:
+    """How the DAT w/ IS arms of a dat-mpnn run with stored ``config`` trained, in words (keys
+    added after the run take the values it used, ``DatMpnnConfig.LEGACY_DEFAULTS``)."""
+    from .mpnn import DatMpnnConfig
+
+    c = {k: (v(config) if callable(v) else v) for k, v in DatMpnnConfig.LEGACY_DEFAULTS.items()}
+    c.update(config)
+    factor, gamma = c["dat_is_lr_factor"], c["dat_is_sepn_lr_gamma"]
+    return ("similarity gradients on the SEPNs " + ("and the mesh phases (the reference code's joint rule)"
+                                                     if c["dat_is_reference_joint"] else "only") +
+            (", SEPN rate constant" if gamma == 1 else f", SEPN rate ×{gamma:g} at each step of the phases'") +
+            ("" if factor == 1 else f", the phases' rate ×{factor:g} from the SEPNs' switch-on"))
+
 
 def _expected(experiment: str, config: dict) -> list[str]:
     """The arm labels a run of ``experiment`` with ``config`` trains."""
