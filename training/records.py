@@ -40,7 +40,8 @@ import torch
 from training.checkpoint import CheckpointError, atomic_json, atomic_torch_save, atomic_write, read_json
 
 __all__ = ["new_run_dir", "claim_run_dir", "RunLock", "write_config", "atomic_torch_save", "atomic_json", "atomic_write",
-           "atomic_text", "read_json", "write_results", "versions", "provenance", "config_differences", "RunDirError"]
+           "atomic_text", "read_json", "write_results", "versions", "provenance", "config_differences", "with_legacy",
+           "RunDirError"]
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -132,13 +133,19 @@ def _holds_run(path: Path) -> bool:
     return False
 
 
-def config_differences(stored: dict, now: dict, ignore=("device",), legacy: dict | None = None) -> list[str]:
-    """``["key: old -> new", ...]`` for every key whose value differs. ``legacy``: the value a
-    key added later had implicitly in runs whose stored configuration lacks it (a config
-    class's ``LEGACY_DEFAULTS``); a callable value is that value as a function of the stored
-    configuration (a key that took over from another one for some runs)."""
+def with_legacy(stored: dict, legacy: dict | None) -> dict:
+    """``stored`` completed by ``legacy``: for every key added after the configuration was written,
+    the value its run used implicitly (a config class's ``LEGACY_DEFAULTS``); a callable value is
+    that value as a function of the stored configuration (a key that took over from another one
+    for some runs). Keys the configuration holds keep their stored values."""
     implicit = {k: (v(stored) if callable(v) else v) for k, v in (legacy or {}).items()}
-    stored = {**implicit, **stored}
+    return {**implicit, **stored}
+
+
+def config_differences(stored: dict, now: dict, ignore=("device",), legacy: dict | None = None) -> list[str]:
+    """``["key: old -> new", ...]`` for every key whose value differs; ``stored`` is completed by
+    ``legacy`` first (:func:`with_legacy`)."""
+    stored = with_legacy(stored, legacy)
     keys = sorted((set(stored) | set(now)) - set(ignore))
     return [f"{k}: {stored.get(k, '<absent>')!r} -> {now.get(k, '<absent>')!r}"
             for k in keys if stored.get(k, "<absent>") != now.get(k, "<absent>")]

@@ -73,6 +73,7 @@ from .fusion import fuse_amplitude, fused_amplitude, physical_forward
 from .losses import normalized_intensity_mse
 from .metrics import confusion_matrix
 from .progress import progress_bar, write as progress_write
+from .records import with_legacy
 
 __all__ = ["METHODS", "TrainConfig", "Trainer", "evaluate", "similarity_loss", "reference_similarity_loss",
            "RUNTIME_KEYS"]
@@ -578,8 +579,7 @@ class Trainer:
         stored = {k: v for k, v in s["config"].items() if k not in free}
         now = {k: v for k, v in asdict(self.config).items() if k not in free}
         stored["sepn_features"] = tuple(stored.get("sepn_features", ()))
-        for k, v in LEGACY_CONFIG.items():  # written before the option existed: what the run used
-            stored.setdefault(k, v)
+        stored = with_legacy(stored, LEGACY_CONFIG)  # written before an option existed: what the run used
         for c in (stored, now):  # compare the SEPN rate's factor in effect (None: lr_gamma's)
             if c.get("sepn_lr_gamma") is None:
                 c["sepn_lr_gamma"] = c.get("lr_gamma")

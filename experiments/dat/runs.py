@@ -44,10 +44,11 @@ def _load(run_dir: Path) -> dict | None:
 def dat_is_setting(config: dict) -> str:
     """How the DAT w/ IS arms of a dat-mpnn run with stored ``config`` trained, in words (keys
     added after the run take the values it used, ``DatMpnnConfig.LEGACY_DEFAULTS``)."""
+    from training.records import with_legacy
+
     from .mpnn import DatMpnnConfig
 
-    c = {k: (v(config) if callable(v) else v) for k, v in DatMpnnConfig.LEGACY_DEFAULTS.items()}
-    c.update(config)
+    c = with_legacy(config, DatMpnnConfig.LEGACY_DEFAULTS)
     factor, gamma = c["dat_is_lr_factor"], c["dat_is_sepn_lr_gamma"]
     return ("similarity gradients on the SEPNs " + ("and the mesh phases (the reference code's joint rule)"
                                                      if c["dat_is_reference_joint"] else "only") +

@@ -144,7 +144,7 @@ def _lr_history(tmp_path, *, stop_in_epoch=None, **kw):
         polls.append(t.epoch)
         return polls.count(stop_in_epoch) == 2
 
-    fit = t.fit(images, labels, checkpoint=ckpt, progress=False, should_stop=stop if stop_in_epoch else None)
+    fit = t.fit(images, labels, checkpoint=ckpt, progress=False, should_stop=None if stop_in_epoch is None else stop)
     if stop_in_epoch is not None:
         assert fit["interrupted"] and t.epoch == stop_in_epoch and t._partial["step"] == 1
         t = _trainer(**cfg)
