@@ -24,7 +24,8 @@ from pathlib import Path
 
 from .registry import EXPERIMENTS, parse_overrides
 
-__all__ = ["ReportError", "report_names", "readers", "options_help", "expand_run_dirs", "check_runs", "write"]
+__all__ = ["ReportError", "report_names", "readers", "options_help", "expand_run_dirs", "check_runs", "read_record",
+           "write"]
 
 
 class ReportError(ValueError):
@@ -82,14 +83,34 @@ def expand_run_dirs(paths) -> list[Path]:
     return out
 
 
+_REQUIRED = object()
+
+
+def read_record(path, *, default=_REQUIRED):
+    """A run's JSON record (``config.json``, ``progress.json``, ``results.json`` …) as parsed.
+
+    A missing file returns ``default`` when one is given; otherwise a missing, unreadable or
+    corrupt file is a :class:`ReportError` that names it (one line; exit code 2 in the CLI).
+    """
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        if default is not _REQUIRED:
+            return default
+        raise ReportError(f"{path} does not exist: not a finished run, or not a run of this report") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ReportError(f"{path} cannot be read ({type(exc).__name__}: {' '.join(str(exc).split())})") from None
+
+
 def check_runs(name: str, runs: list[Path]) -> list[Path]:
     """``runs`` unchanged when every one is a run of an experiment that report ``name`` reads."""
     allowed = readers(name)
     for run in runs:
-        try:
-            experiment = json.loads((run / "config.json").read_text()).get("experiment")
-        except (OSError, ValueError, AttributeError) as exc:
-            raise ReportError(f"{run / 'config.json'} cannot be read ({type(exc).__name__})") from None
+        record = read_record(run / "config.json")
+        if not isinstance(record, dict):
+            raise ReportError(f"{run / 'config.json'} is not a run configuration (a JSON object)")
+        experiment = record.get("experiment")
         if experiment not in allowed:
             raise ReportError(f"{run} is a run of {experiment!r}; the {name} report reads runs of "
                               f"{', '.join(allowed)}")

@@ -12,7 +12,6 @@ the pre-run timing below and the fixed explanations.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -20,6 +19,7 @@ import torch
 from training import records
 
 from .runner import adam_eps_of
+from ..reports import read_record
 
 __all__ = ["load_run", "write_report", "TIMING"]
 
@@ -33,28 +33,19 @@ TIMING = {"one thread, machine otherwise idle": 0.0128, "one thread each, two ru
 BUDGET_S = 2 * 3600  # wall time allowed per run [s]
 
 
-def _json(path: Path):
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        return None
-    except ValueError as exc:
-        raise ValueError(f"{path} is not valid JSON ({exc})") from None
-
-
 def load_run(run_dir: Path) -> dict:
     """What the page needs of one run; ``finished`` is False while it still trains."""
     from training.checkpoint import load_checkpoint
 
     run_dir = Path(run_dir)
-    cfg = _json(run_dir / "config.json")
+    cfg = read_record(run_dir / "config.json", default=None)
     if not isinstance(cfg, dict) or cfg.get("experiment") != "d2nn-classifier":
         raise ValueError(f"{run_dir} is not a d2nn-classifier run directory (config.json)")
     c = cfg["config"]
     label = f"d2nn-{c.get('loss', 'ce')}"
-    summary = _json(run_dir / "summary.json") or {}
-    progress = _json(run_dir / "progress.json") or {}
-    energy = (_json(run_dir / "energy.json") or {}).get(label)
+    summary = read_record(run_dir / "summary.json", default=None) or {}
+    progress = read_record(run_dir / "progress.json", default=None) or {}
+    energy = (read_record(run_dir / "energy.json", default=None) or {}).get(label)
     finished = label in summary and energy is not None
     r = {"dir": run_dir, "config": c, "label": label, "loss": c.get("loss", "ce"), "finished": finished,
          "result": progress.get(label), "energy": energy, "summary": summary.get(label)}

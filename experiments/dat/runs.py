@@ -8,9 +8,9 @@ A run is an ordinary ``python -m experiments run dat-mpnn|dat-dpnn`` directory; 
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
+from ..reports import read_record
 
 __all__ = ["PUBLISHED", "PUBLISHED_ERROR_FREE", "METHODS", "collect", "dat_is_setting", "recovery"]
 
@@ -36,8 +36,8 @@ def _load(run_dir: Path) -> dict | None:
     cfg_path, prog_path = run_dir / "config.json", run_dir / "progress.json"
     if not cfg_path.exists():
         return None
-    cfg = json.loads(cfg_path.read_text())
-    arms = json.loads(prog_path.read_text()) if prog_path.exists() else {}
+    cfg = read_record(cfg_path)
+    arms = read_record(prog_path, default={})
     return {"name": run_dir.name, "dir": run_dir, "experiment": cfg["experiment"], "config": cfg["config"],
             "arms": arms, "complete": all(lbl in arms for lbl in _expected(cfg["experiment"], cfg["config"]))}
 

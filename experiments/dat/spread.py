@@ -5,13 +5,13 @@ Sections of docs/reproduction/dat.md (:mod:`experiments.dat.report`)."""
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 from training.records import atomic_json
 
 from .runs import MAIN_ERROR_SEED, METHODS, PUBLISHED, _acc, _level, _num, _preset
+from ..reports import read_record
 
 __all__ = ["direct_deploy_spread"]
 
@@ -31,10 +31,10 @@ def direct_deploy_spread(run_dir: Path, seeds=range(1, 11), levels=None) -> dict
     from .mpnn import level_seed
 
     run_dir = Path(run_dir)
-    cfg = json.loads((run_dir / "config.json").read_text())["config"]
+    cfg = read_record(run_dir / "config.json")["config"]
     rule = {"wrap_around": bool(cfg.get("wrap_around", False)), "error_draws": cfg.get("error_draws", "shared")}
     cache = run_dir / "direct_deploy_draws.json"
-    out = json.loads(cache.read_text()) if cache.exists() else {}
+    out = read_record(cache, default={})
     if out.get("_rule") != rule:
         out = {"_rule": rule}
     levels = list(PUBLISHED) if levels is None else list(levels)
@@ -76,10 +76,9 @@ def _spread_text(full: dict) -> str:
     rows = []
     inside = total = 0
     for ds, r in sorted(_spread_runs(full).items()):
-        path = r["dir"] / "direct_deploy_draws.json"
-        if not path.exists():
+        draws = read_record(r["dir"] / "direct_deploy_draws.json", default=None)
+        if draws is None:
             continue
-        draws = json.loads(path.read_text())
         for (bs, ps), pubs in PUBLISHED.items():
             accs = draws.get(_preset(bs, ps))
             if not accs or ds not in pubs:

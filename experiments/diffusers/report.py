@@ -11,7 +11,6 @@ Every number in the page is read from the runs' ``summary.json`` / ``progress.js
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from training.records import atomic_text
 from .._methods import parse_list
 from .imaging import INDEPENDENT, SCALES, ImagingConfig, region_key
 from .record import cell, region_rows
+from ..reports import read_record
 
 __all__ = ["write_report"]
 
@@ -36,7 +36,7 @@ _REDUCED_KEYS = [("grid_px", "layer / grid size (px)"), ("object_px", "object si
 
 
 def _load(run: Path, name: str):
-    return json.loads((Path(run) / name).read_text())
+    return read_record(Path(run) / name)
 
 
 def _copy_figures(run: Path, fig_dir: Path, prefix: str) -> dict:

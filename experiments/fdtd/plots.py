@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from hardware.fdtd_analysis import normalized_intensity
+from ..reports import read_record
 
 __all__ = ["draw_figures", "redraw_figures"]
 
@@ -115,7 +115,7 @@ def redraw_figures(run_dir) -> dict:
     import h5py
 
     run_dir = Path(run_dir)
-    res = json.loads((run_dir / "results.json").read_text())
+    res = read_record(run_dir / "results.json")
     arrays: dict = {}
     with h5py.File(run_dir / "results.h5", "r") as f:
         def visit(name, obj):

@@ -3,12 +3,12 @@ docs/validation/fdtd.md``) and the run's own report.md, from a run's ``results.j
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from training.records import atomic_text
+from ..reports import read_record
 
 __all__ = ["Options", "render_markdown", "write_report"]
 
@@ -315,14 +315,14 @@ def write_report(runs, out, options: Options | None = None, *, command: str = ""
     res_path = run_dir / "results.json"
     if not res_path.exists():
         raise FileNotFoundError(f"{run_dir} is not a finished fdtd-validation run (no results.json)")
-    cfg = json.loads((run_dir / "config.json").read_text())
+    cfg = read_record(run_dir / "config.json")
     if cfg.get("experiment") != "fdtd-validation":
         raise ValueError(f"{run_dir} is a run of {cfg.get('experiment')!r}, not 'fdtd-validation'")
     if options is not None and options.redraw_figures:
         from .plots import redraw_figures
 
         redraw_figures(run_dir)
-    res = json.loads(res_path.read_text())
+    res = read_record(res_path)
     figs = res.get("figures", {})
     prefix = None
     if figures_dir is not None and figs and all((run_dir / p).is_file() for p in figs.values()):

@@ -11,6 +11,7 @@ from training.records import atomic_text
 
 from training import figures
 from .config import ARMS, VaccinationConfig, criterion, misalignment_levels
+from ..reports import read_record
 
 __all__ = ["Options", "curve_figure", "render", "write_report"]
 
@@ -167,9 +168,9 @@ def render(run_dirs: list[Path], doc_path: Path, *, title: str, head: str = "", 
     if discussion:
         parts.append(_DISCUSSION + discussion.strip() + "\n")
     for run_dir in run_dirs:
-        cfg = VaccinationConfig(**json.loads((run_dir / "config.json").read_text())["config"])
-        summary = json.loads((run_dir / "summary.json").read_text())
-        sweep = json.loads((run_dir / "sweep.json").read_text())
+        cfg = VaccinationConfig(**read_record(run_dir / "config.json")["config"])
+        summary = read_record(run_dir / "summary.json")
+        sweep = read_record(run_dir / "sweep.json")
         parts += [f"## Run `{run_dir.name}` (networks: {cfg.networks})\n", _intro(cfg) + "\n"]
         if "classifier" in cfg.network_list:
             curves = {arm: [sweep[f"classifier/{arm}/{lv['factor']:g}"] for lv in misalignment_levels(cfg)]
@@ -181,8 +182,8 @@ def render(run_dirs: list[Path], doc_path: Path, *, title: str, head: str = "", 
                       _comparison(curves) + "\n", f"![classifier accuracy vs misalignment]({fig_name})\n"]
         if "imaging" in cfg.network_list:
             rec = run_dir / "imaging_config.json"  # as run (the diffuser-imaging scales may change later)
-            icfg = (ImagingConfig(**json.loads(rec.read_text())["config"]) if rec.exists()
-                    else imaging_config(cfg))
+            rec = read_record(rec, default=None)
+            icfg = ImagingConfig(**rec["config"]) if rec is not None else imaging_config(cfg)
             curves = {arm: [sweep[f"imaging/{arm}/{lv['factor']:g}"] for lv in misalignment_levels(cfg)]
                       for arm in ARMS}
             fig_name = _copy_figure(run_dir, "imaging_pcc_vs_misalignment.png", doc_path, "imaging")

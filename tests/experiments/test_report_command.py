@@ -73,6 +73,27 @@ def test_unfinished_run_is_a_one_line_error(tmp_path, capsys):
     assert "not a finished fdtd-validation run" in err
 
 
+@pytest.mark.parametrize("name, experiment, record", [
+    ("dat", "dat-mpnn", "progress.json"), ("fdtd", "fdtd-validation", "results.json"),
+    ("d2nn", "d2nn-classifier", "summary.json"), ("diffusers", "diffuser-imaging", "summary.json"),
+    ("vaccination", "vaccination", "summary.json")])
+def test_a_corrupt_record_is_named(tmp_path, capsys, name, experiment, record):
+    run = _fake_run(tmp_path / "r", experiment)
+    (run / record).write_text('{"truncated": ')
+    err = _error(capsys, ["report", name, str(run), "--out", str(tmp_path / "p.md")])
+    assert f"{run / record} cannot be read (JSONDecodeError" in err
+
+
+def test_a_corrupt_or_foreign_configuration_is_named(tmp_path, capsys):
+    run = _fake_run(tmp_path / "r", "dat-mpnn")
+    (run / "config.json").write_text("[1, 2]")
+    err = _error(capsys, ["report", "dat", str(run), "--out", str(tmp_path / "p.md")])
+    assert f"{run / 'config.json'} is not a run configuration" in err
+    (run / "config.json").write_bytes(b"\xff\xfe{")
+    err = _error(capsys, ["report", "dat", str(run), "--out", str(tmp_path / "p.md")])
+    assert f"{run / 'config.json'} cannot be read (UnicodeDecodeError" in err
+
+
 def test_dat_page_from_a_smoke_run(tmp_path):
     run = tmp_path / "mpnn"
     assert main(["run", "dat-mpnn", "--scale", "smoke", "--out", str(run)]) == 0
