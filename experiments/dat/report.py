@@ -30,7 +30,7 @@ from pathlib import Path
 from training.records import atomic_text
 
 from .runs import (METHODS, PUBLISHED, PUBLISHED_ERROR_FREE, _acc, _expected, _is_ablation, _is_draw, _is_protocol,
-                   _is_seed_study, _level, _mesh_runs, _pct, collect, dat_is_setting, recovery)
+                   _is_seed_study, _level, _mesh_runs, _pct, collect, dat_setting, recovery)
 from .spread import _draws_text, _seeds_text, _spread_runs, _spread_text, direct_deploy_spread
 
 __all__ = ["PUBLISHED", "Options", "collect", "recovery", "direct_deploy_spread", "write_report"]
@@ -259,9 +259,10 @@ class Options:
     draws (seeds 1…N, cached in the run's direct_deploy_draws.json) [count]."""
 
 
-def _setting_text(full: dict) -> str:
-    """The DAT w/ IS setting of the main table's runs: one phrase, or one per run where they differ."""
-    settings = {r["name"]: dat_is_setting(r["config"]) for r in full.values() if r["experiment"] == "dat-mpnn"}
+def _setting_text(full: dict, *, internal_states: bool = True) -> str:
+    """The DAT w/ (w/o) IS setting of the main table's runs: one phrase, or one per run where they differ."""
+    settings = {r["name"]: dat_setting(r["config"], internal_states=internal_states)
+                for r in full.values() if r["experiment"] == "dat-mpnn"}
     if len(set(settings.values())) <= 1:
         return next(iter(settings.values()), "–")
     return "; ".join(f"{name}: {text}" for name, text in sorted(settings.items()))
@@ -304,7 +305,8 @@ per-arm results in `progress.json`, full records in `results.h5`). Do not edit b
 
 3 Clements meshes × 64 modes (2016 MZIs each) with electro-optic activations, Fourier-cropped
 8×8 input, batch 500, Adam 1e-3 halved every 10 epochs, 50 epochs, SEPN "~10k" (4, 8, 16)
-features, SEPN weight 0 for the first 20 epochs; DAT w/ IS: {_setting_text(full)}. Physical system: static beam-splitter and
+features, SEPN weight 0 for the first 20 epochs; DAT w/o IS: {_setting_text(full, internal_states=False)}; DAT w/ IS:
+{_setting_text(full)}. Physical system: static beam-splitter and
 phase-shifter errors drawn once (error seed 1). Accuracies: % on the 10,000 test images of the
 physical system (error-free: the trained numerical model without errors), for the epoch
 selected on a held-out validation split (10% of the 60,000 training images).

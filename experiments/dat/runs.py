@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 from ..reports import read_record
 
-__all__ = ["PUBLISHED", "PUBLISHED_ERROR_FREE", "METHODS", "collect", "dat_is_setting", "recovery"]
+__all__ = ["PUBLISHED", "PUBLISHED_ERROR_FREE", "METHODS", "collect", "dat_setting", "recovery"]
 
 MAIN_ERROR_SEED = 1  # the hidden error draw of the table rows (DatMpnnConfig.error_seed)
 
@@ -41,17 +41,20 @@ def _load(run_dir: Path) -> dict | None:
     return {"name": run_dir.name, "dir": run_dir, "experiment": cfg["experiment"], "config": cfg["config"],
             "arms": arms, "complete": all(lbl in arms for lbl in _expected(cfg["experiment"], cfg["config"]))}
 
-def dat_is_setting(config: dict) -> str:
-    """How the DAT w/ IS arms of a dat-mpnn run with stored ``config`` trained, in words (keys
-    added after the run take the values it used, ``DatMpnnConfig.LEGACY_DEFAULTS``)."""
+def dat_setting(config: dict, *, internal_states: bool = True) -> str:
+    """How the DAT arms with (or without) internal states of a dat-mpnn run with stored ``config``
+    trained, in words (keys added after the run take the values it used,
+    ``DatMpnnConfig.LEGACY_DEFAULTS``)."""
     from training.records import with_legacy
 
     from .mpnn import DatMpnnConfig
 
     c = with_legacy(config, DatMpnnConfig.LEGACY_DEFAULTS)
-    factor, gamma = c["dat_is_lr_factor"], c["dat_is_sepn_lr_gamma"]
+    keys = (("dat_is_reference_joint", "dat_is_sepn_lr_gamma", "dat_is_lr_factor") if internal_states
+            else ("reference_joint", "sepn_lr_gamma", "dat_lr_factor"))
+    joint, gamma, factor = (c[k] for k in keys)
     return ("similarity gradients on the SEPNs " + ("and the mesh phases (the reference code's joint rule)"
-                                                     if c["dat_is_reference_joint"] else "only") +
+                                                     if joint else "only") +
             (", SEPN rate constant" if gamma == 1 else f", SEPN rate ×{gamma:g} at each step of the phases'") +
             ("" if factor == 1 else f", the phases' rate ×{factor:g} from the SEPNs' switch-on"))
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from training import records
 
 from ..dat.dpnn import DatDpnnConfig, diffractive_arms, diffractive_figures
-from ..dat.mpnn import REFERENCE_DAT_IS, DatMpnnConfig, arms_for
+from ..dat.mpnn import REFERENCE_DAT, DatMpnnConfig, arms_for
 from ..registry import register
 from training.runtime import Runtime
 from training.study import load_data, run_arms, write_study_record
@@ -79,7 +79,7 @@ def _mesh_cfg(cfg: QuickstartConfig) -> DatMpnnConfig:
                          n_test=cfg.n_test, epochs=cfg.mesh_epochs, batch_size=cfg.mesh_batch_size,
                          learning_rate=cfg.mesh_learning_rate, sepn_learning_rate=cfg.mesh_sepn_learning_rate,
                          sepn_features="4,8,16", lr_step_epochs=1, dat_warmup_epochs=0, seed=cfg.seed,
-                         error_seed=cfg.error_seed, **REFERENCE_DAT_IS)
+                         error_seed=cfg.error_seed, **REFERENCE_DAT)
 
 
 def _diffractive_cfg(cfg: QuickstartConfig) -> DatDpnnConfig:

@@ -6,7 +6,7 @@ import warnings
 import pytest
 import torch
 
-from experiments.dat.mpnn import DatMpnnConfig, arms_for, physical_seed
+from experiments.dat.mpnn import REFERENCE_DAT, DatMpnnConfig, arms_for, physical_seed
 from training.records import RunDirError, claim_run_dir
 
 
@@ -142,13 +142,14 @@ def test_dat_arms_with_internal_states_halve_their_learning_rate_on_their_own_sc
 
 def test_dat_arms_with_internal_states_take_their_own_similarity_rule_and_rates():
     """The DAT w/ IS arms: no joint leak, constant SEPN rate, phases' rate ×0.25 from the switch-on
-    by default (the w/o IS arms keep the reference code's); each pair of keys sets its arms alone."""
+    by default (the w/o IS arms keep the reference code's leak and SEPN rate, with the same factor);
+    each set of keys sets its arms alone."""
     def rule(**kw):
         cfg = DatMpnnConfig(modes=16, meshes=2, methods="pat,dat,dat-is,dat-carry-is", **kw)
         return {a.label: (a.config.reference_joint, a.config.sepn_lr_gamma, a.config.dat_lr_factor)
                 for a in arms_for(cfg, "bs=0.06,ps=0.06") if a.method == "dat"}
 
-    assert rule() == {"mesh-dat": (True, 0.5, 1.0), "mesh-dat-is": (False, 1.0, 0.25),
+    assert rule() == {"mesh-dat": (True, 0.5, 0.25), "mesh-dat-is": (False, 1.0, 0.25),
                       "mesh-dat-carry-is": (False, 1.0, 0.25)}
     assert rule(reference_joint=False, sepn_lr_gamma=1.0, dat_lr_factor=0.5) == {
         "mesh-dat": (False, 1.0, 0.5), "mesh-dat-is": (False, 1.0, 0.25), "mesh-dat-carry-is": (False, 1.0, 0.25)}
@@ -168,7 +169,8 @@ def test_a_run_from_before_the_w_is_keys_resumes_with_what_its_w_is_arms_used(tm
     claim_run_dir(run, experiment="dat-mpnn", config=same, resume=True, overwrite=False).release()
     default_before = {k: v for k, v in DatMpnnConfig(dat_lr_factor=1.0).__dict__.items() if k not in new_keys}
     run = _stored_run(tmp_path / "b", default_before)
-    with pytest.raises(RunDirError, match="dat_is_lr_factor: 1.0 -> 0.25.*dat_is_reference_joint: True -> False"):
+    with pytest.raises(RunDirError, match="dat_is_lr_factor: 1.0 -> 0.25.*dat_is_reference_joint: True -> False.*"
+                       "dat_lr_factor: 1.0 -> 0.25"):
         claim_run_dir(run, experiment="dat-mpnn", config=DatMpnnConfig(), resume=True, overwrite=False)
-    as_it_ran = DatMpnnConfig(dat_is_reference_joint=True, dat_is_sepn_lr_gamma=0.5, dat_is_lr_factor=1.0)
+    as_it_ran = DatMpnnConfig(**REFERENCE_DAT)
     claim_run_dir(run, experiment="dat-mpnn", config=as_it_ran, resume=True, overwrite=False).release()

@@ -254,19 +254,22 @@ def test_protocol_runs_sit_beside_their_level_and_never_in_the_main_table(tmp_pa
     assert "| DAT w/o IS |" not in text.split("The protocol's share")[1].split("\n\n")[1]  # arms not run: no row
 
 
-def test_the_dat_is_setting_is_read_from_each_runs_configuration():
+def test_the_dat_settings_are_read_from_each_runs_configuration():
     """A run stored before the DAT w/ IS keys existed trained with the shared ones (the reference
-    code's rule by default); a run of today's defaults says so, word for word."""
+    code's rule by default); a run of today's defaults says so, word for word, for both arms."""
     import dataclasses
 
     from experiments.dat.mpnn import DatMpnnConfig
-    from experiments.dat.runs import dat_is_setting
+    from experiments.dat.runs import dat_setting
 
     new = ("dat_is_reference_joint", "dat_is_sepn_lr_gamma", "dat_is_lr_factor", "dat_lr_factor")
     old = {k: v for k, v in dataclasses.asdict(DatMpnnConfig()).items() if k not in new}
-    assert dat_is_setting(old) == ("similarity gradients on the SEPNs and the mesh phases (the reference code's joint "
-                                   "rule), SEPN rate ×0.5 at each step of the phases'")
-    assert dat_is_setting(dataclasses.asdict(DatMpnnConfig())) == (
+    reference = ("similarity gradients on the SEPNs and the mesh phases (the reference code's joint rule), SEPN "
+                 "rate ×0.5 at each step of the phases'")
+    assert dat_setting(old) == reference and dat_setting(old, internal_states=False) == reference
+    assert dat_setting(dataclasses.asdict(DatMpnnConfig())) == (
         "similarity gradients on the SEPNs only, SEPN rate constant, the phases' rate ×0.25 from the SEPNs' switch-on")
-    assert dat_is_setting({**old, "reference_joint": False, "sepn_lr_gamma": 1.0}).startswith(
+    assert dat_setting(dataclasses.asdict(DatMpnnConfig()), internal_states=False) == reference + (
+        ", the phases' rate ×0.25 from the SEPNs' switch-on")
+    assert dat_setting({**old, "reference_joint": False, "sepn_lr_gamma": 1.0}).startswith(
         "similarity gradients on the SEPNs only, SEPN rate constant")
