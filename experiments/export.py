@@ -21,6 +21,7 @@ import torch
 from hardware import writers
 from hardware.export import HeightMap, export_heights
 from hardware.materials import MATERIALS, get_material
+from training.checkpoint import atomic_directory
 from training.records import atomic_json, atomic_text
 from training.tolerance import phases_of, tolerance_sweep
 
@@ -215,6 +216,9 @@ def _figure(result: dict, path: Path, title: str) -> Path:
     return figures.save(fig, path)
 
 
+_SECTION = "\n## Fabrication export and tolerances\n"  # report.md's section of the export
+
+
 def _report(result: dict, arm: str, hmap: HeightMap, n_test: int, draws: int, fig_name: str) -> str:
     rows = []
     for name, r in result.items():
@@ -263,38 +267,47 @@ def export_run(run_dir: Path, *, arm: str | None = None, formats=("all",), mater
     phases = design.phases
     hmap = export_heights(phases, levels=levels, **kw)
     out = run_dir / "export"
-    out.mkdir(exist_ok=True)
-    written = [writers.write_hdf5(hmap, out / "heights.h5", attrs={"design": arm, "run": str(run_dir)})]
-    for f in formats:
-        if f == "png":
-            written += writers.write_png16(hmap, out)
-        elif f == "csv":
-            written += writers.write_csv(hmap, out)
-        elif f == "stl":
-            written += writers.write_stl(hmap, out)
-        elif f == "gds":
-            if hmap.levels is None:
-                log("skipping gds: it needs --levels ≥ 2")
-            else:
-                written.append(writers.write_gds(hmap, out / "layers.gds"))
-    result = None
-    if tolerance and task is None:
-        log(f"no tolerance report for {arm}: the accuracy sweep needs a classifier (this design is phase "
-            "masks only); fabrication files written")
-    elif tolerance:
-        from training.study import load_data
-        _, _, xt, yt = load_data(dcfg.dataset, 10, n_test, dcfg.seed)
-        result = tolerance_sweep(task, hmap, xt, yt, continuous=export_heights(phases, **kw), draws=draws, seed=seed)
-        (run_dir / "figures").mkdir(exist_ok=True)
-        fig = _figure(result, run_dir / "figures" / "export_tolerance.png", f"{arm}: accuracy vs fabrication errors")
-        atomic_json(out / "tolerance.json", result, indent=1)
-        md = _report(result, arm, hmap, len(yt), draws, fig.name)
-        atomic_text(out / "tolerance.md", md.replace("](figures/", "](../figures/"))
-        report = run_dir / "report.md"
-        text = report.read_text() if report.exists() else ""
-        head = text.split("\n## Fabrication export and tolerances\n")[0]  # replace an earlier section
-        atomic_text(report, head.rstrip("\n") + "\n" + md)
-        written += [fig, out / "tolerance.json", out / "tolerance.md", report]
+    result = md = None
+    with atomic_directory(out) as tmp:  # export/ holds one export's files: never a mix of two
+        written = [writers.write_hdf5(hmap, tmp / "heights.h5", attrs={"design": arm, "run": str(run_dir)})]
+        for f in formats:
+            if f == "png":
+                written += writers.write_png16(hmap, tmp)
+            elif f == "csv":
+                written += writers.write_csv(hmap, tmp)
+            elif f == "stl":
+                written += writers.write_stl(hmap, tmp)
+            elif f == "gds":
+                if hmap.levels is None:
+                    log("skipping gds: it needs --levels ≥ 2")
+                else:
+                    written.append(writers.write_gds(hmap, tmp / "layers.gds"))
+        if tolerance and task is None:
+            log(f"no tolerance report for {arm}: the accuracy sweep needs a classifier (this design is phase "
+                "masks only); fabrication files written")
+        elif tolerance:
+            from training.study import load_data
+            _, _, xt, yt = load_data(dcfg.dataset, 10, n_test, dcfg.seed)
+            result = tolerance_sweep(task, hmap, xt, yt, continuous=export_heights(phases, **kw), draws=draws,
+                                     seed=seed)
+            (run_dir / "figures").mkdir(exist_ok=True)
+            fig = _figure(result, run_dir / "figures" / "export_tolerance.png", f"{arm}: accuracy vs fabrication errors")
+            atomic_json(tmp / "tolerance.json", result, indent=1)
+            md = _report(result, arm, hmap, len(yt), draws, fig.name)
+            atomic_text(tmp / "tolerance.md", md.replace("](figures/", "](../figures/"))
+            written += [tmp / "tolerance.json", tmp / "tolerance.md"]
+    written = [out / p.relative_to(tmp) for p in written]
+    # report.md's export section describes the export now in export/ (none without a tolerance report)
+    report = run_dir / "report.md"
+    text = report.read_text() if report.exists() else ""
+    head, had_section = text.split(_SECTION)[0], _SECTION in text
+    if md is not None:
+        written.append(fig)
+    else:  # a figure of an earlier export no longer describes export/
+        (run_dir / "figures" / "export_tolerance.png").unlink(missing_ok=True)
+    if md is not None or had_section:
+        atomic_text(report, head.rstrip("\n") + "\n" + (md or ""))
+        written.append(report)
     for p in written:
         log(f"wrote {p}")
     return {"arm": arm, "written": [str(p) for p in written], "tolerance": result, "height_map": hmap}

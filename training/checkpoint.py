@@ -16,13 +16,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 
-__all__ = ["CheckpointError", "atomic_write", "atomic_json", "atomic_torch_save", "sha256",
+__all__ = ["CheckpointError", "atomic_write", "atomic_json", "atomic_torch_save", "atomic_directory", "sha256",
            "save_checkpoint", "load_checkpoint", "verify", "read_json"]
 
 
@@ -57,6 +59,36 @@ def atomic_write(path, write: Callable[[Path], None]) -> Path:
         raise
     _fsync_dir(path.parent)
     return path
+
+
+@contextmanager
+def atomic_directory(path) -> Iterator[Path]:
+    """Replace the directory ``path`` as a whole: yields a fresh hidden sibling directory to
+    fill; when the block ends without an error, the files in it are fsynced and it takes the
+    place of ``path`` (the old directory and everything in it removed), else it is removed and
+    ``path`` stays as it was. So ``path`` never mixes files of two fillings, and an interrupted
+    filling leaves the previous one whole. (Two renames: in the instant between them the old
+    and the new directory both exist under hidden names beside ``path``.)"""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    old = path.with_name(f".{path.name}.{os.getpid()}.old")
+    for leftover in (tmp, old):
+        shutil.rmtree(leftover, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+        for f in sorted(tmp.rglob("*")):
+            if f.is_file():
+                with open(f, "rb+") as fh:
+                    os.fsync(fh.fileno())
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if path.exists():
+        os.replace(path, old)
+    os.replace(tmp, path)
+    shutil.rmtree(old, ignore_errors=True)
+    _fsync_dir(path.parent)
 
 
 def atomic_json(path, payload, *, indent: int = 1) -> Path:

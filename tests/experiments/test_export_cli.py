@@ -34,10 +34,36 @@ def test_export_all_formats_and_tolerance_report(run_dir, capsys):
     result = json.loads((exp / "tolerance.json").read_text())
     assert set(result) == {"nominal", *SWEEPS}
     assert all(0 <= m <= 1 for m in result["lateral"]["mean"])
-    # exporting again replaces the report section instead of appending a second one
-    assert main(["export", str(run_dir), "--format", "hdf5", "--no-tolerance"]) == 0
+    # exporting again replaces export/ as a whole (no file of the earlier export stays beside the new
+    # ones) and report.md's section, which goes with its tolerance report
+    assert main(["export", str(run_dir), "--format", "hdf5", "--no-tolerance", "--levels", "4"]) == 0
+    assert sorted(p.name for p in exp.iterdir()) == ["heights.h5"]
+    assert "## Fabrication export and tolerances" not in (run_dir / "report.md").read_text()
+    assert not (run_dir / "figures" / "export_tolerance.png").exists()
     assert main(["export", str(run_dir), "--format", "csv", "--draws", "1", "--n-test", "10"]) == 0
+    assert sorted(p.name for p in exp.iterdir()) == ["height_layer0.csv", "height_layer1.csv", "heights.h5",
+                                                     "tolerance.json", "tolerance.md"]
     assert (run_dir / "report.md").read_text().count("## Fabrication export and tolerances") == 1
+    assert not [p for p in run_dir.iterdir() if p.name.startswith(".export")]
+
+
+def test_an_interrupted_export_leaves_the_previous_one_whole(run_dir, monkeypatch, capsys):
+    from hardware import writers
+
+    assert main(["export", str(run_dir), "--format", "png,csv", "--levels", "8", "--no-tolerance"]) == 0
+    exp = run_dir / "export"
+    before = {p.name: p.read_bytes() for p in exp.iterdir()}
+    real = writers.write_csv
+
+    def fail_midway(hmap, directory, **kw):
+        real(hmap, directory, **kw)  # the new files are on disk, in the new export's directory
+        raise OSError("disk full")
+
+    monkeypatch.setattr(writers, "write_csv", fail_midway)
+    assert main(["export", str(run_dir), "--format", "png,csv", "--levels", "4", "--no-tolerance"]) == 2
+    assert "disk full" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in exp.iterdir()} == before
+    assert not [p for p in run_dir.iterdir() if p.name.startswith(".export")]
 
 
 def test_continuous_lossless_export_reproduces_the_trained_model(run_dir):

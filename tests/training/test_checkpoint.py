@@ -6,7 +6,8 @@ import torch
 
 from hardware import PhysicalSystem
 from training import TrainConfig, Trainer
-from training.checkpoint import CheckpointError, atomic_json, load_checkpoint, read_json, save_checkpoint, sha256
+from training.checkpoint import (CheckpointError, atomic_directory, atomic_json, load_checkpoint, read_json,
+                                 save_checkpoint, sha256)
 
 from _synthetic import mesh_task, synthetic_images
 
@@ -25,6 +26,24 @@ def _fit(epochs, ckpt, resume=False, **kw):
     images, labels = synthetic_images(200, seed=7)
     trainer.fit(images, labels, checkpoint=ckpt, resume=resume, progress=False)
     return trainer
+
+
+def test_atomic_directory_replaces_the_whole_directory_or_nothing(tmp_path):
+    d = tmp_path / "export"
+    with atomic_directory(d) as tmp:
+        (tmp / "a.txt").write_text("1")
+        (tmp / "sub").mkdir()
+        (tmp / "sub" / "b.txt").write_text("2")
+        assert not d.exists()  # nothing is visible before the block ends
+    with atomic_directory(d) as tmp:
+        (tmp / "c.txt").write_text("3")
+    assert sorted(str(p.relative_to(d)) for p in d.rglob("*")) == ["c.txt"]  # no file of the first filling
+    with pytest.raises(RuntimeError, match="interrupted"):
+        with atomic_directory(d) as tmp:
+            (tmp / "d.txt").write_text("4")
+            raise RuntimeError("interrupted")
+    assert sorted(p.name for p in d.iterdir()) == ["c.txt"] and (d / "c.txt").read_text() == "3"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export"]  # no hidden leftovers
 
 
 def test_checkpoint_round_trip_and_checksum(tmp_path):
