@@ -29,6 +29,7 @@ from pathlib import Path
 
 from training.records import atomic_text
 
+from .._methods import parse_methods
 from .runs import (METHODS, PUBLISHED, PUBLISHED_ERROR_FREE, _acc, _expected, _is_ablation, _is_draw, _is_protocol,
                    _is_seed_study, _level, _mesh_runs, _pct, collect, dat_setting, recovery)
 from .spread import _draws_text, _seeds_text, _spread_runs, _spread_text, direct_deploy_spread
@@ -259,10 +260,16 @@ class Options:
     draws (seeds 1…N, cached in the run's direct_deploy_draws.json) [count]."""
 
 
+def _has_dat_arm(config: dict, internal_states: bool) -> bool:
+    return any(method == "dat" and internal == internal_states
+               for _, method, internal, _ in parse_methods(config["methods"]))
+
+
 def _setting_text(full: dict, *, internal_states: bool = True) -> str:
-    """The DAT w/ (w/o) IS setting of the main table's runs: one phrase, or one per run where they differ."""
-    settings = {r["name"]: dat_setting(r["config"], internal_states=internal_states)
-                for r in full.values() if r["experiment"] == "dat-mpnn"}
+    """The DAT w/ (w/o) IS setting of the main table's runs that train such arms: one phrase, or
+    one per run where they differ."""
+    settings = {r["name"]: dat_setting(r["config"], internal_states=internal_states) for r in full.values()
+                if r["experiment"] == "dat-mpnn" and _has_dat_arm(r["config"], internal_states)}
     if len(set(settings.values())) <= 1:
         return next(iter(settings.values()), "–")
     return "; ".join(f"{name}: {text}" for name, text in sorted(settings.items()))

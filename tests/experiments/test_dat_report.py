@@ -273,3 +273,23 @@ def test_the_dat_settings_are_read_from_each_runs_configuration():
         ", the phases' rate ×0.25 from the SEPNs' switch-on")
     assert dat_setting({**old, "reference_joint": False, "sepn_lr_gamma": 1.0}).startswith(
         "similarity gradients on the SEPNs only, SEPN rate constant")
+
+
+def test_the_page_states_each_arms_setting_only_for_runs_that_train_it():
+    """A level run without a DAT w/o IS arm (stored with another dat_lr_factor) does not make the
+    page list the w/o IS setting run by run."""
+    import dataclasses
+
+    from experiments.dat.mpnn import DatMpnnConfig
+    from experiments.dat.report import _setting_text
+
+    def run(name, **kw):
+        return {"name": name, "experiment": "dat-mpnn", "config": dataclasses.asdict(DatMpnnConfig(**kw))}
+
+    full = {1: run("a", methods="ideal,pat,dat,dat-is"), 2: run("b", methods="ideal,pat,dat-is", dat_lr_factor=1.0)}
+    assert _setting_text(full, internal_states=False).endswith("the phases' rate ×0.25 from the SEPNs' switch-on")
+    assert ";" not in _setting_text(full, internal_states=False) and ";" not in _setting_text(full)
+    full[3] = run("c", methods="dat", dat_lr_factor=1.0)
+    assert _setting_text(full, internal_states=False).startswith("a: ") and "; c: " in _setting_text(
+        full, internal_states=False)
+    assert _setting_text({2: full[2]}, internal_states=False) == "–"
