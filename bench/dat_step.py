@@ -2,7 +2,9 @@
 500, one thread): median process CPU time and wall time of each, interleaved in one run, and
 the DAT/PAT ratios. ``dat-conv`` is DAT with every SEPN conv through the convolution routine
 (``training.sepn.DENSE_SMALL_CONVS`` off), the baseline of the dense small convs in the same run.
-Usage: ``python bench/dat_step.py [--repeats N]``; prints one JSON line."""
+``--device cuda``: the same steps on a GPU (each call ends with ``torch.cuda.synchronize()``;
+compare the wall-time ratios there, the CPU times are the host's).
+Usage: ``python bench/dat_step.py [--repeats N] [--device cpu|cuda]``; prints one JSON line."""
 
 from __future__ import annotations
 
@@ -23,7 +25,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
     a = ap.parse_args()
+    cuda = a.device.startswith("cuda")
+    if cuda and not torch.cuda.is_available():
+        print(json.dumps({"bench": "dat_step", "skipped": "CUDA is not available", "device": a.device}))
+        return
     torch.set_num_threads(a.threads)
     from training.study import mesh_task
     from hardware import PhysicalSystem
@@ -35,7 +42,7 @@ def main() -> None:
     def trainer(method, **kw):
         task = mesh_task(modes=64, meshes=3, seed=0)
         phys = PhysicalSystem(task.device_model, preset="bs=0.06,ps=0.06", seed=1)
-        return Trainer(task, TrainConfig(method=method, device="cpu", **kw), physical=phys)
+        return Trainer(task, TrainConfig(method=method, device=a.device, **kw), physical=phys)
 
     import training.sepn as sepn
 
@@ -43,16 +50,25 @@ def main() -> None:
         sepn.DENSE_SMALL_CONVS = dense
         try:
             t.step(images, labels)
+            if cuda:
+                torch.cuda.synchronize()
         finally:
             sepn.DENSE_SMALL_CONVS = True
 
-    arms = {"pat": trainer("pat"), "dat": trainer("dat"), "dat-is": trainer("dat", internal_states=True)}
+    arms = {"pat": trainer("pat"), "dat": trainer("dat"), "dat-is": trainer("dat", internal_states=True),
+            # dat-mpnn's DAT w/ IS arm: the reference code's fusion rule, no joint similarity gradients
+            "dat-ref-is": trainer("dat", internal_states=True, dat_fusion="reference", reference_joint=False)}
     calls = {k: (lambda t=t: step(t)) for k, t in arms.items()}
     calls["dat-conv"] = lambda t=trainer("dat"): step(t, dense=False)
     wall, cpu = interleaved_wall_cpu(calls, repeats=a.repeats)
-    print(json.dumps({"bench": "dat_step", "batch": 500, "threads": a.threads, "wall_ms": wall, "cpu_ms": cpu,
+    print(json.dumps({"bench": "dat_step", "batch": 500, "threads": a.threads, "device": a.device,
+                      "device_name": torch.cuda.get_device_name(a.device) if cuda else "cpu",
+                      "wall_ms": wall, "cpu_ms": cpu,
                       "ratio_dat_pat_cpu": cpu["dat"] / cpu["pat"], "ratio_dat_is_pat_cpu": cpu["dat-is"] / cpu["pat"],
                       "ratio_dat_pat_wall": wall["dat"] / wall["pat"],
+                      "ratio_dat_is_pat_wall": wall["dat-is"] / wall["pat"],
+                      "ratio_dat_ref_is_pat_cpu": cpu["dat-ref-is"] / cpu["pat"],
+                      "ratio_dat_ref_is_pat_wall": wall["dat-ref-is"] / wall["pat"],
                       "ratio_dat_dense_vs_conv_cpu": cpu["dat"] / cpu["dat-conv"],
                       "ratio_goal": 2.5}))
 
