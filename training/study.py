@@ -164,9 +164,11 @@ def run_arms(out_dir: Path, arms: list[Arm], data, *, resume: bool, progress: bo
         task, physical, error_model = arm.build()
         trainer = Trainer(task, rt.train_config(arm.config), physical=physical, error_model=error_model, ctx=ctx,
                           logger=rt.logger(arm.label))
+        f0 = time.perf_counter(), time.process_time()
         fit = trainer.fit(x, y, val=(xt, yt) if select_on_test else None, checkpoint=ckpt_dir / f"{arm.label}.pt",
                           resume=resume,
                           progress=progress and rt.progress, should_stop=rt.should_stop)
+        f1 = time.perf_counter(), time.process_time()
         if fit["interrupted"]:
             raise Interrupted()
         last_epoch = fit["history"][-1]["epoch"] if fit["history"] else fit["best_epoch"]
@@ -210,10 +212,11 @@ def run_arms(out_dir: Path, arms: list[Arm], data, *, resume: bool, progress: bo
                 save_errors = physical.save_errors
                 atomic_write(out_dir / "errors.h5", lambda p: _copy_and_add(out_dir / "errors.h5", p, save_errors,
                                                                           arm.family))
-        r["wall_time_s"] = time.perf_counter() - t0
-        # CPU seconds of this process, all threads: on a shared machine the wall time grows
-        # with the load, this does not (≈ threads × wall time when the machine is idle)
-        r["cpu_time_s"] = ctx.sum(time.process_time() - c0)
+        # the training over all invocations (a resumed arm counts the time before its stop too) and this
+        # invocation's setup and tests. CPU: all threads of all ranks; on a shared machine the wall time
+        # grows with the load, this does not (≈ threads × wall time when the machine is idle)
+        r["wall_time_s"] = fit["wall_time_s"] + (time.perf_counter() - t0) - (f1[0] - f0[0])
+        r["cpu_time_s"] = fit["cpu_time_s"] + ctx.sum((time.process_time() - c0) - (f1[1] - f0[1]))
         results[arm.label] = r
         if ctx.is_main:
             best = ckpt_dir / f"{arm.label}.best.pt"

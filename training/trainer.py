@@ -375,7 +375,11 @@ class Trainer:
         self._calls = {"train": 0, "validation": 0}     # this rank's calls since the last reduction
         self._measured = {"train": 0, "validation": 0}
         self._partial = {"step": 0, "sums": {}, "err_gen": None}  # progress inside an interrupted epoch
-        self.wall_time_s = 0.0  # training wall time over all invocations (s), checkpointed
+        # training time over all invocations, checkpointed: wall (rank 0's clock) and CPU (all ranks, all
+        # threads); epochs with their validation, not the setup or the tests [s]
+        self.wall_time_s = 0.0
+        self._cpu_before_s = 0.0  # CPU seconds of earlier invocations, summed over their ranks
+        self._cpu_here_s = 0.0  # this process's CPU seconds in this invocation
 
     # -- one step per method -----------------------------------------------------------
     def _sepn_hook(self, weight: float, fuse_with=None, fuse_layers=(), *, carry: bool = True):
@@ -564,13 +568,25 @@ class Trainer:
              "pnn_opt": self.pnn_opt.state_dict(), "pnn_sched": self.pnn_sched.state_dict(),
              "history": self.history, "best": self.best, "queries": dict(self.queries),
              "samples": dict(self.samples), "config": asdict(self.config), "world_size": self.ctx.world_size,
-             "partial": self._partial, "wall_time_s": self.wall_time_s}
+             "partial": self._partial, "wall_time_s": self.wall_time_s, "cpu_time_s": self._cpu_time()}
         if self.sepns is not None:
             s.update(sepns=self.sepns.state_dict(), sepn_opt=self.sepn_opt.state_dict(),
                      sepn_sched=self.sepn_sched.state_dict())
         if self.physical is not None:
             s["physical"] = self.ctx.gather(self.physical.state_dict())  # one per rank (noise streams)
         return s
+
+    def _cpu_time(self) -> float:
+        """Training CPU seconds over all invocations and ranks (collective under torch.distributed)."""
+        return self._cpu_before_s + float(self.ctx.sum(self._cpu_here_s))
+
+    def _clock(self, since: tuple[float, float]) -> tuple[float, float]:
+        """Add the wall and CPU time since ``since`` (perf_counter, process_time) to the training
+        time; returns the new mark."""
+        now = time.perf_counter(), time.process_time()
+        self.wall_time_s += now[0] - since[0]
+        self._cpu_here_s += now[1] - since[1]
+        return now
 
     def _load(self, s: dict, path) -> None:
         if s.get("format") != 2:
@@ -599,6 +615,8 @@ class Trainer:
         self._queries, self._samples = dict(s["queries"]), dict(s["samples"])
         self._partial = s["partial"]
         self.wall_time_s = s["wall_time_s"]
+        # checkpoints from before CPU time was kept count it from this resume on
+        self._cpu_before_s, self._cpu_here_s = s.get("cpu_time_s", 0.0), 0.0
         if self.sepns is not None:
             _load_module(self.sepns, s["sepns"], path, "SEPNs")
             self.sepn_opt.load_state_dict(s["sepn_opt"])
@@ -658,7 +676,7 @@ class Trainer:
         use_physical = self._select_physical()
         interrupted = False
         while self.epoch < cfg.epochs and not interrupted:
-            t_epoch = time.perf_counter()
+            mark = time.perf_counter(), time.process_time()
             if hasattr(self.task, "start_epoch"):
                 self.task.start_epoch(self.epoch)
             if (self.sepns is not None and cfg.dat_lr_factor != 1 and self.epoch == cfg.dat_warmup_epochs
@@ -705,17 +723,15 @@ class Trainer:
                     interrupted = True
                     break
                 if decision == 1:
-                    now = time.perf_counter()
-                    self.wall_time_s += now - t_epoch
-                    t_epoch = now
+                    mark = self._clock(mark)
                     self._reduce_queries()
                     self._save(checkpoint)
                     # go on exactly as a run resumed from this checkpoint would
                     sums = dict(self._partial["sums"]) if ctx.is_main else {}
                     last_save = time.monotonic()
             bar.close()
-            self.wall_time_s += time.perf_counter() - t_epoch
             if interrupted:
+                self._clock(mark)
                 self._reduce_queries()
                 self._save(checkpoint)
                 break
@@ -739,6 +755,7 @@ class Trainer:
             if self.sepns is not None:
                 self.sepn_sched.step()
             self.epoch += 1
+            self._clock(mark)  # the epoch and its validation
             interrupted = (should_stop is not None and self.epoch < cfg.epochs
                            and bool(ctx.broadcast(bool(should_stop()))))
             if interrupted or self.epoch == cfg.epochs or self.epoch % save_every_epochs == 0:
@@ -751,7 +768,7 @@ class Trainer:
                                f"{'(physical) ' if use_physical else ''}{shown}")
         return {"history": self.history, "best_epoch": self.best["epoch"], "best_val_accuracy": self.best["accuracy"],
                 "best_val": self.best["accuracy"], "queries": dict(self.queries), "samples": dict(self.samples),
-                "interrupted": interrupted, "wall_time_s": self.wall_time_s}
+                "interrupted": interrupted, "wall_time_s": self.wall_time_s, "cpu_time_s": self._cpu_time()}
 
     def _save(self, checkpoint) -> None:
         if checkpoint is None:

@@ -138,6 +138,69 @@ def test_stop_inside_an_epoch_resumes_to_the_uninterrupted_result(tmp_path):
         assert torch.equal(v, resumed.task.state_dict()[k]), k
 
 
+class _TickClock:
+    """Stands for ``time`` in the trainer: every reading of either clock is one second later."""
+
+    def __init__(self):
+        self.wall = self.cpu = 0.0
+
+    def perf_counter(self):
+        self.wall += 1.0
+        return self.wall
+
+    def process_time(self):
+        self.cpu += 1.0
+        return self.cpu
+
+    def monotonic(self):
+        return 0.0
+
+
+def test_training_time_adds_up_over_a_stop_and_a_resume(tmp_path, monkeypatch):
+    """A resumed run's training time is the checkpointed time of the invocations before plus its
+    own, wall and CPU alike (the arm records reported the last invocation alone)."""
+    import training.trainer as trainer_module
+
+    monkeypatch.setattr(trainer_module, "time", _TickClock())
+    task, device, cfg, images, labels = _two_epoch_dat()
+    first = Trainer(task, cfg, physical=device).fit(images, labels, checkpoint=tmp_path / "c.pt", progress=False,
+                                                    should_stop=lambda: True, save_every_s=None)
+    assert first["interrupted"] and first["wall_time_s"] > 0 and first["cpu_time_s"] > 0
+    state = torch.load(tmp_path / "c.pt", weights_only=False)
+    assert (state["wall_time_s"], state["cpu_time_s"]) == (first["wall_time_s"], first["cpu_time_s"])
+    monkeypatch.setattr(trainer_module, "time", _TickClock())  # a new process: its clocks start again
+    task, device, cfg, images, labels = _two_epoch_dat()
+    second = Trainer(task, cfg, physical=device).fit(images, labels, checkpoint=tmp_path / "c.pt", resume=True,
+                                                     progress=False)
+    assert second["wall_time_s"] > first["wall_time_s"] and second["cpu_time_s"] > first["cpu_time_s"]
+    # both clocks are read together, one tick a reading: the resumed run adds the same to each
+    assert second["cpu_time_s"] - first["cpu_time_s"] == second["wall_time_s"] - first["wall_time_s"]
+
+
+def test_an_arm_record_counts_the_training_before_a_resume(tmp_path):
+    """study.run_arms: an arm stopped after its first epoch and resumed records at least the
+    training time its checkpoint held at the stop (the record counted only the last invocation)."""
+    from training.runtime import Interrupted, Runtime
+    from training.study import Arm, run_arms
+
+    def build():
+        task = mesh_task(modes=16, meshes=2)
+        return task, PhysicalSystem(task.model, preset="bs=0.1,ps=0.1", seed=6), None
+
+    arm = Arm("mesh-dat", "mesh", "dat", build, TrainConfig(method="dat", epochs=3, batch_size=40, lr=1e-2,
+                                                            sepn_features=(4, 6, 8)))
+    images, labels = synthetic_images(200, seed=7)
+    data = (images, labels, *synthetic_images(60, seed=8))
+    rt, ckpt = Runtime(), tmp_path / "checkpoints" / "mesh-dat.pt"
+    rt.should_stop = lambda: ckpt.exists() and torch.load(ckpt, weights_only=False)["epoch"] >= 2  # inside epoch 3
+    with pytest.raises(Interrupted):
+        run_arms(tmp_path, [arm], data, resume=False, progress=False, runtime=rt)
+    held = torch.load(tmp_path / "checkpoints" / "mesh-dat.pt", weights_only=False)
+    assert held["epoch"] < 3 and held["wall_time_s"] > 0 and held["cpu_time_s"] > 0
+    r = run_arms(tmp_path, [arm], data, resume=True, progress=False, runtime=Runtime())["mesh-dat"]
+    assert r["wall_time_s"] >= held["wall_time_s"] and r["cpu_time_s"] >= held["cpu_time_s"]
+
+
 class _Killed(Exception):
     """Stands for SIGKILL: the run ends without writing anything."""
 
