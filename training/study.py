@@ -279,8 +279,9 @@ def _validated_on(result: dict) -> str:
 
 def write_study_record(out_dir: Path, name: str, cfg, results: dict, *, title: str, intro: str,
                        extra_figures: list[tuple[str, str]] = (), extra_sections: str = "",
-                       extra_datasets: dict | None = None) -> dict:
-    """Figures, results.h5, model.pt, summary.json and report.md for a finished study."""
+                       extra_datasets: dict | None = None, loss: str = "cross-entropy") -> dict:
+    """Figures, results.h5, model.pt, summary.json and report.md for a finished study. ``loss``:
+    what the arms' training loss is, for the units of ``results.h5`` (``<arm>/train_loss``)."""
     from dataclasses import asdict
 
     from . import figures  # matplotlib, only when a record is written
@@ -302,7 +303,7 @@ def write_study_record(out_dir: Path, name: str, cfg, results: dict, *, title: s
     datasets = {}
     for k, v in results.items():
         datasets[f"{k}/val_accuracy"] = ([h["val_accuracy"] for h in v["history"]], "1")
-        datasets[f"{k}/train_loss"] = ([h["loss"] for h in v["history"]], "1 (cross-entropy)")
+        datasets[f"{k}/train_loss"] = ([h["loss"] for h in v["history"]], f"1 ({loss})")
         datasets[f"{k}/confusion"] = (torch.tensor(conf[k]), "count (rows true, columns predicted)")
     datasets.update(extra_datasets or {})
     summary = {k: {kk: vv for kk, vv in v.items()

@@ -252,4 +252,6 @@ def run(cfg: D2nnConfig, out_dir: Path, *, resume: bool = False, runtime: Runtim
                                                           "1 (mean share of output-plane energy; rows true class)"),
                 f"{label}/mean_output_intensity_by_class": (patterns, "1/pixel (input energy normalised to 1)")}
     return write_study_record(out_dir, "d2nn-classifier", cfg, results, title=f"d2nn-classifier ({cfg.loss})",
-                              intro=intro, extra_figures=extra, extra_datasets=datasets)
+                              intro=intro, extra_figures=extra, extra_datasets=datasets,
+                              loss=("mean squared error of the scaled output intensity (Lin et al.)" if cfg.loss == "mse"
+                                    else "cross-entropy of the detector scores"))

@@ -233,6 +233,11 @@ def test_smoke_runs_record_energy_and_the_report_page_is_written(tmp_path):
         assert 0 <= r["numeric_accuracy"] <= 1 and set(r["energy"]) >= {"correct_of_output", "output_of_input"}
         energy = json.loads((tmp_path / loss / "energy.json").read_text())[f"d2nn-{loss}"]
         assert len(energy["fraction_of_output_by_class"]) == 10
+        import h5py
+
+        with h5py.File(tmp_path / loss / "results.h5", "r") as f:  # the loss's own units
+            units = f[f"d2nn-{loss}/train_loss"].attrs["units"]
+        assert ("mean squared error" if loss == "mse" else "cross-entropy") in units
     page = tmp_path / "docs" / "d2nn.md"
     assert main(["report", "d2nn", str(tmp_path / "ce"), str(tmp_path / "mse"), "--out", str(page)]) == 0
     text = page.read_text()
