@@ -28,7 +28,8 @@ from .metrics import accuracy, confusion_matrix, energy_distribution, mean_pcc
 from .sepn import SEPN, ResidualSEPN, image_to_modes, modes_to_image
 from .fusion import PhysicalForward, fuse_amplitude, physical_forward
 from .tasks import DiffractiveTask, DigitalTask, LinMseTask, MeshTask
-from .trainer import METHODS, TrainConfig, Trainer, evaluate, similarity_loss
+from .config import METHODS, TrainConfig
+from .trainer import Trainer, evaluate, similarity_loss
 from .recalibration import Deployment, deploy
 
 __all__: list[str] = [

@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 
 from training.imaging import PCC_REGIONS
-from training.trainer import RUNTIME_KEYS
+from training.config import RUNTIME_KEYS
 from training.resolution import grating_statistics
 from training.records import atomic_text
 
