@@ -10,6 +10,7 @@ system.
 
 from __future__ import annotations
 
+import math
 import typing
 import zlib
 from dataclasses import dataclass
@@ -66,13 +67,18 @@ class DatMpnnConfig:
     (``TrainConfig.dat_lr_factor``; 1: the reference code's schedule). 0.25: at the reference's
     rate Fashion-MNIST DAT w/o IS fell 10 points after its peak; a quarter held on both data sets
     (MNIST 1.2 points lower, docs/training.md) [dimensionless]."""
-    dat_is_lr_factor: float = 0.25
-    """DAT w/ IS: ``dat_lr_factor`` of the arms with internal states. 0.25: at the reference's rate
-    the phases and the SEPNs can run away together after the switch-on (a collapse of 10–18
-    points, by chance, at some levels); a quarter of it holds (docs/training.md) [dimensionless]."""
+    dat_is_lr_factor: float = 1.0
+    """DAT w/ IS: ``dat_lr_factor`` of the arms with internal states (1: the phases keep their rate;
+    with the faster SEPNs of ``dat_is_sepn_lr_factor`` they hold, docs/training.md) [dimensionless]."""
     dat_is_sepn_lr_gamma: float = 1.0
     """DAT w/ IS: ``sepn_lr_gamma`` of the arms with internal states; 1: the SEPNs keep their rate
     and track the network (the reference code: 0.5) [dimensionless]."""
+    dat_is_sepn_lr_factor: float = 2.0
+    """DAT w/ IS: the SEPNs' learning rate of the arms with internal states is
+    ``sepn_learning_rate`` times this (the reference code: 1). 2: at the reference's rate the
+    phases and the SEPNs can run away together after the switch-on (a collapse of 10–18 points,
+    by chance, at some levels); SEPNs twice as fast track the phases and hold, at the phases'
+    full rate (docs/training.md) [dimensionless]."""
     joint: bool = False  # DAT: let the similarity-loss gradients reach the mesh phases too (as the reference code does)
     val_fraction: float = 0.1
     seed: int = 0
@@ -114,7 +120,8 @@ class DatMpnnConfig:
                                               # before the w/ IS arms had their own keys they took the shared ones
                                               "dat_is_reference_joint": lambda c: c.get("reference_joint", True),
                                               "dat_is_sepn_lr_gamma": lambda c: c.get("sepn_lr_gamma", 0.5),
-                                              "dat_is_lr_factor": lambda c: c.get("dat_lr_factor", 1.0)}
+                                              "dat_is_lr_factor": lambda c: c.get("dat_lr_factor", 1.0),
+                                              "dat_is_sepn_lr_factor": 1.0}
 
     def __post_init__(self):
         if self.error_draws not in ("per-level", "shared"):
@@ -125,11 +132,15 @@ class DatMpnnConfig:
             raise ValueError(f"sepn_layers must be 'all' or 'last', got {self.sepn_layers!r}")
         if self.selection not in ("validation", "test"):
             raise ValueError(f"selection must be 'validation' or 'test', got {self.selection!r}")
+        f = self.dat_is_sepn_lr_factor
+        if isinstance(f, bool) or not (isinstance(f, (int, float)) and math.isfinite(f) and f > 0):
+            raise ValueError(f"dat_is_sepn_lr_factor must be a finite number > 0, got {f!r}")
         parse_methods(self.methods)
         parse_ints(self.sepn_features, "sepn_features", 3)
 
 
-REFERENCE_DAT = dict(dat_lr_factor=1.0, dat_is_reference_joint=True, dat_is_sepn_lr_gamma=0.5, dat_is_lr_factor=1.0)
+REFERENCE_DAT = dict(dat_lr_factor=1.0, dat_is_reference_joint=True, dat_is_sepn_lr_gamma=0.5, dat_is_lr_factor=1.0,
+                     dat_is_sepn_lr_factor=1.0)
 """The reference code's DAT setting (both arms: the phases' full rate after the switch-on; w/ IS:
 joint leak, SEPN rate halved with the network's), kept by the short scales (1–4 epochs, SEPNs on
 from the first step, nothing to hold yet) and the quickstart: their results stay what they were."""
@@ -169,7 +180,8 @@ def arms_for(cfg: DatMpnnConfig, preset: str) -> list[Arm]:
             return task, PhysicalSystem(task.device_model, preset=preset, seed=physical_seed(cfg)), \
                 mesh_error_model(preset)
         tc = TrainConfig(method=method, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.learning_rate,
-                         sepn_lr=cfg.sepn_learning_rate, sepn_features=feats, lr_step_epochs=step,
+                         sepn_lr=cfg.sepn_learning_rate * (cfg.dat_is_sepn_lr_factor if is_arm else 1),
+                         sepn_features=feats, lr_step_epochs=step,
                          dat_warmup_epochs=cfg.dat_warmup_epochs, sepn_ramp_epochs=cfg.sepn_ramp_epochs,
                          sepn_lr_gamma=cfg.dat_is_sepn_lr_gamma if is_arm else cfg.sepn_lr_gamma,
                          sepn_layers=cfg.sepn_layers, internal_states=internal, joint=cfg.joint,

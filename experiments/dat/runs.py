@@ -56,7 +56,9 @@ def dat_setting(config: dict, *, internal_states: bool = True) -> str:
     return ("similarity gradients on the SEPNs " + ("and the mesh phases (the reference code's joint rule)"
                                                      if joint else "only") +
             (", SEPN rate constant" if gamma == 1 else f", SEPN rate ×{gamma:g} at each step of the phases'") +
-            ("" if factor == 1 else f", the phases' rate ×{factor:g} from the SEPNs' switch-on"))
+            ("" if factor == 1 else f", the phases' rate ×{factor:g} from the SEPNs' switch-on") +
+            ("" if not internal_states or c["dat_is_sepn_lr_factor"] == 1
+             else f", SEPN learning rate ×{c['dat_is_sepn_lr_factor']:g}"))
 
 
 def _expected(experiment: str, config: dict) -> list[str]:

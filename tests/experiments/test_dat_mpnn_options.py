@@ -124,8 +124,8 @@ def test_dat_arms_with_internal_states_halve_their_learning_rate_on_their_own_sc
     cpu = steps(**{k: v for k, v in SCALES["cpu"].items() if "step" in k or "warmup" in k})
     assert set(cpu.values()) == {(2, 0)}
     # the trainer's schedules follow: after 20 epochs' steps the DAT arm's PNN and SEPN rates are halved once
-    arm = arms_for(DatMpnnConfig(modes=16, meshes=2, methods="dat-is", dat_lr_step_epochs=20, dat_is_sepn_lr_gamma=0.5),
-                   "bs=0.06,ps=0.06")[0]
+    arm = arms_for(DatMpnnConfig(modes=16, meshes=2, methods="dat-is", dat_lr_step_epochs=20, dat_is_sepn_lr_gamma=0.5,
+                                 dat_is_sepn_lr_factor=1.0), "bs=0.06,ps=0.06")[0]
     from training import Trainer
 
     task, device, model = arm.build()
@@ -141,36 +141,50 @@ def test_dat_arms_with_internal_states_halve_their_learning_rate_on_their_own_sc
 
 
 def test_dat_arms_with_internal_states_take_their_own_similarity_rule_and_rates():
-    """The DAT w/ IS arms: no joint leak, constant SEPN rate, phases' rate ×0.25 from the switch-on
-    by default (the w/o IS arms keep the reference code's leak and SEPN rate, with the same factor);
-    each set of keys sets its arms alone."""
+    """The DAT w/ IS arms: no joint leak, a constant SEPN rate twice the shared one, the phases' full
+    rate by default (the w/o IS arms: the reference code's leak and SEPN rate, the phases' rate ×0.25
+    from the switch-on); each set of keys sets its arms alone."""
     def rule(**kw):
         cfg = DatMpnnConfig(modes=16, meshes=2, methods="pat,dat,dat-is,dat-carry-is", **kw)
-        return {a.label: (a.config.reference_joint, a.config.sepn_lr_gamma, a.config.dat_lr_factor)
+        return {a.label: (a.config.reference_joint, a.config.sepn_lr_gamma, a.config.dat_lr_factor, a.config.sepn_lr)
                 for a in arms_for(cfg, "bs=0.06,ps=0.06") if a.method == "dat"}
 
-    assert rule() == {"mesh-dat": (True, 0.5, 0.25), "mesh-dat-is": (False, 1.0, 0.25),
-                      "mesh-dat-carry-is": (False, 1.0, 0.25)}
+    assert rule() == {"mesh-dat": (True, 0.5, 0.25, 1e-3), "mesh-dat-is": (False, 1.0, 1.0, 2e-3),
+                      "mesh-dat-carry-is": (False, 1.0, 1.0, 2e-3)}
     assert rule(reference_joint=False, sepn_lr_gamma=1.0, dat_lr_factor=0.5) == {
-        "mesh-dat": (False, 1.0, 0.5), "mesh-dat-is": (False, 1.0, 0.25), "mesh-dat-carry-is": (False, 1.0, 0.25)}
-    assert rule(dat_is_reference_joint=True, dat_is_sepn_lr_gamma=0.5, dat_is_lr_factor=1.0)["mesh-dat-is"] == \
-        (True, 0.5, 1.0)
+        "mesh-dat": (False, 1.0, 0.5, 1e-3), "mesh-dat-is": (False, 1.0, 1.0, 2e-3),
+        "mesh-dat-carry-is": (False, 1.0, 1.0, 2e-3)}
+    assert rule(dat_is_reference_joint=True, dat_is_sepn_lr_gamma=0.5, dat_is_lr_factor=0.25,
+                dat_is_sepn_lr_factor=1.0)["mesh-dat-is"] == (True, 0.5, 0.25, 1e-3)
 
 
 def test_a_run_from_before_the_w_is_keys_resumes_with_what_its_w_is_arms_used(tmp_path):
     """Runs stored before the ``dat_is_*`` keys gave their w/ IS arms the shared keys' values: a
     resume compares the new keys with those (here a run started with --reference-joint false
     --sepn-lr-gamma 1 --dat-lr-factor 0.25 --methods dat-is, and one with the old defaults)."""
-    new_keys = ("dat_is_reference_joint", "dat_is_sepn_lr_gamma", "dat_is_lr_factor")
+    new_keys = ("dat_is_reference_joint", "dat_is_sepn_lr_gamma", "dat_is_lr_factor", "dat_is_sepn_lr_factor")
     old = {k: v for k, v in DatMpnnConfig(methods="dat-is", reference_joint=False, sepn_lr_gamma=1.0,
                                           dat_lr_factor=0.25).__dict__.items() if k not in new_keys}
     run = _stored_run(tmp_path / "a", old)
-    same = DatMpnnConfig(methods="dat-is", reference_joint=False, sepn_lr_gamma=1.0, dat_lr_factor=0.25)
+    same = DatMpnnConfig(methods="dat-is", reference_joint=False, sepn_lr_gamma=1.0, dat_lr_factor=0.25,
+                         dat_is_lr_factor=0.25, dat_is_sepn_lr_factor=1.0)
     claim_run_dir(run, experiment="dat-mpnn", config=same, resume=True, overwrite=False).release()
     default_before = {k: v for k, v in DatMpnnConfig(dat_lr_factor=1.0).__dict__.items() if k not in new_keys}
     run = _stored_run(tmp_path / "b", default_before)
-    with pytest.raises(RunDirError, match="dat_is_lr_factor: 1.0 -> 0.25.*dat_is_reference_joint: True -> False.*"
+    with pytest.raises(RunDirError, match="dat_is_reference_joint: True -> False.*dat_is_sepn_lr_factor: 1.0 -> 2.0.*"
                        "dat_lr_factor: 1.0 -> 0.25"):
         claim_run_dir(run, experiment="dat-mpnn", config=DatMpnnConfig(), resume=True, overwrite=False)
     as_it_ran = DatMpnnConfig(**REFERENCE_DAT)
     claim_run_dir(run, experiment="dat-mpnn", config=as_it_ran, resume=True, overwrite=False).release()
+
+
+def test_the_w_is_arms_sepn_rate_is_the_shared_one_times_their_factor():
+    cfg = DatMpnnConfig(modes=16, meshes=2, methods="dat,dat-is", sepn_learning_rate=3e-3, dat_is_sepn_lr_factor=2.0)
+    rates = {a.label: a.config.sepn_lr for a in arms_for(cfg, "bs=0.06,ps=0.06")}
+    assert rates == {"mesh-dat": 3e-3, "mesh-dat-is": 6e-3}
+    ref = {a.label: a.config.sepn_lr for a in arms_for(DatMpnnConfig(methods="dat,dat-is", **REFERENCE_DAT),
+                                                        "bs=0.06,ps=0.06")}
+    assert ref == {"mesh-dat": 1e-3, "mesh-dat-is": 1e-3}  # the reference code: one SEPN rate
+    for bad in (0, -1.0, float("nan"), True):
+        with pytest.raises(ValueError, match="dat_is_sepn_lr_factor must be a finite number > 0"):
+            DatMpnnConfig(dat_is_sepn_lr_factor=bad)

@@ -262,13 +262,13 @@ def test_the_dat_settings_are_read_from_each_runs_configuration():
     from experiments.dat.mpnn import DatMpnnConfig
     from experiments.dat.runs import dat_setting
 
-    new = ("dat_is_reference_joint", "dat_is_sepn_lr_gamma", "dat_is_lr_factor", "dat_lr_factor")
+    new = ("dat_is_reference_joint", "dat_is_sepn_lr_gamma", "dat_is_lr_factor", "dat_lr_factor", "dat_is_sepn_lr_factor")
     old = {k: v for k, v in dataclasses.asdict(DatMpnnConfig()).items() if k not in new}
     reference = ("similarity gradients on the SEPNs and the mesh phases (the reference code's joint rule), SEPN "
                  "rate ×0.5 at each step of the phases'")
     assert dat_setting(old) == reference and dat_setting(old, internal_states=False) == reference
     assert dat_setting(dataclasses.asdict(DatMpnnConfig())) == (
-        "similarity gradients on the SEPNs only, SEPN rate constant, the phases' rate ×0.25 from the SEPNs' switch-on")
+        "similarity gradients on the SEPNs only, SEPN rate constant, SEPN learning rate ×2")
     assert dat_setting(dataclasses.asdict(DatMpnnConfig()), internal_states=False) == reference + (
         ", the phases' rate ×0.25 from the SEPNs' switch-on")
     assert dat_setting({**old, "reference_joint": False, "sepn_lr_gamma": 1.0}).startswith(
