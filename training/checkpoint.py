@@ -61,6 +61,16 @@ def atomic_write(path, write: Callable[[Path], None]) -> Path:
     return path
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
 @contextmanager
 def atomic_directory(path) -> Iterator[Path]:
     """Replace the directory ``path`` as a whole: yields a fresh hidden sibling directory to
@@ -72,8 +82,12 @@ def atomic_directory(path) -> Iterator[Path]:
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     old = path.with_name(f".{path.name}.{os.getpid()}.old")
-    for leftover in (tmp, old):
-        shutil.rmtree(leftover, ignore_errors=True)
+    if path.parent.is_dir():  # what killed fillings left (their process is gone), and this process's own
+        for leftover in path.parent.glob(f".{path.name}.*.*"):
+            pid = leftover.name[len(path.name) + 2:].rsplit(".", 1)[0]
+            killed = leftover.suffix in (".tmp", ".old") and pid.isdigit() and not _alive(int(pid))
+            if killed or leftover in (tmp, old):
+                shutil.rmtree(leftover, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
         yield tmp

@@ -1,6 +1,10 @@
 """Verified checkpoints: atomic writes, checksums, fallback to the previous checkpoint, and
 one-line errors naming the file."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -44,6 +48,13 @@ def test_atomic_directory_replaces_the_whole_directory_or_nothing(tmp_path):
             raise RuntimeError("interrupted")
     assert sorted(p.name for p in d.iterdir()) == ["c.txt"] and (d / "c.txt").read_text() == "3"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["export"]  # no hidden leftovers
+    # what a killed filling left (a process that is gone) is cleared by the next one; a live one's is not
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (tmp_path / f".export.{int(dead.stdout)}.tmp").mkdir()
+    (tmp_path / f".export.{os.getppid()}.tmp").mkdir()
+    with atomic_directory(d) as tmp:
+        (tmp / "e.txt").write_text("5")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f".export.{os.getppid()}.tmp", "export"]
 
 
 def test_checkpoint_round_trip_and_checksum(tmp_path):
