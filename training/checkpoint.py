@@ -111,9 +111,17 @@ def atomic_json(path, payload, *, indent: int = 1) -> Path:
     return atomic_write(path, lambda p: p.write_text(text))
 
 
+def _torch_save(obj, path: Path) -> None:
+    """``torch.save`` through an open file: the archive's inner folder is then always ``archive``
+    (given a path, torch names it after the file, here a temporary name holding the process id,
+    so the same tensors gave different bytes and checksums run to run)."""
+    with open(path, "wb") as f:
+        torch.save(obj, f)
+
+
 def atomic_torch_save(obj, path) -> Path:
-    """``torch.save`` atomically."""
-    return atomic_write(path, lambda p: torch.save(obj, p))
+    """``torch.save`` atomically; the same object gives the same bytes in every process."""
+    return atomic_write(path, lambda p: _torch_save(obj, p))
 
 
 def sha256(path) -> str:
@@ -179,7 +187,7 @@ def save_checkpoint(obj, path) -> str:
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.new")
     try:
-        torch.save(obj, tmp)
+        _torch_save(obj, tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         digest = sha256(tmp)

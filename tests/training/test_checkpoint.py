@@ -4,6 +4,7 @@ one-line errors naming the file."""
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -55,6 +56,21 @@ def test_atomic_directory_replaces_the_whole_directory_or_nothing(tmp_path):
     with atomic_directory(d) as tmp:
         (tmp / "e.txt").write_text("5")
     assert sorted(p.name for p in tmp_path.iterdir()) == [f".export.{os.getppid()}.tmp", "export"]
+
+
+def test_the_same_tensors_are_the_same_bytes_in_every_process(tmp_path):
+    """A saved file's bytes (and so its recorded checksum) do not depend on the process that wrote
+    it: torch names the archive's folder after the file, which was a temporary name with the pid."""
+    script = ("import sys, torch; from training.checkpoint import atomic_torch_save, save_checkpoint; "
+              "x = {'w': torch.arange(6.0)}; atomic_torch_save(x, sys.argv[1] + '/a.pt'); "
+              "save_checkpoint(x, sys.argv[1] + '/c.pt')")
+    for d in ("one", "two"):
+        (tmp_path / d).mkdir()
+        subprocess.run([sys.executable, "-c", script, str(tmp_path / d)], check=True,
+                       cwd=Path(__file__).resolve().parents[2])
+    for name in ("a.pt", "c.pt"):
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name
+    assert torch.equal(torch.load(tmp_path / "one" / "a.pt", weights_only=True)["w"], torch.arange(6.0))
 
 
 def test_checkpoint_round_trip_and_checksum(tmp_path):
