@@ -11,7 +11,7 @@ from typing import Literal
 
 from .distributed import resolve_device
 
-__all__ = ["METHODS", "TrainConfig", "LEGACY_CONFIG", "RUNTIME_KEYS"]
+__all__ = ["METHODS", "TrainConfig", "LEGACY_CONFIG", "RUNTIME_KEYS", "is_positive_number"]
 
 Method = Literal["ideal", "noise", "pat", "dat"]
 PatFusion = Literal["scores", "field"]
@@ -22,6 +22,11 @@ SepnLayers = Literal["all", "last"]
 METHODS = typing.get_args(Method)
 # settings that change where a run computes, not what it computes: a resumed run may differ in them
 RUNTIME_KEYS = ("device",)
+
+
+def is_positive_number(v) -> bool:
+    """``v`` is a finite int or float > 0 (a bool is not a number here)."""
+    return not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v) and v > 0
 
 
 @dataclass(frozen=True)
@@ -118,7 +123,7 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
         for name in ("lr", "sepn_lr", "lr_gamma", "adam_eps", "dat_lr_factor"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+            if not is_positive_number(v):
                 raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
         if self.lr > 10 or self.sepn_lr > 10:
             raise ValueError(f"learning rates above 10 diverge for every model here, got lr={self.lr!r}, "
@@ -136,7 +141,7 @@ class TrainConfig:
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 raise ValueError(f"{name} must be an int ≥ 0, got {v!r}")
         g = self.sepn_lr_gamma
-        if g is not None and (isinstance(g, bool) or not (isinstance(g, (int, float)) and math.isfinite(g) and g > 0)):
+        if g is not None and not is_positive_number(g):
             raise ValueError(f"sepn_lr_gamma must be None or a finite number > 0, got {g!r}")
         resolve_device(self.device) if self.device != "auto" else None
         object.__setattr__(self, "sepn_features", tuple(self.sepn_features))

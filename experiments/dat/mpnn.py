@@ -10,7 +10,6 @@ system.
 
 from __future__ import annotations
 
-import math
 import typing
 import zlib
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import torch
 
 from hardware import PhysicalSystem, mesh_error_model
 from training import TrainConfig, records
+from training.config import is_positive_number
 
 from .._methods import parse_ints, parse_methods
 from ..registry import register
@@ -132,9 +132,8 @@ class DatMpnnConfig:
             raise ValueError(f"sepn_layers must be 'all' or 'last', got {self.sepn_layers!r}")
         if self.selection not in ("validation", "test"):
             raise ValueError(f"selection must be 'validation' or 'test', got {self.selection!r}")
-        f = self.dat_is_sepn_lr_factor
-        if isinstance(f, bool) or not (isinstance(f, (int, float)) and math.isfinite(f) and f > 0):
-            raise ValueError(f"dat_is_sepn_lr_factor must be a finite number > 0, got {f!r}")
+        if not is_positive_number(self.dat_is_sepn_lr_factor):  # named here: TrainConfig would name sepn_lr
+            raise ValueError(f"dat_is_sepn_lr_factor must be a finite number > 0, got {self.dat_is_sepn_lr_factor!r}")
         parse_methods(self.methods)
         parse_ints(self.sepn_features, "sepn_features", 3)
 

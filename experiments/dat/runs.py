@@ -53,12 +53,12 @@ def dat_setting(config: dict, *, internal_states: bool = True) -> str:
     keys = (("dat_is_reference_joint", "dat_is_sepn_lr_gamma", "dat_is_lr_factor") if internal_states
             else ("reference_joint", "sepn_lr_gamma", "dat_lr_factor"))
     joint, gamma, factor = (c[k] for k in keys)
+    sepn = c["dat_is_sepn_lr_factor"] if internal_states else 1  # the w/o IS arms use sepn_learning_rate itself
     return ("similarity gradients on the SEPNs " + ("and the mesh phases (the reference code's joint rule)"
                                                      if joint else "only") +
             (", SEPN rate constant" if gamma == 1 else f", SEPN rate ×{gamma:g} at each step of the phases'") +
             ("" if factor == 1 else f", the phases' rate ×{factor:g} from the SEPNs' switch-on") +
-            ("" if not internal_states or c["dat_is_sepn_lr_factor"] == 1
-             else f", SEPN learning rate ×{c['dat_is_sepn_lr_factor']:g}"))
+            ("" if sepn == 1 else f", SEPN learning rate ×{sepn:g}"))
 
 
 def _expected(experiment: str, config: dict) -> list[str]:

@@ -181,8 +181,8 @@ def render(run_dirs: list[Path], doc_path: Path, *, title: str, head: str = "", 
                       _criterion_text(criterion(curves), "classifier", "test accuracy") + "\n",
                       _comparison(curves) + "\n", f"![classifier accuracy vs misalignment]({fig_name})\n"]
         if "imaging" in cfg.network_list:
-            rec = run_dir / "imaging_config.json"  # as run (the diffuser-imaging scales may change later)
-            rec = read_record(rec, default=None)
+            # as run (the diffuser-imaging scales may change later)
+            rec = read_record(run_dir / "imaging_config.json", default=None)
             icfg = ImagingConfig(**rec["config"]) if rec is not None else imaging_config(cfg)
             curves = {arm: [sweep[f"imaging/{arm}/{lv['factor']:g}"] for lv in misalignment_levels(cfg)]
                       for arm in ARMS}
