@@ -10,7 +10,6 @@ the figure and the report section.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ import torch
 from hardware import writers
 from hardware.export import HeightMap, export_heights
 from hardware.materials import MATERIALS, get_material
-from training.checkpoint import atomic_directory
+from training.checkpoint import atomic_directory, read_json
 from training.records import atomic_json, atomic_text
 from training.tolerance import phases_of, tolerance_sweep
 
@@ -52,12 +51,7 @@ class Design:
 
 
 def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ValueError(f"{path} is missing: not a finished run directory") from None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path} is not valid JSON ({exc})") from None
+    return read_json(path, missing="not a finished run directory", hint=None)
 
 
 def _load_torch(path: Path):

@@ -19,8 +19,9 @@ else is a :class:`ReportError` (one line, exit code 2 in the CLI).
 from __future__ import annotations
 
 import importlib
-import json
 from pathlib import Path
+
+from training.checkpoint import REQUIRED, read_json
 
 from .registry import EXPERIMENTS, parse_overrides
 
@@ -83,24 +84,14 @@ def expand_run_dirs(paths) -> list[Path]:
     return out
 
 
-_REQUIRED = object()
-
-
-def read_record(path, *, default=_REQUIRED):
+def read_record(path, *, default=REQUIRED):
     """A run's JSON record (``config.json``, ``progress.json``, ``results.json`` …) as parsed.
 
     A missing file returns ``default`` when one is given; otherwise a missing, unreadable or
     corrupt file is a :class:`ReportError` that names it (one line; exit code 2 in the CLI).
     """
-    path = Path(path)
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        if default is not _REQUIRED:
-            return default
-        raise ReportError(f"{path} does not exist: not a finished run, or not a run of this report") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ReportError(f"{path} cannot be read ({type(exc).__name__}: {' '.join(str(exc).split())})") from None
+    return read_json(path, default=default, missing="not a finished run, or not a run of this report", hint=None,
+                     error=ReportError)
 
 
 def check_runs(name: str, runs: list[Path]) -> list[Path]:

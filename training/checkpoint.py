@@ -132,16 +132,30 @@ def sha256(path) -> str:
     return h.hexdigest()
 
 
-def read_json(path, *, what: str = "file"):
-    """Parse a JSON file; a corrupt one raises :class:`CheckpointError` naming it."""
+REQUIRED = object()  # read_json(default=REQUIRED): a missing file is an error
+_RESTART = "restore it or start the run again with --overwrite"
+
+
+def read_json(path, *, what: str = "", default=REQUIRED, missing: str = "", hint: str | None = _RESTART,
+              error: type[ValueError] = CheckpointError):
+    """Parse the JSON file ``path``: the one reader of run records for runs, resumes and reports.
+
+    A missing file returns ``default`` when one is given. Otherwise a missing, unreadable or
+    corrupt file raises ``error`` (a ``ValueError``: exit code 2 in the CLI) on one line that
+    names the file, what it is (``what``, e.g. ``"progress record"``) and what to do
+    (``missing`` after a missing file's name, ``hint`` after a corrupt one's; ``None``: nothing).
+    """
     path = Path(path)
+    name = f"{what} {path}" if what else str(path)
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
-        raise CheckpointError(f"{what} {path} does not exist") from None
+        if default is not REQUIRED:
+            return default
+        raise error(f"{name} does not exist{': ' + missing if missing else ''}") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{what} {path} is corrupt ({type(exc).__name__}: {exc}); restore it or start "
-                              f"the run again with --overwrite") from None
+        detail = " ".join(str(exc).split())[:160]  # one line, bounded
+        raise error(f"{name} cannot be read ({type(exc).__name__}: {detail}){'; ' + hint if hint else ''}") from None
 
 
 def _sidecar(path: Path) -> Path:

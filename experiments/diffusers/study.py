@@ -125,7 +125,7 @@ def run(cfg: StudyConfig, out_dir: Path, *, resume: bool = False, runtime=None) 
     points, sweeps = sweep_points(cfg)
     sigma_test = parse_list(cfg.sigma_test, name="sigma_test")
     prog_path = out_dir / "progress.json"
-    done = json.loads(prog_path.read_text()) if (resume and prog_path.exists()) else {}
+    done = records.read_json(prog_path, what="progress record", default={}) if resume else {}
     objects = encode_objects(cfg, load_objects(cfg, "test", cfg.n_test))
     states = {}
     for i, (key, c) in enumerate(points.items()):

@@ -30,7 +30,6 @@ every finished (network, arm, level) of the misalignment sweep is recorded in ``
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -40,6 +39,7 @@ import torch
 
 from hardware import LayerDisplacements
 from hardware.presets import parse_pairs
+from training.checkpoint import read_json
 
 from .._methods import parse_list
 
@@ -220,4 +220,4 @@ def sweep_levels(cfg: VaccinationConfig, prefix: str, done: dict, path: Path, me
 
 def _load_json(path: Path, resume: bool) -> dict:
     """The finished points of a resumed sweep (``sweep.json``); empty for a new run."""
-    return json.loads(path.read_text()) if (resume and path.exists()) else {}
+    return read_json(path, what="sweep record", default={}) if resume else {}

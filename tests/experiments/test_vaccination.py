@@ -108,7 +108,7 @@ def test_done_when_rule(std, vacc, holds):
     assert c["vaccinated"]["retention"] == pytest.approx(vacc[1] / vacc[0])
 
 
-def test_resumed_run_recomputes_nothing_and_documents_itself(tmp_path, monkeypatch):
+def test_resumed_run_recomputes_nothing_and_documents_itself(tmp_path, monkeypatch, capsys):
     out = tmp_path / "run"
     assert main(["run", "vaccination", "--scale", "smoke", "--out", str(out)]) == 0
     first = json.loads((out / "summary.json").read_text())
@@ -127,6 +127,13 @@ def test_resumed_run_recomputes_nothing_and_documents_itself(tmp_path, monkeypat
 
     monkeypatch.setattr(vac.runner, "misaligned_accuracy", boom)
     monkeypatch.setattr(Trainer, "step", boom)
+    good = (out / "sweep.json").read_bytes()
+    (out / "sweep.json").write_bytes(good[: len(good) // 2])  # a torn record: named, exit 2, nothing recomputed
+    capsys.readouterr()
+    assert main(["run", "vaccination", "--scale", "smoke", "--out", str(out), "--resume"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error: sweep record ") and "sweep.json cannot be read (JSONDecodeError" in err, err
+    (out / "sweep.json").write_bytes(good)
     assert main(["run", "vaccination", "--scale", "smoke", "--out", str(out), "--resume"]) == 0
     again = json.loads((out / "summary.json").read_text())
     assert again["criterion"] == first["criterion"]

@@ -93,8 +93,21 @@ def test_corrupt_json_names_the_file(tmp_path):
     p = tmp_path / "progress.json"
     atomic_json(p, {"x": 1})
     p.write_text('{"x": ')
-    with pytest.raises(CheckpointError, match="progress.json is corrupt"):
+    with pytest.raises(CheckpointError, match=r"progress.json cannot be read \(JSONDecodeError.*--overwrite"):
         read_json(p)
+
+
+def test_read_json_default_wording_and_error_class(tmp_path):
+    class Custom(ValueError):
+        pass
+
+    p = tmp_path / "sweep.json"
+    assert read_json(p, default={}) == {}  # missing, with a default
+    with pytest.raises(Custom, match=r"^sweep record .*sweep\.json does not exist: not a finished run$"):
+        read_json(p, what="sweep record", missing="not a finished run", error=Custom)
+    p.write_bytes(b"\xff\xfe{")
+    with pytest.raises(Custom, match=r"sweep\.json cannot be read \(UnicodeDecodeError: [^\n]*\)$"):
+        read_json(p, default={}, hint=None, error=Custom)  # a default covers only a missing file
 
 
 def test_a_corrupt_latest_checkpoint_falls_back_to_the_previous_one(tmp_path):
