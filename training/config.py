@@ -76,7 +76,7 @@ class TrainConfig:
     """``dat``: factor on the photonic parameters' learning rate from the epoch the SEPNs switch
     on (the first after ``dat_warmup_epochs``); the step decay goes on from the lowered rate.
     Below 1 it damps the coupled runaway of the phases and the SEPNs that follows a fast phase
-    step (docs/training.md); 1: the schedule of ``lr`` alone, as in the reference code
+    step (docs/dat-settings.md); 1: the schedule of ``lr`` alone, as in the reference code
     [dimensionless]."""
     internal_states: bool = False
     """``pat``/``dat`` also measure and fuse the intensity after every layer, not only the output."""

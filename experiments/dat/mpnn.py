@@ -51,7 +51,7 @@ class DatMpnnConfig:
     internal states [epochs]; the other arms halve every ``lr_step_epochs``. The reference's
     published MNIST DAT w/ IS runs at four of the five joint levels halve every 20 (their training
     logs; its other runs every 10). 20 trained better at bs = ps = 0.04 but made DAT w/ IS dip and,
-    on Fashion-MNIST, collapse at 0.06/0.06, so 10 stays the default (docs/training.md)."""
+    on Fashion-MNIST, collapse at 0.06/0.06, so 10 stays the default (docs/dat-settings.md)."""
     dat_warmup_epochs: int = 20
     sepn_ramp_epochs: int = 0
     """DAT: epochs over which the SEPN correction weight rises linearly from 0 to 1 after the
@@ -66,10 +66,10 @@ class DatMpnnConfig:
     """DAT w/o IS: factor on the mesh phases' learning rate from the epoch the SEPNs switch on
     (``TrainConfig.dat_lr_factor``; 1: the reference code's schedule). 0.25: at the reference's
     rate Fashion-MNIST DAT w/o IS fell 10 points after its peak; a quarter held on both data sets
-    (MNIST 1.2 points lower, docs/training.md) [dimensionless]."""
+    (MNIST 1.2 points lower, docs/dat-settings.md) [dimensionless]."""
     dat_is_lr_factor: float = 1.0
     """DAT w/ IS: ``dat_lr_factor`` of the arms with internal states (1: the phases keep their rate;
-    with the faster SEPNs of ``dat_is_sepn_lr_factor`` they hold, docs/training.md) [dimensionless]."""
+    with the faster SEPNs of ``dat_is_sepn_lr_factor`` they hold, docs/dat-settings.md) [dimensionless]."""
     dat_is_sepn_lr_gamma: float = 1.0
     """DAT w/ IS: ``sepn_lr_gamma`` of the arms with internal states; 1: the SEPNs keep their rate
     and track the network (the reference code: 0.5) [dimensionless]."""
@@ -78,7 +78,7 @@ class DatMpnnConfig:
     ``sepn_learning_rate`` times this (the reference code: 1). 2: at the reference's rate the
     phases and the SEPNs can run away together after the switch-on (a collapse of 10–18 points,
     by chance, at some levels); SEPNs twice as fast track the phases and hold, at the phases'
-    full rate (docs/training.md) [dimensionless]."""
+    full rate (docs/dat-settings.md) [dimensionless]."""
     joint: bool = False  # DAT: let the similarity-loss gradients reach the mesh phases too (as the reference code does)
     val_fraction: float = 0.1
     seed: int = 0
@@ -94,7 +94,7 @@ class DatMpnnConfig:
     one draw of ``error_seed`` (levels perfectly correlated: a paired comparison)."""
     dat_fusion: Literal["reference", "carry"] = "reference"
     """How the ``dat`` arms use the measured states (``TrainConfig.dat_fusion``): ``reference``,
-    the reference code's rule, which holds its peak accuracy (docs/training.md, DAT: the two
+    the reference code's rule, which holds its peak accuracy (docs/dat-settings.md, DAT: the two
     fusion rules); ``carry``, onnsim's first rule (fused fields go forward; drifts after its
     peak). The method names ``dat-ref`` and ``dat-carry`` fix the rule of one arm."""
 

@@ -403,12 +403,12 @@ at `high` every method, DAT included, fell to chance at this small scale).
   is onnsim's first fusion rule (`carry`: fused fields go forward). The reference code's rule
   (`reference`: forward values stay numerical, the next operation is differentiated at the
   fused field) held its peak within 0.2 (MNIST) and 0.75 (Fashion-MNIST) points over epochs
-  30–50 in the first comparison of docs/training.md; it is the default of `dat-mpnn` since
+  30–50 in the first comparison of docs/dat-settings.md; it is the default of `dat-mpnn` since
   (`--dat-fusion`), and each run's rule is in its `config.json` (runs without the key used
   `carry`). It does not always hold: a later MNIST run at bs = ps = 0.06 with the same settings
   collapsed after epoch 44 (92.2 % → 74.7 %); without the rule's joint leak
   (`--reference-joint false`) that arm held and scored above the published value, while
-  Fashion-MNIST dipped instead (docs/training.md). The "epochs 30–50" and "after the best epoch"
+  Fashion-MNIST dipped instead (docs/dat-settings.md). The "epochs 30–50" and "after the best epoch"
   columns of section 1 give the check for every arm of the runs on this page. The sweep
   (section 3) has no warm-up (SEPN weight 1 from the first step): there the same instability
   shows at the largest errors (the σ = 0.10 points).
@@ -419,7 +419,7 @@ at `high` every method, DAT included, fell to chance at this small scale).
   (MNIST w/o IS at 0.04/0.04 and 0.06/0.06: 10) switch the SEPNs on after 20 epochs. onnsim keeps
   10 for every arm by default; `--dat-lr-step-epochs 20` gives the DAT w/ IS arms the MNIST logs'
   schedule, which trained better at 0.04/0.04 but dipped, and on Fashion-MNIST collapsed, at
-  0.06/0.06 (docs/training.md). Each run's value is in its `config.json`.
+  0.06/0.06 (docs/dat-settings.md). Each run's value is in its `config.json`.
 - **Reduced rows** (sections 2 and 3) run fewer epochs at full data (stated in each section): the
   2-core machine cannot run 5 configurations × 2 datasets × 5 methods × 50 epochs in a session.
   They show the ordering of the methods, not converged accuracies.
