@@ -20,7 +20,7 @@ import torch
 from hardware import writers
 from hardware.export import HeightMap, export_heights
 from hardware.materials import MATERIALS, get_material
-from training.checkpoint import atomic_directory, read_json
+from training.checkpoint import atomic_directory, read_json, read_torch
 from training.records import atomic_json, atomic_text
 from training.tolerance import phases_of, tolerance_sweep
 
@@ -55,13 +55,7 @@ def _read_json(path: Path) -> dict:
 
 
 def _load_torch(path: Path):
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise ValueError(f"{path} is missing; the run did not finish") from None
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure: a corrupt file
-        first = " ".join(str(exc).split())[:160]  # one line: weights_only errors span several
-        raise ValueError(f"{path} cannot be read ({type(exc).__name__}: {first})") from None
+    return read_torch(path, missing="the run did not finish", hint=None)
 
 
 def _run_config(run_dir: Path) -> tuple[str, dict]:

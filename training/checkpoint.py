@@ -25,7 +25,7 @@ from typing import Callable, Iterator
 import torch
 
 __all__ = ["CheckpointError", "atomic_write", "atomic_json", "atomic_torch_save", "atomic_directory", "sha256",
-           "save_checkpoint", "load_checkpoint", "verify", "read_json"]
+           "save_checkpoint", "load_checkpoint", "verify", "read_json", "read_torch"]
 
 
 class CheckpointError(ValueError):
@@ -136,6 +136,20 @@ REQUIRED = object()  # read_json(default=REQUIRED): a missing file is an error
 _RESTART = "restore it or start the run again with --overwrite"
 
 
+def _read(path, parse, unreadable, *, what, default, missing, hint, error):
+    path = Path(path)
+    name = f"{what} {path}" if what else str(path)
+    try:
+        return parse(path)
+    except FileNotFoundError:
+        if default is not REQUIRED:
+            return default
+        raise error(f"{name} does not exist{': ' + missing if missing else ''}") from None
+    except unreadable as exc:
+        detail = " ".join(str(exc).split())[:160]  # one line, bounded
+        raise error(f"{name} cannot be read ({type(exc).__name__}: {detail}){'; ' + hint if hint else ''}") from None
+
+
 def read_json(path, *, what: str = "", default=REQUIRED, missing: str = "", hint: str | None = _RESTART,
               error: type[ValueError] = CheckpointError):
     """Parse the JSON file ``path``: the one reader of run records for runs, resumes and reports.
@@ -145,17 +159,16 @@ def read_json(path, *, what: str = "", default=REQUIRED, missing: str = "", hint
     names the file, what it is (``what``, e.g. ``"progress record"``) and what to do
     (``missing`` after a missing file's name, ``hint`` after a corrupt one's; ``None``: nothing).
     """
-    path = Path(path)
-    name = f"{what} {path}" if what else str(path)
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        if default is not REQUIRED:
-            return default
-        raise error(f"{name} does not exist{': ' + missing if missing else ''}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        detail = " ".join(str(exc).split())[:160]  # one line, bounded
-        raise error(f"{name} cannot be read ({type(exc).__name__}: {detail}){'; ' + hint if hint else ''}") from None
+    return _read(path, lambda p: json.loads(p.read_text()), (OSError, UnicodeDecodeError, json.JSONDecodeError),
+                 what=what, default=default, missing=missing, hint=hint, error=error)
+
+
+def read_torch(path, *, what: str = "", default=REQUIRED, missing: str = "", hint: str | None = _RESTART,
+               error: type[ValueError] = CheckpointError):
+    """``torch.load`` of a saved state (``weights_only``, onto the CPU) with the errors of
+    :func:`read_json`: any unpickling failure is a corrupt file, named on one line."""
+    return _read(path, lambda p: torch.load(p, map_location="cpu", weights_only=True), Exception,
+                 what=what, default=default, missing=missing, hint=hint, error=error)
 
 
 def _sidecar(path: Path) -> Path:

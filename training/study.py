@@ -27,7 +27,8 @@ from photonics import MeshNetwork
 
 from . import records
 from .baselines import count_parameters
-from .checkpoint import CheckpointError, atomic_json, atomic_torch_save, atomic_write, read_json, sha256, verify
+from .checkpoint import (CheckpointError, atomic_json, atomic_torch_save, atomic_write, read_json, read_torch, sha256,
+                         verify)
 from .data import load_dataset, subset
 from .runtime import Interrupted, Runtime
 from .tasks import DiffractiveTask, LinMseTask, MeshTask
@@ -257,17 +258,7 @@ def _has(path: Path, name: str) -> bool:
 
 def best_states(out_dir: Path, labels) -> dict:
     """The saved validation-selected state of every arm."""
-    out = {}
-    for k in labels:
-        path = out_dir / "checkpoints" / f"{k}.best.pt"
-        try:
-            out[k] = torch.load(path, map_location="cpu", weights_only=True)
-        except FileNotFoundError:
-            raise CheckpointError(f"{path} is missing; start the run again with --overwrite") from None
-        except Exception as exc:  # noqa: BLE001 - any unpickling failure is a corrupt file
-            raise CheckpointError(f"{path} cannot be read ({type(exc).__name__}); start again with --overwrite") \
-                from None
-    return out
+    return {k: read_torch(out_dir / "checkpoints" / f"{k}.best.pt") for k in labels}
 
 
 def _validated_on(result: dict) -> str:

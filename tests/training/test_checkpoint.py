@@ -11,8 +11,8 @@ import torch
 
 from hardware import PhysicalSystem
 from training import TrainConfig, Trainer
-from training.checkpoint import (CheckpointError, atomic_directory, atomic_json, load_checkpoint, read_json,
-                                 save_checkpoint, sha256)
+from training.checkpoint import (CheckpointError, atomic_directory, atomic_json, atomic_torch_save, load_checkpoint,
+                                 read_json, read_torch, save_checkpoint, sha256)
 
 from _synthetic import mesh_task, synthetic_images
 
@@ -108,6 +108,19 @@ def test_read_json_default_wording_and_error_class(tmp_path):
     p.write_bytes(b"\xff\xfe{")
     with pytest.raises(Custom, match=r"sweep\.json cannot be read \(UnicodeDecodeError: [^\n]*\)$"):
         read_json(p, default={}, hint=None, error=Custom)  # a default covers only a missing file
+
+
+def test_read_torch_names_a_missing_or_corrupt_state(tmp_path):
+    p = tmp_path / "arm.best.pt"
+    assert read_torch(p, default=None) is None
+    with pytest.raises(CheckpointError, match=r"arm\.best\.pt does not exist: the run did not finish$"):
+        read_torch(p, missing="the run did not finish")
+    atomic_torch_save({"w": torch.arange(3.0)}, p)
+    assert torch.equal(read_torch(p)["w"], torch.arange(3.0))
+    p.write_bytes(p.read_bytes()[: p.stat().st_size // 2])  # a torn file
+    torn = r"^[^\n]*arm\.best\.pt cannot be read \(\w+: [^\n]*\); restore it .*--overwrite$"
+    with pytest.raises(CheckpointError, match=torn):
+        read_torch(p)
 
 
 def test_a_corrupt_latest_checkpoint_falls_back_to_the_previous_one(tmp_path):
