@@ -21,7 +21,7 @@ from hardware import writers
 from hardware.export import HeightMap, export_heights
 from hardware.materials import MATERIALS, get_material
 from training.checkpoint import atomic_directory, read_json, read_torch
-from training.records import atomic_json, atomic_text
+from training.records import atomic_json, atomic_text, markdown_table
 from training.tolerance import phases_of, tolerance_sweep
 
 from training import figures
@@ -215,7 +215,7 @@ def _report(result: dict, arm: str, hmap: HeightMap, n_test: int, draws: int, fi
         pts = ", ".join(f"{v:g}: {100 * m:.1f}" for v, m in zip(r["values"], r["mean"]))
         thr = r["threshold"]
         thr_s = "never (within the grid)" if thr is None else (f"≥ {thr} levels" if name == "levels" else f"{thr:.3g}")
-        rows.append(f"| {name} | {r['label']} | {100 * r['reference']:.1f} | {thr_s} | {pts} |")
+        rows.append([name, r["label"], f"{100 * r['reference']:.1f}", thr_s, pts])
     mat = hmap.material
     return f"""
 ## Fabrication export and tolerances
@@ -227,9 +227,8 @@ Design `{arm}` printed in **{mat.name}** (n = {mat.refractive_index}, κ = {mat.
 without errors: **{100 * result['nominal']:.1f}%** on {n_test} test images. Each error is swept
 alone, {draws} random draws per point (mean shown; figure with ± std).
 
-| error | unit | reference accuracy (%) | error at which accuracy drops 1 point | accuracy (%) at each value |
-|---|---|---|---|---|
-{chr(10).join(rows)}
+{markdown_table(["error", "unit", "reference accuracy (%)", "error at which accuracy drops 1 point",
+                 "accuracy (%) at each value"], rows)}
 
 ![accuracy vs fabrication errors](figures/{fig_name})
 """

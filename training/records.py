@@ -41,7 +41,7 @@ from training.checkpoint import CheckpointError, atomic_json, atomic_torch_save,
 
 __all__ = ["new_run_dir", "claim_run_dir", "RunLock", "write_config", "atomic_torch_save", "atomic_json", "atomic_write",
            "atomic_text", "read_json", "write_results", "versions", "provenance", "config_differences", "with_legacy",
-           "RunDirError"]
+           "RunDirError", "markdown_table"]
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -200,6 +200,26 @@ def claim_run_dir(out: Path, *, experiment: str, config, resume: bool, overwrite
 def atomic_text(path: Path, text: str) -> Path:
     """Write ``text`` to ``path`` atomically (temporary name, fsync, rename)."""
     return atomic_write(path, lambda p: p.write_text(text))
+
+
+def markdown_table(header, rows) -> str:
+    """A GitHub-flavoured markdown table of a run's ``report.md`` or a study page: the ``header``
+    cells, the ``|---|`` rule under them and one line per row of ``rows`` (each a sequence of
+    cells, written with ``str``; an empty cell stays one space), joined by newlines, without a
+    trailing one. A row whose cell count is not the header's is a ``ValueError``: a shifted
+    column would otherwise render without a sign that it is wrong."""
+    header = [str(h) for h in header]
+
+    def line(cells) -> str:
+        return "|" + "|".join(f" {c} " if c != "" else " " for c in cells) + "|"
+
+    lines = [line(header), "|" + "---|" * len(header)]
+    for i, row in enumerate(rows):
+        cells = [str(c) for c in row]
+        if len(cells) != len(header):
+            raise ValueError(f"markdown table row {i} has {len(cells)} cells, the header {len(header)}: {cells!r}")
+        lines.append(line(cells))
+    return "\n".join(lines)
 
 
 def write_config(path: Path, experiment: str, config, seed: int, *, runtime: dict | None = None) -> None:

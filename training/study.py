@@ -309,10 +309,12 @@ def write_study_record(out_dir: Path, name: str, cfg, results: dict, *, title: s
     rows = []
     for k, v in results.items():
         phys = v.get("physical_accuracy")
-        rows.append(f"| {k} | {v['method']} | {100 * v['numeric_accuracy']:.2f} | "
-                    f"{'–' if phys is None else f'{100 * phys:.2f}'} | {v['best_epoch']} | {v['queries_train']} | "
-                    f"{v['pnn_real_parameters']:,} | {v['sepn_real_parameters']:,} | {v['wall_time_s']:.0f} |")
-    table = "\n".join(rows)
+        rows.append([k, v["method"], f"{100 * v['numeric_accuracy']:.2f}", "–" if phys is None else f"{100 * phys:.2f}",
+                     v["best_epoch"], v["queries_train"], f"{v['pnn_real_parameters']:,}",
+                     f"{v['sepn_real_parameters']:,}", f"{v['wall_time_s']:.0f}"])
+    table = records.markdown_table(["arm", "method", "numerical model (%)", "physical system (%)", "selected epoch",
+                                    "physical queries (training)", "PNN parameters (real)", "SEPN parameters (real)",
+                                    "wall time (s)"], rows)
     fig_md = "\n".join(f"![{cap}](figures/{fn})" for cap, fn in figs)
     text = f"""# {title}
 
@@ -320,8 +322,6 @@ def write_study_record(out_dir: Path, name: str, cfg, results: dict, *, title: s
 
 ## Results (test set)
 
-| arm | method | numerical model (%) | physical system (%) | selected epoch | physical queries (training) | PNN parameters (real) | SEPN parameters (real) | wall time (s) |
-|---|---|---|---|---|---|---|---|---|
 {table}
 
 "Numerical model" is the error-free simulation of the trained parameters; "physical system" is

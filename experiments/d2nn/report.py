@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from training import records
+from training.records import markdown_table
 
 from .runner import adam_eps_of
 from ..reports import read_record
@@ -252,27 +253,27 @@ def write_report(runs, out, options=None, *, command: str = "") -> Path:
             + (f" (+{r['partial_step']} steps)" if r.get("partial_step") else "") for r in unfinished)
             + ". Its test accuracy, energy distribution and figures appear when it finishes.", ""]
     lines += ["## Setting", "",
-              "| quantity | value |", "|---|---|",
-              f"| wavelength λ | {c0['wavelength_m'] * 1e3:.2f} mm (0.4 THz) |",
-              f"| layers | {c0['layers']} phase-only, {c0['grid_px']}×{c0['grid_px']} pixels of "
-              f"{c0['pitch_m'] * 1e3:.2f} mm ({c0['grid_px'] * c0['pitch_m'] * 1e3:.0f} mm square) |",
-              f"| distances | input → layer 1 {c0['input_gap_m'] * 1e3:.0f} mm; layer → layer and layer "
-              f"{c0['layers']} → detector plane {c0['gap_m'] * 1e3:.0f} mm |",
-              "| propagation | band-limited angular spectrum, 2× zero padding per axis (linear convolution); "
-              "nothing outside the layers' aperture |",
-              f"| input | {c0['dataset']} digit resized to {c0['image_px']}×{c0['image_px']} px "
-              f"({c0['image_px'] * c0['pitch_m'] * 1e3:.0f} mm) as field amplitude, centred |",
-              f"| detectors | ten squares of {c0['region_px']} px ({c0['region_px'] * c0['pitch_m'] * 1e3:.1f} mm), "
-              f"rows 3-4-3, {c0['region_spacing_px'] * c0['pitch_m'] * 1e3:.1f} mm apart; class = brightest detector |",
-              f"| data | {c0['n_train']:,} training images, of which {c0['n_train'] - _n_fit(c0):,} held out for "
-              f"validation; {c0['n_test']:,} test images |",
-              f"| training | Adam ({_eps(loaded)}), {_schedules(loaded)}; batch {c0['batch_size']} (global); {_inits(loaded)} |",
-              "| selection | the epoch with the best validation accuracy (never the test set) |", ""]
+              markdown_table(["quantity", "value"], [
+                  ["wavelength λ", f"{c0['wavelength_m'] * 1e3:.2f} mm (0.4 THz)"],
+                  ["layers", f"{c0['layers']} phase-only, {c0['grid_px']}×{c0['grid_px']} pixels of "
+                             f"{c0['pitch_m'] * 1e3:.2f} mm ({c0['grid_px'] * c0['pitch_m'] * 1e3:.0f} mm square)"],
+                  ["distances", f"input → layer 1 {c0['input_gap_m'] * 1e3:.0f} mm; layer → layer and layer "
+                                f"{c0['layers']} → detector plane {c0['gap_m'] * 1e3:.0f} mm"],
+                  ["propagation", "band-limited angular spectrum, 2× zero padding per axis (linear convolution); "
+                                  "nothing outside the layers' aperture"],
+                  ["input", f"{c0['dataset']} digit resized to {c0['image_px']}×{c0['image_px']} px "
+                            f"({c0['image_px'] * c0['pitch_m'] * 1e3:.0f} mm) as field amplitude, centred"],
+                  ["detectors", f"ten squares of {c0['region_px']} px "
+                                f"({c0['region_px'] * c0['pitch_m'] * 1e3:.1f} mm), rows 3-4-3, "
+                                f"{c0['region_spacing_px'] * c0['pitch_m'] * 1e3:.1f} mm apart; class = brightest detector"],
+                  ["data", f"{c0['n_train']:,} training images, of which {c0['n_train'] - _n_fit(c0):,} held out for "
+                           f"validation; {c0['n_test']:,} test images"],
+                  ["training", f"Adam ({_eps(loaded)}), {_schedules(loaded)}; batch {c0['batch_size']} (global); "
+                               f"{_inits(loaded)}"],
+                  ["selection", "the epoch with the best validation accuracy (never the test set)"]]), ""]
     lines += [_losses_paragraph(loaded), ""]
     # results
-    lines += [f"## Test accuracy (numerical model, {c0['n_test']:,} test images)", "",
-              "| loss | onnsim test accuracy (%) | published (%) | published in | target (%) | met | selected epoch | "
-              "best validation accuracy (%) | epochs run | wall time (h) |", "|---|---|---|---|---|---|---|---|---|---|"]
+    rows = []
     for r in loaded:
         src, pub, target = PUBLISHED[r["loss"]]
         res = r["result"]
@@ -280,16 +281,16 @@ def write_report(runs, out, options=None, *, command: str = "") -> Path:
         met = "–" if acc is None else ("yes" if 100 * acc >= target else "**no**")
         best_val = max((h["val_accuracy"] for h in r["history"]), default=None)
         wall = "–" if res is None else f"{res['wall_time_s'] / 3600:.2f}"
-        lines.append(f"| {_label(r)} | {_pct(acc)} | {pub} | {src} | ≥ {target} | {met} | "
-                     f"{'–' if res is None else res['best_epoch']} | {_pct(best_val)} | {len(r['history'])} of "
-                     f"{r['config']['epochs']} | {wall} |")
-    lines += ["", "\"met\": the onnsim test accuracy reaches the target (the done-when line of the "
+        rows.append([_label(r), _pct(acc), pub, src, f"≥ {target}", met, "–" if res is None else res["best_epoch"],
+                     _pct(best_val), f"{len(r['history'])} of {r['config']['epochs']}", wall])
+    lines += [f"## Test accuracy (numerical model, {c0['n_test']:,} test images)", "",
+              markdown_table(["loss", "onnsim test accuracy (%)", "published (%)", "published in", "target (%)", "met",
+                              "selected epoch", "best validation accuracy (%)", "epochs run", "wall time (h)"], rows),
+              "", "\"met\": the onnsim test accuracy reaches the target (the done-when line of the "
               "reproduction). Validation per epoch (held-out training images, numerical model):", "",
-              "| loss | epoch | learning rate | training loss | validation accuracy (%) |", "|---|---|---|---|---|"]
-    for r in loaded:
-        lines += [f"| {_label(r)} | {h['epoch']} | {h['lr']:.4g} | {h['loss']:.4g} | {_pct(h['val_accuracy'])} |"
-                  for h in r["history"]]
-    lines.append("")
+              markdown_table(["loss", "epoch", "learning rate", "training loss", "validation accuracy (%)"],
+                             [[_label(r), h["epoch"], f"{h['lr']:.4g}", f"{h['loss']:.4g}", _pct(h["val_accuracy"])]
+                              for r in loaded for h in r["history"]]), ""]
     if "confusion" in figs:
         lines += [f"![test-set confusion matrices]({rel}/{figs['confusion']})", ""]
     if "learning" in figs:
@@ -301,12 +302,11 @@ def write_report(runs, out, options=None, *, command: str = "") -> Path:
                   "Per test image: E_c the energy in detector c, E_out in the whole simulated output plane "
                   f"({c0['grid_px'] * c0['pitch_m'] * 1e3:.0f} mm square), E_in of the input field; means over "
                   "the test images.", "",
-                  "| loss | E_true / E_out (%) | Σ_c E_c / E_out (%) | E_true / Σ_c E_c (%) | E_out / E_in (%) |",
-                  "|---|---|---|---|---|"]
-        for r in done:
-            e = r["energy"]
-            lines.append(f"| {_label(r)} | {_pct(e['correct_of_output'])} | {_pct(e['detectors_of_output'])} | "
-                         f"{_pct(e['correct_of_detectors'])} | {_pct(e['output_of_input'])} |")
+                  markdown_table(["loss", "E_true / E_out (%)", "Σ_c E_c / E_out (%)", "E_true / Σ_c E_c (%)",
+                                  "E_out / E_in (%)"],
+                                 [[_label(r), *(_pct(r["energy"][k]) for k in ("correct_of_output", "detectors_of_output",
+                                                                               "correct_of_detectors", "output_of_input"))]
+                                  for r in done])]
         dim = [r for r in done if r["energy"]["output_of_input"] < 0.05]
         if dim:
             lines += ["", "**Power efficiency.** " + "; ".join(
@@ -331,8 +331,7 @@ def write_report(runs, out, options=None, *, command: str = "") -> Path:
               f"on {TIMING_DATE} on the machine of the runs below, seconds per training image (batch 64: forward, "
               "backward and Adam step at the published geometry; `experiments.d2nn.runner.step_time`; each run's "
               "own rate is in its line below):", "",
-              "| threads | s per image |", "|---|---|"]
-    lines += [f"| {k} | {v:.3f} |" for k, v in TIMING.items()]
+              markdown_table(["threads", "s per image"], [[k, f"{v:.3f}"] for k, v in TIMING.items()])]
     per = TIMING["one thread each, two runs side by side"]
     lines += ["", f"At that rate, {per:.3f} s per image per core, an epoch of {n_fit:,} images costs "
               f"≈ {n_fit * per / 60:.0f} core-minutes: one process fits about {int(BUDGET_S // (n_fit * per))} epochs "

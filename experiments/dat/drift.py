@@ -35,6 +35,7 @@ import torch
 
 from hardware import RemoteDevice, serve
 from training import Deployment, TrainConfig, Trainer, deploy, evaluate, records
+from training.records import markdown_table
 
 from .._methods import parse_ints
 from ..registry import register
@@ -209,10 +210,12 @@ def _record(cfg, out_dir: Path, results: dict, description: dict, address: str) 
                                                          "summary": summary, "device": description}, datasets=datasets)
     records.atomic_torch_save({"summary": summary}, out_dir / "model.pt")
     records.atomic_json(out_dir / "summary.json", summary, indent=2)
-    rows = "\n".join(f"| {k} | {v['method']} | {100 * v['static_accuracy']:.1f} | {100 * v['late_accuracy']:.1f} | "
-                     f"{100 * v['final_accuracy']:.1f} | {100 * v['min_accuracy']:.1f} | {100 * v['retained']:.0f} | "
-                     f"{v['drop_points']:.1f} | {v['train_queries']} | "
-                     f"{v['recalibration_queries']} | {v['total_queries']} |" for k, v in summary.items())
+    table = markdown_table(
+        ["arm", "method", "static (%)", "late (%)", "final (%)", "minimum (%)", "late / static (%)", "drop (points)",
+         "training queries", "recalibration queries", "total queries"],
+        [[k, v["method"], *(f"{100 * v[f'{q}_accuracy']:.1f}" for q in ("static", "late", "final", "min")),
+          f"{100 * v['retained']:.0f}", f"{v['drop_points']:.1f}", v["train_queries"], v["recalibration_queries"],
+          v["total_queries"]] for k, v in summary.items()])
     drift = description.get("drifts", [])
     verdict = []
     if "direct" in summary:
@@ -229,9 +232,7 @@ drift {json.dumps(drift)}, clock {description.get('clock', '?')}, {description.g
 query. {cfg.n_train} training images ({cfg.dataset}), {cfg.n_test} test images measured on the device after every
 round of {cfg.round_queries} queries, {cfg.rounds} rounds.
 
-| arm | method | static (%) | late (%) | final (%) | minimum (%) | late / static (%) | drop (points) | training queries | recalibration queries | total queries |
-|---|---|---|---|---|---|---|---|---|---|---|
-{rows}
+{table}
 
 "Static" is the first evaluation after training, "late" the mean of the last quarter of the rounds
 (one evaluation of {cfg.n_test} images has a standard error of about

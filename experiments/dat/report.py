@@ -27,7 +27,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from training.records import atomic_text
+from training.records import atomic_text, markdown_table
 
 from .._methods import parse_methods
 from .runs import (METHODS, PUBLISHED, PUBLISHED_ERROR_FREE, _acc, _expected, _is_ablation, _is_draw, _is_protocol,
@@ -38,20 +38,19 @@ __all__ = ["PUBLISHED", "Options", "collect", "recovery", "direct_deploy_spread"
 
 
 def _mesh_table(runs: dict, *, with_costs: bool) -> str:
-    head = ("| dataset | bs | ps | epochs | error-free (ours / pub.) | " +
-            " | ".join(f"{name} (ours / pub.)" for _, name, _ in METHODS) + " |")
-    lines = [head, "|" + "---|" * (5 + len(METHODS))]
+    header = ["dataset", "bs", "ps", "epochs", "error-free (ours / pub.)",
+              *(f"{name} (ours / pub.)" for _, name, _ in METHODS)]
+    lines = []
     for (ds, bs, ps), r in sorted(runs.items()):
         pub = PUBLISHED.get((bs, ps), {}).get(ds)
-        cells = [ds, f"{bs:.2f}", f"{ps:.2f}", str(r["config"]["epochs"]),
+        cells = [ds, f"{bs:.2f}", f"{ps:.2f}", r["config"]["epochs"],
                  f"{_pct(_acc(r, 'mesh-ideal', 'numeric_accuracy'))} / {PUBLISHED_ERROR_FREE.get(ds, '–')}"]
         for label, _, i in METHODS:
             cells.append(f"{_pct(_acc(r, label))} / {pub[i] if pub and i is not None else '–'}")
-        lines.append("| " + " | ".join(cells) + " |")
-    text = "\n".join(lines)
+        lines.append(cells)
+    text = markdown_table(header, lines)
     if with_costs:
-        rows = ["| run | method | selected epoch | wall time (min) | CPU time (min) | physical queries: training / validation / test |",
-                "|---|---|---|---|---|---|"]
+        rows = []
         for (ds, bs, ps), r in sorted(runs.items()):
             planned = _expected(r["experiment"], r["config"])
             for label, name, _ in METHODS:
@@ -59,13 +58,15 @@ def _mesh_table(runs: dict, *, with_costs: bool) -> str:
                 if a is None and label not in planned:
                     continue  # a method this run does not train
                 if a is None:
-                    rows.append(f"| {r['name']} | {name} | not run yet | | | |")
+                    rows.append([r["name"], name, "not run yet", "", "", ""])
                     continue
                 cpu = a.get("cpu_time_s")
-                rows.append(f"| {r['name']} | {name} | {a['best_epoch']} | {a['wall_time_s'] / 60:.1f} | "
-                            f"{'–' if cpu is None else f'{cpu / 60:.1f}'} | {a['queries_train']} / "
-                            f"{a['queries_validation']} / {a.get('queries_test', '–')} |")
-        text += "\n\nCost per method (queries are physical forward calls of a whole batch):\n\n" + "\n".join(rows)
+                rows.append([r["name"], name, a["best_epoch"], f"{a['wall_time_s'] / 60:.1f}",
+                             "–" if cpu is None else f"{cpu / 60:.1f}",
+                             f"{a['queries_train']} / {a['queries_validation']} / {a.get('queries_test', '–')}"])
+        text += ("\n\nCost per method (queries are physical forward calls of a whole batch):\n\n"
+                 + markdown_table(["run", "method", "selected epoch", "wall time (min)", "CPU time (min)",
+                                   "physical queries: training / validation / test"], rows))
     return text
 
 
@@ -114,8 +115,8 @@ def _dynamics(full: dict) -> str:
             if not hist:
                 continue
             arm = r["arms"][label]
-            lines.append(f"| {ds} | {bs} | {ps} | {name} | " + " | ".join(_best_last(hist)) + f" | {_late_low(hist)} | {_after_best(hist)} | "
-                         f"{_pct(arm.get('physical_accuracy'))} | {_pct(arm.get('physical_accuracy_last'))} |")
+            lines.append([ds, bs, ps, name, *_best_last(hist), _late_low(hist), _after_best(hist),
+                          _pct(arm.get("physical_accuracy")), _pct(arm.get("physical_accuracy_last"))])
     if not lines:
         return ""
     return ("Validation accuracy (physical for PAT and DAT, numerical for direct deployment), best epoch vs "
@@ -125,10 +126,10 @@ def _dynamics(full: dict) -> str:
             "those epochs and how far it lies below the arm's best (a network that holds its peak stays within 1 "
             "point); \"after the best epoch\": the lowest validation accuracy after the best one and how far "
             "below it, the drift itself (a run still climbing at epoch 50 has none, though its 30–50 window "
-            "starts lower):\n\n| dataset | bs | ps | method | best validation (%) | last validation (%) | "
-            "epochs 30–50: lowest (%) | after the best epoch: lowest (%) | selected: test (%) | last epoch: test (%) "
-            "|\n|---|---|---|---|---|---|---|---|---|---|\n"
-            + "\n".join(lines) + "\n\n")
+            "starts lower):\n\n"
+            + markdown_table(["dataset", "bs", "ps", "method", "best validation (%)", "last validation (%)",
+                              "epochs 30–50: lowest (%)", "after the best epoch: lowest (%)", "selected: test (%)",
+                              "last epoch: test (%)"], lines) + "\n\n")
 
 
 DPNN_LABELS = (("diffractive-pat", "PAT"), ("diffractive-pat-field", "PAT-field"), ("diffractive-dat", "DAT w/o IS"),
@@ -136,8 +137,7 @@ DPNN_LABELS = (("diffractive-pat", "PAT"), ("diffractive-pat-field", "PAT-field"
 
 
 def _dpnn_table(runs) -> tuple[str, list[str]]:
-    rows = ["| run | error preset | error-free | direct | " + " | ".join(n for _, n in DPNN_LABELS)
-            + " | recovered by DAT w/ IS | wall time (min) |", "|" + "---|" * (6 + len(DPNN_LABELS))]
+    rows = []
     verdicts = []
     for r in runs:
         if r["experiment"] != "dat-dpnn":
@@ -151,12 +151,14 @@ def _dpnn_table(runs) -> tuple[str, list[str]]:
         cells.append("–" if rec is None or math.isnan(rec) else f"{100 * rec:.0f}%")
         wall = sum(a.get("wall_time_s", 0) for a in r["arms"].values()) / 60
         cells.append(f"{wall:.1f}")
-        rows.append("| " + " | ".join(cells) + " |")
+        rows.append(cells)
         if r["name"].endswith("joint") and rec is not None and pat is not None:
             verdicts.append(f"- joint errors: DAT w/ IS recovers {100 * rec:.0f}% of the accuracy lost by direct "
                             f"deployment (criterion ≥ 70%: {'met' if rec >= 0.7 else '**not met**'}) and "
                             f"{'beats' if dat > pat else '**does not beat**'} PAT ({_pct(dat)}% vs {_pct(pat)}%).")
-    return "\n".join(rows), verdicts
+    header = ["run", "error preset", "error-free", "direct", *(n for _, n in DPNN_LABELS), "recovered by DAT w/ IS",
+              "wall time (min)"]
+    return markdown_table(header, rows), verdicts
 
 
 def _best_last(hist: list[dict]) -> list[str]:
@@ -208,7 +210,7 @@ def _ablation_text(ablation: list[dict], full: dict) -> str:
             arms += [("DAT w/o IS", main["arms"].get("mesh-dat"), 2), ("DAT w/ IS", main["arms"].get("mesh-dat-is"), 3)]
         for name, arm, idx in arms:
             p = pub[idx] if pub is not None and idx is not None else "–"
-            rows.append(f"| {ds} | {bs} | {ps} | {name} | " + " | ".join(_curve_cells(arm)) + f" | {p} |")
+            rows.append([ds, bs, ps, name, *_curve_cells(arm), p])
     if not rows:
         return ""
     return ("What the SEPNs add (`ablation/` runs of `scripts/reproduce_dat.sh ablation`): DAT with internal "
@@ -216,8 +218,8 @@ def _ablation_text(ablation: list[dict], full: dict) -> str:
             "train but never correct the model), beside the main run's DAT arms (SEPN weight 1 after the "
             "20-epoch warm-up). Selected: physical test accuracy of the epoch selected on physical validation "
             "accuracy; best and last: physical validation accuracy.\n\n"
-            "| dataset | bs | ps | arm | selected test (%) | best validation (%) | last validation (%) | "
-            "published (%) |\n|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n\n")
+            + markdown_table(["dataset", "bs", "ps", "arm", "selected test (%)", "best validation (%)",
+                              "last validation (%)", "published (%)"], rows) + "\n\n")
 
 
 def _protocol_text(protocol: list[dict], full: dict) -> str:
@@ -238,8 +240,7 @@ def _protocol_text(protocol: list[dict], full: dict) -> str:
             ref = _acc(r, label, field)
             held = None if main is None else _acc(main, label, field)
             gap = "–" if ref is None or p is None else f"{100 * ref - p:+.1f}"
-            rows.append(f"| {ds} | {bs} | {ps} | {name} | {_pct(held)} | {_pct(ref)} | "
-                        f"{'–' if p is None else p} | {gap} |")
+            rows.append([ds, bs, ps, name, _pct(held), _pct(ref), "–" if p is None else p, gap])
     if not rows:
         return ""
     return ("**The protocol's share of the gap** (`protocol/` runs of `scripts/reproduce_dat.sh protocol`, "
@@ -249,8 +250,8 @@ def _protocol_text(protocol: list[dict], full: dict) -> str:
             "Picking the epoch on the test set is optimistic by construction; these columns exist only to "
             "compare like with like against the published numbers. \"held out\": this page's own protocol "
             "(section 1 rows of the same level).\n\n"
-            "| dataset | bs | ps | method | ours, held out (%) | ours, best test epoch (%) | published (%) | "
-            "best test epoch − published |\n|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n\n")
+            + markdown_table(["dataset", "bs", "ps", "method", "ours, held out (%)", "ours, best test epoch (%)",
+                              "published (%)", "best test epoch − published"], rows) + "\n\n")
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from training.records import atomic_json
+from training.records import atomic_json, markdown_table
 
 from .runs import MAIN_ERROR_SEED, METHODS, PUBLISHED, _acc, _level, _num, _preset
 from ..reports import read_record
@@ -90,8 +90,8 @@ def _spread_text(full: dict) -> str:
             ok = min(v) <= pub <= max(v)
             inside += ok
             total += 1
-            rows.append(f"| {ds} | {bs} | {ps} | {len(v)} | {mean:.1f} ± {sd:.1f} | {min(v):.1f}–{max(v):.1f} | "
-                        f"{pub} | {z:+.1f} | {'yes' if ok else 'no'} |")
+            rows.append([ds, bs, ps, len(v), f"{mean:.1f} ± {sd:.1f}", f"{min(v):.1f}–{max(v):.1f}", pub, f"{z:+.1f}",
+                         "yes" if ok else "no"])
     if not rows:
         return ""
     return ("Direct deployment over independent error draws. The direct-deploy network is trained and selected "
@@ -100,8 +100,8 @@ def _spread_text(full: dict) -> str:
             "1–10 as `--error-seed` makes them; draw 1 at bs = ps = 0.06 is the table's). If the error model "
             "matches the paper's, the published direct-deploy value — itself one draw — should look like one "
             "more sample of this distribution:\n\n"
-            "| dataset | bs | ps | draws | ours: mean ± sd (%) | range (%) | published (%) | (pub. − mean) / sd | "
-            "published inside our range |\n|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows)
+            + markdown_table(["dataset", "bs", "ps", "draws", "ours: mean ± sd (%)", "range (%)", "published (%)",
+                              "(pub. − mean) / sd", "published inside our range"], rows)
             + f"\n\nThe published value lies inside the range of our draws for {inside} of {total} levels.\n\n")
 
 def _draws_text(draws: list[dict], full: dict) -> str:
@@ -125,14 +125,14 @@ def _draws_text(draws: list[dict], full: dict) -> str:
             continue
         v = [100 * a for a in accs.values()]
         mean, sd = _mean_sd(v)
-        rows.append(f"| {ds} | {bs} | {ps} | {name} | {', '.join(str(k) for k in sorted(accs))} | {mean:.1f} ± "
-                    f"{sd:.1f} | {min(v):.1f}–{max(v):.1f} | {pub[i]} | {'yes' if min(v) <= pub[i] <= max(v) else 'no'} |")
+        rows.append([ds, bs, ps, name, ", ".join(str(k) for k in sorted(accs)), f"{mean:.1f} ± {sd:.1f}",
+                     f"{min(v):.1f}–{max(v):.1f}", pub[i], "yes" if min(v) <= pub[i] <= max(v) else "no"])
     if not rows:
         return ""
     return ("PAT and DAT (50 epochs) trained against other hidden error draws of the same level (each draw "
-            "a separate run under `draws/`; draw 1 is the level's row above):\n\n| dataset | bs | ps | method | "
-            "error seeds | mean ± sd (%) | range (%) | published (%) | published inside our range |\n"
-            "|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n\n")
+            "a separate run under `draws/`; draw 1 is the level's row above):\n\n"
+            + markdown_table(["dataset", "bs", "ps", "method", "error seeds", "mean ± sd (%)", "range (%)",
+                              "published (%)", "published inside our range"], rows) + "\n\n")
 
 def _group_means(cells: dict, axis: int) -> list[float]:
     """Means of ``{(seed, draw): value}`` grouped by ``key[axis]``."""
@@ -165,15 +165,15 @@ def _seeds_text(study: list[dict]) -> str:
             p = pub[idx] if pub else None
             z = "–" if p is None or sd == 0 else f"{(p - mean) / sd:+.1f}"
             inside = "–" if p is None else ("yes" if min(v) <= p <= max(v) else "no")
-            rows.append(f"| {ds} | {bs} | {ps} | {name} | {len(inits)} × {len(draws)} | {mean:.1f} ± {sd:.1f} | "
-                        f"{min(v):.1f}–{max(v):.1f} | {_num(sd_init)} | {_num(sd_draw)} | {p if p is not None else '–'} | "
-                        f"{z} | {inside} |")
+            rows.append([ds, bs, ps, name, f"{len(inits)} × {len(draws)}", f"{mean:.1f} ± {sd:.1f}",
+                         f"{min(v):.1f}–{max(v):.1f}", _num(sd_init), _num(sd_draw), p if p is not None else "–", z,
+                         inside])
     if not rows:
         return ""
     return ("Direct deployment and PAT over initialisation seeds × hidden error draws (`seeds/` runs of "
             "`scripts/reproduce_dat.sh seeds`, 50 epochs each; the initialisation seed also sets the validation "
             "split and the batch order). \"sd over seeds\" is the spread of the per-seed means (averaged over the "
             "draws), \"sd over draws\" that of the per-draw means:\n\n"
-            "| dataset | bs | ps | method | seeds × draws | mean ± sd (%) | range (%) | sd over seeds | "
-            "sd over draws | published (%) | (pub. − mean) / sd | published inside our range |\n"
-            "|---|---|---|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n\n")
+            + markdown_table(["dataset", "bs", "ps", "method", "seeds × draws", "mean ± sd (%)", "range (%)",
+                              "sd over seeds", "sd over draws", "published (%)", "(pub. − mean) / sd",
+                              "published inside our range"], rows) + "\n\n")

@@ -32,6 +32,7 @@ from optics.functional import circular_aperture, modulate, region_energies, rs_p
 from training import TrainConfig, Trainer
 from training.design import DesignTask
 from training import records
+from training.records import markdown_table
 
 from training.runtime import Interrupted, Runtime
 from ..registry import register
@@ -249,8 +250,13 @@ def run(cfg: BeamSplitterConfig, out_dir: Path, *, resume: bool = False, runtime
 
 def _write_report(out_dir: Path, cfg: BeamSplitterConfig, s: dict, trained: dict, sweep: dict) -> None:
     fr = ", ".join(f"{100 * float(v):.2f}" for v in trained["fractions"])
-    rows = "\n".join(f"| {p:.2f} | {p * cfg.pitch_m * 1e3:.3f} | {e:.4f} | {u:.4f} |"
-                     for p, e, u in zip(sweep["shift_px"], sweep["efficiency"], sweep["uniformity"]))
+    results = markdown_table(["", "efficiency (power in regions / input)", "non-uniformity (std/mean)"], [
+        ["flat masks (baseline)", f"{s['baseline_efficiency']:.4f}", f"{s['baseline_nonuniformity']:.4f}"],
+        ["trained", f"{s['efficiency']:.4f}", f"{s['nonuniformity']:.4f}"],
+        ["trained, re-simulated with Rayleigh–Sommerfeld", f"{s['rs_efficiency']:.4f}", ""]])
+    shifts = markdown_table(["shift (px)", "shift (mm)", "efficiency", "non-uniformity"],
+                            [[f"{p:.2f}", f"{p * cfg.pitch_m * 1e3:.3f}", f"{e:.4f}", f"{u:.4f}"]
+                             for p, e, u in zip(sweep["shift_px"], sweep["efficiency"], sweep["uniformity"])])
     text = f"""# beam-splitter: diffractive ten-spot beam splitter
 
 {cfg.layers} phase-only layers of {cfg.grid_px}×{cfg.grid_px} pixels at {cfg.pitch_m * 1e3:.2f} mm,
@@ -260,11 +266,7 @@ def _write_report(out_dir: Path, cfg: BeamSplitterConfig, s: dict, trained: dict
 
 ## Results
 
-| | efficiency (power in regions / input) | non-uniformity (std/mean) |
-|---|---|---|
-| flat masks (baseline) | {s['baseline_efficiency']:.4f} | {s['baseline_nonuniformity']:.4f} |
-| trained | {s['efficiency']:.4f} | {s['nonuniformity']:.4f} |
-| trained, re-simulated with Rayleigh–Sommerfeld | {s['rs_efficiency']:.4f} | |
+{results}
 
 Independent cross-check: the output field from Rayleigh–Sommerfeld convolution differs from the
 angular-spectrum result by a relative L2 of {s['rs_vs_asm_relative_l2']:.2e}. Both are exact for what
@@ -276,9 +278,7 @@ Power per region (% of input, classes 0–9): {fr}
 
 ## Misalignment of mask {cfg.layers // 2 + 1} (lateral, x)
 
-| shift (px) | shift (mm) | efficiency | non-uniformity |
-|---|---|---|---|
-{rows}
+{shifts}
 
 ## Figures
 

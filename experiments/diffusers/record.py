@@ -12,10 +12,11 @@ import torch
 from training.imaging import PCC_REGIONS
 
 from training import figures
+from training.records import markdown_table
 from . import evaluation as ev
 from .imaging import INDEPENDENT, PUBLISHED, object_region, region_key
 
-__all__ = ["cell", "region_rows", "run_figures", "run_report"]
+__all__ = ["cell", "region_table", "run_figures", "run_report"]
 
 
 @torch.no_grad()
@@ -61,8 +62,9 @@ def cell(value, fmt: str = ".4f") -> str:
     return "–" if value is None else format(value, fmt)
 
 
-def region_rows(s: dict, cfg) -> str:
-    """Markdown rows ``| quantity | support | square | canvas | published |`` of a summary."""
+def region_table(s: dict, cfg, *, published: str = "published (simulation)") -> str:
+    """The markdown table of a summary's PCCs: a row per quantity, a column per region
+    (support, square, canvas), then the published value (column title ``published``)."""
     rows = [(f"PCC, last epoch's {cfg.diffusers_per_epoch} known diffusers", "pcc_known", f"≈ {PUBLISHED['known']}"),
             (f"PCC, {cfg.n_new_diffusers} new diffusers", "pcc_new", f"≈ {PUBLISHED['new']}"),
             ("gap known − new", "pcc_gap_known_minus_new", f"≈ {PUBLISHED['gap']}"),
@@ -76,17 +78,18 @@ def region_rows(s: dict, cfg) -> str:
 
     def row(label, key, pub):
         fmt = "+.4f" if "gap" in key else ".4f"
-        return f"| {label} | " + " | ".join(cell(s.get(region_key(key, reg)), fmt) for reg in PCC_REGIONS) + f" | {pub} |"
+        return [label, *(cell(s.get(region_key(key, reg)), fmt) for reg in PCC_REGIONS), pub]
 
-    return "\n".join(row(*r) for r in rows)
+    return markdown_table(["quantity", *PCC_REGIONS, published], [row(*r) for r in rows])
 
 
 def run_report(cfg, s: dict, figs, wall: float) -> str:
     ry, _ = object_region(cfg)
     region_mm = cfg.object_px * cfg.pitch_m * 1e3
-    g_rows = "\n".join(
-        f"| {g['period_m'] * 1e3:.1f} | {g['fitted_period_mean_m'] * 1e3:.2f} ± {g['fitted_period_std_m'] * 1e3:.2f} | "
-        f"{g['fit_failures']} | {g['resolved_fraction']:.2f} | {g['pcc_new']:.3f} |" for g in s["gratings"])
+    gratings = markdown_table(
+        ["period (mm)", "fitted period (mm, mean ± std over diffusers)", "fit failures", "resolved fraction", "PCC"],
+        [[f"{g['period_m'] * 1e3:.1f}", f"{g['fitted_period_mean_m'] * 1e3:.2f} ± {g['fitted_period_std_m'] * 1e3:.2f}",
+          g["fit_failures"], f"{g['resolved_fraction']:.2f}", f"{g['pcc_new']:.3f}"] for g in s["gratings"]])
     lens = s["lens_geometry"]
     fig_md = "\n".join(f"![{c}](figures/{f})" for c, f in figs)
     return f"""# diffuser-imaging
@@ -108,9 +111,7 @@ output intensity and the object grey value; mean over {cfg.n_test} test objects 
 
 ## Results
 
-| quantity | support | square | canvas | published (simulation) |
-|---|---|---|---|---|
-{region_rows(s, cfg)}
+{region_table(s, cfg)}
 
 Lens baseline: thin lens {cfg.diffuser_to_layer_m * 1e3:.0f} mm behind the diffuser (the plane of layer 1), f = {lens['f_m'] * 1e3:.1f} mm,
 object distance u = {lens['u_m'] * 1e3:.1f} mm, image distance v = {lens['v_m'] * 1e3:.1f} mm (magnification {lens['magnification']:.2f}),
@@ -119,9 +120,7 @@ rotated by 180° before the PCC. Free space: no layers, diffuser -> output plane
 
 ### Gratings (three bars, period fit by three Gaussians on the y-averaged output, {cfg.n_new_diffusers} new diffusers)
 
-| period (mm) | fitted period (mm, mean ± std over diffusers) | fit failures | resolved fraction | PCC |
-|---|---|---|---|---|
-{g_rows}
+{gratings}
 
 "Resolved": fitted period within 10 % of the design and both fitted dips below 0.9 of the neighbouring peaks.
 

@@ -17,11 +17,11 @@ from pathlib import Path
 from training.imaging import PCC_REGIONS
 from training.config import RUNTIME_KEYS
 from training.resolution import grating_statistics
-from training.records import atomic_text
+from training.records import atomic_text, markdown_table
 
 from .._methods import parse_list
 from .imaging import INDEPENDENT, SCALES, ImagingConfig, region_key
-from .record import cell, region_rows
+from .record import cell, region_table
 from ..reports import read_record
 
 __all__ = ["write_report"]
@@ -56,16 +56,16 @@ def _reductions(cfg: dict) -> str:
     for key, label in _REDUCED_KEYS:
         paper, ours = getattr(_PAPER, key), cfg[key]
         if paper != ours:
-            rows.append(f"| {label} | {paper} | {ours} |")
+            rows.append([label, paper, ours])
     if cfg["grid_px"] != _PAPER.grid_px:
         ext = lambda px: f"{px * cfg['pitch_m'] * 1e3:.0f} mm"  # noqa: E731
-        rows.append(f"| lateral extent (layers / object) | {ext(_PAPER.grid_px)} / {ext(_PAPER.object_px)} | "
-                    f"{ext(cfg['grid_px'])} / {ext(cfg['object_px'])} |")
+        rows.append(["lateral extent (layers / object)", f"{ext(_PAPER.grid_px)} / {ext(_PAPER.object_px)}",
+                     f"{ext(cfg['grid_px'])} / {ext(cfg['object_px'])}"])
     kept = ", ".join(k for k in ("wavelength_m", "pitch_m", "layers", "object_to_diffuser_m", "diffuser_to_layer_m",
                                  "layer_gap_m", "layer_to_output_m", "pad_factor", "diffuser_sigma_lambda",
                                  "delta_n", "height_mean_lambda", "height_std_lambda", "batch_size", "lr_decay",
                                  "alpha", "beta") if cfg[k] == getattr(_PAPER, k))
-    return ("| setting | paper | this run |\n|---|---|---|\n" + "\n".join(rows)
+    return (markdown_table(["setting", "paper", "this run"], rows)
             + f"\n\nUnchanged from the paper: {kept}.\n")
 
 
@@ -155,11 +155,12 @@ def _imaging_section(run: Path, figs: dict) -> tuple[str, dict]:
         for g, frac in zip(s["gratings"], _grating_dips(run, cfg)):
             g["separated_fraction"] = frac
     checks, check_md = _checks(s, cfg)
-    g_rows = "\n".join(
-        f"| {g['period_m'] * 1e3:.1f} | {g['fitted_period_mean_m'] * 1e3:.2f} ± {g['fitted_period_std_m'] * 1e3:.2f} | "
-        f"{100 * (g['fitted_period_mean_m'] / g['period_m'] - 1):+.1f} % | {g['separated_fraction']:.2f} | "
-        f"{g['resolved_fraction']:.2f} | "
-        f"{g['pcc_new']:.3f} |" for g in s["gratings"])
+    gratings = markdown_table(
+        ["period (mm)", "fitted (mm, mean ± std over new diffusers)", "error", "three bars separated", "resolved",
+         "PCC (square)"],
+        [[f"{g['period_m'] * 1e3:.1f}", f"{g['fitted_period_mean_m'] * 1e3:.2f} ± {g['fitted_period_std_m'] * 1e3:.2f}",
+          f"{100 * (g['fitted_period_mean_m'] / g['period_m'] - 1):+.1f} %", f"{g['separated_fraction']:.2f}",
+          f"{g['resolved_fraction']:.2f}", f"{g['pcc_new']:.3f}"] for g in s["gratings"]])
     lens = s["lens_geometry"]
     region_mm = cfg["object_px"] * cfg["pitch_m"] * 1e3
     scale = _scale(cfg)
@@ -178,9 +179,7 @@ The training loss's PCC term uses the square: one fixed region for every object,
 background around the digit instead of rewarding a match on the digit's own pixels only (the energy term E adds the
 same pressure over the whole window).
 
-| quantity | support | square | canvas | published (Luo et al. 2022, simulation) |
-|---|---|---|---|---|
-{region_rows(s, ImagingConfig(**cfg))}
+{region_table(s, ImagingConfig(**cfg), published="published (Luo et al. 2022, simulation)")}
 
 {_WHY_SUPPORT if _published_geometry(cfg) else "The criteria are decided on the support region, as at the published geometry:"}
 
@@ -192,9 +191,7 @@ image at v = {lens['v_m'] * 1e3:.0f} mm (2f–2f, magnification {lens['magnifica
 
 ### Resolution: three-bar gratings (period from three Gaussians fitted to the y-averaged output)
 
-| period (mm) | fitted (mm, mean ± std over new diffusers) | error | three bars separated | resolved | PCC (square) |
-|---|---|---|---|---|---|
-{g_rows}
+{gratings}
 
 "Separated": both fitted dips below 0.9 of the neighbouring peaks; "resolved": separated and the fitted
 period within 10 % of the design (fractions of the {cfg['n_new_diffusers']} new diffusers). A grating's PCC on its support
@@ -226,13 +223,13 @@ def _study_section(run: Path, figs: dict) -> tuple[str, dict]:
                    f"Points finished: {len(prog)} of {len(sweep_points(scfg)[0])}.\n"], {}
 
     def table(sw, label):
-        rows = [f"| {v} | {prog[k]['pcc_known']:.4f} | {prog[k]['pcc_new_own']:.4f} | "
-                f"{prog[k]['gap_known_minus_new']:+.4f} | {prog[k]['pcc_none']:.4f} | "
-                f"{cell(prog[k].get('pcc_known_support'))} | {cell(prog[k].get('pcc_new_own_support'))} | "
-                f"{cell(prog[k].get('gap_known_minus_new_support'), '+.4f')} | {prog[k]['train_wall_time_s']:.0f} |"
+        rows = [[v, f"{prog[k]['pcc_known']:.4f}", f"{prog[k]['pcc_new_own']:.4f}",
+                 f"{prog[k]['gap_known_minus_new']:+.4f}", f"{prog[k]['pcc_none']:.4f}",
+                 cell(prog[k].get("pcc_known_support")), cell(prog[k].get("pcc_new_own_support")),
+                 cell(prog[k].get("gap_known_minus_new_support"), "+.4f"), f"{prog[k]['train_wall_time_s']:.0f}"]
                 for v, k in have(sw)]
-        return (f"| {label} | PCC known | PCC new | gap | PCC no diffuser | known, support | new, support "
-                "| gap, support | train (s) |\n|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n")
+        return markdown_table([label, "PCC known", "PCC new", "gap", "PCC no diffuser", "known, support",
+                               "new, support", "gap, support", "train (s)"], rows) + "\n"
 
     def verdict(ok):
         return "**reproduced**" if ok else "**not reproduced**"
@@ -258,19 +255,19 @@ def _study_section(run: Path, figs: dict) -> tuple[str, dict]:
                 f"PCC on new diffusers from {d_pts[0][0]} to {d_pts[-1][0]} layers, published direction: {text}.\n"]
     rows = have("sigma") + have("mix")
     if rows:
-        head = ("| training σ/λ | " + " | ".join(f"test {s:g}λ" for s in sig_test) + " | mean | no diffuser | "
-                + " | ".join(f"test {s:g}λ, support" for s in sig_test) + " | mean, support |")
-        lines = [head, "|---|" + "---|" * (2 * len(sig_test) + 3)]
+        lines = []
         means = {}
         for v, k in rows:
             vals = [prog[k][f"pcc_new_s{s:g}"] for s in sig_test]
             sup = [prog[k].get(f"pcc_new_s{s:g}_support") for s in sig_test]
             means[str(v)] = sum(vals) / len(vals)
             sup_mean = None if None in sup else sum(sup) / len(sup)
-            lines.append(f"| {v if isinstance(v, str) else f'{v:g}'}{' (mix)' if isinstance(v, str) else ''} | "
-                         + " | ".join(f"{x:.4f}" for x in vals) + f" | {means[str(v)]:.4f} | {prog[k]['pcc_none']:.4f} | "
-                         + " | ".join(cell(x) for x in sup) + f" | {cell(sup_mean)} |")
-        out += ["### Correlation length: cross-generalisation (new diffusers) and fidelity\n", "\n".join(lines) + "\n"]
+            lines.append([f"{v} (mix)" if isinstance(v, str) else f"{v:g}", *(f"{x:.4f}" for x in vals),
+                          f"{means[str(v)]:.4f}", f"{prog[k]['pcc_none']:.4f}", *map(cell, sup), cell(sup_mean)])
+        head = ["training σ/λ", *(f"test {s:g}λ" for s in sig_test), "mean", "no diffuser",
+                *(f"test {s:g}λ, support" for s in sig_test), "mean, support"]
+        out += ["### Correlation length: cross-generalisation (new diffusers) and fidelity\n",
+                markdown_table(head, lines) + "\n"]
         mix = [str(v) for v, _ in have("mix")]
         single = {str(v): m for v, m in means.items() if v not in mix}
         if mix and single:
@@ -320,16 +317,16 @@ def _extra_imaging(runs) -> str:
         for reg in PCC_REGIONS:
             g = lambda key: s.get(region_key(key, reg))  # noqa: E731
             new, lens, fs = g("pcc_new"), g("pcc_lens_new"), g("pcc_free_space_new")
-            rows.append(f"| `{Path(run).name}` | {_scale(c)} | {c['grid_px']}² / {c['object_px']} px | {c['epochs']} | "
-                        f"{c['n_train']} | {c['diffusers_per_epoch']} | {reg} | {cell(g('pcc_known'))} | {cell(new)} | "
-                        f"{cell(g('pcc_gap_known_minus_new'), '+.4f')} | {cell(g('pcc_none'))} | {cell(lens)} | "
-                        f"{cell(None if None in (new, lens) else new - lens, '+.4f')} | {cell(fs)} | "
-                        f"{cell(None if None in (new, fs) else new - fs, '+.4f')} | {cell(g('grating_pcc_new'))} | "
-                        f"{s['train_wall_time_s'] / 60:.0f} |")
+            rows.append([f"`{Path(run).name}`", _scale(c), f"{c['grid_px']}² / {c['object_px']} px", c["epochs"],
+                         c["n_train"], c["diffusers_per_epoch"], reg, cell(g("pcc_known")), cell(new),
+                         cell(g("pcc_gap_known_minus_new"), "+.4f"), cell(g("pcc_none")), cell(lens),
+                         cell(None if None in (new, lens) else new - lens, "+.4f"), cell(fs),
+                         cell(None if None in (new, fs) else new - fs, "+.4f"), cell(g("grating_pcc_new")),
+                         f"{s['train_wall_time_s'] / 60:.0f}"])
     return ("### Secondary diffuser-imaging runs (other scales or settings), region by region\n\n"
-            "| run | scale | grid / object | epochs | objects | n | region | PCC known | PCC new | gap | no diffuser "
-            "| lens (new) | new − lens | free space (new) | new − free space | gratings | training (min) |\n"
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n")
+            + markdown_table(["run", "scale", "grid / object", "epochs", "objects", "n", "region", "PCC known",
+                              "PCC new", "gap", "no diffuser", "lens (new)", "new − lens", "free space (new)",
+                              "new − free space", "gratings", "training (min)"], rows) + "\n")
 
 
 def write_report(runs, out, options=None, *, command: str = "") -> Path:

@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 from training import records
+from training.records import markdown_table
 
 from .._methods import parse_list
 from training import figures  # (importing figures selects the Agg backend, before pyplot)
@@ -234,14 +235,14 @@ def _write_record(cfg, out_dir, res, sweeps, sigma_test, states) -> dict:
     records.atomic_text(out_dir / "summary.json", json.dumps(summary, indent=2))
 
     def table(name, label):
-        rows = [f"| {v} | {res[k]['pcc_known']:.4f} | {res[k]['pcc_new_own']:.4f} | "
-                f"{res[k]['gap_known_minus_new']:+.4f} | {res[k]['pcc_none']:.4f} | {res[k]['train_wall_time_s']:.0f} |"
-                for v, k in sweeps[name]]
-        return (f"| {label} | PCC known | PCC new | gap | PCC no diffuser | train time (s) |\n|---|---|---|---|---|---|\n"
-                + "\n".join(rows))
+        return markdown_table([label, "PCC known", "PCC new", "gap", "PCC no diffuser", "train time (s)"],
+                              [[v, f"{res[k]['pcc_known']:.4f}", f"{res[k]['pcc_new_own']:.4f}",
+                                f"{res[k]['gap_known_minus_new']:+.4f}", f"{res[k]['pcc_none']:.4f}",
+                                f"{res[k]['train_wall_time_s']:.0f}"] for v, k in sweeps[name]])
 
-    cross = "\n".join(f"| {v} | " + " | ".join(f"{res[k][f'pcc_new_s{s:g}']:.4f}" for s in sigma_test)
-                      + f" | {res[k]['pcc_none']:.4f} |" for v, k in sweeps["sigma"] + sweeps["mix"])
+    cross = markdown_table(["train σ/λ", *(f"test {s:g}" for s in sigma_test), "no diffuser"],
+                           [[v, *(f"{res[k][f'pcc_new_s{s:g}']:.4f}" for s in sigma_test), f"{res[k]['pcc_none']:.4f}"]
+                            for v, k in sweeps["sigma"] + sweeps["mix"]])
     fig_md = "\n".join(f"![{c}](figures/{f})" for c, f in figs)
     text = f"""# diffuser-study
 
@@ -261,8 +262,6 @@ objects, {cfg.epochs} epochs, lr {cfg.lr:g}). Base point: n = {cfg.diffusers_per
 
 ## Correlation length (rows: training σ/λ; columns: test σ/λ, new diffusers)
 
-| train σ/λ | {" | ".join(f"test {s:g}" for s in sigma_test)} | no diffuser |
-|---|{"---|" * (len(sigma_test) + 1)}
 {cross}
 
 ## Figures

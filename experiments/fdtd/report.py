@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from training.records import atomic_text
+from training.records import atomic_text, markdown_table
 from ..reports import read_record
 
 __all__ = ["Options", "render_markdown", "write_report"]
@@ -15,6 +15,15 @@ __all__ = ["Options", "render_markdown", "write_report"]
 
 def _pct(v, digits=2) -> str:
     return "—" if v is None else f"{100 * v:.{digits}f}"
+
+
+#: the columns of a field comparison (one sampling and distance a row), :func:`_field_cells`
+_FIELD_COLUMNS = ["points per λ", "z/λ", "Pearson r of \\|E\\|²", "relative L2 of \\|E\\|²"]
+
+
+def _field_cells(c: dict, i: int) -> list[str]:
+    """The :data:`_FIELD_COLUMNS` cells of comparison ``c`` at its ``i``-th distance."""
+    return [f"{c['resolution']:g}", f"{c['z_wl'][i]:g}", f"{c['correlation'][i]:.4f}", f"{_pct(c['l2'][i], 1)} %"]
 
 
 def _g(v) -> str:
@@ -175,12 +184,10 @@ def render_markdown(res: dict, config: dict, *, figures_prefix: str | None = "",
               "|E|² profile, each normalised to unit sum. Columns: the source reproduces the profile (ASM of "
               "the ideal input vs Meep 1λ after the source); end to end (ASM of the ideal input vs Meep at z); "
               "propagation alone (ASM of Meep's field 1λ after the source, over z − 1λ, vs Meep at z).", "",
-              "| beam | points per λ | source, 1λ | end to end, at z | propagation alone | Meep wall time |",
-              "|---|---|---|---|---|---|"]
-    for r in beams:
-        lines.append(f"| {r['kind']} | {r['resolution']:g} | {_pct(r['err_near'])} % | {_pct(r['err_ideal'])} % | "
-                     f"{_pct(r['err_meep_input'])} % | {r['wall_s']:.1f} s |")
-    lines += [""]
+              markdown_table(["beam", "points per λ", "source, 1λ", "end to end, at z", "propagation alone",
+                              "Meep wall time"],
+                             [[r["kind"], f"{r['resolution']:g}", f"{_pct(r['err_near'])} %", f"{_pct(r['err_ideal'])} %",
+                               f"{_pct(r['err_meep_input'])} %", f"{r['wall_s']:.1f} s"] for r in beams]), ""]
     for kind in ("gaussian", "slit"):
         rows = [r for r in beams if r["kind"] == kind]
         if len(rows) >= 2:
@@ -202,19 +209,18 @@ def render_markdown(res: dict, config: dict, *, figures_prefix: str | None = "",
               f"{res['grating_resolution']:g} points/λ. η in % of the propagating power; |Δ|max = largest "
               "absolute difference over all orders (percentage points); rel = |η₊₁(Meep) − η₊₁(thin)| / "
               "η₊₁(thin).", "",
-              "| grating | period/λ | feature/λ | η₊₁ Meep | η₊₁ thin | η₋₁ Meep | η₀ Meep | \\|Δ\\|max | rel (+1) |",
-              "|---|---|---|---|---|---|---|---|---|"]
-    for r in sorted(res["gratings"], key=lambda r: (r["kind"], -r["period_wl"])):
-        lines.append(f"| {r['kind']} | {r['period_wl']:g} | {r['feature_wl']:g} | {_pct(r['meep_main'])} | "
-                     f"{_pct(r['thin_main'])} | {_pct(r['meep'].get('-1', 0.0))} | {_pct(r['meep_zero'])} | "
-                     f"{_pct(r['max_abs_err'])} | {_pct(r['main_rel_err'], 1)} % |")
+              markdown_table(["grating", "period/λ", "feature/λ", "η₊₁ Meep", "η₊₁ thin", "η₋₁ Meep", "η₀ Meep",
+                              "\\|Δ\\|max", "rel (+1)"],
+                             [[r["kind"], f"{r['period_wl']:g}", f"{r['feature_wl']:g}", _pct(r["meep_main"]),
+                               _pct(r["thin_main"]), _pct(r["meep"].get("-1", 0.0)), _pct(r["meep_zero"]),
+                               _pct(r["max_abs_err"]), f"{_pct(r['main_rel_err'], 1)} %"]
+                              for r in sorted(res["gratings"], key=lambda r: (r["kind"], -r["period_wl"]))])]
     conv = res.get("grating_convergence", [])
     if conv:
         lines += ["", f"Resolution check at period {conv[0]['period_wl']:g}λ (η₊₁ in %):", "",
-                  "| grating | " + " | ".join(f"{r['resolution']:g} pts/λ" for r in conv if r["kind"] == conv[0]["kind"])
-                  + " |", "|---|" + "---|" * sum(r["kind"] == conv[0]["kind"] for r in conv)]
-        for kind in dict.fromkeys(r["kind"] for r in conv):
-            lines.append(f"| {kind} | " + " | ".join(_pct(r["meep_main"]) for r in conv if r["kind"] == kind) + " |")
+                  markdown_table(["grating", *(f"{r['resolution']:g} pts/λ" for r in conv if r["kind"] == conv[0]["kind"])],
+                                 [[kind, *(_pct(r["meep_main"]) for r in conv if r["kind"] == kind)]
+                                  for kind in dict.fromkeys(r["kind"] for r in conv)])]
         lines += ["", "The resolution changes η₊₁ far less than the thin-element differences in the table, which "
                   "are therefore the scalar thin-element model's error, not FDTD discretisation."]
     lines += [""]
@@ -229,15 +235,10 @@ def render_markdown(res: dict, config: dict, *, figures_prefix: str | None = "",
               f"`hardware.export.phase_to_height` (n = {res['index']:g}; h = λ·wrap(φ)/(2π(n−1)), up to "
               f"{lay['max_height_m'] * 1e6:.2f} µm), re-simulated in Meep (layer mode, periodic sides) and "
               "compared with onnsim's thin element + ASM of the same relief at the same sampling.", "",
-              "| points per λ | z/λ | Pearson r of \\|E\\|² | relative L2 of \\|E\\|² | spot powers Meep (%) | spot powers onnsim (%) |",
-              "|---|---|---|---|---|---|"]
-    for c in lay["comparisons"]:
-        for i, zw in enumerate(c["z_wl"]):
-            last = i == len(c["z_wl"]) - 1
-            sm = ", ".join(f"{100 * v:.1f}" for v in c["spots_meep"]) if last else ""
-            st = ", ".join(f"{100 * v:.1f}" for v in c["spots_thin"]) if last else ""
-            lines.append(f"| {c['resolution']:g} | {zw:g} | {c['correlation'][i]:.4f} | {_pct(c['l2'][i], 1)} % | "
-                         f"{sm} | {st} |")
+              markdown_table([*_FIELD_COLUMNS, "spot powers Meep (%)", "spot powers onnsim (%)"],
+                             [[*_field_cells(c, i), *(", ".join(f"{100 * v:.1f}" for v in c[k]) if i == len(c["z_wl"]) - 1
+                                                      else "" for k in ("spots_meep", "spots_thin"))]
+                              for c in lay["comparisons"] for i in range(len(c["z_wl"]))])]
     near = lay["comparisons"][-1]
     lines += ["", "Spot powers are fractions of the transmitted power in each spot window at the focal plane. "
               f"Agreement is poorest close to the layer (r = {near['correlation'][0]:.2f} at "
@@ -250,10 +251,7 @@ def render_markdown(res: dict, config: dict, *, figures_prefix: str | None = "",
         lines += ["", ("The same relief as a finite window instead (absorbing sides, PML 2λ; Meep lights the "
                        "window only) against onnsim's usual aperture model: thin element on the window, zero "
                        "outside, `asm_propagate` with zero padding (linear convolution, `hardware.fdtd_analysis.asm_1d`):"),
-                  "", "| points per λ | z/λ | Pearson r of \\|E\\|² | relative L2 of \\|E\\|² |", "|---|---|---|---|"]
-        for c in win:
-            for i, zw in enumerate(c["z_wl"]):
-                lines.append(f"| {c['resolution']:g} | {zw:g} | {c['correlation'][i]:.4f} | {_pct(c['l2'][i], 1)} % |")
+                  "", markdown_table(_FIELD_COLUMNS, [_field_cells(c, i) for c in win for i in range(len(c["z_wl"]))])]
     lines += [""]
 
     lines += [_BRIDGE, "", _FIXES, "", _PML_NOTE, ""]

@@ -7,7 +7,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from training.records import atomic_text
+from training.records import atomic_text, markdown_table
 
 from training import figures
 from .config import ARMS, VaccinationConfig, criterion, misalignment_levels
@@ -43,16 +43,14 @@ def _curve_table(curves: dict, metric: str, unit: str, scale: float, extra=()) -
     of ``extra`` that every level recorded (the imaging PCC's other regions)."""
     rows = list(zip(curves["standard"], curves["vaccinated"]))
     extra = [(k, lbl) for k, lbl in extra if all(k in rs and k in rv for rs, rv in rows)]
-    head = f"| Δ_test / Δ | lateral ±(mm) | axial ±(mm) | draws | standard {unit} | vaccinated {unit} |"
-    head += "".join(f" standard {lbl} | vaccinated {lbl} |" for _, lbl in extra)
-    lines = [head, "|---|---|---|---|" + "---|---|" * (1 + len(extra))]
+    header = ["Δ_test / Δ", "lateral ±(mm)", "axial ±(mm)", "draws",
+              *(f"{arm} {lbl}" for lbl in (unit, *(lbl for _, lbl in extra)) for arm in ("standard", "vaccinated"))]
     d = 2 if scale == 100.0 else 4
     ms = lambda r, k: f"{scale * r[k]['mean']:.{d}f} ± {scale * r[k]['std']:.{d}f}"  # noqa: E731
-    for rs, rv in rows:
-        lines.append(f"| {rs['factor']:g} | {rs['shift_max_m'] * 1e3:.2f} | {rs['axial_max_m'] * 1e3:.2f} | "
-                     f"{rs['draws']} | {ms(rs, metric)} | {ms(rv, metric)} |"
-                     + "".join(f" {ms(rs, k)} | {ms(rv, k)} |" for k, _ in extra))
-    return "\n".join(lines)
+    return markdown_table(header, [[f"{rs['factor']:g}", f"{rs['shift_max_m'] * 1e3:.2f}",
+                                    f"{rs['axial_max_m'] * 1e3:.2f}", rs["draws"],
+                                    *(ms(r, k) for k in (metric, *(k for k, _ in extra)) for r in (rs, rv))]
+                                   for rs, rv in rows])
 
 
 def _criterion_text(crit: dict, name: str, metric: str) -> str:
