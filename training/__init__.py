@@ -29,7 +29,9 @@ from .sepn import SEPN, ResidualSEPN, image_to_modes, modes_to_image
 from .fusion import PhysicalForward, fuse_amplitude, physical_forward
 from .tasks import DiffractiveTask, DigitalTask, LinMseTask, MeshTask
 from .config import METHODS, TrainConfig
-from .trainer import Trainer, evaluate, similarity_loss
+from .losses import similarity_loss
+from .metrics import evaluate
+from .trainer import Trainer
 from .recalibration import Deployment, deploy
 
 __all__: list[str] = [

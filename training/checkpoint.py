@@ -24,7 +24,7 @@ from typing import Callable, Iterator
 
 import torch
 
-__all__ = ["CheckpointError", "atomic_write", "atomic_json", "atomic_torch_save", "atomic_directory", "sha256",
+__all__ = ["CheckpointError", "load_module_state", "atomic_write", "atomic_json", "atomic_torch_save", "atomic_directory", "sha256",
            "save_checkpoint", "load_checkpoint", "verify", "read_json", "read_torch"]
 
 
@@ -255,3 +255,20 @@ def load_checkpoint(path, *, map_location="cpu", expected: str | None = None, fa
     if errors:
         raise CheckpointError("; ".join(errors) + " — no good checkpoint left: start again with --overwrite")
     return None
+
+
+def load_module_state(module: torch.nn.Module, state: dict, path, what: str) -> None:
+    """``module.load_state_dict(state)``, or one line naming the checkpoint when its tensors do not
+    fit the module (a checkpoint of another model, or of an older onnsim's layout)."""
+    mine, theirs = module.state_dict(), state
+    missing, unexpected = sorted(set(mine) - set(theirs)), sorted(set(theirs) - set(mine))
+    shapes = sorted(k for k in set(mine) & set(theirs)
+                    if isinstance(theirs[k], torch.Tensor) and tuple(theirs[k].shape) != tuple(mine[k].shape))
+    if missing or unexpected or shapes:
+        few = lambda keys: ", ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")  # noqa: E731
+        parts = [f"{label} {few(keys)}" for label, keys in
+                 (("missing", missing), ("unexpected", unexpected), ("other shapes for", shapes)) if keys]
+        raise CheckpointError(f"{path} holds a {what} that does not fit this run's ({'; '.join(parts)}): it was "
+                              "written for another model or by an older onnsim; start again in a new directory "
+                              "or with --overwrite")
+    module.load_state_dict(state)

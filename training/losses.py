@@ -32,6 +32,8 @@ __all__ = [
     "pcc",
     "imaging_loss",
     "normalized_intensity_mse",
+    "similarity_loss",
+    "reference_similarity_loss",
 ]
 
 
@@ -310,3 +312,22 @@ def normalized_intensity_mse(a: torch.Tensor, b: torch.Tensor, *, dim=-1, eps: f
 
     _same_shape(a, b, "normalized_intensity_mse (a vs b)")
     return _reduce((norm_int(a, "a") - norm_int(b, "b")).square(), reduction)
+
+
+def similarity_loss(numeric_states, measured_states) -> torch.Tensor:
+    """Mean over layers of the MSE between L2-normalised numerical and measured intensities
+    (each sample's state flattened to one vector)."""
+    terms = [normalized_intensity_mse(n.flatten(1), m.to(n.dtype).flatten(1))
+             for n, m in zip(numeric_states, measured_states)]
+    return torch.stack(terms).mean()
+
+
+def reference_similarity_loss(task, numeric_states, measured_states) -> torch.Tensor:
+    """The similarity loss of the DAT reference code (THPCILab/DAT_MPNN; docs/references.md#dat):
+    the MSE between numerical and measured class scores (intensities L2-normalised over all
+    ports, then the first ``n_classes``) plus, for every internal state given, the MSE between
+    L2-normalised intensities over all ports — summed over layers, not averaged."""
+    out = F.mse_loss(task.scores(numeric_states[-1]), task.scores(measured_states[-1].to(numeric_states[-1].dtype)))
+    internal = [normalized_intensity_mse(n.flatten(1), m.to(n.dtype).flatten(1))
+                for n, m in zip(numeric_states[:-1], measured_states[:-1])]
+    return out + sum(internal) if internal else out

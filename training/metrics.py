@@ -1,13 +1,17 @@
-"""Evaluation metrics (no gradients; plain Python numbers or int64 tensors)."""
+"""Evaluation metrics (no gradients; plain Python numbers or int64 tensors), and :func:`evaluate`:
+accuracy, loss and confusion matrix of a task over a data set, numerically or measured, on any
+device and over the ranks of torch.distributed."""
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
+from .distributed import DistContext
 from .losses import pcc
 from .progress import progress_bar
 
-__all__ = ["accuracy", "confusion_matrix", "mean_pcc", "energy_distribution"]
+__all__ = ["accuracy", "confusion_matrix", "mean_pcc", "energy_distribution", "evaluate"]
 
 
 def _labels(labels, batch_shape, name="labels") -> torch.Tensor:
@@ -124,3 +128,64 @@ def energy_distribution(task, images: torch.Tensor, labels: torch.Tensor, *,
             "fraction_of_output_by_class": (frac / seen[:, None]).tolist(),
             "mean_output_intensity_by_class": (pattern / seen[:, None, None]).float(),
             "n_by_class": count.long().tolist(), "n": n}
+
+
+def batch_order(n: int, batch_size: int, generator: torch.Generator | None):
+    """Index tensors of ``batch_size`` (the last may be shorter) over ``n`` samples, in the order
+    of ``torch.randperm(n, generator=generator)``, or in order when ``generator`` is None."""
+    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    for i in range(0, n, batch_size):
+        yield order[i:i + batch_size]
+
+
+def to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``x`` on ``device`` (itself when it is there; from pinned memory, asynchronously, when it
+    goes from the CPU to CUDA)."""
+    if x.device == device:
+        return x
+    if device.type == "cuda" and x.device.type == "cpu":
+        return x.pin_memory().to(device, non_blocking=True)
+    return x.to(device)
+
+
+def evaluate(task, images, labels, *, physical=None, batch_size: int = 1000, ctx: DistContext | None = None) -> dict:
+    """Accuracy, mean cross-entropy and confusion matrix, numerically or on ``physical``.
+
+    Under several ranks (``ctx``) each rank evaluates its shard of every batch; the counts
+    are summed over ranks, so every rank returns the totals of one process (``local_samples``
+    is this rank's share).
+    """
+    ctx = ctx or DistContext(device=task_device(task))
+    correct, loss_sum, n_seen = 0, 0.0, 0
+    confusion = None
+    with torch.no_grad():
+        for batch in batch_order(len(labels), batch_size, None):
+            idx = ctx.shard(batch)
+            if len(idx) == 0:
+                continue
+            x = task.encode(to_device(images[idx], ctx.device))
+            if physical is None:
+                out, _ = task.numeric(x)
+                scores = task.scores(task.intensity(out))
+            else:
+                scores = task.scores(physical.measure(x))
+            y = to_device(labels[idx], scores.device)
+            loss_sum += float(F.cross_entropy(scores, y, reduction="sum"))
+            correct += int((scores.argmax(-1) == y).sum())
+            c = confusion_matrix(scores.argmax(-1).cpu(), y.cpu(), scores.shape[-1])
+            confusion = c if confusion is None else confusion + c
+            n_seen += len(idx)
+    n_classes = ctx.max(0 if confusion is None else confusion.shape[0])
+    if confusion is None:
+        confusion = torch.zeros(n_classes, n_classes, dtype=torch.int64)
+    correct, loss_sum = ctx.sum(correct), ctx.sum(loss_sum)
+    confusion = ctx.sum(confusion)
+    return {"accuracy": correct / len(labels), "loss": loss_sum / len(labels), "confusion": confusion,
+            "local_samples": n_seen}
+
+
+def task_device(task) -> torch.device:
+    """The device of ``task``'s first parameter (the CPU for a task without parameters)."""
+    for p in task.parameters():
+        return p.device
+    return torch.device("cpu")

@@ -27,7 +27,7 @@ from typing import Callable
 
 import torch
 
-from .trainer import evaluate
+from .metrics import evaluate
 
 __all__ = ["Deployment", "STRATEGIES", "deploy"]
 

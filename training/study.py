@@ -32,7 +32,8 @@ from .checkpoint import (CheckpointError, atomic_json, atomic_torch_save, atomic
 from .data import load_dataset, subset
 from .runtime import Interrupted, Runtime
 from .tasks import DiffractiveTask, LinMseTask, MeshTask
-from .trainer import TrainConfig, Trainer, evaluate
+from .metrics import evaluate
+from .trainer import TrainConfig, Trainer
 
 __all__ = ["Arm", "load_data", "mesh_task", "diffractive_task", "run_arms", "write_study_record"]
 

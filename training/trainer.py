@@ -65,50 +65,16 @@ from torch import nn
 
 from photonics.functional import jacobian_at
 
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint, load_module_state, save_checkpoint
 from .config import LEGACY_CONFIG, METHODS, RUNTIME_KEYS, TrainConfig
 from .distributed import DistContext, resolve_device
 from .fusion import fuse_amplitude, fused_amplitude, physical_forward
-from .losses import normalized_intensity_mse
-from .metrics import confusion_matrix
+from .losses import reference_similarity_loss, similarity_loss
+from .metrics import batch_order, evaluate, task_device, to_device
 from .progress import progress_bar, write as progress_write
 from .records import with_legacy
 
-__all__ = ["METHODS", "TrainConfig", "Trainer", "evaluate", "similarity_loss", "reference_similarity_loss",
-           "RUNTIME_KEYS"]
-
-
-def similarity_loss(numeric_states, measured_states) -> torch.Tensor:
-    """Mean over layers of the MSE between L2-normalised numerical and measured intensities
-    (each sample's state flattened to one vector)."""
-    terms = [normalized_intensity_mse(n.flatten(1), m.to(n.dtype).flatten(1))
-             for n, m in zip(numeric_states, measured_states)]
-    return torch.stack(terms).mean()
-
-
-def reference_similarity_loss(task, numeric_states, measured_states) -> torch.Tensor:
-    """The similarity loss of the DAT reference code (THPCILab/DAT_MPNN; docs/references.md#dat):
-    the MSE between numerical and measured class scores (intensities L2-normalised over all
-    ports, then the first ``n_classes``) plus, for every internal state given, the MSE between
-    L2-normalised intensities over all ports — summed over layers, not averaged."""
-    out = F.mse_loss(task.scores(numeric_states[-1]), task.scores(measured_states[-1].to(numeric_states[-1].dtype)))
-    internal = [normalized_intensity_mse(n.flatten(1), m.to(n.dtype).flatten(1))
-                for n, m in zip(numeric_states[:-1], measured_states[:-1])]
-    return out + sum(internal) if internal else out
-
-
-def _batches(n: int, batch_size: int, generator: torch.Generator | None):
-    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
-    for i in range(0, n, batch_size):
-        yield order[i:i + batch_size]
-
-
-def _to(x: torch.Tensor, device: torch.device) -> torch.Tensor:
-    if x.device == device:
-        return x
-    if device.type == "cuda" and x.device.type == "cpu":
-        return x.pin_memory().to(device, non_blocking=True)
-    return x.to(device)
+__all__ = ["METHODS", "TrainConfig", "Trainer", "RUNTIME_KEYS"]
 
 
 class _frozen:
@@ -132,48 +98,6 @@ def _errors_to(errors, device):
     if isinstance(errors, (list, tuple)):
         return type(errors)(_errors_to(e, device) for e in errors)
     return errors.to(device) if hasattr(errors, "to") else errors
-
-
-def evaluate(task, images, labels, *, physical=None, batch_size: int = 1000, ctx: DistContext | None = None) -> dict:
-    """Accuracy, mean cross-entropy and confusion matrix, numerically or on ``physical``.
-
-    Under several ranks (``ctx``) each rank evaluates its shard of every batch; the counts
-    are summed over ranks, so every rank returns the totals of one process (``local_samples``
-    is this rank's share).
-    """
-    ctx = ctx or DistContext(device=_task_device(task))
-    correct, loss_sum, n_seen = 0, 0.0, 0
-    confusion = None
-    with torch.no_grad():
-        for batch in _batches(len(labels), batch_size, None):
-            idx = ctx.shard(batch)
-            if len(idx) == 0:
-                continue
-            x = task.encode(_to(images[idx], ctx.device))
-            if physical is None:
-                out, _ = task.numeric(x)
-                scores = task.scores(task.intensity(out))
-            else:
-                scores = task.scores(physical.measure(x))
-            y = _to(labels[idx], scores.device)
-            loss_sum += float(F.cross_entropy(scores, y, reduction="sum"))
-            correct += int((scores.argmax(-1) == y).sum())
-            c = confusion_matrix(scores.argmax(-1).cpu(), y.cpu(), scores.shape[-1])
-            confusion = c if confusion is None else confusion + c
-            n_seen += len(idx)
-    n_classes = ctx.max(0 if confusion is None else confusion.shape[0])
-    if confusion is None:
-        confusion = torch.zeros(n_classes, n_classes, dtype=torch.int64)
-    correct, loss_sum = ctx.sum(correct), ctx.sum(loss_sum)
-    confusion = ctx.sum(confusion)
-    return {"accuracy": correct / len(labels), "loss": loss_sum / len(labels), "confusion": confusion,
-            "local_samples": n_seen}
-
-
-def _task_device(task) -> torch.device:
-    for p in task.parameters():
-        return p.device
-    return torch.device("cpu")
 
 
 class Trainer:
@@ -324,65 +248,26 @@ class Trainer:
         scale = self.ctx.loss_scale(n_local, n_global or n_local)
         (loss if scale is None else loss * scale).backward()
 
+    def _joint(self) -> bool:
+        """Whether DAT's similarity gradients reach the PNN phases (and stay for the task step)."""
+        cfg = self.config
+        return cfg.method == "dat" and (cfg.joint or (cfg.dat_fusion == "reference" and cfg.reference_joint))
+
     def step(self, images: torch.Tensor, labels: torch.Tensor, *, generator=None, n_global: int | None = None) -> dict:
         """One optimisation step on a batch (this rank's shard of a global batch of
         ``n_global`` samples; default: the batch is the global batch). Returns local stats."""
         cfg, task, ctx = self.config, self.task, self.ctx
-        images, labels = _to(images, ctx.device), _to(labels, ctx.device)
+        images, labels = to_device(images, ctx.device), to_device(labels, ctx.device)
         n_local = len(labels)
         x = task.encode(images)
-        n = task.n_layers
         stats = {}
-        reference = cfg.method == "dat" and cfg.dat_fusion == "reference"
-        joint = cfg.joint or (reference and cfg.reference_joint)
         if cfg.method in ("ideal", "noise"):
-            errors = task.sample_errors(self.error_model, generator) if cfg.method == "noise" else None
-            if errors is not None and ctx.device.type != "cpu":
-                errors = _errors_to(errors, ctx.device)
-            out, _ = task.numeric(x, errors=errors)
-            loss, scores = self._objective(out, x, labels)
+            loss, scores = self._numeric_loss(x, labels, generator)
         elif cfg.method == "pat":
-            reading, taps = self._measure(x, n_local)
-            field = cfg.pat_fusion == "field"
-            fuse = set(range(n - 1)) if cfg.internal_states else set()
-            if field:
-                fuse.add(n - 1)
-            out, _ = task.numeric(x, hook=self._sepn_hook(0.0, taps, fuse) if fuse else None)
-            if field:
-                scores = task.scores(physical_forward(task.intensity(out), reading))
-            else:  # the measured scores forward, the numerical model's own Jacobian backward
-                scores = physical_forward(task.scores(task.intensity(out)), task.scores(reading))
-            loss = F.cross_entropy(scores, labels)
-        else:  # dat
-            reading, taps = self._measure(x, n_local)
-            # the similarity step updates the SEPNs only: unless joint, the PNN's gradients of
-            # it are not computed (they would be discarded), nor the SEPNs' in the task step
-            with _frozen(() if joint else task.pnn_parameters()):
-                _, states = task.numeric(x, hook=self._sepn_hook(1.0))
-            num = [task.intensity(s) for s in states]
-            if not cfg.internal_states:
-                num, taps_sim = num[-1:], taps[-1:]
-            else:
-                taps_sim = taps
-            sim = reference_similarity_loss(task, num, taps_sim) if reference else similarity_loss(num, taps_sim)
-            self.sepn_opt.zero_grad()
-            self.pnn_opt.zero_grad()  # joint: the similarity gradients stay for the task step
-            self._backward(sim, n_local, n_global)
-            ctx.all_reduce_grads(self.sepns.parameters())
-            self.sepn_opt.step()
-            w = self.sepn_weight()
-            # carry fuses the output in the hook too; reference differentiates |u|² at it below
-            fuse = [*(range(n - 1) if cfg.internal_states else ()), *(() if reference else (n - 1,))]
-            with _frozen(self.sepns.parameters()):
-                out, _ = task.numeric(x, hook=self._sepn_hook(w, taps, fuse, carry=not reference))
-            if reference:  # numerical values forward; activations and |u|² differentiated at the fused fields
-                v = jacobian_at(task.intensity, out, fused_amplitude(out, reading.reshape(out.shape)))
-                scores = physical_forward(task.scores(v), task.scores(reading.reshape(v.shape)))
-            else:
-                scores = task.scores(physical_forward(task.intensity(out), reading))
-            loss = F.cross_entropy(scores, labels)
-            stats["similarity"] = float(sim.detach())
-        if not (cfg.method == "dat" and joint):
+            loss, scores = self._pat_loss(x, labels, n_local)
+        else:
+            loss, scores = self._dat_loss(x, labels, n_local, n_global, stats)
+        if not self._joint():
             self.pnn_opt.zero_grad()
         self._backward(loss, n_local, n_global)
         ctx.all_reduce_grads(self.pnn_opt.param_groups[0]["params"])
@@ -391,6 +276,69 @@ class Trainer:
         if scores is not None:
             stats["accuracy"] = int((scores.detach().argmax(-1) == labels).sum()) / n_local  # exact count
         return stats
+
+    def _numeric_loss(self, x, labels, generator):
+        """``ideal`` and ``noise``: the task loss of the numerical model (through a fresh error
+        realization drawn from ``generator`` for ``noise``) and its class scores."""
+        task, cfg = self.task, self.config
+        errors = task.sample_errors(self.error_model, generator) if cfg.method == "noise" else None
+        if errors is not None and self.ctx.device.type != "cpu":
+            errors = _errors_to(errors, self.ctx.device)
+        out, _ = task.numeric(x, errors=errors)
+        return self._objective(out, x, labels)
+
+    def _pat_loss(self, x, labels, n_local: int):
+        """``pat``: the measured scores (or, ``pat_fusion="field"``, the measured output amplitude)
+        forward, the numerical model's Jacobian backward."""
+        task, cfg = self.task, self.config
+        n = task.n_layers
+        reading, taps = self._measure(x, n_local)
+        field = cfg.pat_fusion == "field"
+        fuse = set(range(n - 1)) if cfg.internal_states else set()
+        if field:
+            fuse.add(n - 1)
+        out, _ = task.numeric(x, hook=self._sepn_hook(0.0, taps, fuse) if fuse else None)
+        if field:
+            scores = task.scores(physical_forward(task.intensity(out), reading))
+        else:  # the measured scores forward, the numerical model's own Jacobian backward
+            scores = physical_forward(task.scores(task.intensity(out)), task.scores(reading))
+        return F.cross_entropy(scores, labels), scores
+
+    def _dat_loss(self, x, labels, n_local: int, n_global: int | None, stats: dict):
+        """``dat``: measure, step the SEPNs on the similarity loss (steps 1-2 of the module
+        docstring), then the task loss of the numerical model with SEPN weight w and the
+        measured states fused in (steps 3-4) and its class scores."""
+        task, cfg, ctx = self.task, self.config, self.ctx
+        n = task.n_layers
+        reference, joint = cfg.dat_fusion == "reference", self._joint()
+        reading, taps = self._measure(x, n_local)
+        # the similarity step updates the SEPNs only: unless joint, the PNN's gradients of
+        # it are not computed (they would be discarded), nor the SEPNs' in the task step
+        with _frozen(() if joint else task.pnn_parameters()):
+            _, states = task.numeric(x, hook=self._sepn_hook(1.0))
+        num = [task.intensity(s) for s in states]
+        if not cfg.internal_states:
+            num, taps_sim = num[-1:], taps[-1:]
+        else:
+            taps_sim = taps
+        sim = reference_similarity_loss(task, num, taps_sim) if reference else similarity_loss(num, taps_sim)
+        self.sepn_opt.zero_grad()
+        self.pnn_opt.zero_grad()  # joint: the similarity gradients stay for the task step
+        self._backward(sim, n_local, n_global)
+        ctx.all_reduce_grads(self.sepns.parameters())
+        self.sepn_opt.step()
+        w = self.sepn_weight()
+        # carry fuses the output in the hook too; reference differentiates |u|² at it below
+        fuse = [*(range(n - 1) if cfg.internal_states else ()), *(() if reference else (n - 1,))]
+        with _frozen(self.sepns.parameters()):
+            out, _ = task.numeric(x, hook=self._sepn_hook(w, taps, fuse, carry=not reference))
+        if reference:  # numerical values forward; activations and |u|² differentiated at the fused fields
+            v = jacobian_at(task.intensity, out, fused_amplitude(out, reading.reshape(out.shape)))
+            scores = physical_forward(task.scores(v), task.scores(reading.reshape(v.shape)))
+        else:
+            scores = task.scores(physical_forward(task.intensity(out), reading))
+        stats["similarity"] = float(sim.detach())
+        return F.cross_entropy(scores, labels), scores
 
     # -- validation and selection --------------------------------------------------------
     def _select_physical(self) -> bool:
@@ -473,7 +421,7 @@ class Trainer:
             raise CheckpointError(f"{path} was written by {s['world_size']} rank(s), this run has "
                                   f"{self.ctx.world_size}: resume with the same number of processes")
         self.epoch = s["epoch"]
-        _load_module(self.task, s["task"], path, "model")
+        load_module_state(self.task, s["task"], path, "model")
         self.pnn_opt.load_state_dict(s["pnn_opt"])
         self.pnn_sched.load_state_dict(s["pnn_sched"])
         self.history, self.best = s["history"], s["best"]
@@ -483,7 +431,7 @@ class Trainer:
         # checkpoints from before CPU time was kept count it from this resume on
         self._cpu_before_s, self._cpu_here_s = s.get("cpu_time_s", 0.0), 0.0
         if self.sepns is not None:
-            _load_module(self.sepns, s["sepns"], path, "SEPNs")
+            load_module_state(self.sepns, s["sepns"], path, "SEPNs")
             self.sepn_opt.load_state_dict(s["sepn_opt"])
             self.sepn_sched.load_state_dict(s["sepn_sched"])
         if self.physical is not None and "physical" in s:
@@ -550,7 +498,7 @@ class Trainer:
                     group["lr"] *= cfg.dat_lr_factor
             gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + self.epoch)
             err_gen = torch.Generator().manual_seed(cfg.seed * 1_000_033 + self.epoch + 17)
-            batches = list(_batches(len(train_idx), cfg.batch_size, gen))
+            batches = list(batch_order(len(train_idx), cfg.batch_size, gen))
             start = self._partial["step"]
             sums = dict(self._partial["sums"]) if ctx.is_main else {}  # partial sums are global totals
             if start:
@@ -648,20 +596,3 @@ class Trainer:
         if self.best["state"] is None:
             raise RuntimeError("no epoch finished yet: call fit() first")
         self.task.load_state_dict(self.best["state"])
-
-
-def _load_module(module: nn.Module, state: dict, path, what: str) -> None:
-    """``module.load_state_dict(state)``, or one line naming the checkpoint when its tensors do not
-    fit the module (a checkpoint of another model, or of an older onnsim's layout)."""
-    mine, theirs = module.state_dict(), state
-    missing, unexpected = sorted(set(mine) - set(theirs)), sorted(set(theirs) - set(mine))
-    shapes = sorted(k for k in set(mine) & set(theirs)
-                    if isinstance(theirs[k], torch.Tensor) and tuple(theirs[k].shape) != tuple(mine[k].shape))
-    if missing or unexpected or shapes:
-        few = lambda keys: ", ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")  # noqa: E731
-        parts = [f"{label} {few(keys)}" for label, keys in
-                 (("missing", missing), ("unexpected", unexpected), ("other shapes for", shapes)) if keys]
-        raise CheckpointError(f"{path} holds a {what} that does not fit this run's ({'; '.join(parts)}): it was "
-                              "written for another model or by an older onnsim; start again in a new directory "
-                              "or with --overwrite")
-    module.load_state_dict(state)

@@ -10,7 +10,8 @@ import torch.nn.functional as F
 
 from hardware import PhysicalSystem
 from photonics.functional import jacobian_at
-from training.trainer import TrainConfig, Trainer, reference_similarity_loss
+from training.losses import reference_similarity_loss
+from training.trainer import TrainConfig, Trainer
 
 from _synthetic import diffractive_task, mesh_task, synthetic_images
 

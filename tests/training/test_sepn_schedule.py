@@ -111,7 +111,7 @@ def test_reference_rule_without_the_joint_leak_drops_exactly_the_similarity_grad
     """Under the reference rule the PNN gradient of a step is task + similarity (the joint leak);
     with ``reference_joint=False`` the similarity part is gone: the difference of the two is the
     similarity loss's own PNN gradient, computed here by hand (float64, optimizers frozen)."""
-    from training.trainer import reference_similarity_loss
+    from training.losses import reference_similarity_loss
 
     def trainer(leak):
         return _frozen_trainer(dat_fusion="reference", reference_joint=leak, internal_states=True)

@@ -8,7 +8,9 @@ import torch.nn.functional as F
 
 from hardware import PhysicalSystem, mesh_error_model
 from training.fusion import fuse_amplitude, physical_forward
-from training.trainer import TrainConfig, Trainer, evaluate, similarity_loss
+from training.losses import similarity_loss
+from training.metrics import evaluate
+from training.trainer import TrainConfig, Trainer
 
 from _synthetic import mesh_task, synthetic_images
 
