@@ -176,6 +176,17 @@ def _check_data(values: dict, defaults: dict) -> None:
         if isinstance(n, int) and not isinstance(n, bool) and n > DATASET_SIZES[split]:
             raise ValueError(f"--{key.replace('_', '-')} must lie in [1, {DATASET_SIZES[split]}] (the {split} split "
                              f"holds {DATASET_SIZES[split]} images), got {n}")
+    n, frac = values.get("n_train", defaults.get("n_train")), values.get("val_fraction", defaults.get("val_fraction"))
+    if values.get("selection", defaults.get("selection")) == "test" or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in (n, frac)):
+        return  # nothing held out (the test set selects), or no split to check
+    if not 0 <= frac < 1:
+        raise ValueError(f"--val-fraction must lie in [0, 1), got {frac}")
+    held = int(round(frac * n))  # as training.Trainer.split holds out
+    if not 1 <= held < n:
+        fix = "lower --val-fraction" if held >= n else ("raise --val-fraction" if frac == 0 else "raise --n-train")
+        raise ValueError(f"--n-train {n} with --val-fraction {frac:g} holds out {held} validation image(s) and "
+                         f"trains on {n - held}: both must be ≥ 1 ({fix})")
 
 
 # Meaning and unit of the keys several experiments share, in one place. A field's own comment

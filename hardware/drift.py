@@ -29,14 +29,10 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from .errors import nonnegative
+
 __all__ = ["RandomWalkPhaseDrift", "SinusoidalPhaseDrift", "LinearPhaseDrift", "LateralDrift", "PowerFluctuation",
            "DriftProcess", "drift_to_dict", "drift_from_dict"]
-
-
-def _rate(value, name: str, unit: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number ≥ 0 (in {unit}), got {value!r}")
-    return float(value)
 
 
 def _seed(value) -> int:
@@ -103,7 +99,7 @@ class RandomWalkPhaseDrift:
     kind = "phase"
 
     def __post_init__(self):
-        _rate(self.rate_rad_per_sqrt_s, "rate_rad_per_sqrt_s", "rad/√s")
+        nonnegative(self.rate_rad_per_sqrt_s, "rate_rad_per_sqrt_s", "rad/√s")
         _seed(self.seed)
 
     def start(self, shapes: dict) -> DriftProcess:
@@ -121,8 +117,8 @@ class SinusoidalPhaseDrift:
     kind = "phase"
 
     def __post_init__(self):
-        _rate(self.amplitude_rad, "amplitude_rad", "rad")
-        if not _rate(self.period_s, "period_s", "s") > 0:
+        nonnegative(self.amplitude_rad, "amplitude_rad", "rad")
+        if not nonnegative(self.period_s, "period_s", "s") > 0:
             raise ValueError("period_s must be > 0 (in s)")
         _seed(self.seed)
 
@@ -162,7 +158,7 @@ class LateralDrift:
         if len(v) != 2 or not all(isinstance(c, (int, float)) and math.isfinite(c) for c in v):
             raise ValueError(f"velocity_m_per_s must be two finite numbers (vy, vx) in m/s, got {v!r}")
         object.__setattr__(self, "velocity_m_per_s", tuple(float(c) for c in v))
-        _rate(self.rate_m_per_sqrt_s, "rate_m_per_sqrt_s", "m/√s")
+        nonnegative(self.rate_m_per_sqrt_s, "rate_m_per_sqrt_s", "m/√s")
         _seed(self.seed)
 
     def start(self, shapes: dict) -> DriftProcess:
@@ -180,8 +176,8 @@ class PowerFluctuation:
     kind = "power"
 
     def __post_init__(self):
-        _rate(self.relative_std, "relative_std", "fraction of the nominal power")
-        if not _rate(self.correlation_time_s, "correlation_time_s", "s") > 0:
+        nonnegative(self.relative_std, "relative_std", "fraction of the nominal power")
+        if not nonnegative(self.correlation_time_s, "correlation_time_s", "s") > 0:
             raise ValueError("correlation_time_s must be > 0 (in s)")
         _seed(self.seed)
 

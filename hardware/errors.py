@@ -55,9 +55,12 @@ __all__ = [
 ]
 
 
-def _nonneg(value, name: str, unit: str) -> float:
+def nonnegative(value, name: str, unit: str) -> float:
+    """``value`` as a float when it is a finite number ≥ 0 (a bool is not), else a one-line
+    ``ValueError`` naming ``name`` and its ``unit`` (``"1"``: dimensionless)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number ≥ 0 (in {unit}), got {value!r}")
+        where = "dimensionless" if unit == "1" else f"in {unit}"
+        raise ValueError(f"{name} must be a finite number ≥ 0 ({where}), got {value!r}")
     return float(value)
 
 
@@ -83,8 +86,8 @@ class DetectorNoise:
 
     def __post_init__(self):
         object.__setattr__(self, "full_scale_photons",
-                           _nonneg(self.full_scale_photons, "full_scale_photons", "photo-electrons"))
-        object.__setattr__(self, "read_noise", _nonneg(self.read_noise, "read_noise", "fraction of full scale"))
+                           nonnegative(self.full_scale_photons, "full_scale_photons", "photo-electrons"))
+        object.__setattr__(self, "read_noise", nonnegative(self.read_noise, "read_noise", "fraction of full scale"))
         object.__setattr__(self, "adc_bits", _bits(self.adc_bits, "adc_bits"))
 
     @property
@@ -156,7 +159,7 @@ class DiffractiveErrors:
             raise ValueError(f"DiffractiveErrors.phase_lut must be (L, K ≥ 2) with L = {n}, "
                              f"got {tuple(self.phase_lut.shape)}")
         object.__setattr__(self, "phase_bits", _bits(self.phase_bits, "phase_bits"))
-        object.__setattr__(self, "crosstalk_px", _nonneg(self.crosstalk_px, "crosstalk_px", "pixels"))
+        object.__setattr__(self, "crosstalk_px", nonnegative(self.crosstalk_px, "crosstalk_px", "pixels"))
         ff = self.fill_factor
         if isinstance(ff, bool) or not isinstance(ff, (int, float)) or not 0 < ff <= 1:
             raise ValueError(f"fill_factor must be in (0, 1], got {ff!r}")
@@ -245,7 +248,7 @@ class DiffractiveErrorModel:
                            ("phase_gain_std", "1"), ("phase_offset_std", "rad"), ("lut_nonlinearity", "rad"),
                            ("crosstalk_px", "pixels"), ("input_shift_std", "m"), ("shift_max", "m"),
                            ("gap_max", "m")):
-            object.__setattr__(self, name, _nonneg(getattr(self, name), name, unit))
+            object.__setattr__(self, name, nonnegative(getattr(self, name), name, unit))
         _bits(self.phase_bits, "phase_bits")
         if not 0 < self.fill_factor <= 1:
             raise ValueError(f"fill_factor must be in (0, 1], got {self.fill_factor!r}")
@@ -312,7 +315,7 @@ class MeshErrorModel:
 
     def __post_init__(self):
         for name, unit in (("bs_sigma", "1"), ("ps_sigma", "rad"), ("loss_db", "dB"), ("crosstalk", "1")):
-            object.__setattr__(self, name, _nonneg(getattr(self, name), name, unit))
+            object.__setattr__(self, name, nonnegative(getattr(self, name), name, unit))
 
     def sample(self, meshes, *, generator: torch.Generator) -> MeshNetworkErrors:
         """One independent realization per mesh (in order), with the statistics of Zheng et al. 2023."""

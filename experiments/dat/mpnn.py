@@ -18,7 +18,7 @@ from typing import Literal
 
 import torch
 
-from hardware import PhysicalSystem, mesh_error_model
+from hardware import MeshErrorModel, PhysicalSystem, mesh_error_model
 from training import TrainConfig, records
 from training.config import is_positive_number
 
@@ -124,6 +124,7 @@ class DatMpnnConfig:
                                               "dat_is_sepn_lr_factor": 1.0}
 
     def __post_init__(self):
+        MeshErrorModel(bs_sigma=self.bs_sigma, ps_sigma=self.ps_sigma)  # the levels' check, before any arm trains
         if self.error_draws not in ("per-level", "shared"):
             raise ValueError(f"error_draws must be 'per-level' or 'shared', got {self.error_draws!r}")
         if self.dat_fusion not in ("reference", "carry"):
