@@ -78,12 +78,13 @@ def _run(args, extra: list[str]) -> int:
         return 2
     ctx = dist_init(device)
     rt = Runtime(ctx=ctx, tensorboard=Path(args.tensorboard) if args.tensorboard else None)
-    lock = None
+    lock, created = None, False
     try:
         if rt.tensorboard is not None:
             require_tensorboard()  # fail now, not after the first epoch
         out = None
         if ctx.is_main:
+            created = args.out is None or not Path(args.out).exists()
             out = Path(args.out) if args.out else records.new_run_dir(Path(args.root), args.name)
             lock = records.claim_run_dir(out, experiment=args.name, config=cfg, resume=args.resume,
                                          overwrite=args.overwrite)
@@ -108,6 +109,8 @@ def _run(args, extra: list[str]) -> int:
                   "--resume", file=sys.stderr)
         return 130
     except USER_ERRORS as exc:
+        if lock is not None and not args.resume:  # a start that failed on its input leaves no run behind
+            records.abandon_run_dir(out, created=created)
         if args.debug:
             raise
         print(f"error: {_one_line(exc)} (--debug shows the traceback)", file=sys.stderr)

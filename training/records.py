@@ -39,7 +39,7 @@ import torch
 
 from training.checkpoint import CheckpointError, atomic_json, atomic_torch_save, atomic_write, read_json
 
-__all__ = ["new_run_dir", "claim_run_dir", "RunLock", "write_config", "atomic_torch_save", "atomic_json", "atomic_write",
+__all__ = ["new_run_dir", "claim_run_dir", "abandon_run_dir", "RunLock", "write_config", "atomic_torch_save", "atomic_json", "atomic_write",
            "atomic_text", "read_json", "write_results", "versions", "provenance", "config_differences", "with_legacy",
            "RunDirError", "markdown_table"]
 
@@ -194,6 +194,29 @@ def claim_run_dir(out: Path, *, experiment: str, config, resume: bool, overwrite
         lock.release()
         raise
     return lock
+
+
+def abandon_run_dir(out: Path, *, created: bool) -> bool:
+    """Undo a run directory whose run failed before it wrote anything but its ``config.json``
+    (bad geometry found when the model is built, say): remove that file and the empty folders,
+    and ``out`` itself when this invocation ``created`` it, so that the corrected command can
+    use the same ``--out`` without ``--overwrite``. A directory holding any other file (a
+    checkpoint, a record, a figure) is left as it is, and so is a run being resumed (the caller
+    does not call this then). Returns whether it was undone."""
+    out = Path(out)
+    try:
+        if any(p.is_file() or p.is_symlink() for p in out.rglob("*") if p.name not in (".lock", "config.json")
+               or p.parent != out):
+            return False
+        (out / "config.json").unlink(missing_ok=True)
+        for d in sorted((p for p in out.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+            d.rmdir()
+        (out / ".lock").unlink(missing_ok=True)  # ours: the caller holds it until it releases
+        if created:
+            out.rmdir()
+    except OSError:
+        return False
+    return True
 
 
 # -- records -----------------------------------------------------------------------------

@@ -115,3 +115,27 @@ def test_records_carry_version_and_commit(finished):
     assert v["onnsim"] and v["onnsim"] != "unknown"
     assert v["commit"] is None or (len(v["commit"]) == 40 and isinstance(v["dirty"], bool))
     assert cfg["runtime"] == {"device": "cpu", "world_size": 1}
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_a_start_that_fails_on_its_geometry_leaves_no_run_behind(tmp_path, capsys, existing):
+    # the geometry is checked when the model is built, after the run directory was claimed; the
+    # failed start is undone, so the corrected command takes the same --out without --overwrite
+    out = tmp_path / "run"
+    if existing:
+        out.mkdir()  # an empty folder the user named: it stays, empty
+    assert main(["run", "dat-mpnn", *SMOKE, "--methods", "ideal", "--modes", "15", "--out", str(out)]) == 2
+    _one_line_error(capsys, "modes must be a square number")
+    assert (sorted(out.iterdir()) == []) if existing else not out.exists()
+    assert main(["run", "dat-mpnn", *SMOKE, "--methods", "ideal", "--out", str(out)]) == 0
+    assert (out / "summary.json").exists()
+
+
+def test_a_run_with_records_is_never_undone(tmp_path, finished):
+    from training.records import abandon_run_dir
+
+    run = tmp_path / "copy"
+    shutil.copytree(finished, run)
+    before = _snapshot(run)
+    assert not abandon_run_dir(run, created=True)  # it holds checkpoints and records
+    assert _snapshot(run) == before
