@@ -93,6 +93,9 @@ def diffractive_task(*, grid_px: int, pitch_m: float, wavelength_m: float, layer
     """
     if loss not in ("ce", "mse"):
         raise ValueError(f"loss must be 'ce' or 'mse', got {loss!r}")
+    if not (math.isfinite(gap_m) and gap_m > 0) or not (math.isfinite(input_gap_m) and input_gap_m >= 0):
+        raise ValueError(f"the layer gap must be > 0 m and the input gap ≥ 0 m (light goes forward), got gap_m "
+                         f"{gap_m!r}, input_gap_m {input_gap_m!r}")
     grid = Grid(grid_px, pitch_m)
     parts = [FreeSpace(grid, wavelength_m, input_gap_m)] if input_gap_m > 0 else []
     gen = torch.Generator().manual_seed(seed)

@@ -56,6 +56,8 @@ class DatDpnnConfig:
     def __post_init__(self):
         from hardware import diffractive_error_model
 
+        if not self.gap_m > 0:  # (finite: the registry's check)
+            raise ValueError(f"--gap-m must be > 0 m (the layers' distance, light goes forward), got {self.gap_m!r}")
         diffractive_error_model(self.preset, pitch=self.pitch_m, gap=self.gap_m)  # a bad preset fails now
         parse_methods(self.methods)
         parse_ints(self.sepn_features, "sepn_features", 3)

@@ -35,6 +35,7 @@ def _one_line_error(capsys, *needles):
     (["run", "dat-mpnn", *SMOKE, "--n-train", "5"], ["holds out 0 validation image(s)", "raise --n-train"]),
     (["run", "dat-dpnn", *SMOKE, "--val-fraction", "0"], ["holds out 0 validation image(s)", "raise --val-fraction"]),
     (["run", "d2nn-classifier", *SMOKE, "--val-fraction", "1.5"], ["--val-fraction must lie in [0, 1)"]),
+    (["run", "d2nn-classifier", *SMOKE, "--gap-m", "-0.03"], ["--gap-m must be > 0 m"]),  # trained before
     (["run", "dat-mpnn", *SMOKE, "--methods", "magic"], ["unknown method 'magic'"]),
     (["run", "dat-dpnn", *SMOKE, "--layers", "0"], ["--layers must be ≥ 1"]),
     (["run", "dat-dpnn", *SMOKE, "--preset", "bogus"], ["bogus"]),

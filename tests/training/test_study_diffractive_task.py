@@ -39,3 +39,11 @@ def test_loss_picks_the_task_and_anything_else_is_refused():
     assert isinstance(mse, LinMseTask) and mse.scale == "detectors"
     with pytest.raises(ValueError, match="loss must be 'ce' or 'mse', got 'l1'"):
         diffractive_task(**GEOMETRY, loss="l1")
+
+
+@pytest.mark.parametrize("gaps", [dict(gap_m=-0.02), dict(gap_m=0.0), dict(gap_m=float("nan")),
+                                  dict(input_gap_m=-0.03)])
+def test_light_goes_forward(gaps):
+    # a negative distance would propagate backwards: a silent, unphysical network
+    with pytest.raises(ValueError, match="layer gap must be > 0 m and the input gap ≥ 0 m"):
+        diffractive_task(**{**GEOMETRY, **gaps})
