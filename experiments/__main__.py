@@ -203,6 +203,9 @@ def main(argv=None) -> int:
     p.add_argument("--out", required=True, metavar="PAGE", help="the page to write, e.g. docs/reproduction/dat.md")
     p.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     args, extra = ap.parse_known_args(argv)
+    if args.command in ("list", "show", "export") and extra:  # only run and report take --key value options
+        print(f"error: unknown {args.command} options {' '.join(extra)}", file=sys.stderr)
+        return 2
     if args.command == "list":
         return _list(args)
     if args.command == "show":
@@ -210,9 +213,6 @@ def main(argv=None) -> int:
     if args.command == "report":
         return _report(args, extra)
     if args.command == "export":
-        if extra:
-            print(f"error: unknown export options {' '.join(extra)}", file=sys.stderr)
-            return 2
         return export.main(args)
     return _run(args, extra)
 

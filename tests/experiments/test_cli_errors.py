@@ -46,6 +46,8 @@ def _one_line_error(capsys, *needles):
     (["run", "diffuser-imaging", *SMOKE, "--object-px", "500"], ["object_px 500 exceeds grid_px"]),
     (["run", "diffuser-imaging", *SMOKE, "--diffuser-sigma-mix", "a,b"], ["comma-separated numbers"]),
     (["show", "/nonexistent/run"], ["is not a finished run directory"]),
+    (["list", "--bogus"], ["unknown list options --bogus"]),  # was ignored
+    (["show", "/nonexistent/run", "--verbose"], ["unknown show options --verbose"]),
 ])
 def test_bad_invocations_are_one_line_errors(tmp_path, capsys, args, needles):
     out = tmp_path / "run"
