@@ -11,7 +11,7 @@ from .distributed import DistContext
 from .losses import pcc
 from .progress import progress_bar
 
-__all__ = ["accuracy", "confusion_matrix", "mean_pcc", "energy_distribution", "evaluate"]
+__all__ = ["accuracy", "confusion_matrix", "mean_pcc", "energy_distribution", "evaluate", "check_labels"]
 
 
 def _labels(labels, batch_shape, name="labels") -> torch.Tensor:
@@ -21,6 +21,17 @@ def _labels(labels, batch_shape, name="labels") -> torch.Tensor:
     if labels.shape != batch_shape:
         raise ValueError(f"{name} shape {tuple(labels.shape)} must equal the batch shape {tuple(batch_shape)}")
     return labels.long()
+
+
+def check_labels(labels, n: int, n_classes: int | None = None, *, name: str = "labels") -> None:
+    """``labels`` are ``n`` class indices, an integer tensor ``(n,)`` with every value in
+    ``[0, n_classes)`` (when ``n_classes`` is given); otherwise a one-line error that says what
+    was given (instead of one from inside the loss)."""
+    _labels(labels, torch.Size([n]), name)
+    if n_classes is not None and labels.numel():
+        lo, hi = int(labels.min()), int(labels.max())
+        if lo < 0 or hi >= n_classes:
+            raise ValueError(f"{name} must be class indices in [0, {n_classes - 1}], got values from {lo} to {hi}")
 
 
 @torch.no_grad()
@@ -156,6 +167,7 @@ def evaluate(task, images, labels, *, physical=None, batch_size: int = 1000, ctx
     is this rank's share).
     """
     ctx = ctx or DistContext(device=task_device(task))
+    check_labels(labels, len(images), getattr(task, "n_classes", None))
     correct, loss_sum, n_seen = 0, 0.0, 0
     confusion = None
     with torch.no_grad():

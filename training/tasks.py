@@ -31,6 +31,13 @@ from .transforms import pad_to, resize
 __all__ = ["MeshTask", "DiffractiveTask", "LinMseTask", "DigitalTask"]
 
 
+def _check_image_batch(images) -> None:
+    """A batch ``(B, H, W)`` of 2-D images (a flattened ``(B, H·W)`` batch would pass as one image)."""
+    if not isinstance(images, torch.Tensor) or images.dim() != 3:
+        got = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+        raise ValueError(f"images must be a batch (B, H, W) of 2-D images, got {got}")
+
+
 class MeshTask(nn.Module):
     """Interference PNN (Zheng et al. 2023; docs/references.md#dat): Fourier-crop encoding, meshes, normalised port
     intensities of the first ``n_classes`` ports as logits.
@@ -71,7 +78,13 @@ class MeshTask(nn.Module):
     def pnn_parameters(self):
         return list(self.model.parameters())
 
+    @property
+    def n_classes(self) -> int:
+        """Classes of the readout (the first ports of the last mesh) [count]."""
+        return self.model.readout.n_classes
+
     def encode(self, images: torch.Tensor) -> torch.Tensor:
+        _check_image_batch(images)
         x = encode_fourier_crop(images.float() if images.dtype == torch.uint8 else images, self.crop)
         return x.to(self.model.meshes[0].complex_dtype)
 
@@ -147,7 +160,13 @@ class DiffractiveTask(nn.Module):
     def pnn_parameters(self):
         return list(self.system.parameters()) + [self.log_temperature]
 
+    @property
+    def n_classes(self) -> int:
+        """Classes, one per detector region [count]."""
+        return self.regions.shape[0]
+
     def encode(self, images: torch.Tensor) -> Field:
+        _check_image_batch(images)
         img = images.float() / 255 if images.dtype == torch.uint8 else images.float()
         if self.image_px is not None and self.image_px != img.shape[-1]:
             img = resize(img, self.image_px)

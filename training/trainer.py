@@ -70,7 +70,7 @@ from .config import LEGACY_CONFIG, METHODS, RUNTIME_KEYS, TrainConfig
 from .distributed import DistContext, resolve_device
 from .fusion import fuse_amplitude, fused_amplitude, physical_forward
 from .losses import reference_similarity_loss, similarity_loss
-from .metrics import batch_order, evaluate, task_device, to_device
+from .metrics import batch_order, check_labels, evaluate, task_device, to_device
 from .progress import progress_bar, write as progress_write
 from .records import with_legacy
 
@@ -473,6 +473,11 @@ class Trainer:
         cfg, ctx = self.config, self.ctx
         if len(images) != len(labels):
             raise ValueError(f"{len(images)} images but {len(labels)} labels")
+        classes = getattr(self.task, "n_classes", None)
+        if classes is not None or not hasattr(self.task, "objective"):  # a classifier: indices its readout has
+            check_labels(labels, len(images), classes)
+            if val is not None:
+                check_labels(val[1], len(val[0]), classes, name="validation labels")
         if not isinstance(save_every_epochs, int) or isinstance(save_every_epochs, bool) or save_every_epochs < 1:
             raise ValueError(f"save_every_epochs must be an int ≥ 1, got {save_every_epochs!r}")
         if checkpoint is not None and resume:

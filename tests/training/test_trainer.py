@@ -223,3 +223,20 @@ def test_bad_configuration():
         trainer.step(images, labels)
     with pytest.raises(ValueError, match="validation split is empty"):
         Trainer(task, TrainConfig(val_fraction=0.0)).fit(*synthetic_images(10), progress=False)
+
+
+@pytest.mark.parametrize("bad,error,match", [
+    (lambda x, y: (x, y.float()), TypeError, "labels must be an integer tensor of class indices, got torch.float32"),
+    (lambda x, y: (x, torch.full_like(y, 12)), ValueError, r"class indices in \[0, 3\], got values from 12 to 12"),
+    (lambda x, y: (x, y - 1), ValueError, r"class indices in \[0, 3\], got values from -1"),
+    (lambda x, y: (x.flatten(1), y), ValueError, r"batch \(B, H, W\) of 2-D images, got \(10, 784\)"),
+])
+def test_bad_data_is_named_before_it_reaches_the_loss(bad, error, match):
+    # these failed inside torch's cross-entropy (or, flattened, trained one image of B x 784 pixels)
+    x, y = bad(*synthetic_images(40))
+    trainer = Trainer(mesh_task(), TrainConfig(epochs=1, batch_size=10))
+    with pytest.raises(error, match=match):
+        trainer.fit(x, y, progress=False)
+    if x.dim() == 3:
+        with pytest.raises(error, match=match):
+            evaluate(mesh_task(), x, y)
