@@ -18,6 +18,8 @@ output.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -137,6 +139,9 @@ class DiffractiveTask(nn.Module):
         self.register_buffer("regions", regions.float(), persistent=False)
         self.wavelength = float(wavelength)
         self.image_px = image_px
+        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not (
+                math.isfinite(temperature) and temperature > 0):
+            raise ValueError(f"temperature must be a finite number > 0 (the logits' scale), got {temperature!r}")
         t = torch.tensor(float(temperature)).log()
         self.log_temperature = nn.Parameter(t) if learn_temperature else nn.Parameter(t, requires_grad=False)
 

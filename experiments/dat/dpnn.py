@@ -56,7 +56,9 @@ class DatDpnnConfig:
     def __post_init__(self):
         from hardware import diffractive_error_model
 
-        if not self.gap_m > 0:  # (finite: the registry's check)
+        if not self.temperature > 0:  # (finite: the registry's check)
+            raise ValueError(f"--temperature must be > 0 (the logits' scale), got {self.temperature!r}")
+        if not self.gap_m > 0:
             raise ValueError(f"--gap-m must be > 0 m (the layers' distance, light goes forward), got {self.gap_m!r}")
         diffractive_error_model(self.preset, pitch=self.pitch_m, gap=self.gap_m)  # a bad preset fails now
         parse_methods(self.methods)

@@ -122,7 +122,11 @@ class VaccinationConfig:
             v = getattr(self, name)
             if not (math.isfinite(v) and v >= 0):
                 raise ValueError(f"{name} must be a finite number ≥ 0, got {v!r}")
-        _override_pairs(self.imaging_overrides)
+        from .imaging import imaging_config
+
+        imaging_config(self)  # the imaging settings and overrides, checked even when only the classifier runs
+        if not (math.isfinite(self.temperature) and self.temperature > 0):
+            raise ValueError(f"temperature must be a finite number > 0 (the logits' scale), got {self.temperature!r}")
         if not isinstance(self.test_draws, int) or self.test_draws < 1:
             raise ValueError(f"test_draws must be a positive int, got {self.test_draws!r}")
 

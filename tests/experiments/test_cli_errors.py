@@ -36,6 +36,10 @@ def _one_line_error(capsys, *needles):
     (["run", "dat-dpnn", *SMOKE, "--val-fraction", "0"], ["holds out 0 validation image(s)", "raise --val-fraction"]),
     (["run", "d2nn-classifier", *SMOKE, "--val-fraction", "1.5"], ["--val-fraction must lie in [0, 1)"]),
     (["run", "d2nn-classifier", *SMOKE, "--gap-m", "-0.03"], ["--gap-m must be > 0 m"]),  # trained before
+    (["run", "dat-dpnn", *SMOKE, "--temperature", "-1"], ["--temperature must be > 0"]),  # NaN fields before
+    (["run", "vaccination", *SMOKE, "--temperature", "0"], ["temperature must be a finite number > 0"]),
+    # the imaging settings are checked even when only the classifier runs (a typo was ignored)
+    (["run", "vaccination", *SMOKE, "--imaging-overrides", "bogus=1"], ["unknown option --bogus for ImagingConfig"]),
     (["run", "dat-mpnn", *SMOKE, "--methods", "magic"], ["unknown method 'magic'"]),
     (["run", "dat-dpnn", *SMOKE, "--layers", "0"], ["--layers must be ≥ 1"]),
     (["run", "dat-dpnn", *SMOKE, "--preset", "bogus"], ["bogus"]),

@@ -47,3 +47,10 @@ def test_light_goes_forward(gaps):
     # a negative distance would propagate backwards: a silent, unphysical network
     with pytest.raises(ValueError, match="layer gap must be > 0 m and the input gap ≥ 0 m"):
         diffractive_task(**{**GEOMETRY, **gaps})
+
+
+@pytest.mark.parametrize("temperature", [0.0, -10.0, float("inf")])
+def test_the_logit_scale_is_positive(temperature):
+    # its log is the learnt parameter: a non-positive one made every field NaN at the first step
+    with pytest.raises(ValueError, match="temperature must be a finite number > 0"):
+        diffractive_task(**GEOMETRY, temperature=temperature)
