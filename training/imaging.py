@@ -19,6 +19,7 @@ applies to the network, as for any other diffractive :class:`optics.OpticalSyste
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
@@ -71,6 +72,9 @@ class DiffuserImager(OpticalSystem):
         distances = tuple(float(d) for d in distances)
         if layers < 1 or len(distances) != layers + 1:
             raise ValueError(f"{layers} layers need {layers + 1} distances, got {len(distances)}")
+        if not all(math.isfinite(z) and z >= 0 for z in (float(object_to_diffuser), *distances)):
+            raise ValueError(f"every distance must be finite and ≥ 0 m (light goes forward), got object to diffuser "
+                             f"{object_to_diffuser!r}, then {list(distances)}")
 
         def gap(z):
             return FreeSpace(grid, wavelength, z, pad_factor=pad_factor, check_sampling=False, validate=False)

@@ -49,6 +49,10 @@ def _one_line_error(capsys, *needles):
     (["run", "vaccination", *SMOKE, "--test-factors", "0.5,2"], ["test_factors must include 0"]),
     (["run", "diffuser-imaging", *SMOKE, "--object-px", "500"], ["object_px 500 exceeds grid_px"]),
     (["run", "diffuser-imaging", *SMOKE, "--diffuser-sigma-mix", "a,b"], ["comma-separated numbers"]),
+    # these trained silently: light propagated backwards, a loss that rewards stray light, a grating of period < 0
+    (["run", "diffuser-imaging", *SMOKE, "--layer-gap-m", "-0.002"], ["--layer-gap-m must be ≥ 0"]),
+    (["run", "diffuser-imaging", *SMOKE, "--alpha", "-1"], ["--alpha must be ≥ 0"]),
+    (["run", "diffuser-imaging", *SMOKE, "--grating-periods-mm", "-2.4"], ["--grating-periods-mm must be periods > 0"]),
     (["show", "/nonexistent/run"], ["is not a finished run directory"]),
     (["list", "--bogus"], ["unknown list options --bogus"]),  # was ignored
     (["show", "/nonexistent/run", "--verbose"], ["unknown show options --verbose"]),

@@ -41,3 +41,14 @@ def test_a_constant_target_on_its_support_gives_zero_not_nan():
     obj = torch.zeros(1, 8, 8, dtype=torch.float64)
     obj[:, 2:6, 2:6] = 1.0  # binary object: constant on its support
     assert float(region_pccs(out, obj, (slice(0, 8), slice(0, 8)))["support"]) == 0.0
+
+
+@pytest.mark.parametrize("object_to_diffuser,distances", [(-0.04, [0.002, 0.002, 0.007]),
+                                                          (0.04, [0.002, -0.002, 0.007]),
+                                                          (0.04, [0.002, 0.002, float("nan")])])
+def test_the_imager_propagates_forward_only(object_to_diffuser, distances):
+    from optics import Grid
+    from training.imaging import DiffuserImager
+
+    with pytest.raises(ValueError, match="every distance must be finite and ≥ 0 m"):
+        DiffuserImager(Grid(16, 3e-4), 7.5e-4, 2, object_to_diffuser=object_to_diffuser, distances=distances)
