@@ -61,6 +61,14 @@ class BeamSplitterConfig:
     checkpoint_every: int = 50  # optimisation steps between two checkpoints (also at the end and at a stop) [count]
     seed: int = 0  # seed of the mask initialisation
 
+    def __post_init__(self):
+        for name in ("gap_m", "input_aperture_radius_m", "region_size_m", "region_spacing_m"):
+            if not getattr(self, name) > 0:  # (finite: the registry's check)
+                raise ValueError(f"--{name.replace('_', '-')} must be > 0 m, got {getattr(self, name)!r}")
+        for name in ("uniformity_weight", "misalignment_max_px"):  # a negative weight rewards unequal spots
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"--{name.replace('_', '-')} must be ≥ 0, got {getattr(self, name)!r}")
+
 
 def _model(cfg: BeamSplitterConfig, grid: Grid, generator: torch.Generator) -> OpticalSystem:
     layers = []

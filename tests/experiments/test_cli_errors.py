@@ -51,6 +51,8 @@ def _one_line_error(capsys, *needles):
     (["run", "diffuser-imaging", *SMOKE, "--diffuser-sigma-mix", "a,b"], ["comma-separated numbers"]),
     # these trained silently: light propagated backwards, a loss that rewards stray light, a grating of period < 0
     (["run", "diffuser-imaging", *SMOKE, "--layer-gap-m", "-0.002"], ["--layer-gap-m must be ≥ 0"]),
+    (["run", "beam-splitter", *SMOKE, "--uniformity-weight", "-1"], ["--uniformity-weight must be ≥ 0"]),
+    (["run", "beam-splitter", *SMOKE, "--gap-m", "-0.03"], ["--gap-m must be > 0 m"]),
     (["run", "diffuser-imaging", *SMOKE, "--alpha", "-1"], ["--alpha must be ≥ 0"]),
     (["run", "diffuser-imaging", *SMOKE, "--grating-periods-mm", "-2.4"], ["--grating-periods-mm must be periods > 0"]),
     (["show", "/nonexistent/run"], ["is not a finished run directory"]),
