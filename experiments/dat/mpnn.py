@@ -133,8 +133,11 @@ class DatMpnnConfig:
             raise ValueError(f"sepn_layers must be 'all' or 'last', got {self.sepn_layers!r}")
         if self.selection not in ("validation", "test"):
             raise ValueError(f"selection must be 'validation' or 'test', got {self.selection!r}")
-        if not is_positive_number(self.dat_is_sepn_lr_factor):  # named here: TrainConfig would name sepn_lr
-            raise ValueError(f"dat_is_sepn_lr_factor must be a finite number > 0, got {self.dat_is_sepn_lr_factor!r}")
+        # checked here, for every arm, not when an arm that uses them is built (an unused bad value went unnoticed)
+        for name in ("dat_lr_factor", "dat_is_lr_factor", "dat_is_sepn_lr_factor", "sepn_lr_gamma",
+                     "dat_is_sepn_lr_gamma"):
+            if not is_positive_number(getattr(self, name)):
+                raise ValueError(f"--{name.replace('_', '-')} must be a finite number > 0, got {getattr(self, name)!r}")
         parse_methods(self.methods)
         parse_ints(self.sepn_features, "sepn_features", 3)
 

@@ -32,6 +32,7 @@ def _one_line_error(capsys, *needles):
     (["run", "dat-mpnn", *SMOKE, "--batch-size", "0"], ["--batch-size must be ≥ 1"]),
     # checked before the run directory exists (these used to fail only when an arm reached them)
     (["run", "dat-mpnn", *SMOKE, "--bs-sigma", "-1"], ["bs_sigma must be a finite number ≥ 0 (dimensionless)"]),
+    (["run", "dat-mpnn", *SMOKE, "--dat-is-lr-factor", "-1"], ["--dat-is-lr-factor must be a finite number > 0"]),
     (["run", "dat-mpnn", *SMOKE, "--n-train", "5"], ["holds out 0 validation image(s)", "raise --n-train"]),
     (["run", "dat-dpnn", *SMOKE, "--val-fraction", "0"], ["holds out 0 validation image(s)", "raise --val-fraction"]),
     (["run", "d2nn-classifier", *SMOKE, "--val-fraction", "1.5"], ["--val-fraction must lie in [0, 1)"]),

@@ -186,5 +186,5 @@ def test_the_w_is_arms_sepn_rate_is_the_shared_one_times_their_factor():
                                                         "bs=0.06,ps=0.06")}
     assert ref == {"mesh-dat": 1e-3, "mesh-dat-is": 1e-3}  # the reference code: one SEPN rate
     for bad in (0, -1.0, float("nan"), True):
-        with pytest.raises(ValueError, match="dat_is_sepn_lr_factor must be a finite number > 0"):
+        with pytest.raises(ValueError, match="--dat-is-sepn-lr-factor must be a finite number > 0"):
             DatMpnnConfig(dat_is_sepn_lr_factor=bad)
