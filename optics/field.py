@@ -64,6 +64,9 @@ class Field:
             raise ValueError(f"plane_wave angle must lie in [-π/2, π/2] rad (a forward-travelling wave), "
                              f"got {angle!r}")
         _check_dtype(dtype)
+        if abs(amplitude) > torch.finfo(dtype).max:  # it would become inf in this dtype
+            raise ValueError(f"plane_wave amplitude {amplitude!r} exceeds the largest {dtype} value "
+                             f"{torch.finfo(dtype).max:.6g} (field units): use complex128 or a smaller amplitude")
         yy, xx = grid.meshgrid(dtype=torch.float64, device=device)
         phase = k * (xx * math.sin(angle[1]) + yy * math.sin(angle[0]))
         data = (amplitude * torch.exp(1j * phase)).to(dtype)
