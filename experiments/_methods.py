@@ -1,6 +1,7 @@
 """Parsing of the comma lists in experiment options: method lists such as
 ``"ideal,pat,dat,dat-is"`` (:func:`parse_methods`) and lists of numbers (:func:`parse_list`,
-the one parser of ``"1,2,3"`` options; ``key=value`` lists: :func:`hardware.presets.parse_pairs`)."""
+the one parser of ``"1,2,3"`` options; ``key=value`` lists: :func:`hardware.presets.parse_pairs`),
+and the sign rule of a configuration's numbers (:func:`check_signs`)."""
 
 from __future__ import annotations
 
@@ -50,3 +51,13 @@ def parse_list(spec: str, typ=float, *, name: str = "the list", n: int | None = 
 
 def parse_ints(spec: str, name: str, n: int) -> tuple:
     return tuple(parse_list(spec, int, name=name, n=n))
+
+
+def check_signs(cfg, names, *, zero: bool = False, detail: str = "") -> None:
+    """Each field ``names`` of the configuration ``cfg`` is > 0 (≥ 0 with ``zero``); otherwise a
+    ``ValueError`` naming the option: ``--name must be > 0<detail>, got value`` (``detail``: a unit
+    or why, e.g. ``" m"``). Finiteness is the registry's rule (``check_values``); a NaN fails here too."""
+    for name in names:
+        v = getattr(cfg, name)
+        if not (v >= 0 if zero else v > 0):
+            raise ValueError(f"--{name.replace('_', '-')} must be {'≥' if zero else '>'} 0{detail}, got {v!r}")

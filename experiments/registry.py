@@ -166,6 +166,7 @@ def _check_data(values: dict, defaults: dict) -> None:
     """Dataset names, and sizes not above what the dataset holds (an error, never a clamp)."""
     if "dataset" not in defaults:
         return
+    from training.data import validation_count
     from training.datasets import _ALIASES, DATASETS
 
     name = values.get("dataset", defaults["dataset"])
@@ -182,7 +183,7 @@ def _check_data(values: dict, defaults: dict) -> None:
         return  # nothing held out (the test set selects), or no split to check
     if not 0 <= frac < 1:
         raise ValueError(f"--val-fraction must lie in [0, 1), got {frac}")
-    held = int(round(frac * n))  # as training.Trainer.split holds out
+    held = validation_count(n, frac)  # as training.Trainer.split holds out
     if not 1 <= held < n:
         fix = "lower --val-fraction" if held >= n else ("raise --val-fraction" if frac == 0 else "raise --n-train")
         raise ValueError(f"--n-train {n} with --val-fraction {frac:g} holds out {held} validation image(s) and "

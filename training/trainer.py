@@ -67,6 +67,7 @@ from photonics.functional import jacobian_at
 
 from .checkpoint import CheckpointError, load_checkpoint, load_module_state, save_checkpoint
 from .config import LEGACY_CONFIG, METHODS, RUNTIME_KEYS, TrainConfig
+from .data import validation_count
 from .distributed import DistContext, resolve_device
 from .fusion import fuse_amplitude, fused_amplitude, physical_forward
 from .losses import reference_similarity_loss, similarity_loss
@@ -372,7 +373,7 @@ class Trainer:
         """Deterministic train/validation indices for ``n`` samples."""
         g = torch.Generator().manual_seed(self.config.seed)
         perm = torch.randperm(n, generator=g)
-        n_val = int(round(self.config.val_fraction * n))
+        n_val = validation_count(n, self.config.val_fraction)
         return perm[n_val:], perm[:n_val]
 
     # -- checkpoints ---------------------------------------------------------------------

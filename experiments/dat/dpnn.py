@@ -17,7 +17,7 @@ from hardware import PhysicalSystem, error_model
 from training import TrainConfig, records
 
 from training import figures
-from .._methods import parse_ints, parse_methods
+from .._methods import check_signs, parse_ints, parse_methods
 from ..registry import register
 from training.runtime import Runtime
 from training.study import Arm, diffractive_task, load_data, run_arms, write_study_record
@@ -56,10 +56,8 @@ class DatDpnnConfig:
     def __post_init__(self):
         from hardware import diffractive_error_model
 
-        if not self.temperature > 0:  # (finite: the registry's check)
-            raise ValueError(f"--temperature must be > 0 (the logits' scale), got {self.temperature!r}")
-        if not self.gap_m > 0:
-            raise ValueError(f"--gap-m must be > 0 m (the layers' distance, light goes forward), got {self.gap_m!r}")
+        check_signs(self, ("temperature",), detail=" (the logits' scale)")
+        check_signs(self, ("gap_m",), detail=" m (the layers' distance, light goes forward)")
         diffractive_error_model(self.preset, pitch=self.pitch_m, gap=self.gap_m)  # a bad preset fails now
         parse_methods(self.methods)
         parse_ints(self.sepn_features, "sepn_features", 3)

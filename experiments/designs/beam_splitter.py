@@ -35,6 +35,7 @@ from training import records
 from training.records import markdown_table
 
 from training.runtime import Interrupted, Runtime
+from .._methods import check_signs
 from ..registry import register
 
 __all__ = ["BeamSplitterConfig", "run"]
@@ -62,12 +63,9 @@ class BeamSplitterConfig:
     seed: int = 0  # seed of the mask initialisation
 
     def __post_init__(self):
-        for name in ("gap_m", "input_aperture_radius_m", "region_size_m", "region_spacing_m"):
-            if not getattr(self, name) > 0:  # (finite: the registry's check)
-                raise ValueError(f"--{name.replace('_', '-')} must be > 0 m, got {getattr(self, name)!r}")
-        for name in ("uniformity_weight", "misalignment_max_px"):  # a negative weight rewards unequal spots
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"--{name.replace('_', '-')} must be ≥ 0, got {getattr(self, name)!r}")
+        check_signs(self, ("gap_m", "input_aperture_radius_m", "region_size_m", "region_spacing_m"), detail=" m")
+        # a negative uniformity weight would reward unequal spots
+        check_signs(self, ("uniformity_weight", "misalignment_max_px"), zero=True)
 
 
 def _model(cfg: BeamSplitterConfig, grid: Grid, generator: torch.Generator) -> OpticalSystem:

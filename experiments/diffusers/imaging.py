@@ -43,7 +43,7 @@ from training import TrainConfig, Trainer, imaging, load_dataset, records
 from training.resolution import grating_statistics
 from training.transforms import pad_to, resize, to_float
 
-from .._methods import parse_list
+from .._methods import check_signs, parse_list
 from training.runtime import Interrupted, Runtime
 
 __all__ = ["ImagingConfig", "SCALES", "DiffuserImager", "build_imaging_network", "imaging_objective",
@@ -101,9 +101,8 @@ class ImagingConfig:
         if self.layers < 1 or self.diffusers_per_epoch < 1 or self.epochs < 1:
             raise ValueError("layers, diffusers_per_epoch and epochs must be ≥ 1")
         sigma_list(self)  # validates the mix
-        for name in ("object_to_diffuser_m", "diffuser_to_layer_m", "layer_gap_m", "layer_to_output_m", "alpha", "beta"):
-            if not getattr(self, name) >= 0:  # (finite: the registry's check)
-                raise ValueError(f"--{name.replace('_', '-')} must be ≥ 0, got {getattr(self, name)!r}")
+        check_signs(self, ("object_to_diffuser_m", "diffuser_to_layer_m", "layer_gap_m", "layer_to_output_m", "alpha",
+                           "beta"), zero=True)
         if not all(p > 0 for p in parse_list(self.grating_periods_mm, name="grating_periods_mm")):
             raise ValueError(f"--grating-periods-mm must be periods > 0, got {self.grating_periods_mm!r}")
 
