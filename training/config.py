@@ -53,6 +53,13 @@ class TrainConfig:
     smaller its steps shrink below lr, so the loss's unit matters; a small ε makes the step
     independent of it (Lin et al.'s output-plane MSE at the published D2NN geometry starts
     with half its phase gradients below 1e-8)."""
+    score_scale: float = 1.0
+    """Factor on the class scores inside the cross-entropy task loss of every method: logits =
+    ``score_scale`` · scores. The mesh tasks' scores are L2-normalised port intensities, at most
+    1, so at 1 (the reference code's loss) the softmax stays nearly flat and the loss keeps
+    pulling on images already classified right; a larger factor sharpens it. Predictions
+    (argmax), validation accuracy and the DAT similarity losses do not depend on it
+    (docs/dat-settings.md) [dimensionless]."""
     sepn_lr: float = 1e-3
     """Adam learning rate of the SEPN weights (``dat`` only) [weight unit per step]."""
     sepn_features: tuple = (4, 8, 16)
@@ -121,7 +128,7 @@ class TrainConfig:
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
-        for name in ("lr", "sepn_lr", "lr_gamma", "adam_eps", "dat_lr_factor"):
+        for name in ("lr", "sepn_lr", "lr_gamma", "adam_eps", "dat_lr_factor", "score_scale"):
             v = getattr(self, name)
             if not is_positive_number(v):
                 raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
@@ -148,6 +155,7 @@ class TrainConfig:
 
 
 LEGACY_CONFIG = {"dat_fusion": "carry", "adam_eps": 1e-8, "sepn_ramp_epochs": 0, "sepn_lr_gamma": None,
-                 "sepn_layers": "all", "reference_joint": True, "dat_lr_factor": 1.0}
+                 "sepn_layers": "all", "reference_joint": True, "dat_lr_factor": 1.0,
+                 "score_scale": 1.0}
 """``TrainConfig`` keys added after checkpoints were first written, with the value such a
 checkpoint's run used: a resume compares a checkpoint without the key as if it held this."""

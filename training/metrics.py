@@ -159,8 +159,10 @@ def to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
     return x.to(device)
 
 
-def evaluate(task, images, labels, *, physical=None, batch_size: int = 1000, ctx: DistContext | None = None) -> dict:
-    """Accuracy, mean cross-entropy and confusion matrix, numerically or on ``physical``.
+def evaluate(task, images, labels, *, physical=None, batch_size: int = 1000, ctx: DistContext | None = None,
+             score_scale: float = 1.0) -> dict:
+    """Accuracy, mean cross-entropy (of the scores times ``score_scale``, as in
+    :class:`~training.config.TrainConfig`) and confusion matrix, numerically or on ``physical``.
 
     Under several ranks (``ctx``) each rank evaluates its shard of every batch; the counts
     are summed over ranks, so every rank returns the totals of one process (``local_samples``
@@ -182,7 +184,7 @@ def evaluate(task, images, labels, *, physical=None, batch_size: int = 1000, ctx
             else:
                 scores = task.scores(physical.measure(x))
             y = to_device(labels[idx], scores.device)
-            loss_sum += float(F.cross_entropy(scores, y, reduction="sum"))
+            loss_sum += float(F.cross_entropy(scores if score_scale == 1 else score_scale * scores, y, reduction="sum"))
             correct += int((scores.argmax(-1) == y).sum())
             c = confusion_matrix(scores.argmax(-1).cpu(), y.cpu(), scores.shape[-1])
             confusion = c if confusion is None else confusion + c

@@ -243,7 +243,12 @@ class Trainer:
         if hasattr(task, "objective"):
             return task.objective(out, x, y), None
         scores = task.scores(task.intensity(out))
-        return F.cross_entropy(scores, y), scores
+        return self._task_loss(scores, y), scores
+
+    def _task_loss(self, scores, labels):
+        """Cross-entropy of the class scores times ``config.score_scale``."""
+        s = self.config.score_scale
+        return F.cross_entropy(scores if s == 1 else s * scores, labels)
 
     def _backward(self, loss, n_local: int, n_global: int | None) -> None:
         scale = self.ctx.loss_scale(n_local, n_global or n_local)
@@ -303,7 +308,7 @@ class Trainer:
             scores = task.scores(physical_forward(task.intensity(out), reading))
         else:  # the measured scores forward, the numerical model's own Jacobian backward
             scores = physical_forward(task.scores(task.intensity(out)), task.scores(reading))
-        return F.cross_entropy(scores, labels), scores
+        return self._task_loss(scores, labels), scores
 
     def _dat_loss(self, x, labels, n_local: int, n_global: int | None, stats: dict):
         """``dat``: measure, step the SEPNs on the similarity loss (steps 1-2 of the module
@@ -339,7 +344,7 @@ class Trainer:
         else:
             scores = task.scores(physical_forward(task.intensity(out), reading))
         stats["similarity"] = float(sim.detach())
-        return F.cross_entropy(scores, labels), scores
+        return self._task_loss(scores, labels), scores
 
     # -- validation and selection --------------------------------------------------------
     def _select_physical(self) -> bool:
@@ -364,7 +369,7 @@ class Trainer:
             self._program()
             before = self.physical.queries
         r = evaluate(self.task, images, labels, physical=self.physical if physical else None,
-                     batch_size=self.config.eval_batch_size, ctx=self.ctx)
+                     batch_size=self.config.eval_batch_size, ctx=self.ctx, score_scale=self.config.score_scale)
         if physical:
             self._count("validation", before, r["local_samples"])
         return {"accuracy": r["accuracy"], "loss": r["loss"]}

@@ -44,6 +44,9 @@ class DatMpnnConfig:
     batch_size: int = 500
     learning_rate: float = 1e-3
     sepn_learning_rate: float = 1e-3
+    score_scale: float = 1.0
+    """Factor on the class scores (L2-normalised port intensities) in every arm's cross-entropy
+    (``TrainConfig.score_scale``; 1: the reference code's loss) [dimensionless]."""
     sepn_features: str = "4,8,16"
     lr_step_epochs: int = 10
     dat_lr_step_epochs: int = 10
@@ -121,7 +124,7 @@ class DatMpnnConfig:
                                               "dat_is_reference_joint": lambda c: c.get("reference_joint", True),
                                               "dat_is_sepn_lr_gamma": lambda c: c.get("sepn_lr_gamma", 0.5),
                                               "dat_is_lr_factor": lambda c: c.get("dat_lr_factor", 1.0),
-                                              "dat_is_sepn_lr_factor": 1.0}
+                                              "dat_is_sepn_lr_factor": 1.0, "score_scale": 1.0}
 
     def __post_init__(self):
         MeshErrorModel(bs_sigma=self.bs_sigma, ps_sigma=self.ps_sigma)  # the levels' check, before any arm trains
@@ -134,7 +137,7 @@ class DatMpnnConfig:
         if self.selection not in ("validation", "test"):
             raise ValueError(f"selection must be 'validation' or 'test', got {self.selection!r}")
         # checked here, for every arm, not when an arm that uses them is built (an unused bad value went unnoticed)
-        for name in ("dat_lr_factor", "dat_is_lr_factor", "dat_is_sepn_lr_factor", "sepn_lr_gamma",
+        for name in ("score_scale", "dat_lr_factor", "dat_is_lr_factor", "dat_is_sepn_lr_factor", "sepn_lr_gamma",
                      "dat_is_sepn_lr_gamma"):
             if not is_positive_number(getattr(self, name)):
                 raise ValueError(f"--{name.replace('_', '-')} must be a finite number > 0, got {getattr(self, name)!r}")
@@ -190,7 +193,7 @@ def arms_for(cfg: DatMpnnConfig, preset: str) -> list[Arm]:
                          sepn_layers=cfg.sepn_layers, internal_states=internal, joint=cfg.joint,
                          reference_joint=cfg.dat_is_reference_joint if is_arm else cfg.reference_joint,
                          dat_lr_factor=cfg.dat_is_lr_factor if is_arm else cfg.dat_lr_factor,
-                         val_fraction=cfg.val_fraction, seed=cfg.seed, **options)
+                         score_scale=cfg.score_scale, val_fraction=cfg.val_fraction, seed=cfg.seed, **options)
         arms.append(Arm(f"mesh-{label}", "mesh", method, build, tc))
     return arms
 
