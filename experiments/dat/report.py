@@ -31,7 +31,8 @@ from training.records import atomic_text, markdown_table
 
 from .._methods import parse_methods
 from .runs import (METHODS, PUBLISHED, PUBLISHED_ERROR_FREE, _acc, _expected, _is_ablation, _is_draw, _is_protocol,
-                   _is_seed_study, _level, _mesh_runs, _pct, collect, dat_setting, recovery)
+                   _is_seed_study, _level, _mesh_runs, _pct, collect, dat_setting, loss_setting,
+                   recovery)
 from .spread import _draws_text, _seeds_text, _spread_runs, _spread_text, direct_deploy_spread
 
 __all__ = ["PUBLISHED", "Options", "collect", "recovery", "direct_deploy_spread", "write_report"]
@@ -276,6 +277,14 @@ def _setting_text(full: dict, *, internal_states: bool = True) -> str:
     return "; ".join(f"{name}: {text}" for name, text in sorted(settings.items()))
 
 
+def _loss_text(full: dict) -> str:
+    """The task loss of the main table's dat-mpnn runs: one phrase, or one per run where they differ."""
+    losses = {r["name"]: loss_setting(r["config"]) for r in full.values() if r["experiment"] == "dat-mpnn"}
+    if len(set(losses.values())) <= 1:
+        return next(iter(losses.values()), "–")
+    return "; ".join(f"{name}: {text}" for name, text in sorted(losses.items()))
+
+
 def write_report(runs, out, options: Options | None = None, *, command: str = "") -> Path:
     """Write the markdown write-up ``out`` (and its figures next to it) from the run directories
     ``runs`` (dat-mpnn and dat-dpnn runs; draws as described in the module docstring)."""
@@ -313,7 +322,7 @@ per-arm results in `progress.json`, full records in `results.h5`). Do not edit b
 
 3 Clements meshes × 64 modes (2016 MZIs each) with electro-optic activations, Fourier-cropped
 8×8 input, batch 500, Adam 1e-3 halved every 10 epochs, 50 epochs, SEPN "~10k" (4, 8, 16)
-features, SEPN weight 0 for the first 20 epochs; DAT w/o IS: {_setting_text(full, internal_states=False)}; DAT w/ IS:
+features, SEPN weight 0 for the first 20 epochs; task loss: {_loss_text(full)}; DAT w/o IS: {_setting_text(full, internal_states=False)}; DAT w/ IS:
 {_setting_text(full)}. Physical system: static beam-splitter and
 phase-shifter errors drawn once (error seed 1). Accuracies: % on the 10,000 test images of the
 physical system (error-free: the trained numerical model without errors), for the epoch

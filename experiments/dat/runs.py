@@ -61,6 +61,18 @@ def dat_setting(config: dict, *, internal_states: bool = True) -> str:
             ("" if sepn == 1 else f", SEPN learning rate ×{sepn:g}"))
 
 
+def loss_setting(config: dict) -> str:
+    """The task loss of a dat-mpnn run with stored ``config``, in words (``score_scale``; runs
+    made before the key existed used 1)."""
+    from training.records import with_legacy
+
+    from .mpnn import DatMpnnConfig
+
+    k = with_legacy(config, DatMpnnConfig.LEGACY_DEFAULTS)["score_scale"]
+    return ("cross-entropy of the class scores (the ten class ports' share of the L2-normalised output "
+            "intensities)" + (", the reference code's loss" if k == 1 else f" × {k:g}; the reference code: × 1"))
+
+
 def _expected(experiment: str, config: dict) -> list[str]:
     """The arm labels a run of ``experiment`` with ``config`` trains."""
     prefix = "mesh" if experiment == "dat-mpnn" else "diffractive"

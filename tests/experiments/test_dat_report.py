@@ -293,3 +293,17 @@ def test_the_page_states_each_arms_setting_only_for_runs_that_train_it():
     assert _setting_text(full, internal_states=False).startswith("a: ") and "; c: " in _setting_text(
         full, internal_states=False)
     assert _setting_text({2: full[2]}, internal_states=False) == "–"
+
+
+def test_the_page_names_each_runs_task_loss(tmp_path):
+    """The setting paragraph says which cross-entropy trained the table's runs: a run stored before
+    ``score_scale`` existed used the reference code's (× 1); runs that differ are named one by one."""
+    _run(tmp_path, "mpnn-mnist-bs0.06-ps0.06", "dat-mpnn", _mesh_cfg("mnist", 0.06, 0.06),
+         {"mesh-ideal": _arm(0.7, 0.96)})
+    page = dat_report.write_report(sorted(tmp_path.iterdir()), tmp_path / "out" / "dat.md").read_text()
+    assert "task loss: cross-entropy of the class scores" in page and "intensities), the reference code's loss;" in page
+    _run(tmp_path, "mpnn-mnist-bs0.04-ps0.04", "dat-mpnn", {**_mesh_cfg("mnist", 0.04, 0.04), "score_scale": 12.0},
+         {"mesh-ideal": _arm(0.8, 0.97)})
+    page = dat_report.write_report(sorted(tmp_path.iterdir()), tmp_path / "out" / "dat.md").read_text()
+    assert "mpnn-mnist-bs0.04-ps0.04: cross-entropy of the class scores" in page
+    assert "intensities) × 12; the reference code: × 1; mpnn-mnist-bs0.06-ps0.06: " in page
