@@ -162,17 +162,18 @@ def test_a_run_from_before_the_w_is_keys_resumes_with_what_its_w_is_arms_used(tm
     """Runs stored before the ``dat_is_*`` keys gave their w/ IS arms the shared keys' values: a
     resume compares the new keys with those (here a run started with --reference-joint false
     --sepn-lr-gamma 1 --dat-lr-factor 0.25 --methods dat-is, and one with the old defaults)."""
-    new_keys = ("dat_is_reference_joint", "dat_is_sepn_lr_gamma", "dat_is_lr_factor", "dat_is_sepn_lr_factor")
+    new_keys = ("dat_is_reference_joint", "dat_is_sepn_lr_gamma", "dat_is_lr_factor", "dat_is_sepn_lr_factor",
+                "score_scale")
     old = {k: v for k, v in DatMpnnConfig(methods="dat-is", reference_joint=False, sepn_lr_gamma=1.0,
                                           dat_lr_factor=0.25).__dict__.items() if k not in new_keys}
     run = _stored_run(tmp_path / "a", old)
     same = DatMpnnConfig(methods="dat-is", reference_joint=False, sepn_lr_gamma=1.0, dat_lr_factor=0.25,
-                         dat_is_lr_factor=0.25, dat_is_sepn_lr_factor=1.0)
+                         dat_is_lr_factor=0.25, dat_is_sepn_lr_factor=1.0, score_scale=1.0)
     claim_run_dir(run, experiment="dat-mpnn", config=same, resume=True, overwrite=False).release()
     default_before = {k: v for k, v in DatMpnnConfig(dat_lr_factor=1.0).__dict__.items() if k not in new_keys}
     run = _stored_run(tmp_path / "b", default_before)
     with pytest.raises(RunDirError, match="dat_is_reference_joint: True -> False.*dat_is_sepn_lr_factor: 1.0 -> 2.0.*"
-                       "dat_lr_factor: 1.0 -> 0.25"):
+                       "dat_lr_factor: 1.0 -> 0.25.*score_scale: 1.0 -> 12.0"):
         claim_run_dir(run, experiment="dat-mpnn", config=DatMpnnConfig(), resume=True, overwrite=False)
     as_it_ran = DatMpnnConfig(**REFERENCE_DAT)
     claim_run_dir(run, experiment="dat-mpnn", config=as_it_ran, resume=True, overwrite=False).release()
