@@ -334,6 +334,14 @@ selected on a held-out validation split (10% of the 60,000 training images).
     v = _verdicts(full)
     if v:
         parts.append("Against the acceptance criteria:\n\n" + "\n".join(v) + "\n\n")
+    missing = [f"{what} (`{part}`)" for what, part, runs_of in (
+        ("PAT on other hidden error draws", "draws", draws), ("direct deployment and PAT over seeds × draws", "seeds",
+                                                              seed_study),
+        ("the SEPN ablation", "ablation", ablation), ("the reference code's protocol", "protocol", protocol))
+        if not runs_of]
+    if missing:
+        parts.append("Not among the runs of this page: " + "; ".join(missing) + " — parts of "
+                     "`scripts/reproduce_dat.sh` not run for it.\n\n")
     parts.append(_spread_text(full))
     parts.append(_draws_text(draws, full))
     parts.append(_seeds_text(seed_study))

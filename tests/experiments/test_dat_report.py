@@ -307,3 +307,17 @@ def test_the_page_names_each_runs_task_loss(tmp_path):
     page = dat_report.write_report(sorted(tmp_path.iterdir()), tmp_path / "out" / "dat.md").read_text()
     assert "mpnn-mnist-bs0.04-ps0.04: cross-entropy of the class scores" in page
     assert "intensities) × 12; the reference code: × 1; mpnn-mnist-bs0.06-ps0.06: " in page
+
+
+def test_the_page_names_the_parts_of_the_script_it_has_no_runs_of(tmp_path):
+    _run(tmp_path, "mpnn-mnist-bs0.06-ps0.06", "dat-mpnn", _mesh_cfg("mnist", 0.06, 0.06),
+         {"mesh-ideal": _arm(0.7, 0.96)})
+    page = dat_report.write_report(sorted(tmp_path.iterdir()), tmp_path / "out" / "dat.md").read_text()
+    assert ("Not among the runs of this page: PAT on other hidden error draws (`draws`); direct deployment and PAT "
+            "over seeds × draws (`seeds`); the SEPN ablation (`ablation`); the reference code's protocol "
+            "(`protocol`) — parts of `scripts/reproduce_dat.sh` not run for it.") in page
+    _run(tmp_path / "ablation", "fusion-only-mnist", "dat-mpnn", _mesh_cfg("mnist", 0.06, 0.06, methods="dat-is"),
+         {"mesh-dat-is": _arm(0.8)})
+    runs = [*sorted(p for p in tmp_path.iterdir() if p.name.startswith("mpnn")), tmp_path / "ablation" / "fusion-only-mnist"]
+    page = dat_report.write_report(runs, tmp_path / "out" / "dat.md").read_text()
+    assert "the SEPN ablation" not in page.split("Not among the runs of this page:")[1].split("\n")[0]
