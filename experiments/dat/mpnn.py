@@ -44,10 +44,12 @@ class DatMpnnConfig:
     batch_size: int = 500
     learning_rate: float = 1e-3
     sepn_learning_rate: float = 1e-3
-    score_scale: float = 12.0
+    score_scale: float = 1.0
     """Factor on the class scores (L2-normalised port intensities) in every arm's cross-entropy
-    (``TrainConfig.score_scale``; 1: the reference code's loss). 12: error-free, PAT and DAT
-    w/ IS all train to higher accuracy than with 1 (docs/dat-settings.md) [dimensionless]."""
+    (``TrainConfig.score_scale``; 1: the reference code's loss). 12 trains the error-free network,
+    PAT and DAT w/ IS at bs = ps = 0.04 further, but makes the arms that fuse measured fields
+    (PAT-field, DAT w/o IS, DAT w/ IS on Fashion-MNIST at bs = 0.04, ps = 0.06) collapse, so 1
+    stays the default (docs/dat-settings.md) [dimensionless]."""
     sepn_features: str = "4,8,16"
     lr_step_epochs: int = 10
     dat_lr_step_epochs: int = 10

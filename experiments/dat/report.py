@@ -392,11 +392,11 @@ at `high` every method, DAT included, fell to chance at this small scale).
   relative to the paper's protocol.
 - **Task loss.** The reference code trains every method on the cross-entropy of the class scores
   themselves, the ten class ports' share of the L2-normalised output intensities (each in [0, 1],
-  so the softmax stays nearly flat and the loss can fall only from 2.30 to 1.46). `dat-mpnn` takes
-  twelve times the scores as logits (`--score-scale 12`; the setting paragraph of section 1 names
-  each run's): error-free, PAT and DAT w/ IS all train further, and predictions (the largest
-  score) are unchanged in kind. The networks it trains are more sensitive to the hidden errors
-  when deployed directly; the measurements are in [dat-settings.md](../dat-settings.md).
+  so the softmax stays nearly flat and the loss can fall only from 2.30 to 1.46). So does
+  `dat-mpnn` by default; `--score-scale K` takes K times the scores as logits (the setting
+  paragraph of section 1 names each run's). K = 12 trains the error-free network and PAT much
+  further, but deploys worse directly and makes the field-fusing arms collapse
+  ([dat-settings.md](../dat-settings.md)).
 - **Two PATs.** The reference code's PAT replaces the network's output (the L2-normalised
   intensities used as class scores) by the measured one and backpropagates through the numerical
   model at its *own* states; that is `pat` here. onnsim's earlier PAT fused the measured

@@ -173,8 +173,11 @@ def test_a_run_from_before_the_w_is_keys_resumes_with_what_its_w_is_arms_used(tm
     default_before = {k: v for k, v in DatMpnnConfig(dat_lr_factor=1.0).__dict__.items() if k not in new_keys}
     run = _stored_run(tmp_path / "b", default_before)
     with pytest.raises(RunDirError, match="dat_is_reference_joint: True -> False.*dat_is_sepn_lr_factor: 1.0 -> 2.0.*"
-                       "dat_lr_factor: 1.0 -> 0.25.*score_scale: 1.0 -> 12.0"):
+                       "dat_lr_factor: 1.0 -> 0.25"):
         claim_run_dir(run, experiment="dat-mpnn", config=DatMpnnConfig(), resume=True, overwrite=False)
+    with pytest.raises(RunDirError, match=r"\(score_scale: 1.0 -> 12.0\)"):  # stored before the key: × 1
+        claim_run_dir(run, experiment="dat-mpnn", config=DatMpnnConfig(**{**REFERENCE_DAT, "score_scale": 12.0}),
+                      resume=True, overwrite=False)
     as_it_ran = DatMpnnConfig(**REFERENCE_DAT)
     claim_run_dir(run, experiment="dat-mpnn", config=as_it_ran, resume=True, overwrite=False).release()
 
