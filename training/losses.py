@@ -2,6 +2,8 @@
 
 - :func:`region_cross_entropy`: classification from detector-region energies, normalised by
   their sum and divided by a temperature (fixed or learnable, :class:`Temperature`).
+- :func:`scaled_cross_entropy`: cross-entropy of class scores times a fixed factor (the
+  trainer's task loss, ``TrainConfig.score_scale``).
 - :func:`mse_to_targets`: MSE to target intensities or one-hot labels (Lin et al.,
   Science 361, 1004 (2018)); :func:`lin_mse`, that paper's output-plane MSE to the true
   detector region (:func:`detector_targets`), normalised by the output-plane power.
@@ -25,6 +27,7 @@ from torch import nn
 __all__ = [
     "Temperature",
     "region_cross_entropy",
+    "scaled_cross_entropy",
     "mse_to_targets",
     "detector_targets",
     "lin_mse",
@@ -105,6 +108,16 @@ def _temperature(temperature) -> torch.Tensor | float:
             raise ValueError(f"temperature must be a finite positive number, got {temperature!r}")
         return float(temperature)
     raise TypeError(f"temperature must be a float, a scalar tensor or a Temperature, got {type(temperature).__name__}")
+
+
+def scaled_cross_entropy(scores: torch.Tensor, labels: torch.Tensor, scale: float = 1.0, *,
+                         reduction: str = "mean") -> torch.Tensor:
+    """Cross-entropy with logits ``scale · scores`` (``scale`` 1: the scores themselves, computed
+    without the product, so bit for bit ``F.cross_entropy(scores, labels)``).
+
+    Shape: ``(B, C), (B,) -> ()`` (``(B,)`` with ``reduction="none"``, the sum with ``"sum"``).
+    """
+    return F.cross_entropy(scores if scale == 1 else scale * scores, labels, reduction=reduction)
 
 
 def region_cross_entropy(energies: torch.Tensor, labels: torch.Tensor, *, temperature,

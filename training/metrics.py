@@ -5,10 +5,9 @@ device and over the ranks of torch.distributed."""
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from .distributed import DistContext
-from .losses import pcc
+from .losses import pcc, scaled_cross_entropy
 from .progress import progress_bar
 
 __all__ = ["accuracy", "confusion_matrix", "mean_pcc", "energy_distribution", "evaluate", "check_labels"]
@@ -184,7 +183,7 @@ def evaluate(task, images, labels, *, physical=None, batch_size: int = 1000, ctx
             else:
                 scores = task.scores(physical.measure(x))
             y = to_device(labels[idx], scores.device)
-            loss_sum += float(F.cross_entropy(scores if score_scale == 1 else score_scale * scores, y, reduction="sum"))
+            loss_sum += float(scaled_cross_entropy(scores, y, score_scale, reduction="sum"))
             correct += int((scores.argmax(-1) == y).sum())
             c = confusion_matrix(scores.argmax(-1).cpu(), y.cpu(), scores.shape[-1])
             confusion = c if confusion is None else confusion + c

@@ -60,7 +60,6 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from photonics.functional import jacobian_at
@@ -70,7 +69,7 @@ from .config import LEGACY_CONFIG, METHODS, RUNTIME_KEYS, TrainConfig
 from .data import validation_count
 from .distributed import DistContext, resolve_device
 from .fusion import fuse_amplitude, fused_amplitude, physical_forward
-from .losses import reference_similarity_loss, similarity_loss
+from .losses import reference_similarity_loss, scaled_cross_entropy, similarity_loss
 from .metrics import batch_order, check_labels, evaluate, task_device, to_device
 from .progress import progress_bar, write as progress_write
 from .records import with_legacy
@@ -247,8 +246,7 @@ class Trainer:
 
     def _task_loss(self, scores, labels):
         """Cross-entropy of the class scores times ``config.score_scale``."""
-        s = self.config.score_scale
-        return F.cross_entropy(scores if s == 1 else s * scores, labels)
+        return scaled_cross_entropy(scores, labels, self.config.score_scale)
 
     def _backward(self, loss, n_local: int, n_global: int | None) -> None:
         scale = self.ctx.loss_scale(n_local, n_global or n_local)

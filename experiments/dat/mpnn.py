@@ -151,8 +151,9 @@ class DatMpnnConfig:
 REFERENCE_DAT = dict(dat_lr_factor=1.0, dat_is_reference_joint=True, dat_is_sepn_lr_gamma=0.5, dat_is_lr_factor=1.0,
                      dat_is_sepn_lr_factor=1.0, score_scale=1.0)
 """The reference code's training setting (its task loss, scores × 1; DAT, both arms: the phases'
-full rate after the switch-on; w/ IS: joint leak, SEPN rate halved with the network's), kept by the short scales (1–4 epochs, SEPNs on
-from the first step, nothing to hold yet) and the quickstart: their results stay what they were."""
+full rate after the switch-on; w/ IS: joint leak, SEPN rate halved with the network's), kept by
+the short scales (1–4 epochs, SEPNs on from the first step, nothing to hold yet) and the
+quickstart: their results stay what they were."""
 
 SCALES = {
     "smoke": dict(modes=16, meshes=2, n_train=240, n_test=100, epochs=1, batch_size=40, learning_rate=1e-2,

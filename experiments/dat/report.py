@@ -267,22 +267,24 @@ def _has_dat_arm(config: dict, internal_states: bool) -> bool:
                for _, method, internal, _ in parse_methods(config["methods"]))
 
 
+def _one_or_per_run(texts: dict) -> str:
+    """``texts`` (run name -> phrase) as one phrase where all runs agree, else one per run ("–": none)."""
+    if len(set(texts.values())) <= 1:
+        return next(iter(texts.values()), "–")
+    return "; ".join(f"{name}: {text}" for name, text in sorted(texts.items()))
+
+
 def _setting_text(full: dict, *, internal_states: bool = True) -> str:
-    """The DAT w/ (w/o) IS setting of the main table's runs that train such arms: one phrase, or
-    one per run where they differ."""
-    settings = {r["name"]: dat_setting(r["config"], internal_states=internal_states) for r in full.values()
-                if r["experiment"] == "dat-mpnn" and _has_dat_arm(r["config"], internal_states)}
-    if len(set(settings.values())) <= 1:
-        return next(iter(settings.values()), "–")
-    return "; ".join(f"{name}: {text}" for name, text in sorted(settings.items()))
+    """The DAT w/ (w/o) IS setting of the main table's runs that train such arms."""
+    return _one_or_per_run({r["name"]: dat_setting(r["config"], internal_states=internal_states)
+                            for r in full.values()
+                            if r["experiment"] == "dat-mpnn" and _has_dat_arm(r["config"], internal_states)})
 
 
 def _loss_text(full: dict) -> str:
-    """The task loss of the main table's dat-mpnn runs: one phrase, or one per run where they differ."""
-    losses = {r["name"]: loss_setting(r["config"]) for r in full.values() if r["experiment"] == "dat-mpnn"}
-    if len(set(losses.values())) <= 1:
-        return next(iter(losses.values()), "–")
-    return "; ".join(f"{name}: {text}" for name, text in sorted(losses.items()))
+    """The task loss of the main table's dat-mpnn runs."""
+    return _one_or_per_run({r["name"]: loss_setting(r["config"]) for r in full.values()
+                            if r["experiment"] == "dat-mpnn"})
 
 
 def write_report(runs, out, options: Options | None = None, *, command: str = "") -> Path:
@@ -334,11 +336,11 @@ selected on a held-out validation split (10% of the 60,000 training images).
     v = _verdicts(full)
     if v:
         parts.append("Against the acceptance criteria:\n\n" + "\n".join(v) + "\n\n")
-    missing = [f"{what} (`{part}`)" for what, part, runs_of in (
-        ("PAT on other hidden error draws", "draws", draws), ("direct deployment and PAT over seeds × draws", "seeds",
-                                                              seed_study),
-        ("the SEPN ablation", "ablation", ablation), ("the reference code's protocol", "protocol", protocol))
-        if not runs_of]
+    parts_of_script = (("PAT on other hidden error draws", "draws", draws),
+                       ("direct deployment and PAT over seeds × draws", "seeds", seed_study),
+                       ("the SEPN ablation", "ablation", ablation),
+                       ("the reference code's protocol", "protocol", protocol))
+    missing = [f"{what} (`{part}`)" for what, part, runs_of in parts_of_script if not runs_of]
     if missing:
         parts.append("Not among the runs of this page: " + "; ".join(missing) + " — parts of "
                      "`scripts/reproduce_dat.sh` not run for it.\n\n")
